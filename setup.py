@@ -1,0 +1,34 @@
+from setuptools import find_packages, setup
+
+with open("README.rst", encoding="utf-8") as f:
+    long_description = f.read()
+
+setup(
+    name="twistedsched",
+    version="0.1.0",
+    description="A job scheduler for Twisted: cron and at inside a Twisted process, and a daemon",
+    long_description=long_description,
+    long_description_content_type="text/x-rst",
+    license="MIT",
+    python_requires=">=3.9",
+    packages=find_packages(include=["twistedsched", "twistedsched.*"]) + ["twisted.plugins"],
+    package_data={"twisted.plugins": ["twistedsched_plugin.py"]},
+    install_requires=[
+        "twisted>=22.10",
+        "zope.interface>=5",
+        "tzdata",
+        "txredisapi>=1.4.7",
+        "pyOpenSSL>=22",
+        "service-identity>=21",
+    ],
+    extras_require={
+        "test": ["hypothesis>=6", "croniter>=1.3", "apscheduler>=3.9,<4"],
+    },
+    entry_points={
+        "console_scripts": ["twistedsched-ctl = twistedsched.ctl:main"],
+    },
+    classifiers=[
+        "Framework :: Twisted",
+        "Programming Language :: Python :: 3",
+    ],
+)

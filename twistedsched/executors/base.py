@@ -1,0 +1,35 @@
+"""
+Calling a job's function and getting a Deferred for its outcome.
+"""
+
+import inspect
+
+from twisted.internet.defer import Deferred, ensureDeferred, maybeDeferred
+
+
+def call_in_reactor(func, args, kwargs):
+    """
+    Call C{func} and return a Deferred of its outcome: a value, an exception,
+    a Deferred it returned, or the result of the coroutine it returned
+    (C{async def} functions).
+    """
+    def call():
+        result = func(*args, **kwargs)
+        if inspect.isawaitable(result) and not isinstance(result, Deferred):
+            return ensureDeferred(result)
+        return result
+    return maybeDeferred(call)
+
+
+def call_blocking(func, args, kwargs):
+    """Call C{func} in a worker (thread or process), where it must not return
+    a coroutine or Deferred: those belong to the reactor executor."""
+    result = func(*args, **kwargs)
+    if inspect.iscoroutine(result):
+        result.close()
+        raise TypeError("%r returned a coroutine; run async jobs with the "
+                        "default (reactor) executor" % (func,))
+    if isinstance(result, Deferred):
+        raise TypeError("%r returned a Deferred; run such jobs with the "
+                        "default (reactor) executor" % (func,))
+    return result

@@ -1,0 +1,107 @@
+"""
+The pluggable seams of twistedsched: triggers, job stores and executors.
+"""
+
+from zope.interface import Attribute, Interface
+
+
+class ITrigger(Interface):
+    """
+    Decides when a job runs.  A trigger is pure: the same arguments give the
+    same answer, and it keeps no state between calls.
+    """
+
+    timezone = Attribute("The tzinfo in which the trigger reads wall times.")
+    jitter = Attribute(
+        "Seconds (or None): the scheduler delays each run by a random amount "
+        "up to this.")
+
+    def next_fire_time(previous, now):
+        """
+        Return the next fire time as an aware datetime, or C{None} when the
+        trigger will never fire again.
+
+        @param previous: the previous fire time (aware), or C{None} when the
+            job has not fired yet.  With a previous time, the answer is the
+            first fire time strictly after it, however long ago it was (the
+            scheduler applies the misfire rules).
+        @param now: the current time (aware).  Without a previous time, the
+            answer is the first fire time at or after C{now} (or after the
+            start date).
+        """
+
+    def to_dict():
+        """
+        Return a JSON-serializable dict with a C{"type"} key that
+        L{twistedsched.triggers.trigger_from_dict} turns back into an equal
+        trigger.
+        """
+
+
+class IJobStore(Interface):
+    """
+    Keeps jobs.  Every method returns a L{Deferred}; stores that need no I/O
+    return already-fired ones.  Jobs are kept in UTC order of
+    C{next_run_time}; paused jobs have C{next_run_time} C{None}.
+    """
+
+    def start(scheduler, alias):
+        """Called when the store is added to a running scheduler or the
+        scheduler starts.  May return a Deferred."""
+
+    def shutdown():
+        """Release resources.  May return a Deferred."""
+
+    def add_job(job):
+        """Store a new job; fail with L{ConflictingIdError} if its id is taken."""
+
+    def update_job(job):
+        """Replace the stored job with the same id (and release any claim on
+        it); fail with L{JobLookupError} if there is none."""
+
+    def remove_job(job_id):
+        """Remove a job; fail with L{JobLookupError} if there is none."""
+
+    def remove_all_jobs():
+        """Remove every job."""
+
+    def lookup_job(job_id):
+        """Fire with the job, or C{None}."""
+
+    def get_jobs(offset=0, limit=None):
+        """Fire with jobs ordered by next run time (paused ones last), from
+        position C{offset}, at most C{limit} of them."""
+
+    def count_jobs():
+        """Fire with the number of stored jobs."""
+
+    def acquire_due_jobs(now, limit):
+        """
+        Fire with at most C{limit} jobs whose next run time is at or before
+        C{now}, earliest first.  A store shared by several schedulers claims
+        them for this scheduler until it writes them back with C{update_job}
+        or C{remove_job}.
+        """
+
+    def get_next_run_time():
+        """Fire with the earliest next run time of any job (UTC), or C{None}."""
+
+
+class IExecutor(Interface):
+    """
+    Runs a job's callable somewhere (the reactor thread, a thread pool, a
+    process pool) and reports the outcome through a Deferred.
+    """
+
+    def start(scheduler, alias):
+        """Called when the scheduler starts or the executor is added."""
+
+    def shutdown(wait=True):
+        """Stop; fire the returned Deferred when done."""
+
+    def run(func, args, kwargs):
+        """
+        Call C{func(*args, **kwargs)} and return a Deferred that fires with
+        its result (awaiting a Deferred or coroutine it returns), or fails
+        with its exception.
+        """

@@ -1,0 +1,213 @@
+"""
+A job: what to call, with what, on which trigger, under which options.
+"""
+
+import json
+import uuid
+
+from twistedsched.errors import BadArgumentError
+from twistedsched.refs import is_reference, reference_to, resolve_reference
+from twistedsched.timeutil import from_iso, iso, to_utc
+from twistedsched.triggers import trigger_from_dict
+
+#: Options a job has besides its callable and trigger, with their checks.
+OPTION_NAMES = ("misfire_grace_time", "coalesce", "max_instances", "jitter")
+
+
+def check_options(options):
+    """Validate job options; return them normalized."""
+    checked = {}
+    for key, value in options.items():
+        if key == "misfire_grace_time":
+            if value is not None and (isinstance(value, bool)
+                                      or not isinstance(value, (int, float)) or value <= 0):
+                raise BadArgumentError(
+                    "misfire_grace_time: expected seconds > 0 or None, not %r" % (value,))
+        elif key == "coalesce":
+            if not isinstance(value, bool):
+                raise BadArgumentError("coalesce: expected True or False, not %r" % (value,))
+        elif key == "max_instances":
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise BadArgumentError(
+                    "max_instances: expected an integer >= 1, not %r" % (value,))
+        elif key == "jitter":
+            if value is not None and (isinstance(value, bool)
+                                      or not isinstance(value, (int, float)) or value < 0):
+                raise BadArgumentError("jitter: expected seconds >= 0 or None, not %r" % (value,))
+        else:
+            raise BadArgumentError("unknown job option %r" % (key,))
+        checked[key] = value
+    return checked
+
+
+def check_json_arguments(args, kwargs):
+    """Raise L{BadArgumentError} naming the first argument that is not a JSON value."""
+    for index, value in enumerate(args):
+        _check_json("args[%d]" % (index,), value)
+    for key, value in kwargs.items():
+        if not isinstance(key, str):
+            raise BadArgumentError("kwargs: key %r is not a string" % (key,))
+        _check_json("kwargs[%r]" % (key,), value)
+
+
+def _check_json(label, value):
+    try:
+        text = json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError) as e:
+        raise BadArgumentError("%s: %r is not a JSON value (%s)" % (label, value, e)) from None
+    if json.loads(text) != value:
+        raise BadArgumentError(
+            "%s: %r does not survive a JSON round trip (use lists, not tuples; "
+            "string keys)" % (label, value))
+
+
+class Job:
+    """
+    A scheduled job.  Read its attributes; change it through the scheduler
+    (or the shortcuts C{modify}, C{reschedule}, C{pause}, C{resume},
+    C{remove}, which return the scheduler's Deferreds).
+
+    C{next_run_time} is when the job runs next (UTC; C{None} while paused);
+    C{scheduled_run_time} is the trigger's fire time behind it, before jitter.
+    """
+
+    def __init__(self, scheduler, func, trigger, *, id=None, name=None, args=(),
+                 kwargs=None, task=None, func_ref=None, executor="default",
+                 jobstore="default", misfire_grace_time=1, coalesce=True,
+                 max_instances=1, jitter=None, next_run_time=None,
+                 scheduled_run_time=None):
+        self._scheduler = scheduler
+        self.id = id or uuid.uuid4().hex
+        if not isinstance(self.id, str):
+            raise BadArgumentError("id: expected text, not %r" % (self.id,))
+        self.func = func
+        self.task = task
+        self.func_ref = func_ref
+        self.name = name or task or getattr(func, "__qualname__", None) or repr(func)
+        if isinstance(args, (str, bytes)) or not hasattr(args, "__iter__"):
+            raise BadArgumentError("args: expected a list or tuple, not %r" % (args,))
+        self.args = tuple(args)
+        kwargs = {} if kwargs is None else kwargs
+        if not isinstance(kwargs, dict):
+            raise BadArgumentError("kwargs: expected a dict, not %r" % (kwargs,))
+        self.kwargs = dict(kwargs)
+        self.trigger = trigger
+        self.executor = executor
+        self.jobstore = jobstore
+        options = check_options(dict(misfire_grace_time=misfire_grace_time, coalesce=coalesce,
+                                     max_instances=max_instances, jitter=jitter))
+        self.misfire_grace_time = options["misfire_grace_time"]
+        self.coalesce = options["coalesce"]
+        self.max_instances = options["max_instances"]
+        self.jitter = options["jitter"]
+        self.next_run_time = to_utc(next_run_time)
+        self.scheduled_run_time = to_utc(scheduled_run_time) or self.next_run_time
+
+    @property
+    def paused(self):
+        return self.next_run_time is None
+
+    @property
+    def target(self):
+        """What the job calls, as text: a task name or C{module:qualname}."""
+        return self.task or self.func_ref or self.name
+
+    def copy(self):
+        """A shallow copy, detached from the store's instance."""
+        clone = Job.__new__(Job)
+        clone.__dict__.update(self.__dict__)
+        clone.args = tuple(self.args)
+        clone.kwargs = dict(self.kwargs)
+        return clone
+
+    def to_dict(self):
+        """
+        A JSON-serializable description.  Fails with L{BadArgumentError} if
+        the callable has no name to store (register it as a task or use a
+        module-level function) or an argument is not a JSON value.
+        """
+        if not self.task and not self.func_ref:
+            raise BadArgumentError(
+                "job %r: %r cannot be stored by name; register it as a task or "
+                "use a module-level function" % (self.id, self.func))
+        check_json_arguments(self.args, self.kwargs)
+        return {
+            "id": self.id,
+            "name": self.name,
+            "task": self.task,
+            "func": self.func_ref,
+            "args": list(self.args),
+            "kwargs": dict(self.kwargs),
+            "trigger": self.trigger.to_dict(),
+            "executor": self.executor,
+            "misfire_grace_time": self.misfire_grace_time,
+            "coalesce": self.coalesce,
+            "max_instances": self.max_instances,
+            "jitter": self.jitter,
+            "next_run_time": iso(self.next_run_time),
+            "scheduled_run_time": iso(self.scheduled_run_time),
+        }
+
+    @classmethod
+    def from_dict(cls, scheduler, data, jobstore="default", tasks=None):
+        """
+        Rebuild a job from L{to_dict}'s output.  The callable is looked up
+        in C{tasks} (a L{TaskRegistry}) by task name, or imported from its
+        text reference.
+        """
+        task, func_ref = data.get("task"), data.get("func")
+        if task:
+            if tasks is None:
+                from twistedsched.errors import UnknownTaskError
+                raise UnknownTaskError(task)
+            func = tasks.lookup(task)
+        else:
+            func = resolve_reference(func_ref)
+        return cls(
+            scheduler, func, trigger_from_dict(data["trigger"]), id=data["id"],
+            name=data.get("name"), args=data.get("args", ()), kwargs=data.get("kwargs"),
+            task=task, func_ref=func_ref, executor=data.get("executor", "default"),
+            jobstore=jobstore, misfire_grace_time=data.get("misfire_grace_time"),
+            coalesce=data.get("coalesce", True), max_instances=data.get("max_instances", 1),
+            jitter=data.get("jitter"), next_run_time=from_iso(data.get("next_run_time")),
+            scheduled_run_time=from_iso(data.get("scheduled_run_time")))
+
+    # Shortcuts to the scheduler.
+
+    def modify(self, **changes):
+        return self._scheduler.modify_job(self.id, self.jobstore, **changes)
+
+    def reschedule(self, trigger, **trigger_args):
+        return self._scheduler.reschedule_job(self.id, self.jobstore, trigger, **trigger_args)
+
+    def pause(self):
+        return self._scheduler.pause_job(self.id, self.jobstore)
+
+    def resume(self):
+        return self._scheduler.resume_job(self.id, self.jobstore)
+
+    def remove(self):
+        return self._scheduler.remove_job(self.id, self.jobstore)
+
+    def __repr__(self):
+        return "<Job id=%r name=%r trigger=%s next_run_time=%s>" % (
+            self.id, self.name, self.trigger, iso(self.next_run_time))
+
+    def __str__(self):
+        state = "paused" if self.paused else "next run at: %s" % (self.next_run_time,)
+        return "%s (trigger: %s, %s)" % (self.name, self.trigger, state)
+
+
+def describe_callable(func, tasks):
+    """
+    Resolve what C{add_job} was given into C{(func, task, func_ref)}: a
+    callable, a registered task name, or a C{module:qualname} reference.
+    """
+    if isinstance(func, str):
+        if is_reference(func):
+            return resolve_reference(func), None, func
+        return tasks.lookup(func), func, None
+    if not callable(func):
+        raise BadArgumentError("func: %r is neither callable nor text" % (func,))
+    task = tasks.name_of(func)
+    return func, task, None if task else reference_to(func)
