@@ -11,8 +11,7 @@ setup(
     long_description_content_type="text/x-rst",
     license="MIT",
     python_requires=">=3.9",
-    packages=find_packages(include=["twistedsched", "twistedsched.*"]) + ["twisted.plugins"],
-    package_data={"twisted.plugins": ["twistedsched_plugin.py"]},
+    packages=find_packages(include=["twistedsched", "twistedsched.*"]),
     install_requires=[
         "twisted>=22.10",
         "zope.interface>=5",
