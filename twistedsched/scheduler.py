@@ -1,0 +1,822 @@
+"""
+The scheduler: a Twisted service that runs jobs when their triggers say.
+
+One C{callLater} at a time drives it, armed for the earliest next run time of
+any job and re-armed whenever jobs change or run.  There is no polling loop
+and no scheduler thread.
+"""
+
+import collections
+import datetime as _dt
+import random as _random
+import sys
+
+from twisted.application import service
+from twisted.internet import defer
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from twistedsched import events as ev
+from twistedsched.errors import (
+    BadArgumentError, ConflictingIdError, JobLookupError, UnknownAliasError)
+from twistedsched.executors import ReactorExecutor, make_executor
+from twistedsched.interfaces import IExecutor, ITrigger
+from twistedsched.job import Job, check_options, describe_callable
+from twistedsched.stores import MemoryJobStore, make_jobstore
+from twistedsched.table import JOB_HEADERS, format_table, job_rows
+from twistedsched.tasks import TaskRegistry
+from twistedsched.timeutil import as_timezone, from_timestamp, to_datetime, to_utc
+from twistedsched.triggers import build_trigger
+
+#: Marks an argument the caller did not give (None is a meaningful value).
+UNSET = object()
+
+#: Changes C{modify_job} accepts besides the options in L{check_options}.
+JOB_FIELDS = ("name", "func", "args", "kwargs", "trigger", "executor", "next_run_time")
+
+
+class Scheduler(service.Service):
+    """
+    A job scheduler that is a Twisted L{Service}.
+
+    @param reactor: an C{IReactorTime} (tests pass a L{Clock}); the global
+        reactor when C{None}.
+    @param timezone: an IANA zone name or tzinfo for naive datetimes and for
+        display; UTC by default.
+    @param misfire_grace_time: default seconds a run may be late and still
+        run (C{None}: any lateness).
+    @param coalesce: default for folding several overdue runs into one.
+    @param max_instances: default number of instances of a job that may run
+        at once.
+    @param jobstores: a dict of alias to store ("memory", a URL, or an
+        L{IJobStore}); a memory store is the default.
+    @param executors: a dict of alias to executor; by default C{"default"}
+        (the reactor), C{"threads"} and C{"processes"}.
+    @param wait_on_shutdown: whether stopping waits for running jobs.
+    @param batch_size: how many due jobs to take from a store at once.
+    @param history_size: how many past runs to remember per job.
+    """
+
+    name = "twistedsched"
+
+    def __init__(self, reactor=None, timezone=None, *, misfire_grace_time=1, coalesce=True,
+                 max_instances=1, jitter=None, jobstores=None, executors=None, tasks=None,
+                 wait_on_shutdown=True, batch_size=100, history_size=10, random=None,
+                 max_retry_delay=60.0):
+        if reactor is None:
+            from twisted.internet import reactor
+        self.reactor = reactor
+        self.timezone = as_timezone(timezone)
+        self.job_defaults = check_options(dict(
+            misfire_grace_time=misfire_grace_time, coalesce=coalesce,
+            max_instances=max_instances, jitter=jitter))
+        self.tasks = tasks if tasks is not None else TaskRegistry()
+        self.wait_on_shutdown = wait_on_shutdown
+        self.batch_size = batch_size
+        self.max_retry_delay = max_retry_delay
+        self._random = random or _random.Random()
+        self._paused = False
+        self._timer = None
+        self._arm_generation = 0
+        self._processing = False
+        self._retry_delay = None
+        self._listeners = []
+        self._running = collections.Counter()     # job id -> instances running
+        self._in_flight = set()                   # Deferreds of running instances
+        self._history = {}                        # job id -> deque of past runs
+        self._history_size = history_size
+        self.counters = collections.Counter()
+        self._jobstores = {}
+        self._executors = {}
+        for alias, store in (jobstores or {}).items():
+            self._jobstores[alias] = make_jobstore(store)
+        if executors is None:
+            executors = {"default": ReactorExecutor(), "threads": "threads",
+                         "processes": "processes"}
+        for alias, executor in executors.items():
+            self._executors[alias] = make_executor(executor)
+
+    # -- Service -----------------------------------------------------------
+
+    def startService(self):
+        """Start stores and executors, then arm the timer."""
+        service.Service.startService(self)
+        self._default_store()
+        for alias, store in list(self._jobstores.items()):
+            self._start_store(store, alias)
+        for alias, executor in self._executors.items():
+            executor.start(self, alias)
+        self._dispatch(ev.SchedulerEvent(ev.EVENT_SCHEDULER_STARTED))
+        self._arm()
+
+    def stopService(self):
+        """Stop; the Deferred waits for running jobs unless C{wait_on_shutdown} is off."""
+        return self.shutdown(wait=self.wait_on_shutdown)
+
+    def shutdown(self, wait=True):
+        """
+        Stop the scheduler: cancel the timer, stop executors and stores.
+        The Deferred fires when done; with C{wait}, after running jobs finish.
+        """
+        if not self.running:
+            return defer.succeed(None)
+        service.Service.stopService(self)
+        self._cancel_timer()
+        self._arm_generation += 1
+        if wait:
+            d = defer.DeferredList(list(self._in_flight), consumeErrors=True)
+        else:
+            d = defer.succeed(None)
+
+        def stop_all(_):
+            stopping = []
+            for executor in self._unique_executors():
+                stopping.append(defer.maybeDeferred(executor.shutdown, wait))
+            for store in self._jobstores.values():
+                stopping.append(defer.maybeDeferred(store.shutdown))
+            return defer.DeferredList(stopping, consumeErrors=True)
+        d.addCallback(stop_all)
+        d.addCallback(lambda _: self._dispatch(
+            ev.SchedulerEvent(ev.EVENT_SCHEDULER_SHUTDOWN)))
+        return d
+
+    def pause(self):
+        """Stop running jobs until L{resume}; jobs can still be changed."""
+        if not self._paused:
+            self._paused = True
+            self._cancel_timer()
+            self._dispatch(ev.SchedulerEvent(ev.EVENT_SCHEDULER_PAUSED))
+
+    def resume(self):
+        """Run jobs again, starting with any that came due while paused."""
+        if self._paused:
+            self._paused = False
+            self._dispatch(ev.SchedulerEvent(ev.EVENT_SCHEDULER_RESUMED))
+            self._arm()
+
+    @property
+    def paused(self):
+        return self._paused
+
+    # -- Stores and executors ----------------------------------------------
+
+    def _default_store(self):
+        if "default" not in self._jobstores:
+            self._jobstores["default"] = MemoryJobStore()
+        return self._jobstores["default"]
+
+    def _start_store(self, store, alias):
+        d = defer.maybeDeferred(store.start, self, alias)
+        d.addErrback(self._store_failed, alias, "starting")
+        return d
+
+    def add_jobstore(self, jobstore, alias="default", **options):
+        """
+        Add a job store: an L{IJobStore}, C{"memory"}, or a URL
+        (C{"redis://localhost:6379/0"}).  Returns a Deferred that fires when
+        the store is ready.
+        """
+        if alias in self._jobstores:
+            raise BadArgumentError("a job store named %r exists already" % (alias,))
+        store = make_jobstore(jobstore, **options)
+        self._jobstores[alias] = store
+        d = self._start_store(store, alias) if self.running else defer.succeed(None)
+        self._dispatch(ev.SchedulerEvent(ev.EVENT_JOBSTORE_ADDED, alias))
+        d.addCallback(lambda _: self._arm())
+        return d
+
+    def remove_jobstore(self, alias, shutdown=True):
+        """Remove a job store (and its jobs from this scheduler's view)."""
+        store = self._lookup_jobstore(alias)
+        del self._jobstores[alias]
+        self._dispatch(ev.SchedulerEvent(ev.EVENT_JOBSTORE_REMOVED, alias))
+        self._arm()
+        return defer.maybeDeferred(store.shutdown) if shutdown else defer.succeed(None)
+
+    def add_executor(self, executor, alias="default", **options):
+        """Add an executor: an L{IExecutor} or a kind ("threads", "processes", "reactor")."""
+        if alias in self._executors:
+            raise BadArgumentError("an executor named %r exists already" % (alias,))
+        executor = make_executor(executor, **options)
+        self._executors[alias] = executor
+        if self.running:
+            executor.start(self, alias)
+        self._dispatch(ev.SchedulerEvent(ev.EVENT_EXECUTOR_ADDED, alias))
+
+    def remove_executor(self, alias, shutdown=True):
+        executor = self._lookup_executor(alias)
+        del self._executors[alias]
+        self._dispatch(ev.SchedulerEvent(ev.EVENT_EXECUTOR_REMOVED, alias))
+        return executor.shutdown() if shutdown else defer.succeed(None)
+
+    def _lookup_jobstore(self, alias):
+        if alias == "default":
+            return self._default_store()
+        try:
+            return self._jobstores[alias]
+        except (KeyError, TypeError):
+            raise UnknownAliasError("no job store named %r" % (alias,)) from None
+
+    def _lookup_executor(self, alias):
+        if alias == "reactor" and alias not in self._executors:
+            alias = "default"
+        try:
+            return self._executors[alias]
+        except (KeyError, TypeError):
+            raise UnknownAliasError("no executor named %r" % (alias,)) from None
+
+    def _unique_executors(self):
+        seen = []
+        for executor in self._executors.values():
+            if not any(executor is other for other in seen):
+                seen.append(executor)
+        return seen
+
+    @property
+    def jobstores(self):
+        return dict(self._jobstores)
+
+    @property
+    def executors(self):
+        return dict(self._executors)
+
+    # -- Tasks ---------------------------------------------------------------
+
+    def task(self, name=None):
+        """Decorator: register a function as a task remote clients may schedule."""
+        return self.tasks.task(name)
+
+    # -- Listeners -----------------------------------------------------------
+
+    def add_listener(self, callback, mask=ev.EVENT_ALL):
+        """Call C{callback(event)} for each event whose code is in C{mask}."""
+        self._listeners.append((callback, mask))
+
+    def remove_listener(self, callback):
+        self._listeners = [(cb, mask) for cb, mask in self._listeners if cb != callback]
+
+    def _dispatch(self, event):
+        for callback, mask in list(self._listeners):
+            if event.code & mask:
+                try:
+                    callback(event)
+                except Exception:
+                    self.log.failure("listener {callback!r} failed on {event!r}",
+                                     callback=callback, event=event)
+
+    log = Logger()
+
+    # -- Time ----------------------------------------------------------------
+
+    def now(self):
+        """The current time, aware, in UTC, from the reactor's clock."""
+        return from_timestamp(self.reactor.seconds())
+
+    def _jittered(self, fire_time, job):
+        jitter = job.jitter
+        if jitter is None:
+            jitter = getattr(job.trigger, "jitter", None)
+        if fire_time is None or not jitter:
+            return fire_time
+        return fire_time + _dt.timedelta(seconds=self._random.uniform(0, jitter))
+
+    def _schedule(self, job, fire_time):
+        """Set a job's next fire time (and its jittered run time)."""
+        fire_time = to_utc(fire_time)
+        job.scheduled_run_time = fire_time
+        job.next_run_time = self._jittered(fire_time, job)
+
+    # -- Adding and changing jobs -------------------------------------------
+
+    def add_job(self, func, trigger=None, *, args=(), kwargs=None, id=None, name=None,
+                misfire_grace_time=UNSET, coalesce=UNSET, max_instances=UNSET,
+                jitter=UNSET, next_run_time=UNSET, replace_existing=False,
+                jobstore="default", executor="default", **trigger_args):
+        """
+        Schedule C{func}: a callable, a registered task name, or a text
+        reference C{"package.module:qualname"}.  C{trigger} is "date",
+        "interval", "cron" (with C{trigger_args}) or a trigger object; no
+        trigger means run once, now.  C{next_run_time=None} adds the job
+        paused.
+
+        Wrong arguments raise at once; the returned Deferred fires with the
+        L{Job}, or fails with L{ConflictingIdError} when the id is taken.
+        """
+        now = self.now()
+        trigger = build_trigger(trigger, now, self.timezone, **trigger_args)
+        func, task, func_ref = describe_callable(func, self.tasks)
+        options = dict(self.job_defaults)
+        options.update({key: value for key, value in dict(
+            misfire_grace_time=misfire_grace_time, coalesce=coalesce,
+            max_instances=max_instances, jitter=jitter).items() if value is not UNSET})
+        store = self._lookup_jobstore(jobstore)
+        self._lookup_executor(executor)
+        job = Job(self, func, trigger, id=id, name=name, args=args, kwargs=kwargs,
+                  task=task, func_ref=func_ref, executor=executor, jobstore=jobstore,
+                  **options)
+        if next_run_time is UNSET:
+            self._schedule(job, trigger.next_fire_time(None, now))
+        elif next_run_time is not None:
+            tz = getattr(trigger, "timezone", None) or self.timezone
+            job.next_run_time = job.scheduled_run_time = to_utc(
+                to_datetime(next_run_time, tz, "next_run_time"))
+        d = store.add_job(job)
+        if replace_existing:
+            d.addErrback(lambda f: f.trap(ConflictingIdError) and store.update_job(job))
+        d.addCallback(lambda _: self._job_changed(ev.EVENT_JOB_ADDED, job))
+        return d
+
+    def scheduled_job(self, trigger=None, **add_job_args):
+        """Decorator form of L{add_job}: schedules the function, returns it unchanged."""
+        def decorate(func):
+            self.add_job(func, trigger, **add_job_args)
+            return func
+        return decorate
+
+    def _job_changed(self, code, job):
+        self._dispatch(ev.JobEvent(code, job.id, job.jobstore))
+        self._arm()
+        return job
+
+    def _find_job(self, job_id, jobstore=None):
+        """Fire with (job, alias) or fail with L{JobLookupError}."""
+        aliases = [jobstore] if jobstore is not None else list(self._jobstores) or ["default"]
+        stores = [(alias, self._lookup_jobstore(alias)) for alias in aliases]
+
+        @defer.inlineCallbacks
+        def search():
+            for alias, store in stores:
+                job = yield store.lookup_job(job_id)
+                if job is not None:
+                    job = job.copy()
+                    job._scheduler = self
+                    job.jobstore = alias
+                    return job
+            raise JobLookupError(job_id)
+        return search()
+
+    def _prepare_changes(self, changes):
+        """Check C{modify_job}'s changes now, so that mistakes raise at once."""
+        prepared = {}
+        options = {}
+        for key, value in changes.items():
+            if key in ("misfire_grace_time", "coalesce", "max_instances", "jitter"):
+                options[key] = value
+            elif key == "func":
+                prepared["func"] = describe_callable(value, self.tasks)
+            elif key == "trigger":
+                if not ITrigger.providedBy(value):
+                    raise BadArgumentError(
+                        "trigger: expected a trigger object (use reschedule_job for "
+                        "a trigger by name), not %r" % (value,))
+                prepared[key] = value
+            elif key == "executor":
+                self._lookup_executor(value)
+                prepared[key] = value
+            elif key == "next_run_time":
+                prepared[key] = value
+            elif key in ("name", "args", "kwargs"):
+                prepared[key] = value
+            else:
+                raise BadArgumentError("modify_job: unknown field %r (known: %s)" % (
+                    key, ", ".join(JOB_FIELDS + ("misfire_grace_time", "coalesce",
+                                                 "max_instances", "jitter"))))
+        prepared.update(check_options(options))
+        return prepared
+
+    def _apply_changes(self, job, changes):
+        for key, value in changes.items():
+            if key == "func":
+                job.func, job.task, job.func_ref = value
+            elif key == "next_run_time":
+                if value is None:
+                    job.next_run_time = job.scheduled_run_time = None
+                else:
+                    tz = getattr(job.trigger, "timezone", None) or self.timezone
+                    job.next_run_time = job.scheduled_run_time = to_utc(
+                        to_datetime(value, tz, "next_run_time"))
+            else:
+                setattr(job, key, value)
+        # Re-validate arguments by rebuilding them as the constructor does.
+        Job(self, job.func, job.trigger, id=job.id, args=job.args, kwargs=job.kwargs)
+        job.args = tuple(job.args)
+        return job
+
+    def modify_job(self, job_id, jobstore=None, **changes):
+        """
+        Change fields of a job (name, func, args, kwargs, trigger,
+        executor, next_run_time, and the options).  Fires with the new L{Job}.
+        """
+        prepared = self._prepare_changes(changes)
+        d = self._find_job(job_id, jobstore)
+        d.addCallback(self._apply_changes, prepared)
+        d.addCallback(self._store_update)
+        d.addCallback(lambda job: self._job_changed(ev.EVENT_JOB_MODIFIED, job))
+        return d
+
+    def _store_update(self, job):
+        d = self._lookup_jobstore(job.jobstore).update_job(job)
+        d.addCallback(lambda _: job)
+        return d
+
+    def reschedule_job(self, job_id, jobstore=None, trigger=None, **trigger_args):
+        """Give a job a new trigger; its next run time is computed from now."""
+        now = self.now()
+        trigger = build_trigger(trigger, now, self.timezone, **trigger_args)
+        fire_time = trigger.next_fire_time(None, now)
+        d = self._find_job(job_id, jobstore)
+
+        def change(job):
+            job.trigger = trigger
+            if fire_time is None:
+                return self._remove_finished(job)
+            self._schedule(job, fire_time)
+            return self._store_update(job).addCallback(
+                lambda job: self._job_changed(ev.EVENT_JOB_MODIFIED, job))
+        return d.addCallback(change)
+
+    def pause_job(self, job_id, jobstore=None):
+        """Stop a job from running until L{resume_job}."""
+        return self.modify_job(job_id, jobstore, next_run_time=None)
+
+    def resume_job(self, job_id, jobstore=None):
+        """
+        Let a paused job run again, from its trigger's next fire time after
+        now (runs that fell in the pause are not made up).  A job whose
+        trigger has nothing left is removed.  Fires with the job, or C{None}
+        if it was removed.
+        """
+        d = self._find_job(job_id, jobstore)
+
+        def resume(job):
+            fire_time = job.trigger.next_fire_time(None, self.now())
+            if fire_time is None:
+                return self._remove_finished(job).addCallback(lambda _: None)
+            self._schedule(job, fire_time)
+            return self._store_update(job).addCallback(
+                lambda job: self._job_changed(ev.EVENT_JOB_MODIFIED, job))
+        return d.addCallback(resume)
+
+    def remove_job(self, job_id, jobstore=None):
+        """Remove a job; fails with L{JobLookupError} if there is none."""
+        d = self._find_job(job_id, jobstore)
+        d.addCallback(self._remove_finished)
+        return d
+
+    def _remove_finished(self, job):
+        d = self._lookup_jobstore(job.jobstore).remove_job(job.id)
+        d.addCallback(lambda _: self._job_changed(ev.EVENT_JOB_REMOVED, job))
+        return d
+
+    def remove_all_jobs(self, jobstore=None):
+        """Remove every job (of one store, or of all)."""
+        aliases = [jobstore] if jobstore is not None else list(self._jobstores)
+        removals = []
+        for alias in aliases:
+            d = self._lookup_jobstore(alias).remove_all_jobs()
+            d.addCallback(lambda _, alias=alias: self._dispatch(
+                ev.SchedulerEvent(ev.EVENT_ALL_JOBS_REMOVED, alias)))
+            removals.append(d)
+        d = defer.gatherResults(removals, consumeErrors=True)
+        d.addErrback(lambda f: f.value.subFailure if isinstance(
+            f.value, defer.FirstError) else f)
+        d.addCallback(lambda _: self._arm())
+        return d
+
+    def get_job(self, job_id, jobstore=None):
+        """Fire with the job, or C{None} if there is none."""
+        d = self._find_job(job_id, jobstore)
+        d.addErrback(lambda f: f.trap(JobLookupError) and None)
+        return d
+
+    def get_jobs(self, jobstore=None, offset=0, limit=None):
+        """
+        Fire with jobs ordered by next run time (paused last).  C{offset}
+        and C{limit} page through one store's jobs (give C{jobstore}).
+        """
+        if jobstore is not None:
+            d = self._lookup_jobstore(jobstore).get_jobs(offset, limit)
+            return d.addCallback(self._attach, jobstore)
+        if offset or limit is not None:
+            raise BadArgumentError("get_jobs: paging needs a jobstore alias")
+        self._default_store()
+        listings = [self._lookup_jobstore(alias).get_jobs().addCallback(self._attach, alias)
+                    for alias in self._jobstores]
+        d = defer.gatherResults(listings, consumeErrors=True)
+        d.addErrback(lambda f: f.value.subFailure if isinstance(
+            f.value, defer.FirstError) else f)
+        d.addCallback(lambda lists: sorted(
+            (job for jobs in lists for job in jobs),
+            key=lambda job: (job.next_run_time is None,
+                             job.next_run_time or _dt.datetime.min.replace(
+                                 tzinfo=_dt.timezone.utc))))
+        return d
+
+    def _attach(self, jobs, alias):
+        attached = []
+        for job in jobs:
+            job = job.copy()
+            job._scheduler = self
+            job.jobstore = alias
+            attached.append(job)
+        return attached
+
+    def count_jobs(self):
+        """Fire with the number of jobs in all stores."""
+        self._default_store()
+        d = defer.gatherResults([store.count_jobs() for store in self._jobstores.values()],
+                                consumeErrors=True)
+        d.addErrback(lambda f: f.value.subFailure if isinstance(
+            f.value, defer.FirstError) else f)
+        return d.addCallback(sum)
+
+    def print_jobs(self, out=None, jobstore=None):
+        """Write an aligned table of jobs (id, name, trigger, next run) to C{out}."""
+        out = out or sys.stdout
+
+        def write(jobs):
+            if not jobs:
+                out.write("No scheduled jobs\n")
+            else:
+                for line in format_table(JOB_HEADERS, job_rows(jobs, self.timezone)):
+                    out.write(line + "\n")
+        return self.get_jobs(jobstore).addCallback(write)
+
+    def run_job(self, job_id, jobstore=None):
+        """
+        Run a job now, outside its schedule (which stays as it is).  Fires
+        with the job once submitted; max_instances applies.
+        """
+        d = self._find_job(job_id, jobstore)
+
+        def run(job):
+            self._submit(job, [self.now()], force=True)
+            return job
+        return d.addCallback(run)
+
+    # -- The timer -----------------------------------------------------------
+
+    def wakeup(self):
+        """Re-arm the timer now (job stores call this when others change jobs)."""
+        self._arm()
+
+    def _cancel_timer(self):
+        if self._timer is not None:
+            if self._timer.active():
+                self._timer.cancel()
+            self._timer = None
+
+    def _arm(self, _=None):
+        """Ask the stores for the earliest run time and set the one timer for it."""
+        if not self.running or self._paused:
+            self._cancel_timer()
+            return
+        if self._processing:
+            return      # processing re-arms when it ends
+        self._arm_generation += 1
+        generation = self._arm_generation
+        d = self._earliest_run_time()
+        d.addCallbacks(self._set_timer, self._arm_failed,
+                       callbackArgs=(generation,), errbackArgs=(generation,))
+
+    def _earliest_run_time(self):
+        @defer.inlineCallbacks
+        def earliest():
+            best = None
+            for alias, store in list(self._jobstores.items()):
+                try:
+                    when = yield store.get_next_run_time()
+                except Exception:
+                    self._store_failed(Failure(), alias, "looking up the next run time")
+                    raise _RetryLater()
+                if when is not None and (best is None or when < best):
+                    best = when
+            return best
+        return earliest()
+
+    def _safety_interval(self):
+        intervals = [getattr(store, "poll_interval", None) for store in self._jobstores.values()]
+        intervals = [i for i in intervals if i]
+        return min(intervals) if intervals else None
+
+    def _set_timer(self, when, generation):
+        if generation != self._arm_generation or not self.running or self._paused:
+            return
+        self._retry_delay = None
+        self._cancel_timer()
+        limit = self._safety_interval()
+        if when is None:
+            delay = limit
+        else:
+            delay = max(0.0, (when - self.now()).total_seconds())
+            if limit is not None:
+                delay = min(delay, limit)
+        if delay is not None:
+            self._timer = self.reactor.callLater(delay, self._on_timer)
+
+    def _arm_failed(self, failure, generation):
+        if not failure.check(_RetryLater):
+            self.log.failure("arming the scheduler's timer failed", failure)
+        if generation == self._arm_generation and self.running and not self._paused:
+            self._retry_later()
+
+    def _retry_later(self):
+        """After a store failed: try again after a delay that doubles each time."""
+        self._retry_delay = min(self.max_retry_delay, (self._retry_delay or 0.5) * 2)
+        self._cancel_timer()
+        self._timer = self.reactor.callLater(self._retry_delay, self._on_timer)
+
+    def _store_failed(self, failure, alias, doing):
+        self.log.failure("job store {alias!r} failed while {doing}", failure,
+                         alias=alias, doing=doing)
+        self._dispatch(ev.SchedulerEvent(ev.EVENT_JOBSTORE_ERROR, alias))
+
+    def _on_timer(self):
+        self._timer = None
+        d = self._process_due_jobs()
+        d.addErrback(lambda f: self.log.failure("processing due jobs failed", f))
+
+    @defer.inlineCallbacks
+    def _process_due_jobs(self):
+        """Run what is due in every store, then re-arm."""
+        if not self.running or self._paused:
+            return
+        self._processing = True
+        failed = False
+        try:
+            for alias in list(self._jobstores):
+                try:
+                    yield self._process_store(alias)
+                except Exception:
+                    self._store_failed(Failure(), alias, "processing due jobs")
+                    failed = True
+        finally:
+            self._processing = False
+        if failed:
+            self._retry_later()
+        else:
+            self._arm()
+
+    @defer.inlineCallbacks
+    def _process_store(self, alias):
+        store = self._jobstores.get(alias)
+        if store is None:
+            return
+        now = self.now()
+        for _ in range(1000):
+            jobs = yield store.acquire_due_jobs(now, self.batch_size)
+            for job in jobs:
+                if not self.running:
+                    return
+                job = job.copy()
+                job._scheduler = self
+                job.jobstore = alias
+                yield self._handle_due_job(job, store, now)
+            if len(jobs) < self.batch_size:
+                return
+
+    def _handle_due_job(self, job, store, now):
+        """Run a due job (by the misfire rules) and store its next run time."""
+        run_times, following = self._due_run_times(job, now)
+        if run_times:
+            self._submit(job, run_times, now=now)
+        if following is None:
+            d = store.remove_job(job.id)
+            d.addCallback(lambda _: self._dispatch(
+                ev.JobEvent(ev.EVENT_JOB_REMOVED, job.id, job.jobstore)))
+        else:
+            self._schedule(job, following)
+            d = store.update_job(job)
+        d.addErrback(lambda f: f.trap(JobLookupError))
+        return d
+
+    def _due_run_times(self, job, now, limit=1000):
+        """
+        The trigger's fire times from the job's scheduled run time up to
+        C{now} (at most C{limit}), and the first fire time after C{now}.
+        """
+        trigger = job.trigger
+        run_times = []
+        fire_time = job.scheduled_run_time or job.next_run_time
+        while fire_time is not None and fire_time <= now and len(run_times) < limit:
+            run_times.append(fire_time)
+            fire_time = to_utc(trigger.next_fire_time(fire_time, now))
+        if fire_time is not None and fire_time <= now:
+            # Too many missed runs to list: skip ahead to the present.
+            fire_time = to_utc(trigger.next_fire_time(None, now))
+            while fire_time is not None and fire_time <= now:
+                fire_time = to_utc(trigger.next_fire_time(fire_time, now))
+        return run_times, fire_time
+
+    # -- Running jobs ----------------------------------------------------------
+
+    def _submit(self, job, run_times, now=None, force=False):
+        """
+        Apply coalesce, misfire grace and max_instances to the runs due, and
+        start one instance for those left.
+        """
+        now = now or self.now()
+        if job.coalesce and len(run_times) > 1:
+            run_times = run_times[-1:]
+        if not force:
+            on_time = []
+            grace = job.misfire_grace_time
+            for run_time in run_times:
+                due = job.next_run_time if run_time == job.scheduled_run_time else run_time
+                if grace is not None and (now - (due or run_time)).total_seconds() > grace:
+                    self._record(job, run_time, "missed")
+                    self.counters["missed"] += 1
+                    self._dispatch(ev.JobSubmissionEvent(
+                        ev.EVENT_JOB_MISSED, job.id, job.jobstore, [run_time]))
+                else:
+                    on_time.append(run_time)
+            run_times = on_time
+        if not run_times:
+            return None
+        if self._running[job.id] >= job.max_instances:
+            self.counters["skipped"] += 1
+            self._record(job, run_times[-1], "skipped: %d instances running" % (
+                self._running[job.id],))
+            self._dispatch(ev.JobSubmissionEvent(
+                ev.EVENT_JOB_MAX_INSTANCES, job.id, job.jobstore, run_times))
+            return None
+        try:
+            executor = self._lookup_executor(job.executor)
+        except UnknownAliasError:
+            self.log.failure("job {job_id!r} names an unknown executor", job_id=job.id)
+            return None
+        self._running[job.id] += 1
+        self.counters["submitted"] += 1
+        self._dispatch(ev.JobSubmissionEvent(
+            ev.EVENT_JOB_SUBMITTED, job.id, job.jobstore, run_times))
+        d = self._run_instance(job, executor, run_times)
+        self._in_flight.add(d)
+        d.addBoth(self._instance_done, job, d)
+        return d
+
+    @defer.inlineCallbacks
+    def _run_instance(self, job, executor, run_times):
+        """Call the job once per run time, one after the other."""
+        for run_time in run_times:
+            started = self.reactor.seconds()
+            try:
+                result = yield executor.run(job.func, job.args, job.kwargs)
+            except Exception:
+                failure = Failure()
+                duration = self.reactor.seconds() - started
+                self.counters["errors"] += 1
+                self.log.failure("job {job_id!r} ({name}) raised an exception", failure,
+                                 job_id=job.id, name=job.name)
+                self._record(job, run_time, "error: %s" % (failure.getErrorMessage(),),
+                             started, duration)
+                self._dispatch(ev.JobExecutionEvent(
+                    ev.EVENT_JOB_ERROR, job.id, job.jobstore, run_time,
+                    failure=failure, duration=duration))
+            else:
+                duration = self.reactor.seconds() - started
+                self.counters["executed"] += 1
+                self._record(job, run_time, "ok", started, duration)
+                self._dispatch(ev.JobExecutionEvent(
+                    ev.EVENT_JOB_EXECUTED, job.id, job.jobstore, run_time,
+                    retval=result, duration=duration))
+
+    def _instance_done(self, result, job, d):
+        self._running[job.id] -= 1
+        if self._running[job.id] <= 0:
+            del self._running[job.id]
+        self._in_flight.discard(d)
+        if isinstance(result, Failure):
+            self.log.failure("job {job_id!r}: instance failed", result, job_id=job.id)
+        return None
+
+    def _record(self, job, run_time, outcome, started=None, duration=None):
+        history = self._history.get(job.id)
+        if history is None:
+            history = self._history[job.id] = collections.deque(maxlen=self._history_size)
+        history.append({"scheduled_run_time": run_time,
+                        "started": None if started is None else from_timestamp(started),
+                        "outcome": outcome, "duration": duration})
+
+    def job_history(self, job_id):
+        """The last runs of a job seen by this scheduler, oldest first."""
+        return list(self._history.get(job_id, ()))
+
+    def running_instances(self, job_id=None):
+        """How many instances run now (of one job, or in all)."""
+        if job_id is not None:
+            return self._running.get(job_id, 0)
+        return sum(self._running.values())
+
+    def stats(self):
+        """Fire with a dict of counts: jobs, running, submitted, executed, errors, missed, skipped."""
+        def build(jobs):
+            return {"jobs": jobs, "running": self.running_instances(),
+                    "submitted": self.counters["submitted"],
+                    "executed": self.counters["executed"],
+                    "errors": self.counters["errors"], "missed": self.counters["missed"],
+                    "skipped": self.counters["skipped"], "paused": self._paused}
+        return self.count_jobs().addCallback(build)
+
+
+class _RetryLater(Exception):
+    """A store failed; it was logged; try again after a delay."""
