@@ -1,0 +1,304 @@
+"""
+The rules every remote interface (the AMP control port, the admin console)
+applies to what a client sends.
+
+- Clients name registered tasks only, never a C{module:qualname} reference.
+- Arguments travel as JSON: args a list, kwargs an object.
+- Triggers are text (C{cron "*/5 * * * *"}, C{interval "1h30m"}, C{at
+  "2030-01-01T04:00"}) or a trigger dict as C{trigger.to_dict()} writes it.
+
+Every error is one of the typed errors of L{twistedsched.errors}.
+"""
+
+import json
+import re
+
+from twisted.internet import defer
+
+from twistedsched.errors import (
+    BadArgumentError, SchedulerError, TriggerError, UnknownTaskError)
+from twistedsched.interfaces import ITrigger
+from twistedsched.job import check_json_arguments
+from twistedsched.table import format_run_time
+from twistedsched.triggers import build_trigger, trigger_from_dict
+
+#: Job options a remote client may set when adding or modifying a job.
+REMOTE_OPTIONS = ("misfire_grace_time", "coalesce", "max_instances", "jitter",
+                  "replace_existing", "executor", "jobstore", "paused")
+
+#: The longest job id or name a remote client may give.
+MAX_ID_LENGTH = 200
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)([wdhms])")
+_DURATION_UNITS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
+
+
+def lookup_remote_task(scheduler, name):
+    """
+    The callable registered as task C{name} in C{scheduler.tasks}.  Text
+    references and anything not registered raise L{UnknownTaskError}.
+    """
+    if not isinstance(name, str) or ":" in name or name not in scheduler.tasks:
+        raise UnknownTaskError(name)
+    return scheduler.tasks.lookup(name)
+
+
+def _reject_constant(name):
+    raise ValueError("%s is not allowed" % (name,))
+
+
+def parse_json_value(text, what):
+    """Decode JSON C{text}; L{BadArgumentError} naming C{what} if it is not JSON."""
+    if not isinstance(text, str):
+        raise BadArgumentError("%s: expected JSON text, not %r" % (what, text))
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as e:
+        raise BadArgumentError("%s: not valid JSON (%s)" % (what, e)) from None
+
+
+def check_args(value):
+    """C{value} as a tuple if it is a list of JSON values (text is decoded first)."""
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        value = parse_json_value(value, "args")
+    if not isinstance(value, (list, tuple)):
+        raise BadArgumentError("args: expected a JSON list, not %r" % (value,))
+    check_json_arguments(list(value), {})
+    return tuple(value)
+
+
+def check_kwargs(value):
+    """C{value} as a dict if it is a JSON object (text is decoded first)."""
+    if value is None:
+        return {}
+    if isinstance(value, str):
+        value = parse_json_value(value, "kwargs")
+    if not isinstance(value, dict):
+        raise BadArgumentError("kwargs: expected a JSON object, not %r" % (value,))
+    check_json_arguments((), value)
+    return dict(value)
+
+
+def parse_duration(text):
+    """
+    Seconds from C{"90"}, C{"30s"}, C{"5m"}, C{"1h30m"}, C{"2d"}, C{"1w"}.
+    L{BadArgumentError} if the text is not a positive duration.
+    """
+    if isinstance(text, (int, float)) and not isinstance(text, bool):
+        seconds = text
+    elif isinstance(text, str):
+        cleaned = text.strip().lower().replace(" ", "")
+        if re.fullmatch(r"\d+(?:\.\d+)?", cleaned):
+            seconds = float(cleaned)
+        elif cleaned and _DURATION_PART.sub("", cleaned) == "":
+            seconds = sum(float(number) * _DURATION_UNITS[unit]
+                          for number, unit in _DURATION_PART.findall(cleaned))
+        else:
+            raise BadArgumentError(
+                "%r is not a duration (examples: 90, 30s, 5m, 1h30m, 2d)" % (text,))
+    else:
+        raise BadArgumentError("a duration must be text such as '30s', not %r" % (text,))
+    if not 0 < seconds < 1e10:
+        raise BadArgumentError("duration %r: must be more than zero and finite" % (text,))
+    return int(seconds) if seconds == int(seconds) else seconds
+
+
+def _cron_trigger(spec, timezone):
+    try:
+        from twistedsched.triggers.cron import CronTrigger
+    except ImportError:
+        raise TriggerError("cron triggers are not available in this version") from None
+    if not isinstance(spec, str):
+        raise TriggerError("cron: expected crontab text, not %r" % (spec,))
+    return CronTrigger.from_crontab(spec, timezone=timezone)
+
+
+def _dict_trigger(scheduler, spec):
+    """A trigger from its dict; date and interval fill gaps from now and the zone."""
+    if isinstance(spec, str):
+        try:
+            spec = parse_json_value(spec, "trigger")
+        except BadArgumentError as e:
+            raise TriggerError(str(e)) from None
+    if not isinstance(spec, dict):
+        raise TriggerError("a trigger must be a JSON object, not %r" % (spec,))
+    kind = spec.get("type")
+    if kind in ("date", "interval"):
+        fields = {k: v for k, v in spec.items() if k != "type" and v is not None}
+        return build_trigger(kind, scheduler.now(), scheduler.timezone, **fields)
+    return trigger_from_dict(spec)
+
+
+def build_remote_trigger(scheduler, kind, spec):
+    """
+    A trigger from a remote client: C{kind} is C{"cron"} (crontab text),
+    C{"interval"}/C{"every"} (a duration), C{"at"}/C{"date"} (ISO text, naive
+    times in the scheduler's zone) or C{"json"} (a trigger dict, or its
+    JSON text).  L{TriggerError} for anything wrong.
+    """
+    try:
+        if kind == "cron":
+            return _cron_trigger(spec, scheduler.timezone)
+        if kind in ("interval", "every"):
+            return build_trigger("interval", scheduler.now(), scheduler.timezone,
+                                 seconds=parse_duration(spec))
+        if kind in ("at", "date"):
+            if not isinstance(spec, str):
+                raise TriggerError("at: expected ISO 8601 text, not %r" % (spec,))
+            return build_trigger("date", scheduler.now(), scheduler.timezone, run_date=spec)
+        if kind in ("json", "dict", "trigger", None):
+            return _dict_trigger(scheduler, spec)
+    except TriggerError:
+        raise
+    except (SchedulerError, TypeError, ValueError, KeyError, OverflowError) as e:
+        raise TriggerError("%s trigger %r: %s" % (kind, spec, e)) from None
+    raise TriggerError("unknown trigger kind %r (use cron, interval, at or json)" % (kind,))
+
+
+def _as_trigger(scheduler, trigger):
+    """A trigger object, a (kind, spec) pair, or a trigger dict -> a trigger."""
+    if ITrigger.providedBy(trigger):
+        return trigger
+    if isinstance(trigger, (tuple, list)) and len(trigger) == 2:
+        return build_remote_trigger(scheduler, trigger[0], trigger[1])
+    return build_remote_trigger(scheduler, "json", trigger)
+
+
+def check_text(value, what, required=False):
+    """An id or name: short text without control characters (or C{None})."""
+    if value is None or value == "":
+        if required:
+            raise BadArgumentError("%s: required" % (what,))
+        return None
+    if not isinstance(value, str) or len(value) > MAX_ID_LENGTH \
+            or any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise BadArgumentError("%s: expected text of at most %d printable characters, not %r"
+                               % (what, MAX_ID_LENGTH, value))
+    return value
+
+
+def check_remote_options(options):
+    """Only the options in L{REMOTE_OPTIONS}; C{paused} becomes C{next_run_time=None}."""
+    checked = {}
+    for key, value in options.items():
+        if key not in REMOTE_OPTIONS:
+            raise BadArgumentError("unknown job option %r (known: %s)" % (
+                key, ", ".join(REMOTE_OPTIONS)))
+        if key == "paused":
+            if not isinstance(value, bool):
+                raise BadArgumentError("paused: expected true or false, not %r" % (value,))
+            if value:
+                checked["next_run_time"] = None
+        elif key == "replace_existing" and not isinstance(value, bool):
+            raise BadArgumentError("replace_existing: expected true or false, not %r" % (value,))
+        elif key in ("executor", "jobstore") and not isinstance(value, str):
+            raise BadArgumentError("%s: expected an alias, not %r" % (key, value))
+        else:
+            checked[key] = value
+    return checked
+
+
+def add_remote_job(scheduler, task, trigger, args=(), kwargs=None, id=None, name=None,
+                   **options):
+    """
+    Add a job for a remote client, applying the rules above.  C{trigger} is
+    a trigger object, a C{(kind, spec)} pair or a trigger dict; C{args} and
+    C{kwargs} may be JSON text.  Returns a Deferred firing with the L{Job};
+    every error (wrong input as well as a taken id) fails the Deferred.
+    """
+    try:
+        lookup_remote_task(scheduler, task)
+        trigger = _as_trigger(scheduler, trigger)
+        args, kwargs = check_args(args), check_kwargs(kwargs)
+        id = check_text(id, "id")
+        name = check_text(name, "name")
+        options = check_remote_options(options)
+        return scheduler.add_job(task, trigger, args=args, kwargs=kwargs, id=id,
+                                 name=name, **options)
+    except Exception:
+        return defer.fail()
+
+
+#: What C{modify_remote_job} may change.
+REMOTE_CHANGES = ("name", "task", "args", "kwargs", "misfire_grace_time", "coalesce",
+                  "max_instances", "jitter", "executor")
+
+
+def check_remote_changes(scheduler, changes):
+    """Check a remote modification; return keyword arguments for C{modify_job}."""
+    checked = {}
+    for key, value in changes.items():
+        if key not in REMOTE_CHANGES:
+            raise BadArgumentError("cannot change %r (can change: %s)" % (
+                key, ", ".join(REMOTE_CHANGES)))
+        if key == "task":
+            lookup_remote_task(scheduler, value)
+            checked["func"] = value
+        elif key == "args":
+            checked["args"] = check_args(value)
+        elif key == "kwargs":
+            checked["kwargs"] = check_kwargs(value)
+        elif key == "name":
+            checked["name"] = check_text(value, "name", required=True)
+        elif key == "executor" and not isinstance(value, str):
+            raise BadArgumentError("executor: expected an alias, not %r" % (value,))
+        else:
+            checked[key] = value
+    if not checked:
+        raise BadArgumentError("nothing to change")
+    return checked
+
+
+def modify_remote_job(scheduler, job_id, changes):
+    """Apply C{changes} (a dict) to a job; a Deferred of the L{Job}, errors fail it."""
+    try:
+        check_text(job_id, "id", required=True)
+        if not isinstance(changes, dict):
+            raise BadArgumentError("changes: expected a JSON object, not %r" % (changes,))
+        return scheduler.modify_job(job_id, **check_remote_changes(scheduler, changes))
+    except Exception:
+        return defer.fail()
+
+
+def _jsonable(value):
+    """C{value} if it is a JSON value, else its repr (for jobs added in-process)."""
+    try:
+        json.dumps(value, allow_nan=False)
+        return value
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+def _trigger_dict(trigger):
+    try:
+        return trigger.to_dict()
+    except Exception:
+        return None
+
+
+def job_to_wire(job, tz):
+    """A JSON-able dict describing C{job}, with times in C{tz}."""
+    next_run = job.next_run_time
+    return {
+        "id": job.id,
+        "name": job.name,
+        "task": job.task,
+        "target": job.target,
+        "args": [_jsonable(a) for a in job.args],
+        "kwargs": {str(k): _jsonable(v) for k, v in job.kwargs.items()},
+        "trigger": str(job.trigger),
+        "trigger_dict": _trigger_dict(job.trigger),
+        "next_run_time": None if next_run is None else next_run.astimezone(tz).isoformat(),
+        "next_run": format_run_time(next_run, tz),
+        "paused": next_run is None,
+        "options": {
+            "misfire_grace_time": job.misfire_grace_time,
+            "coalesce": job.coalesce,
+            "max_instances": job.max_instances,
+            "jitter": job.jitter,
+            "executor": job.executor,
+            "jobstore": job.jobstore,
+        },
+    }
