@@ -8,12 +8,14 @@ Trigger kinds register themselves in L{TRIGGER_TYPES}.
 
 from twistedsched.errors import TriggerError
 from twistedsched.interfaces import ITrigger
+from twistedsched.triggers.cron import CronTrigger
 from twistedsched.triggers.date import DateTrigger
 from twistedsched.triggers.interval import IntervalTrigger
 
 TRIGGER_TYPES = {
     "date": DateTrigger,
     "interval": IntervalTrigger,
+    "cron": CronTrigger,
 }
 
 
@@ -65,5 +67,5 @@ def trigger_from_dict(data):
         raise TriggerError("bad %s trigger %r: %s" % (data.get("type"), data, e)) from None
 
 
-__all__ = ["DateTrigger", "IntervalTrigger", "build_trigger", "trigger_from_dict",
+__all__ = ["DateTrigger", "IntervalTrigger", "CronTrigger", "build_trigger", "trigger_from_dict",
            "register_trigger_type", "TRIGGER_TYPES"]
