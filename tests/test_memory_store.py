@@ -1,0 +1,122 @@
+"""
+Tests for the memory job store.
+"""
+
+import random
+
+from twisted.trial import unittest
+from zope.interface.verify import verifyObject
+
+from twistedsched.errors import ConflictingIdError, JobLookupError
+from twistedsched.interfaces import IJobStore
+from twistedsched.job import Job
+from twistedsched.stores import MemoryJobStore
+from twistedsched.triggers import IntervalTrigger
+
+from tests.helpers import START, after
+
+
+def make_job(job_id, seconds):
+    trigger = IntervalTrigger(seconds=60, start_date=START)
+    return Job(None, print, trigger, id=job_id,
+               next_run_time=None if seconds is None else after(seconds))
+
+
+class MemoryJobStoreTests(unittest.TestCase):
+
+    def setUp(self):
+        self.store = MemoryJobStore()
+
+    def add(self, job_id, seconds):
+        job = make_job(job_id, seconds)
+        self.successResultOf(self.store.add_job(job))
+        return job
+
+    def test_interface(self):
+        verifyObject(IJobStore, self.store)
+
+    def test_add_lookup_remove(self):
+        job = self.add("a", 10)
+        self.assertIs(self.successResultOf(self.store.lookup_job("a")), job)
+        self.successResultOf(self.store.remove_job("a"))
+        self.assertIsNone(self.successResultOf(self.store.lookup_job("a")))
+
+    def test_conflicting_and_missing_ids(self):
+        self.add("a", 10)
+        self.failureResultOf(self.store.add_job(make_job("a", 5)), ConflictingIdError)
+        self.failureResultOf(self.store.remove_job("b"), JobLookupError)
+        self.failureResultOf(self.store.update_job(make_job("b", 5)), JobLookupError)
+
+    def test_next_run_time_follows_updates_and_removals(self):
+        self.add("a", 30)
+        self.add("b", 10)
+        self.add("p", None)
+        self.assertEqual(self.successResultOf(self.store.get_next_run_time()), after(10))
+        self.successResultOf(self.store.update_job(make_job("b", 50)))
+        self.assertEqual(self.successResultOf(self.store.get_next_run_time()), after(30))
+        self.successResultOf(self.store.remove_job("a"))
+        self.assertEqual(self.successResultOf(self.store.get_next_run_time()), after(50))
+        self.successResultOf(self.store.update_job(make_job("b", None)))
+        self.assertIsNone(self.successResultOf(self.store.get_next_run_time()))
+
+    def test_due_jobs_in_order_and_limited(self):
+        for n in (5, 1, 3, 9, 7):
+            self.add("j%d" % n, n)
+        due = self.successResultOf(self.store.acquire_due_jobs(after(7), 10))
+        self.assertEqual([j.id for j in due], ["j1", "j3", "j5", "j7"])
+        due = self.successResultOf(self.store.acquire_due_jobs(after(7), 2))
+        self.assertEqual([j.id for j in due], ["j1", "j3"])
+        # Acquiring leaves them scheduled until they are written back.
+        self.assertEqual(self.successResultOf(self.store.get_next_run_time()), after(1))
+
+    def test_listing_orders_paused_last_and_pages(self):
+        self.add("late", 20)
+        self.add("paused", None)
+        self.add("early", 10)
+        jobs = self.successResultOf(self.store.get_jobs())
+        self.assertEqual([j.id for j in jobs], ["early", "late", "paused"])
+        page = self.successResultOf(self.store.get_jobs(1, 1))
+        self.assertEqual([j.id for j in page], ["late"])
+        self.assertEqual(self.successResultOf(self.store.count_jobs()), 3)
+
+    def test_remove_all(self):
+        self.add("a", 1)
+        self.successResultOf(self.store.remove_all_jobs())
+        self.assertEqual(self.successResultOf(self.store.get_jobs()), [])
+        self.assertIsNone(self.successResultOf(self.store.get_next_run_time()))
+
+    def test_random_operations_match_a_model(self):
+        """A random mix of operations agrees with a plain dict."""
+        rng = random.Random(1)
+        model = {}
+        for step in range(2000):
+            job_id = "j%d" % rng.randrange(50)
+            action = rng.random()
+            seconds = rng.choice([None, rng.randrange(1000)])
+            if action < 0.4:
+                d = self.store.add_job(make_job(job_id, seconds))
+                if job_id in model:
+                    self.failureResultOf(d, ConflictingIdError)
+                else:
+                    self.successResultOf(d)
+                    model[job_id] = seconds
+            elif action < 0.7 and job_id in model:
+                self.successResultOf(self.store.update_job(make_job(job_id, seconds)))
+                model[job_id] = seconds
+            elif job_id in model:
+                self.successResultOf(self.store.remove_job(job_id))
+                del model[job_id]
+            times = [s for s in model.values() if s is not None]
+            expected = after(min(times)) if times else None
+            self.assertEqual(self.successResultOf(self.store.get_next_run_time()), expected)
+        due = self.successResultOf(self.store.acquire_due_jobs(after(500), 1000))
+        self.assertEqual(sorted(j.id for j in due),
+                         sorted(k for k, s in model.items() if s is not None and s <= 500))
+
+    def test_heap_does_not_grow_without_bound(self):
+        """Rescheduling one job many times leaves few stale heap entries behind."""
+        self.add("a", 0)
+        for n in range(1, 10000):
+            self.successResultOf(self.store.acquire_due_jobs(after(n), 10))
+            self.successResultOf(self.store.update_job(make_job("a", n + 1)))
+        self.assertLess(len(self.store._heap), 10)
