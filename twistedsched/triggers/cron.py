@@ -130,6 +130,8 @@ class CronTrigger(BaseTrigger):
         friday, C{mon#2} the second monday, C{L} in the day field the last
         day of the month.
         """
+        if not isinstance(expr, str):
+            raise TriggerError("crontab: expected text, not %r" % (expr,))
         return cls(crontab=expr, timezone=timezone, start_date=start_date, end_date=end_date,
                    jitter=jitter, default_timezone=default_timezone)
 
@@ -241,6 +243,12 @@ class CronTrigger(BaseTrigger):
         return _dt.datetime.combine(date, _dt.time(*found))
 
     def next_fire_time(self, previous, now):
+        try:
+            return self._next_fire_time(previous, now)
+        except OverflowError:  # past the year 9999
+            return None
+
+    def _next_fire_time(self, previous, now):
         if previous is not None:
             bound = to_utc(previous).replace(microsecond=0) + _SECOND
         else:
