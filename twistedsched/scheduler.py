@@ -754,31 +754,42 @@ class Scheduler(service.Service):
         d.addBoth(self._instance_done, job, d)
         return d
 
-    @defer.inlineCallbacks
     def _run_instance(self, job, executor, run_times):
         """Call the job once per run time, one after the other."""
-        for run_time in run_times:
-            started = self.reactor.seconds()
-            try:
-                result = yield executor.run(job.func, job.args, job.kwargs)
-            except Exception:
-                failure = Failure()
-                duration = self.reactor.seconds() - started
-                self.counters["errors"] += 1
-                self.log.failure("job {job_id!r} ({name}) raised an exception", failure,
-                                 job_id=job.id, name=job.name)
-                self._record(job, run_time, "error: %s" % (failure.getErrorMessage(),),
-                             started, duration)
-                self._dispatch(ev.JobExecutionEvent(
-                    ev.EVENT_JOB_ERROR, job.id, job.jobstore, run_time,
-                    failure=failure, duration=duration))
-            else:
-                duration = self.reactor.seconds() - started
-                self.counters["executed"] += 1
-                self._record(job, run_time, "ok", started, duration)
-                self._dispatch(ev.JobExecutionEvent(
-                    ev.EVENT_JOB_EXECUTED, job.id, job.jobstore, run_time,
-                    retval=result, duration=duration))
+        d = self._run_once(None, job, executor, run_times[0])
+        for run_time in run_times[1:]:
+            d.addCallback(self._run_once, job, executor, run_time)
+        return d
+
+    def _run_once(self, _, job, executor, run_time):
+        started = self.reactor.seconds()
+        try:
+            d = executor.run(job.func, job.args, job.kwargs)
+        except Exception:
+            d = defer.fail()
+        d.addCallbacks(self._run_succeeded, self._run_failed,
+                       callbackArgs=(job, run_time, started),
+                       errbackArgs=(job, run_time, started))
+        return d
+
+    def _run_succeeded(self, result, job, run_time, started):
+        duration = self.reactor.seconds() - started
+        self.counters["executed"] += 1
+        self._record(job, run_time, "ok", started, duration)
+        self._dispatch(ev.JobExecutionEvent(
+            ev.EVENT_JOB_EXECUTED, job.id, job.jobstore, run_time,
+            retval=result, duration=duration))
+
+    def _run_failed(self, failure, job, run_time, started):
+        duration = self.reactor.seconds() - started
+        self.counters["errors"] += 1
+        self.log.failure("job {job_id!r} ({name}) raised an exception", failure,
+                         job_id=job.id, name=job.name)
+        self._record(job, run_time, "error: %s" % (failure.getErrorMessage(),),
+                     started, duration)
+        self._dispatch(ev.JobExecutionEvent(
+            ev.EVENT_JOB_ERROR, job.id, job.jobstore, run_time,
+            failure=failure, duration=duration))
 
     def _instance_done(self, result, job, d):
         self._running[job.id] -= 1
