@@ -1,0 +1,314 @@
+"""
+Tests for the control port: every AMP command, through iosim, against a real
+scheduler on a Clock.
+"""
+
+import json
+
+from twisted.cred.checkers import InMemoryUsernamePasswordDatabaseDontUse
+from twisted.internet.defer import Deferred
+from twisted.internet.task import Clock
+from twisted.protocols import amp
+from twisted.test import iosim
+from twisted.trial import unittest
+
+from twistedsched import Scheduler
+from twistedsched.client import ClientProtocol, ControlClient, RemoteJob
+from twistedsched.control import (
+    PAGE_BYTES, BadArgument, ControlFactory, InvalidTrigger, JobIdTaken, ListJobs,
+    NoSuchJob, NotAuthorized, ServerError, UnknownTask)
+from twistedsched.triggers import IntervalTrigger
+
+START = 1_700_000_000  # 2023-11-14 22:13:20 UTC
+
+
+class Harness:
+    """A scheduler on a Clock, a control server and a client joined by an IOPump."""
+
+    def __init__(self, checker=None, timezone="UTC"):
+        self.clock = Clock()
+        self.clock.advance(START)
+        self.sched = Scheduler(reactor=self.clock, timezone=timezone)
+        self.calls = []
+        self.sched.task("greet")(self._greet)
+        self.sched.startService()
+        self.events = []
+        self.factory = ControlFactory(self.sched, checker)
+        self.server = self.factory.buildProtocol(None)
+        self.protocol = ClientProtocol(self.events.append)
+        self.pump = iosim.connect(self.server, iosim.makeFakeServer(self.server),
+                                  self.protocol, iosim.makeFakeClient(self.protocol))
+        self.client = ControlClient(self.protocol)
+
+    def _greet(self, *args, **kwargs):
+        """Say hello."""
+        self.calls.append((args, kwargs))
+        if kwargs.get("fail"):
+            raise RuntimeError("asked to fail")
+
+
+class ControlTestCase(unittest.TestCase):
+
+    def setUp(self):
+        self.h = Harness()
+        self.client = self.h.client
+
+    def ok(self, d):
+        self.h.pump.flush()
+        return self.successResultOf(d)
+
+    def error(self, d, error_type):
+        self.h.pump.flush()
+        return self.failureResultOf(d, error_type)
+
+    def add(self, job_id="j1", trigger=("interval", "30s"), **kwargs):
+        return self.ok(self.client.add_job("greet", trigger, id=job_id, **kwargs))
+
+
+class CommandTests(ControlTestCase):
+
+    def test_add(self):
+        job = self.add(args=["bob"], kwargs={"loud": True}, name="Hello")
+        self.assertIsInstance(job, RemoteJob)
+        self.assertEqual((job.id, job.name, job.task), ("j1", "Hello", "greet"))
+        self.assertEqual((job.args, job.kwargs), (["bob"], {"loud": True}))
+        self.assertEqual(job.next_run_time.timestamp(), START + 30)
+        self.h.clock.advance(30)
+        self.assertEqual(self.h.calls, [(("bob",), {"loud": True})])
+
+    def test_add_trigger_forms(self):
+        self.add("a", ("at", "2030-01-01T04:00"))
+        self.add("b", "interval", minutes=5)
+        self.add("c", IntervalTrigger(seconds=7, now=self.h.sched.now()))
+        self.add("d", {"type": "interval", "seconds": 9})
+        job = self.ok(self.client.get_job("b"))
+        self.assertEqual(job.trigger, "interval[0:05:00]")
+        self.assertEqual(self.ok(self.client.get_job("a")).next_run_time.year, 2030)
+
+    def test_add_options(self):
+        job = self.add(max_instances=3, coalesce=False, paused=True)
+        self.assertEqual(job.options["max_instances"], 3)
+        self.assertFalse(job.options["coalesce"])
+        self.assertTrue(job.paused)
+
+    def test_modify(self):
+        self.add()
+        job = self.ok(self.client.modify_job("j1", args=[1, 2], name="renamed"))
+        self.assertEqual((job.args, job.name), ([1, 2], "renamed"))
+
+    def test_reschedule(self):
+        self.add()
+        job = self.ok(self.client.reschedule_job("j1", ("interval", "1h")))
+        self.assertEqual(job.next_run_time.timestamp(), START + 3600)
+
+    def test_pause_resume_job(self):
+        self.add()
+        self.assertTrue(self.ok(self.client.pause_job("j1")).paused)
+        self.h.clock.advance(60)
+        self.assertEqual(self.h.calls, [])
+        job = self.ok(self.client.resume_job("j1"))
+        self.assertFalse(job.paused)
+
+    def test_remove_and_get(self):
+        self.add()
+        self.assertIsNone(self.ok(self.client.remove_job("j1")))
+        self.assertIsNone(self.ok(self.client.get_job("j1")))
+
+    def test_run_now(self):
+        self.add(args=["now"])
+        job = self.ok(self.client.run_job("j1"))
+        self.assertEqual(job.id, "j1")
+        self.assertEqual(self.h.calls, [(("now",), {})])
+
+    def test_list(self):
+        self.add("late", ("interval", "1h"))
+        self.add("soon", ("interval", "1m"))
+        jobs = self.ok(self.client.get_jobs())
+        self.assertEqual([job.id for job in jobs], ["soon", "late"])
+
+    def test_tasks(self):
+        self.assertEqual(self.ok(self.client.tasks()), [{"name": "greet", "doc": "Say hello."}])
+
+    def test_pause_resume_scheduler(self):
+        self.add()
+        self.assertTrue(self.ok(self.client.pause()))
+        self.assertTrue(self.h.sched.paused)
+        self.h.clock.advance(60)
+        self.assertEqual(self.h.calls, [])
+        self.assertFalse(self.ok(self.client.resume()))
+        self.h.clock.advance(0)
+        self.assertEqual(len(self.h.calls), 1)
+
+    def test_stats(self):
+        self.add(kwargs={"fail": True})
+        self.h.clock.advance(30)
+        stats = self.ok(self.client.stats())
+        self.assertEqual(stats["jobs"], 1)
+        self.assertEqual(stats["errors"], 1)
+        self.assertEqual(stats["running"], 0)
+        self.assertIn("missed", stats)
+        self.flushLoggedErrors(RuntimeError)
+
+
+class PagingTests(ControlTestCase):
+
+    def test_ten_thousand_jobs(self):
+        for i in range(10000):
+            self.h.sched.add_job("greet", "interval", seconds=60 + i, id="job-%05d" % (i,),
+                                 args=["x" * 20])
+        pages = []
+        offset = 0
+        while offset is not None:
+            d = self.client.get_jobs_page(offset)
+            page, offset = self.ok(d)
+            pages.append(page)
+        ids = [job.id for page in pages for job in page]
+        self.assertEqual(ids, ["job-%05d" % (i,) for i in range(10000)])
+        self.assertGreater(len(pages), 10)
+
+    def test_page_under_amp_limit(self):
+        for i in range(300):
+            self.h.sched.add_job("greet", "interval", seconds=60, id="big-%03d" % (i,),
+                                 args=["y" * 1000])
+        answer = self.ok(self.client._call(ListJobs, offset=0))
+        raw = json.dumps(answer["jobs"], separators=(",", ":")).encode()
+        self.assertLessEqual(len(raw), PAGE_BYTES)
+        self.assertEqual(answer["next_offset"], len(answer["jobs"]))
+
+    def test_huge_job_is_elided(self):
+        self.h.sched.add_job("greet", "interval", seconds=60, id="huge", args=["z" * 100000])
+        job = self.ok(self.client.get_job("huge"))
+        self.assertTrue(job.data["truncated"])
+        self.assertEqual([j.id for j in self.ok(self.client.get_jobs())], ["huge"])
+
+    def test_limit(self):
+        for i in range(5):
+            self.add("j%d" % (i,))
+        page, next_offset = self.ok(self.client.get_jobs_page(1, 2))
+        self.assertEqual(len(page), 2)
+        self.assertEqual(next_offset, 3)
+        self.error(self.client.get_jobs_page(0, 0), BadArgument)
+        self.error(self.client.get_jobs_page(-1, 5), BadArgument)
+
+
+class EventTests(ControlTestCase):
+
+    def test_push(self):
+        self.ok(self.client.subscribe())
+        self.add()
+        self.h.clock.advance(30)
+        self.h.pump.flush()
+        names = [event["event"] for event in self.h.events]
+        self.assertEqual(names, ["job_added", "job_submitted", "job_executed"])
+        self.assertEqual(self.h.events[-1]["job_id"], "j1")
+        self.assertEqual(self.h.events[-1]["scheduled_run_time"], "2023-11-14T22:13:50+00:00")
+
+    def test_mask_and_unsubscribe(self):
+        self.ok(self.client.subscribe("job_executed,job_error"))
+        self.add(kwargs={"fail": True})
+        self.h.clock.advance(30)
+        self.h.pump.flush()
+        self.assertEqual([e["event"] for e in self.h.events], ["job_error"])
+        self.assertEqual(self.h.events[0]["error"], "asked to fail")
+        self.ok(self.client.unsubscribe())
+        self.h.clock.advance(30)
+        self.h.pump.flush()
+        self.assertEqual(len(self.h.events), 1)
+        self.flushLoggedErrors(RuntimeError)
+
+    def test_bad_event_name(self):
+        self.error(self.client.subscribe("job_exploded"), BadArgument)
+
+    def test_lost_connection_unsubscribes(self):
+        self.ok(self.client.subscribe())
+        from twisted.internet.error import ConnectionDone
+        from twisted.python.failure import Failure
+        self.h.server.connectionLost(Failure(ConnectionDone()))
+        self.assertEqual(self.h.sched._listeners, [])
+
+
+class ErrorTests(ControlTestCase):
+
+    def test_no_such_job(self):
+        for call in (self.client.modify_job("x", name="n"), self.client.pause_job("x"),
+                     self.client.resume_job("x"), self.client.remove_job("x"),
+                     self.client.run_job("x"),
+                     self.client.reschedule_job("x", ("interval", "5s"))):
+            self.error(call, NoSuchJob)
+
+    def test_unknown_task(self):
+        for task in ("os:system", "builtins:eval", "greet.__call__", "nope"):
+            failure = self.error(self.client.add_job(task, ("interval", "5s")), UnknownTask)
+            self.assertIn(task, failure.getErrorMessage())
+        self.add()
+        self.error(self.client.modify_job("j1", task="os:system"), UnknownTask)
+
+    def test_invalid_trigger(self):
+        for trigger in [("interval", "often"), ("at", "tomorrow"), ("cron", 5),
+                        ("json", "{"), ("sometimes", "x"), ("json", '{"type": "nope"}')]:
+            self.error(self.client.add_job("greet", trigger), InvalidTrigger)
+        self.add()
+        self.error(self.client.reschedule_job("j1", ("interval", "-1s")), InvalidTrigger)
+
+    def test_job_id_taken(self):
+        self.add()
+        failure = self.error(self.client.add_job("greet", ("interval", "5s"), id="j1"),
+                             JobIdTaken)
+        self.assertIn("j1", failure.getErrorMessage())
+
+    def test_bad_argument(self):
+        from twistedsched.control import AddJob, ModifyJob
+        call_remote = self.client._call
+        for arguments in [dict(args='{"a": 1}'), dict(kwargs="[1]"), dict(args="[1,"),
+                          dict(options='{"func_ref": "os:system"}'), dict(options="[]"),
+                          dict(options='{"max_instances": 0}'), dict(id="a\nb")]:
+            call = dict(task="greet", trigger_kind="interval", trigger="5s")
+            call.update(arguments)
+            self.error(call_remote(AddJob, **call), BadArgument)
+        self.add()
+        self.error(call_remote(ModifyJob, id="j1", changes="{"), BadArgument)
+        self.error(self.client.modify_job("j1", func="os:system"), BadArgument)
+        self.error(self.client.add_job("greet", ("interval", "5s"), args=[object()]),
+                   BadArgument)
+
+    def test_malformed_box_keeps_connection(self):
+        d = Deferred()
+        self.h.protocol._sendBoxCommand(b"ListJobs", amp.Box({b"offset": b"abc"})
+                                        ).addCallbacks(d.callback, d.errback)
+        failure = self.error(d, amp.RemoteAmpError)
+        self.assertEqual(failure.value.errorCode, b"BAD_ARGUMENT")
+        self.ok(self.client.stats())
+
+    def test_unexpected_error_is_server_error(self):
+        def broken(*args, **kwargs):
+            raise ZeroDivisionError("oops")
+        self.h.sched.stats = broken
+        failure = self.error(self.client.stats(), ServerError)
+        self.assertIn("ZeroDivisionError", failure.getErrorMessage())
+        self.assertEqual(len(self.flushLoggedErrors(ZeroDivisionError)), 1)
+        self.ok(self.client.tasks())
+
+
+class AuthTests(unittest.TestCase):
+
+    def setUp(self):
+        checker = InMemoryUsernamePasswordDatabaseDontUse(admin=b"secret")
+        self.h = Harness(checker=checker)
+
+    def run_pump(self, d):
+        self.h.pump.flush()
+        return d
+
+    def test_not_authorized_before_login(self):
+        d = self.run_pump(self.h.client.stats())
+        self.failureResultOf(d, NotAuthorized)
+
+    def test_bad_login(self):
+        d = self.run_pump(self.h.client.login("admin", "wrong"))
+        self.failureResultOf(d, NotAuthorized)
+        self.failureResultOf(self.run_pump(self.h.client.tasks()), NotAuthorized)
+
+    def test_login(self):
+        self.successResultOf(self.run_pump(self.h.client.login("admin", "secret")))
+        stats = self.successResultOf(self.run_pump(self.h.client.stats()))
+        self.assertEqual(stats["jobs"], 0)

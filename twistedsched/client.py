@@ -1,0 +1,268 @@
+"""
+A Python client of the control port.
+
+    from twistedsched.client import connect
+    client = yield connect(reactor, "tcp:127.0.0.1:7730", on_event=print)
+    job = yield client.add_job("respawn", "interval", minutes=5, args=["forest"])
+    yield client.subscribe()
+
+Methods mirror the scheduler's and return Deferreds.  Jobs come back as
+L{RemoteJob}s.  Errors are the types of L{twistedsched.control}, re-exported
+here: L{NoSuchJob}, L{UnknownTask}, L{InvalidTrigger}, L{JobIdTaken},
+L{BadArgument}, L{NotAuthorized}, L{ServerError}.
+"""
+
+import datetime as _dt
+import json
+
+from twisted.internet import defer
+from twisted.internet.endpoints import clientFromString, connectProtocol
+from twisted.protocols import amp
+
+from twistedsched import control as C
+from twistedsched.control import (  # noqa: F401  (re-exported)
+    BadArgument, ControlError, InvalidTrigger, JobIdTaken, NoSuchJob, NotAuthorized,
+    ServerError, UnknownTask)
+from twistedsched.interfaces import ITrigger
+from twistedsched.remote import REMOTE_OPTIONS
+
+
+class RemoteJob:
+    """A job as the daemon described it: attributes of the wire dict."""
+
+    def __init__(self, data):
+        self.data = data
+        self.id = data["id"]
+        self.name = data["name"]
+        self.task = data.get("task")
+        self.args = data.get("args", [])
+        self.kwargs = data.get("kwargs", {})
+        self.trigger = data["trigger"]
+        self.trigger_dict = data.get("trigger_dict")
+        next_run = data.get("next_run_time")
+        self.next_run_time = None if next_run is None else _dt.datetime.fromisoformat(next_run)
+        self.paused = data.get("paused", self.next_run_time is None)
+        self.options = data.get("options", {})
+
+    def to_dict(self):
+        return dict(self.data)
+
+    def __repr__(self):
+        return "<RemoteJob id=%r name=%r trigger=%s next_run_time=%s>" % (
+            self.id, self.name, self.trigger, self.data.get("next_run_time"))
+
+
+def _json_default(value):
+    if isinstance(value, (_dt.datetime, _dt.date, _dt.time)):
+        return value.isoformat()
+    if isinstance(value, _dt.timedelta):
+        return value.total_seconds()
+    if isinstance(value, tuple):
+        return list(value)
+    raise TypeError("%r is not a JSON value" % (value,))
+
+
+def _dumps(value, what):
+    try:
+        return json.dumps(value, default=_json_default, allow_nan=False)
+    except (TypeError, ValueError) as e:
+        raise BadArgument("%s: %s" % (what, e)) from None
+
+
+def trigger_to_wire(trigger, trigger_args):
+    """
+    C{(kind, spec)} for the wire from what C{add_job} accepts: a trigger
+    object, a C{(kind, spec)} pair (C{("cron", "0 4 * * *")}), a trigger
+    dict, or a type name with keyword arguments (C{"interval", minutes=5}).
+    """
+    if ITrigger.providedBy(trigger):
+        return "json", _dumps(trigger.to_dict(), "trigger")
+    if isinstance(trigger, (tuple, list)) and len(trigger) == 2:
+        kind, spec = trigger
+        return kind, spec if isinstance(spec, str) else _dumps(spec, "trigger")
+    if isinstance(trigger, dict):
+        return "json", _dumps(trigger, "trigger")
+    if trigger is None:
+        trigger = "date"
+    if isinstance(trigger, str):
+        return "json", _dumps(dict(trigger_args, type=trigger), "trigger")
+    raise BadArgument("trigger: %r is not a trigger" % (trigger,))
+
+
+def _split_options(kwargs):
+    options = {k: v for k, v in kwargs.items() if k in REMOTE_OPTIONS}
+    trigger_args = {k: v for k, v in kwargs.items() if k not in REMOTE_OPTIONS}
+    return options, trigger_args
+
+
+class ClientProtocol(amp.AMP):
+    """The client side: passes pushed events to C{on_event(dict)}."""
+
+    def __init__(self, on_event=None):
+        amp.AMP.__init__(self)
+        self.on_event = on_event
+        self.lost = defer.Deferred()
+
+    @C.Event.responder
+    def event(self, event):
+        if self.on_event is not None:
+            self.on_event(event)
+        return {}
+
+    def connectionLost(self, reason):
+        amp.AMP.connectionLost(self, reason)
+        lost, self.lost = self.lost, None
+        if lost is not None:
+            lost.callback(None)
+
+
+class ControlClient:
+    """Methods mirroring the scheduler's, over one control connection."""
+
+    def __init__(self, protocol):
+        self.protocol = protocol
+
+    @property
+    def on_event(self):
+        return self.protocol.on_event
+
+    @on_event.setter
+    def on_event(self, callback):
+        self.protocol.on_event = callback
+
+    def _call(self, command, **arguments):
+        arguments = {k: v for k, v in arguments.items() if v is not None}
+        # AMP drops the connection if a command's error is still unhandled at
+        # the end of its own Deferred: hand the outcome over to a fresh one.
+        result = defer.Deferred()
+        d = defer.maybeDeferred(self.protocol.callRemote, command, **arguments)
+        d.addCallbacks(result.callback, result.errback)
+        result.addErrback(lambda f: f.trap(amp.TooLong) and _too_long(f))
+        return result
+
+    def _job(self, command, **arguments):
+        return self._call(command, **arguments).addCallback(
+            lambda answer: None if answer["job"] is None else RemoteJob(answer["job"]))
+
+    def login(self, username, password):
+        return self._call(C.Login, username=username, password=password)
+
+    def add_job(self, task, trigger=None, *, args=(), kwargs=None, id=None, name=None,
+                **options_and_trigger_args):
+        """
+        Schedule the registered task C{task}.  C{trigger} as in
+        L{trigger_to_wire}; job options (coalesce, max_instances, paused,
+        ...) and trigger arguments go in the keywords.
+        """
+        options, trigger_args = _split_options(options_and_trigger_args)
+        try:
+            kind, spec = trigger_to_wire(trigger, trigger_args)
+            return self._job(C.AddJob, task=task, trigger_kind=kind, trigger=spec,
+                             args=_dumps(list(args), "args"),
+                             kwargs=_dumps(kwargs or {}, "kwargs"), id=id, name=name,
+                             options=_dumps(options, "options") if options else None)
+        except BadArgument:
+            return defer.fail()
+
+    def modify_job(self, job_id, **changes):
+        try:
+            return self._job(C.ModifyJob, id=job_id, changes=_dumps(changes, "changes"))
+        except BadArgument:
+            return defer.fail()
+
+    def reschedule_job(self, job_id, trigger, **trigger_args):
+        try:
+            kind, spec = trigger_to_wire(trigger, trigger_args)
+        except BadArgument:
+            return defer.fail()
+        return self._job(C.RescheduleJob, id=job_id, trigger_kind=kind, trigger=spec)
+
+    def pause_job(self, job_id):
+        return self._job(C.PauseJob, id=job_id)
+
+    def resume_job(self, job_id):
+        return self._job(C.ResumeJob, id=job_id)
+
+    def remove_job(self, job_id):
+        return self._call(C.RemoveJob, id=job_id).addCallback(lambda _: None)
+
+    def get_job(self, job_id):
+        """Fire with the L{RemoteJob}, or C{None} if there is none (as the scheduler does)."""
+        d = self._job(C.GetJob, id=job_id)
+        return d.addErrback(lambda f: f.trap(NoSuchJob) and None)
+
+    def run_job(self, job_id):
+        return self._job(C.RunJob, id=job_id)
+
+    def get_jobs_page(self, offset=0, limit=None, jobstore=None):
+        """Fire with C{(jobs, next_offset)}; C{next_offset} is C{None} at the end."""
+        d = self._call(C.ListJobs, offset=offset, limit=limit, jobstore=jobstore)
+        return d.addCallback(lambda answer: (
+            [RemoteJob(data) for data in answer["jobs"]], answer.get("next_offset")))
+
+    @defer.inlineCallbacks
+    def get_jobs(self, jobstore=None, offset=0, limit=None):
+        """Fire with jobs in run order, fetching as many pages as needed."""
+        jobs = []
+        while offset is not None and (limit is None or len(jobs) < limit):
+            want = None if limit is None else min(C.MAX_PAGE, limit - len(jobs))
+            page, offset = yield self.get_jobs_page(offset, want, jobstore)
+            jobs.extend(page)
+        return jobs
+
+    def tasks(self):
+        """Fire with a list of C{{"name": ..., "doc": ...}} for each registered task."""
+        return self._call(C.ListTasks).addCallback(lambda answer: answer["tasks"])
+
+    def pause(self):
+        return self._call(C.PauseScheduler).addCallback(lambda answer: answer["paused"])
+
+    def resume(self):
+        return self._call(C.ResumeScheduler).addCallback(lambda answer: answer["paused"])
+
+    def stats(self):
+        return self._call(C.Stats).addCallback(lambda answer: answer["stats"])
+
+    def subscribe(self, events="all", on_event=None):
+        """Have events (names, comma-separated or a list) pushed to C{on_event}."""
+        if on_event is not None:
+            self.on_event = on_event
+        if not isinstance(events, str):
+            events = ",".join(events)
+        return self._call(C.Subscribe, events=events).addCallback(lambda _: None)
+
+    def unsubscribe(self):
+        return self._call(C.Unsubscribe).addCallback(lambda _: None)
+
+    def close(self):
+        """Disconnect; the Deferred fires when the connection is closed."""
+        lost = self.protocol.lost
+        if lost is None:
+            return defer.succeed(None)
+        waiting = defer.Deferred()
+        lost.addCallback(lambda _: waiting.callback(None))
+        self.protocol.transport.loseConnection()
+        return waiting
+
+
+def _too_long(failure):
+    raise BadArgument("a value is too large for one AMP message (64 KiB): %s" % (
+        failure.getErrorMessage(),))
+
+
+def connect(reactor, endpoint, on_event=None, username=None, password=None):
+    """
+    Connect to a control port (C{endpoint} is a client endpoint string such
+    as C{"tcp:127.0.0.1:7730"}, or an endpoint).  Fires with a
+    L{ControlClient}, logged in when a username is given.
+    """
+    if isinstance(endpoint, str):
+        endpoint = clientFromString(reactor, endpoint)
+    protocol = ClientProtocol(on_event)
+    d = connectProtocol(endpoint, protocol)
+    d.addCallback(lambda _: ControlClient(protocol))
+    if username is not None:
+        def log_in(client):
+            return client.login(username, password or "").addCallback(lambda _: client)
+        d.addCallback(log_in)
+    return d

@@ -1,0 +1,472 @@
+"""
+The control port: AMP commands to drive a scheduler from another process.
+
+Jobs, arguments and triggers travel as JSON text.  A trigger is a kind and a
+spec: C{("cron", "*/5 * * * *")}, C{("interval", "30s")}, C{("at",
+"2030-01-01T04:00")} or C{("json", '{"type": "interval", "seconds": 30}')}.
+Errors arrive as the typed exceptions below; an unexpected failure is logged
+and answered with L{ServerError}, and the connection stays up.
+
+Remote clients schedule registered tasks only (see L{twistedsched.remote}).
+"""
+
+import json
+
+from twisted.cred.credentials import UsernamePassword
+from twisted.internet import defer
+from twisted.internet.protocol import ServerFactory
+from twisted.logger import Logger
+from twisted.protocols import amp
+from twisted.python.compat import nativeString
+
+from twistedsched import errors as E
+from twistedsched import remote
+from twistedsched.events import EVENT_ALL, mask_from_names
+
+log = Logger()
+
+#: AMP values are capped at 65,535 bytes; pages of jobs stay below this.
+PAGE_BYTES = 60000
+#: The most jobs one ListJobs answer may hold.
+MAX_PAGE = 1000
+#: Longest text kept in a pushed event's fields.
+EVENT_TEXT_LIMIT = 2000
+
+
+# -- Errors --------------------------------------------------------------------
+
+class ControlError(Exception):
+    """Base of the errors the control port answers with."""
+
+
+class NoSuchJob(ControlError):
+    """No job has the given id."""
+
+
+class UnknownTask(ControlError):
+    """The task is not registered (or is a reference, which remote clients may not use)."""
+
+
+class InvalidTrigger(ControlError):
+    """The trigger's kind or text is wrong."""
+
+
+class JobIdTaken(ControlError):
+    """A job with the given id exists already."""
+
+
+class BadArgument(ControlError):
+    """An argument or option is malformed."""
+
+
+class NotAuthorized(ControlError):
+    """Log in first (or the login was refused)."""
+
+
+class ServerError(ControlError):
+    """The daemon failed unexpectedly (it logged why) or its job store is down."""
+
+
+ERRORS = {
+    NoSuchJob: b"NO_SUCH_JOB",
+    UnknownTask: b"UNKNOWN_TASK",
+    InvalidTrigger: b"INVALID_TRIGGER",
+    JobIdTaken: b"JOB_ID_TAKEN",
+    BadArgument: b"BAD_ARGUMENT",
+    NotAuthorized: b"NOT_AUTHORIZED",
+    ServerError: b"SERVER_ERROR",
+}
+
+#: Scheduler errors and the control errors they become (first match wins).
+ERROR_MAP = (
+    (E.JobLookupError, NoSuchJob),
+    (E.ConflictingIdError, JobIdTaken),
+    (E.UnknownTaskError, UnknownTask),
+    (E.BadReferenceError, UnknownTask),
+    (E.TriggerError, InvalidTrigger),
+    (E.BadArgumentError, BadArgument),
+    (E.UnknownAliasError, BadArgument),
+    (E.SchedulerStateError, BadArgument),
+    (ControlError, None),
+)
+
+
+def to_control_error(failure):
+    """Raise the control error for C{failure}; log and raise L{ServerError} if unexpected."""
+    for error_type, control_type in ERROR_MAP:
+        if failure.check(error_type):
+            if control_type is None:
+                failure.raiseException()
+            raise control_type(failure.getErrorMessage())
+    if failure.check(E.JobStoreUnavailable):
+        log.warn("job store unavailable: {error}", error=failure.getErrorMessage())
+        raise ServerError("job store unavailable: %s" % (failure.getErrorMessage(),))
+    log.failure("control command failed unexpectedly", failure)
+    raise ServerError("internal error (%s: %s); see the daemon's log" % (
+        failure.type.__name__, failure.getErrorMessage()))
+
+
+# -- Argument types and commands ---------------------------------------------
+
+class JSON(amp.Argument):
+    """A JSON value (sent by the server; the server reads clients' JSON as text)."""
+
+    def toString(self, value):
+        return json.dumps(value, separators=(",", ":"), allow_nan=False).encode("utf-8")
+
+    def fromString(self, data):
+        return json.loads(data.decode("utf-8"))
+
+
+def _text(optional=True):
+    return amp.Unicode(optional=optional)
+
+
+class _Command(amp.Command):
+    errors = ERRORS
+
+
+class Login(_Command):
+    """Authenticate (needed when the daemon runs with C{--auth})."""
+    arguments = [(b"username", _text(False)), (b"password", _text(False))]
+    response = []
+
+
+class AddJob(_Command):
+    arguments = [(b"task", _text(False)), (b"trigger_kind", _text(False)),
+                 (b"trigger", _text(False)), (b"args", _text()), (b"kwargs", _text()),
+                 (b"id", _text()), (b"name", _text()), (b"options", _text())]
+    response = [(b"job", JSON())]
+
+
+class ModifyJob(_Command):
+    arguments = [(b"id", _text(False)), (b"changes", _text(False))]
+    response = [(b"job", JSON())]
+
+
+class RescheduleJob(_Command):
+    arguments = [(b"id", _text(False)), (b"trigger_kind", _text(False)),
+                 (b"trigger", _text(False))]
+    response = [(b"job", JSON())]
+
+
+class PauseJob(_Command):
+    arguments = [(b"id", _text(False))]
+    response = [(b"job", JSON())]
+
+
+class ResumeJob(_Command):
+    """Answers with the job, or null if its trigger had nothing left (it was removed)."""
+    arguments = [(b"id", _text(False))]
+    response = [(b"job", JSON())]
+
+
+class RemoveJob(_Command):
+    arguments = [(b"id", _text(False))]
+    response = []
+
+
+class GetJob(_Command):
+    arguments = [(b"id", _text(False))]
+    response = [(b"job", JSON())]
+
+
+class ListJobs(_Command):
+    """
+    One page of jobs in run order, under 64 KiB.  C{next_offset} is where
+    the next page starts, or absent at the end.
+    """
+    arguments = [(b"offset", amp.Integer(optional=True)), (b"limit", amp.Integer(optional=True)),
+                 (b"jobstore", _text())]
+    response = [(b"jobs", JSON()), (b"next_offset", amp.Integer(optional=True))]
+
+
+class RunJob(_Command):
+    arguments = [(b"id", _text(False))]
+    response = [(b"job", JSON())]
+
+
+class ListTasks(_Command):
+    arguments = []
+    response = [(b"tasks", JSON())]
+
+
+class PauseScheduler(_Command):
+    arguments = []
+    response = [(b"paused", amp.Boolean())]
+
+
+class ResumeScheduler(_Command):
+    arguments = []
+    response = [(b"paused", amp.Boolean())]
+
+
+class Stats(_Command):
+    arguments = []
+    response = [(b"stats", JSON())]
+
+
+class Subscribe(_Command):
+    """Receive L{Event} commands; C{events} is comma-separated event names (default all)."""
+    arguments = [(b"events", _text())]
+    response = []
+
+
+class Unsubscribe(_Command):
+    arguments = []
+    response = []
+
+
+class Event(amp.Command):
+    """Pushed by the server to subscribed clients."""
+    arguments = [(b"event", JSON())]
+    response = []
+    requiresAnswer = False
+
+
+# -- Wire encoding ---------------------------------------------------------------
+
+def _encoded_size(value):
+    return len(json.dumps(value, separators=(",", ":")).encode("utf-8"))
+
+
+def wire_job(job, tz, budget=PAGE_BYTES):
+    """L{remote.job_to_wire}, with arguments elided if the job would exceed C{budget} bytes."""
+    data = remote.job_to_wire(job, tz)
+    if _encoded_size(data) > budget:
+        data["args"] = ["<arguments too large to show>"]
+        data["kwargs"] = {}
+        data["truncated"] = True
+    if _encoded_size(data) > budget:
+        data["name"] = data["name"][:200]
+        data["trigger"] = data["trigger"][:200]
+        data["trigger_dict"] = None
+    return data
+
+
+def pack_page(wired, budget=PAGE_BYTES):
+    """The leading jobs of C{wired} whose JSON list fits in C{budget} bytes (at least one)."""
+    page, size = [], 2
+    for data in wired:
+        size += _encoded_size(data) + 1
+        if page and size > budget:
+            break
+        page.append(data)
+    return page
+
+
+def _trim(value):
+    if isinstance(value, str) and len(value) > EVENT_TEXT_LIMIT:
+        return value[:EVENT_TEXT_LIMIT] + "..."
+    if isinstance(value, list):
+        return [_trim(item) for item in value[:100]]
+    return value
+
+
+def event_to_wire(event):
+    """C{event.to_dict()}, with long texts cut so that it fits in one AMP value."""
+    return {key: _trim(value) for key, value in event.to_dict().items()}
+
+
+def _parse_options(text):
+    if text is None:
+        return {}
+    options = remote.parse_json_value(text, "options")
+    if not isinstance(options, dict):
+        raise E.BadArgumentError("options: expected a JSON object, not %r" % (options,))
+    return options
+
+
+def _task_info(registry, name):
+    doc = (getattr(registry.lookup(name), "__doc__", None) or "").strip()
+    return {"name": name, "doc": doc.splitlines()[0] if doc else ""}
+
+
+# -- The server ------------------------------------------------------------------
+
+class ControlProtocol(amp.AMP):
+    """
+    One control connection.  With a C{checker} (an
+    C{ICredentialsChecker} for usernames and passwords), every command but
+    L{Login} answers L{NotAuthorized} until a login succeeds.
+    """
+
+    def __init__(self, scheduler, checker=None):
+        amp.AMP.__init__(self)
+        self.scheduler = scheduler
+        self.checker = checker
+        self.user = None if checker is not None else "anonymous"
+        self.subscribed = False
+
+    # Every command passes here: authorization, and malformed boxes.
+    def locateResponder(self, name):
+        responder = amp.AMP.locateResponder(self, name)
+        if responder is None:
+            return None
+        name = nativeString(name)
+
+        def guarded(box):
+            if self.user is None and name != "Login":
+                return defer.fail(amp.RemoteAmpError(
+                    ERRORS[NotAuthorized], "log in first (Login command)"))
+            try:
+                return responder(box)
+            except Exception as e:
+                return defer.fail(amp.RemoteAmpError(
+                    ERRORS[BadArgument], "malformed %s command: %s" % (name, e)))
+        return guarded
+
+    def _call(self, func, *args, **kwargs):
+        """Run a scheduler call; map its errors to control errors."""
+        d = defer.maybeDeferred(func, *args, **kwargs)
+        d.addErrback(to_control_error)
+        return d
+
+    def _job_answer(self, job):
+        return {"job": None if job is None else wire_job(job, self.scheduler.timezone)}
+
+    def _trigger(self, kind, spec):
+        return remote.build_remote_trigger(self.scheduler, kind, spec)
+
+    @Login.responder
+    def login(self, username, password):
+        if self.checker is None:
+            return {}
+        d = defer.maybeDeferred(self.checker.requestAvatarId,
+                                UsernamePassword(username.encode("utf-8"),
+                                                 password.encode("utf-8")))
+
+        def ok(avatar_id):
+            self.user = avatar_id
+            log.info("control: {user} logged in", user=avatar_id)
+            return {}
+
+        def refused(failure):
+            log.info("control: login refused for {username!r}", username=username)
+            raise NotAuthorized("login refused")
+        return d.addCallbacks(ok, refused)
+
+    @AddJob.responder
+    def add_job(self, task, trigger_kind, trigger, args=None, kwargs=None, id=None,
+                name=None, options=None):
+        d = self._call(lambda: remote.add_remote_job(
+            self.scheduler, task, (trigger_kind, trigger), args=args, kwargs=kwargs,
+            id=id, name=name, **_parse_options(options)))
+        return d.addCallback(self._job_answer)
+
+    @ModifyJob.responder
+    def modify_job(self, id, changes):
+        d = self._call(lambda: remote.modify_remote_job(
+            self.scheduler, id, remote.parse_json_value(changes, "changes")))
+        return d.addCallback(self._job_answer)
+
+    @RescheduleJob.responder
+    def reschedule_job(self, id, trigger_kind, trigger):
+        d = self._call(lambda: self.scheduler.reschedule_job(
+            id, trigger=self._trigger(trigger_kind, trigger)))
+        return d.addCallback(self._job_answer)
+
+    @PauseJob.responder
+    def pause_job(self, id):
+        return self._call(self.scheduler.pause_job, id).addCallback(self._job_answer)
+
+    @ResumeJob.responder
+    def resume_job(self, id):
+        return self._call(self.scheduler.resume_job, id).addCallback(self._job_answer)
+
+    @RemoveJob.responder
+    def remove_job(self, id):
+        return self._call(self.scheduler.remove_job, id).addCallback(lambda _: {})
+
+    @GetJob.responder
+    def get_job(self, id):
+        def found(job):
+            if job is None:
+                raise NoSuchJob("no job with id %r" % (id,))
+            return self._job_answer(job)
+        return self._call(self.scheduler.get_job, id).addCallback(found)
+
+    @ListJobs.responder
+    def list_jobs(self, offset=None, limit=None, jobstore=None):
+        offset = offset or 0
+        limit = MAX_PAGE if limit is None else limit
+        if offset < 0 or not 0 < limit <= MAX_PAGE:
+            raise BadArgument("offset must be >= 0 and limit between 1 and %d" % (MAX_PAGE,))
+        d = self._call(self.scheduler.get_jobs, jobstore or "default", offset, limit + 1)
+
+        def page(jobs):
+            tz = self.scheduler.timezone
+            packed = pack_page([wire_job(job, tz) for job in jobs[:limit]])
+            more = len(packed) < len(jobs)
+            return {"jobs": packed, "next_offset": offset + len(packed) if more else None}
+        return d.addCallback(page)
+
+    @RunJob.responder
+    def run_job(self, id):
+        return self._call(self.scheduler.run_job, id).addCallback(self._job_answer)
+
+    @ListTasks.responder
+    def list_tasks(self):
+        registry = self.scheduler.tasks
+        return {"tasks": [_task_info(registry, name) for name in registry.names()]}
+
+    @PauseScheduler.responder
+    def pause_scheduler(self):
+        self.scheduler.pause()
+        return {"paused": self.scheduler.paused}
+
+    @ResumeScheduler.responder
+    def resume_scheduler(self):
+        self.scheduler.resume()
+        return {"paused": self.scheduler.paused}
+
+    @Stats.responder
+    def stats(self):
+        return self._call(self.scheduler.stats).addCallback(lambda stats: {"stats": stats})
+
+    @Subscribe.responder
+    def subscribe(self, events=None):
+        try:
+            names = [n.strip() for n in (events or "all").split(",") if n.strip()]
+            mask = mask_from_names(names) if names else EVENT_ALL
+        except ValueError as e:
+            raise BadArgument(str(e)) from None
+        self._unsubscribe()
+        self.scheduler.add_listener(self._push_event, mask)
+        self.subscribed = True
+        return {}
+
+    @Unsubscribe.responder
+    def unsubscribe(self):
+        self._unsubscribe()
+        return {}
+
+    def _unsubscribe(self):
+        if self.subscribed:
+            self.scheduler.remove_listener(self._push_event)
+            self.subscribed = False
+
+    def _push_event(self, event):
+        if self.transport is None or not self.subscribed:
+            return
+        try:
+            self.callRemote(Event, event=event_to_wire(event))
+        except Exception:
+            log.failure("control: could not push {event!r}", event=event)
+
+    def connectionLost(self, reason):
+        self._unsubscribe()
+        amp.AMP.connectionLost(self, reason)
+
+
+class ControlFactory(ServerFactory):
+    """Builds a L{ControlProtocol} per connection to C{scheduler}."""
+
+    def __init__(self, scheduler, checker=None):
+        self.scheduler = scheduler
+        self.checker = checker
+
+    def buildProtocol(self, addr):
+        protocol = ControlProtocol(self.scheduler, self.checker)
+        protocol.factory = self
+        return protocol
