@@ -8,6 +8,8 @@ Trigger kinds register themselves in L{TRIGGER_TYPES}.
 
 from twistedsched.errors import TriggerError
 from twistedsched.interfaces import ITrigger
+from twistedsched.triggers.calendarinterval import CalendarIntervalTrigger
+from twistedsched.triggers.combining import AndTrigger, OrTrigger
 from twistedsched.triggers.cron import CronTrigger
 from twistedsched.triggers.date import DateTrigger
 from twistedsched.triggers.interval import IntervalTrigger
@@ -16,6 +18,9 @@ TRIGGER_TYPES = {
     "date": DateTrigger,
     "interval": IntervalTrigger,
     "cron": CronTrigger,
+    "and": AndTrigger,
+    "or": OrTrigger,
+    "calendarinterval": CalendarIntervalTrigger,
 }
 
 
@@ -67,5 +72,6 @@ def trigger_from_dict(data):
         raise TriggerError("bad %s trigger %r: %s" % (data.get("type"), data, e)) from None
 
 
-__all__ = ["DateTrigger", "IntervalTrigger", "CronTrigger", "build_trigger", "trigger_from_dict",
+__all__ = ["DateTrigger", "IntervalTrigger", "CronTrigger", "AndTrigger", "OrTrigger",
+           "CalendarIntervalTrigger", "build_trigger", "trigger_from_dict",
            "register_trigger_type", "TRIGGER_TYPES"]

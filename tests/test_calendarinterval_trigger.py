@@ -1,0 +1,91 @@
+"""
+Tests for the calendar-interval trigger.
+"""
+
+import datetime as _dt
+
+from twisted.trial import unittest
+
+from twistedsched.errors import TriggerError
+from twistedsched.timeutil import UTC
+from twistedsched.triggers import CalendarIntervalTrigger, build_trigger
+
+
+def utc(*args):
+    return _dt.datetime(*args, tzinfo=UTC)
+
+
+def walls(trigger, now, count):
+    result, previous = [], None
+    for _ in range(count):
+        previous = trigger.next_fire_time(previous, now)
+        if previous is None:
+            break
+        result.append(previous.astimezone(trigger.timezone).strftime("%Y-%m-%d %H:%M%z"))
+    return result
+
+
+class CalendarIntervalTests(unittest.TestCase):
+
+    def test_every_two_months_keeps_day_and_wall_time(self):
+        t = CalendarIntervalTrigger(months=2, start_date="2024-01-15 09:30",
+                                    timezone="Europe/London")
+        self.assertEqual(walls(t, utc(2024, 1, 1), 4), [
+            "2024-01-15 09:30+0000", "2024-03-15 09:30+0000",
+            "2024-05-15 09:30+0100", "2024-07-15 09:30+0100"])
+
+    def test_missing_days_are_skipped(self):
+        t = CalendarIntervalTrigger(months=1, start_date="2024-01-31 08:00")
+        self.assertEqual(walls(t, utc(2024, 1, 1), 4), [
+            "2024-01-31 08:00+0000", "2024-03-31 08:00+0000",
+            "2024-05-31 08:00+0000", "2024-07-31 08:00+0000"])
+
+    def test_leap_day_yearly(self):
+        t = CalendarIntervalTrigger(years=1, start_date="2024-02-29")
+        self.assertEqual(walls(t, utc(2024, 3, 1), 2),
+                         ["2028-02-29 00:00+0000", "2032-02-29 00:00+0000"])
+
+    def test_weeks_and_days_are_calendar_days(self):
+        t = CalendarIntervalTrigger(weeks=1, start_date="2024-03-03 09:00",
+                                    timezone="America/New_York")
+        self.assertEqual(walls(t, utc(2024, 1, 1), 2),
+                         ["2024-03-03 09:00-0500", "2024-03-10 09:00-0400"])
+
+    def test_dst_gap_skipped_and_repeat_fires_first(self):
+        t = CalendarIntervalTrigger(days=1, start_date="2024-03-08 02:30",
+                                    timezone="America/New_York")
+        self.assertEqual(walls(t, utc(2024, 3, 1), 3), [
+            "2024-03-08 02:30-0500", "2024-03-09 02:30-0500", "2024-03-11 02:30-0400"])
+        t = CalendarIntervalTrigger(days=1, start_date="2024-11-02 01:30",
+                                    timezone="America/New_York")
+        self.assertEqual(walls(t, utc(2024, 11, 1), 3), [
+            "2024-11-02 01:30-0400", "2024-11-03 01:30-0400", "2024-11-04 01:30-0500"])
+
+    def test_far_future_is_quick_and_right(self):
+        t = CalendarIntervalTrigger(months=1, start_date="2024-01-31 08:00")
+        self.assertEqual(t.next_fire_time(None, utc(2124, 4, 1)), utc(2124, 5, 31, 8))
+        self.assertEqual(t.next_fire_time(utc(2124, 5, 31, 8), utc(2000, 1, 1)),
+                         utc(2124, 7, 31, 8))
+
+    def test_end_date_and_year_9999(self):
+        t = CalendarIntervalTrigger(days=10, start_date="2024-01-01", end_date="2024-01-25")
+        self.assertEqual(len(walls(t, utc(2024, 1, 1), 5)), 3)
+        t = CalendarIntervalTrigger(years=8000, start_date="2024-01-01")
+        self.assertIsNone(t.next_fire_time(utc(2024, 1, 1), utc(2024, 1, 1)))
+
+    def test_str_and_build(self):
+        t = build_trigger("calendarinterval", utc(2024, 1, 1), "Asia/Tokyo",
+                          months=2, start_date="2024-01-15 09:30")
+        self.assertEqual(str(t), "calendarinterval[every 2 months from 2024-01-15 09:30:00]")
+        self.assertEqual(t.next_fire_time(None, utc(2024, 1, 1)), utc(2024, 1, 15, 0, 30))
+
+    def test_errors(self):
+        self.assertRaises(TriggerError, CalendarIntervalTrigger, start_date="2024-01-01")
+        self.assertRaises(TriggerError, CalendarIntervalTrigger, months=1)
+        self.assertRaises(TriggerError, CalendarIntervalTrigger, months=1.5,
+                          start_date="2024-01-01")
+        self.assertRaises(TriggerError, CalendarIntervalTrigger, days=-1,
+                          start_date="2024-01-01")
+        with self.assertRaises(TriggerError) as cm:
+            CalendarIntervalTrigger(weeks="x", start_date="2024-01-01")
+        self.assertIn("weeks", str(cm.exception))
