@@ -4,10 +4,12 @@ Tests for the calendar-interval trigger.
 
 import datetime as _dt
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from twisted.trial import unittest
 
 from twistedsched.errors import TriggerError
-from twistedsched.timeutil import UTC
+from twistedsched.timeutil import UTC, wall_time_exists
 from twistedsched.triggers import CalendarIntervalTrigger, build_trigger
 
 
@@ -89,3 +91,36 @@ class CalendarIntervalTests(unittest.TestCase):
         with self.assertRaises(TriggerError) as cm:
             CalendarIntervalTrigger(weeks="x", start_date="2024-01-01")
         self.assertIn("weeks", str(cm.exception))
+
+
+def _reference(trigger, bound):
+    """Walk the runs from the first one: the first at or after C{bound}."""
+    anchor = trigger.start_date.astimezone(trigger.timezone).replace(tzinfo=None)
+    for k in range(100000):
+        year, month = divmod(anchor.year * 12 + anchor.month - 1 + k * trigger.months, 12)
+        try:
+            wall = anchor.replace(year=year, month=month + 1)
+        except ValueError:
+            continue
+        local = (wall + _dt.timedelta(days=k * trigger.days)).replace(tzinfo=trigger.timezone)
+        if wall_time_exists(local) and local.astimezone(UTC) >= bound:
+            return local.astimezone(UTC)
+
+
+class CalendarIntervalProperties(unittest.TestCase):
+
+    @settings(max_examples=80, deadline=None)
+    @given(st.integers(0, 14), st.integers(0, 40),
+           st.datetimes(_dt.datetime(2000, 1, 1), _dt.datetime(2030, 1, 1)),
+           st.sampled_from(["UTC", "America/New_York", "Australia/Lord_Howe"]),
+           st.integers(0, 60 * 365 * 86400))
+    def test_matches_walking_every_run(self, months, days, start, zone, offset):
+        if not months and not days:
+            days = 1
+        trigger = CalendarIntervalTrigger(months=months, days=days, start_date=start,
+                                          timezone=zone)
+        now = trigger.start_date + _dt.timedelta(seconds=offset)
+        got = trigger.next_fire_time(None, now)
+        self.assertEqual(got, _reference(trigger, max(now, trigger.start_date)))
+        self.assertEqual(trigger.next_fire_time(got, now),
+                         _reference(trigger, got + _dt.timedelta(microseconds=1)))

@@ -61,12 +61,16 @@ class CalendarIntervalTrigger(BaseTrigger):
         return anchor.replace(year=year, month=month) + _dt.timedelta(days=k * self.days)
 
     def _first_guess(self, bound):
-        """A run index not after the first run at or after C{bound}."""
-        elapsed = bound.astimezone(self.timezone).replace(tzinfo=None) - self._anchor
-        if elapsed.days <= 1:
+        """A run index not after that of the first run at or after C{bound}."""
+        wall = bound.astimezone(self.timezone).replace(tzinfo=None)
+        if wall <= self._anchor + _dt.timedelta(days=2):
             return 0
+        if not self.days:
+            months = (wall.year - self._anchor.year) * 12 + wall.month - self._anchor.month
+            return max(0, months // self.months - 1)
+        elapsed = (wall - self._anchor).days - 1  # whole days, less a DST margin
         longest = self.months * 31 + self.days  # days one step can span, at most
-        return max(0, (elapsed.days - 1) // longest)
+        return max(0, elapsed // longest)
 
     def next_fire_time(self, previous, now):
         bound = to_utc(previous) + _TICK if previous is not None else to_utc(now)
