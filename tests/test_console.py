@@ -7,7 +7,9 @@ import random
 import re
 
 from hypothesis import HealthCheck, given, settings, strategies as st
+from twisted.cred.checkers import InMemoryUsernamePasswordDatabaseDontUse
 from twisted.internet import defer
+from twisted.logger import formatEvent, globalLogPublisher
 from twisted.internet.address import IPv4Address
 from twisted.internet.testing import StringTransport
 from twisted.trial import unittest
@@ -638,6 +640,67 @@ class InputTests(ConsoleTestCase):
         self.assertEqual(self.session.error("jobs"),
                          "error: internal error; see the daemon's log")
         self.assertEqual(len(self.flushLoggedErrors(ZeroDivisionError)), 1)
+
+
+class LoginTests(ConsoleTestCase):
+
+    def setUp(self):
+        super().setUp()
+        checker = InMemoryUsernamePasswordDatabaseDontUse(alice=b"s3cret")
+        self.session = Session(self, self.sched, checker=checker)
+        self.logged = []
+        globalLogPublisher.addObserver(self.logged.append)
+        self.addCleanup(globalLogPublisher.removeObserver, self.logged.append)
+
+    def login(self, password):
+        out = self.session.send(b"login alice " + password + b"\r\n")
+        self.assertEqual(out, "")       # answered after a delay when refused
+        self.clock.advance(1)
+        return lines_of(self, self.session.take()[:-len(PROMPT)])
+
+    def test_greeting(self):
+        self.assertIn("Log in first: login USER PASSWORD", self.session.greeting)
+
+    def test_nothing_before_login(self):
+        for line in ["jobs", "add greet every 1m", "pause-all", "watch", "stats"]:
+            self.assertEqual(self.session.error(line), "error: log in first: login USER PASSWORD")
+        self.assertFalse(self.sched.paused)
+        self.assertIn("login USER PASSWORD", "\n".join(self.session.cmd("help")))
+
+    def test_login(self):
+        self.assertEqual(self.session.cmd("login alice s3cret"), ["logged in as alice"])
+        self.assertEqual(self.session.cmd("jobs"), ["no jobs"])
+
+    def test_refused(self):
+        self.assertEqual(self.login(b"wrong"), ["error: login refused"])
+        self.assertEqual(self.session.error("jobs"), "error: log in first: login USER PASSWORD")
+        self.assertEqual(self.session.cmd("login alice s3cret"), ["logged in as alice"])
+
+    def test_too_many_failures(self):
+        self.login(b"one")
+        self.login(b"two")
+        out = self.session.send(b"login alice three\r\n")
+        self.clock.advance(1)
+        self.assertEqual(self.session.take(),
+                         "error: login refused\r\ntoo many failed logins; goodbye\r\n")
+        self.assertTrue(self.session.transport.disconnecting)
+        self.assertEqual(out, "")
+
+    def test_passwords_not_logged(self):
+        self.login(b"wrong-pass")
+        self.session.cmd("login alice s3cret")
+        text = " ".join(formatEvent(event) or "" for event in self.logged)
+        self.assertIn("alice", text)
+        self.assertNotIn("wrong-pass", text)
+        self.assertNotIn("s3cret", text)
+
+    def test_usage(self):
+        self.assertEqual(self.session.error("login alice"),
+                         "error: usage: login USER PASSWORD")
+
+    def test_no_login_needed(self):
+        session = Session(self, self.sched)
+        self.assertEqual(session.cmd("login a b"), ["no login needed"])
 
 
 class TelnetFilterTests(unittest.TestCase):

@@ -19,7 +19,8 @@ import json
 import re
 import shlex
 
-from twisted.internet import defer, protocol
+from twisted.cred.credentials import UsernamePassword
+from twisted.internet import defer, protocol, task
 from twisted.logger import Logger
 from twisted.protocols.basic import LineReceiver
 from twisted.protocols.policies import TimeoutMixin
@@ -36,6 +37,14 @@ from twistedsched.table import JOB_HEADERS, format_run_time, format_table, job_r
 DEFAULT_IDLE_TIMEOUT = 600
 DEFAULT_MAX_LINE_LENGTH = 8192
 DEFAULT_PROMPT = "sched> "
+
+#: With a checker: seconds before a refused login is answered, and how
+#: many refusals close the session.
+LOGIN_DELAY = 1.0
+MAX_LOGIN_FAILURES = 3
+
+#: What may run before a login.
+BEFORE_LOGIN = ("login", "help", "quit")
 
 # -- Telnet ------------------------------------------------------------------
 
@@ -106,6 +115,10 @@ class TelnetFilter:
 
 class UsageError(Exception):
     """The command's arguments are wrong: show its usage line."""
+
+
+class LoginRefused(Exception):
+    """Wrong user name or password."""
 
 
 Command = collections.namedtuple("Command", "name usage method")
@@ -191,6 +204,8 @@ class ConsoleProtocol(LineReceiver, TimeoutMixin):
         self._held = False           # input paused until it fires
         self._watching = False
         self._connected = False
+        self._login_failures = 0
+        self.user = None
 
     @property
     def scheduler(self):
@@ -207,6 +222,8 @@ class ConsoleProtocol(LineReceiver, TimeoutMixin):
             "twistedsched %s admin console (time zone: %s)" % (
                 twistedsched.__version__, self.scheduler.timezone),
             "Type 'help' for the commands, 'quit' to leave."])
+        if self.factory.checker is not None:
+            self.write_lines(["Log in first: login USER PASSWORD"])
         self.prompt()
 
     def connectionLost(self, reason=protocol.connectionDone):
@@ -296,7 +313,7 @@ class ConsoleProtocol(LineReceiver, TimeoutMixin):
         try:
             self.run_line(text)
         except Exception:
-            self.log.failure("console: handling {line!r} failed", line=text)
+            self.log.failure("console: handling a line failed")
             self.error("internal error; see the daemon's log")
             self.prompt()
 
@@ -317,6 +334,9 @@ class ConsoleProtocol(LineReceiver, TimeoutMixin):
             self.error("unknown command %r%s; type 'help' for the list" % (
                 name, suggest(name, COMMANDS)))
             return self.prompt()
+        if not self.logged_in and name not in BEFORE_LOGIN:
+            self.error("log in first: login USER PASSWORD")
+            return self.prompt()
         self._busy = True
         d = defer.maybeDeferred(cmd.method, self, args)
         d.addErrback(self._failed, cmd)
@@ -329,6 +349,11 @@ class ConsoleProtocol(LineReceiver, TimeoutMixin):
         if failure.check(UsageError):
             detail = str(failure.value)
             self.error("%susage: %s" % (detail + "; " if detail else "", cmd.usage))
+        elif failure.check(LoginRefused):
+            self.error("login refused")
+            if self._login_failures >= MAX_LOGIN_FAILURES:
+                self.write_lines(["too many failed logins; goodbye"])
+                self.transport.loseConnection()
         elif failure.check(UnknownTaskError):
             self.error("%s; 'tasks' lists the registered tasks" % (failure.value,))
         elif failure.check(SchedulerError):
@@ -342,8 +367,12 @@ class ConsoleProtocol(LineReceiver, TimeoutMixin):
         self.prompt()
         if self._held:
             self._held = False
-            if self._connected:
+            if self._connected and not self.transport.disconnecting:
                 self.resumeProducing()
+
+    @property
+    def logged_in(self):
+        return self.factory.checker is None or self.user is not None
 
     # -- Commands ------------------------------------------------------------
 
@@ -566,6 +595,40 @@ class ConsoleProtocol(LineReceiver, TimeoutMixin):
         self.scheduler.resume()
         self.write_lines(["scheduler resumed"])
 
+    @command("login", "login USER PASSWORD")
+    def do_login(self, args):
+        """
+        Log in (when the daemon runs with --auth).  The password shows on
+        the screen: prefer a TLS (ssl:) endpoint.
+        """
+        if len(args) != 2:
+            raise UsageError()
+        checker = self.factory.checker
+        if checker is None:
+            return self.write_lines(["no login needed"])
+        user, password = args
+        d = defer.maybeDeferred(checker.requestAvatarId, UsernamePassword(
+            user.encode("utf-8"), password.encode("utf-8")))
+        return d.addCallbacks(self._logged_in, self._login_refused, errbackArgs=(user,))
+
+    def _logged_in(self, avatar_id):
+        if isinstance(avatar_id, bytes):
+            avatar_id = avatar_id.decode("utf-8", "replace")
+        self.user = avatar_id
+        self.log.info("console: {user} logged in from {peer}", user=avatar_id,
+                      peer=self.transport.getPeer())
+        self.write_lines(["logged in as %s" % (avatar_id,)])
+
+    def _login_refused(self, failure, user):
+        self._login_failures += 1
+        self.log.info("console: login refused for {user!r} from {peer}", user=user,
+                      peer=self.transport.getPeer())
+        return task.deferLater(self.factory.reactor, LOGIN_DELAY, self._refuse)
+
+    @staticmethod
+    def _refuse():
+        raise LoginRefused()
+
     @command("quit", "quit")
     def do_quit(self, args):
         """Leave the console."""
@@ -586,7 +649,9 @@ class ConsoleProtocol(LineReceiver, TimeoutMixin):
 
 class ConsoleFactory(protocol.Factory):
     """
-    Makes console sessions for C{scheduler}.  C{idle_timeout} seconds
+    Makes console sessions for C{scheduler}.  With a C{checker} (an
+    C{ICredentialsChecker} of user names and passwords) only C{login},
+    C{help} and C{quit} work until a login succeeds.  C{idle_timeout} seconds
     without input close a session (C{None}: never); lines longer than
     C{max_line_length} bytes are refused.  C{reactor} gives the clock for
     the idle timeout (default: the scheduler's).
@@ -594,10 +659,11 @@ class ConsoleFactory(protocol.Factory):
 
     protocol = ConsoleProtocol
 
-    def __init__(self, scheduler, idle_timeout=DEFAULT_IDLE_TIMEOUT,
+    def __init__(self, scheduler, checker=None, idle_timeout=DEFAULT_IDLE_TIMEOUT,
                  max_line_length=DEFAULT_MAX_LINE_LENGTH, reactor=None,
                  prompt=DEFAULT_PROMPT):
         self.scheduler = scheduler
+        self.checker = checker
         self.idle_timeout = idle_timeout
         self.max_line_length = max_line_length
         self.reactor = reactor or scheduler.reactor
