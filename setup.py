@@ -21,7 +21,7 @@ setup(
         "service-identity>=21",
     ],
     extras_require={
-        "test": ["hypothesis>=6", "croniter>=1.3", "apscheduler>=3.9,<4"],
+        "test": ["hypothesis>=6", "croniter>=1.3", "apscheduler>=3.9,<4", "redis"],
     },
     entry_points={
         "console_scripts": ["twistedsched-ctl = twistedsched.ctl:main"],

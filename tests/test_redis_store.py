@@ -1,0 +1,465 @@
+"""
+Tests for the Redis job store, against a real redis-server that the tests
+start themselves (see L{tests.redisserver}).
+
+Schedulers run on a L{Clock} wherever scheduled time has to pass; only leases
+(kept by the Redis server's clock), connection loss and pub/sub latency need
+real time, and those waits are short.
+"""
+
+import datetime as _dt
+import time
+import uuid
+
+from twisted.internet import defer, reactor
+from twisted.internet.task import deferLater
+from twisted.trial import unittest
+
+from twistedsched import Scheduler
+from twistedsched import events as ev
+from twistedsched.errors import (
+    BadArgumentError, BadReferenceError, ConflictingIdError, JobLookupError,
+    JobStoreUnavailable)
+from twistedsched.stores import make_jobstore
+from twistedsched.stores.redis import RedisJobStore, parse_url, score
+from twistedsched.tasks import TaskRegistry
+from twistedsched.timeutil import from_timestamp
+
+from tests.helpers import START, EventRecorder, after, make_clock
+from tests.redisserver import RedisServer, shared_server
+
+calls = []
+
+
+def record(*args, **kwargs):
+    """A module-level job (it has a text reference)."""
+    calls.append((args, kwargs))
+
+
+def unregistered():
+    """A module-level job that is not a registered task."""
+
+
+def tasks():
+    registry = TaskRegistry()
+    registry.register("record", record)
+    return registry
+
+
+@defer.inlineCallbacks
+def drive(clock, until, timeout=5.0):
+    """
+    Let Redis answer (real reactor turns) and fire what is due on C{clock}
+    without moving it, until C{until()} is true.
+    """
+    deadline = time.monotonic() + timeout
+    while not until():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting for %r" % (until,))
+        clock.advance(0)
+        yield deferLater(reactor, 0.005, lambda: None)
+
+
+@defer.inlineCallbacks
+def wait_for(predicate, timeout=5.0, step=0.02):
+    """Wait (real time) until C{predicate()} is true."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting for %r" % (predicate,))
+        yield deferLater(reactor, step, lambda: None)
+
+
+class URLTests(unittest.TestCase):
+    """Redis URLs become connection settings."""
+
+    def test_tcp(self):
+        s = parse_url("redis://:secret@example.org:6380/3")
+        self.assertEqual((s["host"], s["port"], s["db"], s["password"]),
+                         ("example.org", 6380, 3, "secret"))
+
+    def test_defaults(self):
+        s = parse_url("redis://")
+        self.assertEqual((s["host"], s["port"], s["db"], s["password"]),
+                         ("localhost", 6379, 0, None))
+
+    def test_user_and_password(self):
+        s = parse_url("rediss://bob:p%40ss@h/1")
+        self.assertEqual((s["scheme"], s["username"], s["password"], s["db"]),
+                         ("rediss", "bob", "p@ss", 1))
+
+    def test_unix(self):
+        s = parse_url("unix:///run/redis.sock?db=2&namespace=game")
+        self.assertEqual((s["path"], s["db"], s["namespace"]), ("/run/redis.sock", 2, "game"))
+
+    def test_bad(self):
+        self.assertRaises(BadArgumentError, parse_url, "redis://h/notanumber")
+        self.assertRaises(BadArgumentError, parse_url, "http://h/0")
+        self.assertRaises(BadArgumentError, RedisJobStore, "redis://h/0", lease=0)
+
+    def test_scores_read_back_exactly(self):
+        when = _dt.datetime(2026, 3, 29, 0, 59, 59, 999999, tzinfo=_dt.timezone.utc)
+        self.assertEqual(score(when), "1774745999.999999")
+        self.assertEqual(from_timestamp(float(score(when))), when)
+
+
+class RedisTestCase(unittest.TestCase):
+    """Each test gets its own namespace on the shared server."""
+
+    timeout = 60
+
+    def setUp(self):
+        self.server = shared_server()
+        self.namespace = "t-%s" % (uuid.uuid4().hex[:12],)
+        del calls[:]
+
+    def make_store(self, namespace=None, **options):
+        options.setdefault("timeout", 2)
+        store = RedisJobStore(self.server.url(), namespace=namespace or self.namespace,
+                              **options)
+        self.addCleanup(store.shutdown)
+        return store
+
+    def make_scheduler(self, store=None, clock=None, start=True, **kwargs):
+        """A scheduler on a Clock with C{store} as job store "redis"."""
+        clock = clock or make_clock()
+        sched = Scheduler(reactor=clock, tasks=kwargs.pop("tasks", None) or tasks(), **kwargs)
+        sched.add_jobstore(store or self.make_store(), alias="redis")
+        if start:
+            sched.startService()
+            self.addCleanup(sched.shutdown, False)
+        return sched, clock
+
+
+class StoreTests(RedisTestCase):
+    """The IJobStore operations."""
+
+    @defer.inlineCallbacks
+    def test_add_lookup_update_remove(self):
+        sched, clock = self.make_scheduler()
+        job = yield sched.add_job(record, "interval", seconds=10, id="a", args=[1, "two"],
+                                  kwargs={"x": {"y": [None, 2.5]}}, jobstore="redis")
+        store = sched.jobstores["redis"]
+        loaded = yield store.lookup_job("a")
+        self.assertEqual(loaded.to_dict(), job.to_dict())
+        self.assertIs(loaded.func, record)
+        yield sched.modify_job("a", "redis", args=[3])
+        self.assertEqual((yield store.lookup_job("a")).args, (3,))
+        self.assertEqual((yield store.count_jobs()), 1)
+        yield sched.remove_job("a", "redis")
+        self.assertIsNone((yield store.lookup_job("a")))
+        yield self.assertFailure(store.remove_job("a"), JobLookupError)
+        yield self.assertFailure(store.update_job(job), JobLookupError)
+
+    @defer.inlineCallbacks
+    def test_conflicting_id(self):
+        sched, clock = self.make_scheduler()
+        yield sched.add_job("record", "interval", seconds=10, id="a", jobstore="redis")
+        yield self.assertFailure(
+            sched.add_job("record", "interval", seconds=5, id="a", jobstore="redis"),
+            ConflictingIdError)
+        replaced = yield sched.add_job("record", "interval", seconds=5, id="a",
+                                       jobstore="redis", replace_existing=True)
+        stored = yield sched.get_job("a", "redis")
+        self.assertEqual(stored.trigger.to_dict(), replaced.trigger.to_dict())
+
+    @defer.inlineCallbacks
+    def test_non_json_arguments_rejected(self):
+        sched, clock = self.make_scheduler()
+        f = yield self.assertFailure(
+            sched.add_job(record, "interval", seconds=1, args=(object(),), jobstore="redis"),
+            BadArgumentError)
+        self.assertIn("args[0]", str(f))
+        f = yield self.assertFailure(
+            sched.add_job(record, "interval", seconds=1, kwargs={"when": START},
+                          jobstore="redis"), BadArgumentError)
+        self.assertIn("kwargs['when']", str(f))
+        f = yield self.assertFailure(
+            sched.add_job(lambda: None, "interval", seconds=1, jobstore="redis"),
+            BadArgumentError)
+        self.assertIn("cannot be stored by name", str(f))
+        self.assertEqual((yield sched.jobstores["redis"].count_jobs()), 0)
+
+    @defer.inlineCallbacks
+    def test_get_jobs_pages_in_run_time_order_paused_last(self):
+        sched, clock = self.make_scheduler()
+        for i, seconds in enumerate([50, 10, 40, 20, 30]):
+            yield sched.add_job("record", "interval", seconds=seconds, id="j%d" % i,
+                                jobstore="redis")
+        yield sched.add_job("record", "interval", seconds=5, id="p1", jobstore="redis",
+                            next_run_time=None)
+        yield sched.pause_job("j0", "redis")
+        order = ["j1", "j3", "j4", "j2", "j0", "p1"]
+        jobs = yield sched.get_jobs("redis")
+        self.assertEqual([j.id for j in jobs], order)
+        for offset in range(7):
+            for limit in (1, 2, 4):
+                page = yield sched.get_jobs("redis", offset=offset, limit=limit)
+                self.assertEqual([j.id for j in page], order[offset:offset + limit])
+
+    @defer.inlineCallbacks
+    def test_scripts_reloaded_after_flush(self):
+        """EVALSHA falls back to EVAL when the server forgot the scripts."""
+        sched, clock = self.make_scheduler()
+        yield sched.add_job("record", "interval", seconds=10, id="a", jobstore="redis")
+        self.server.command("SCRIPT", "FLUSH")
+        yield sched.add_job("record", "interval", seconds=10, id="b", jobstore="redis")
+        self.assertEqual(len((yield sched.get_jobs("redis"))), 2)
+
+    @defer.inlineCallbacks
+    def test_add_jobstore_from_url(self):
+        sched = Scheduler(reactor=make_clock(), tasks=tasks())
+        sched.startService()
+        self.addCleanup(sched.shutdown, False)
+        yield sched.add_jobstore(self.server.url(), alias="r", namespace=self.namespace,
+                                 poll_interval=7)
+        store = sched.jobstores["r"]
+        self.assertIsInstance(store, RedisJobStore)
+        self.assertEqual((store.namespace, store.poll_interval), (self.namespace, 7))
+        yield sched.add_job("record", "date", run_date=after(5), jobstore="r")
+        self.assertEqual((yield store.count_jobs()), 1)
+
+    @defer.inlineCallbacks
+    def test_unix_socket(self):
+        store = make_jobstore(self.server.unix_url(), namespace=self.namespace)
+        self.addCleanup(store.shutdown)
+        self.assertEqual((yield store.count_jobs()), 0)
+
+    @defer.inlineCallbacks
+    def test_allowed_modules(self):
+        """A store may refuse to load jobs naming callables outside an allowlist."""
+        sched, clock = self.make_scheduler()
+        yield sched.add_job(unregistered, "interval", seconds=10, id="ref", jobstore="redis")
+        yield sched.add_job("record", "interval", seconds=10, id="task", jobstore="redis")
+        strict = self.make_store(allowed_modules=["twistedsched"], tasks=tasks())
+        self.assertEqual((yield strict.lookup_job("task")).task, "record")
+        yield self.assertFailure(strict.lookup_job("ref"), BadReferenceError)
+        self.assertEqual([j.id for j in (yield strict.get_jobs())], ["task"])
+        self.flushLoggedErrors(BadReferenceError)
+        allowed = self.make_store(allowed_modules=["tests"], tasks=tasks())
+        self.assertIs((yield allowed.lookup_job("ref")).func, unregistered)
+
+    @defer.inlineCallbacks
+    def test_unloadable_job_taken_off_schedule(self):
+        """A due job whose document cannot be loaded is logged and shelved, not retried."""
+        sched, clock = self.make_scheduler(start=False)
+        yield sched.add_job("record", "interval", seconds=10, id="bad", jobstore="redis")
+        yield sched.add_job("record", "interval", seconds=10, id="good", jobstore="redis")
+        doc = self.server.command("HGET", self.namespace + ":jobs", "bad").split(b"\r\n")[1]
+        self.server.command("HSET", self.namespace + ":jobs", "bad",
+                            doc.replace(b'"task":"record"', b'"task":"nope"'))
+        store = sched.jobstores["redis"]
+        clock.advance(10)
+        jobs = yield store.acquire_due_jobs(sched.now(), 10)
+        self.assertEqual([j.id for j in jobs], ["good"])
+        self.assertEqual(len(self.flushLoggedErrors()), 1)
+        self.assertEqual(self.server.command("ZSCORE", self.namespace + ":run_times", "bad"),
+                         b"$-1\r\n")
+
+
+class ClaimTests(RedisTestCase):
+    """Due jobs are claimed by one store at a time, for a lease."""
+
+    @defer.inlineCallbacks
+    def test_claim_excludes_others_until_written_back(self):
+        sched, clock = self.make_scheduler(start=False)
+        for i in range(5):
+            yield sched.add_job("record", "interval", seconds=10, id="j%d" % i,
+                                jobstore="redis")
+        one, two = sched.jobstores["redis"], self.make_store(tasks=tasks())
+        now = sched.now() + _dt.timedelta(seconds=10)
+        mine = yield one.acquire_due_jobs(now, 3)
+        theirs = yield two.acquire_due_jobs(now, 10)
+        self.assertEqual(len(mine), 3)
+        self.assertEqual(sorted(j.id for j in mine + theirs), ["j%d" % i for i in range(5)])
+        self.assertEqual((yield two.acquire_due_jobs(now, 10)), [])
+        # The earliest job nobody holds is not due yet: wake when a lease ends.
+        next_time = yield two.get_next_run_time()
+        self.assertGreater(next_time, now)
+        # Claimed jobs stay listed.
+        self.assertEqual(len((yield two.get_jobs())), 5)
+        mine[0].next_run_time = now
+        yield one.update_job(mine[0])
+        self.assertEqual([j.id for j in (yield two.acquire_due_jobs(now, 10))], [mine[0].id])
+
+    @defer.inlineCallbacks
+    def test_expired_lease_makes_job_claimable(self):
+        sched, clock = self.make_scheduler(start=False)
+        yield sched.add_job("record", "interval", seconds=10, id="a", jobstore="redis")
+        crashed = self.make_store(lease=0.3, tasks=tasks())
+        other = self.make_store(tasks=tasks())
+        now = sched.now() + _dt.timedelta(seconds=10)
+        self.assertEqual(len((yield crashed.acquire_due_jobs(now, 10))), 1)
+        self.assertEqual((yield other.acquire_due_jobs(now, 10)), [])
+        yield deferLater(reactor, 0.4, lambda: None)    # leases run on Redis's clock
+        self.assertEqual([j.id for j in (yield other.acquire_due_jobs(now, 10))], ["a"])
+        # The crashed store's late write-back does not overwrite the new holder's.
+        late = (yield crashed.lookup_job("a"))
+        late.name = "stale"
+        yield crashed.update_job(late)
+        self.assertNotEqual((yield other.lookup_job("a")).name, "stale")
+
+
+class RestartTests(RedisTestCase):
+    """Jobs outlive the scheduler; missed runs follow misfire and coalesce."""
+
+    @defer.inlineCallbacks
+    def test_persistence_across_scheduler_restart(self):
+        sched, clock = self.make_scheduler()
+        added = []
+        added.append((yield sched.add_job(
+            "record", "interval", minutes=5, id="respawn", args=["forest"],
+            kwargs={"mobs": [1, 2]}, jobstore="redis", jitter=3, max_instances=2)))
+        added.append((yield sched.add_job(
+            record, "date", run_date=after(3600), id="once", jobstore="redis",
+            misfire_grace_time=None, coalesce=False)))
+        added.append((yield sched.add_job(
+            "record", "interval", hours=1, id="paused", jobstore="redis",
+            next_run_time=None)))
+        yield sched.shutdown(wait=False)
+
+        again, clock = self.make_scheduler(clock=clock)
+        jobs = yield again.get_jobs("redis")
+        self.assertEqual(sorted(j.to_dict()["id"] for j in jobs), ["once", "paused", "respawn"])
+        by_id = {j.id: j.to_dict() for j in jobs}
+        for job in added:
+            self.assertEqual(by_id[job.id], job.to_dict())
+        self.assertEqual(jobs[-1].id, "paused")
+
+    @defer.inlineCallbacks
+    def test_misfire_and_coalesce_after_downtime(self):
+        sched, clock = self.make_scheduler()
+        common = dict(trigger="interval", seconds=10, jobstore="redis")
+        yield sched.add_job("record", id="coalesced", coalesce=True,
+                            misfire_grace_time=None, **common)
+        yield sched.add_job("record", id="every", coalesce=False,
+                            misfire_grace_time=None, **common)
+        yield sched.add_job("record", id="strict", coalesce=False,
+                            misfire_grace_time=5, **common)
+        yield sched.shutdown(wait=False)
+        clock.advance(37)       # down while runs at 10, 20, 30 s were due
+
+        again, clock = self.make_scheduler(clock=clock)
+        events = EventRecorder(again, ev.EVENT_JOB_SUBMITTED | ev.EVENT_JOB_MISSED)
+        yield drive(clock, lambda: len(events.events) >= 5)
+        runs = {}
+        for event in events.events:
+            runs.setdefault((event.job_id, event.code), []).extend(event.scheduled_run_times)
+        self.assertEqual(runs[("coalesced", ev.EVENT_JOB_SUBMITTED)], [after(30)])
+        self.assertEqual(runs[("every", ev.EVENT_JOB_SUBMITTED)],
+                         [after(10), after(20), after(30)])
+        self.assertEqual(runs[("strict", ev.EVENT_JOB_MISSED)],
+                         [after(10), after(20), after(30)])
+        self.assertNotIn(("strict", ev.EVENT_JOB_SUBMITTED), runs)
+        yield drive(clock, lambda: len(calls) == 4)
+        for job_id in ("coalesced", "every", "strict"):
+            job = yield again.get_job(job_id, "redis")
+            self.assertEqual(job.next_run_time, after(40))
+        clock.advance(3)
+        yield drive(clock, lambda: len(calls) == 7)
+
+
+class NamespaceTests(RedisTestCase):
+    """Namespaces on one server do not see each other."""
+
+    @defer.inlineCallbacks
+    def test_isolated(self):
+        first = self.make_store(namespace=self.namespace + "-1", tasks=tasks())
+        second = self.make_store(namespace=self.namespace + "-2", tasks=tasks())
+        sched_a, clock = self.make_scheduler(store=first, start=False)
+        sched_b, _ = self.make_scheduler(store=second, clock=clock, start=False)
+        yield second.when_subscribed()
+        yield sched_a.add_job("record", "interval", seconds=5, id="same", jobstore="redis")
+        yield sched_b.add_job("record", "interval", seconds=9, id="same", jobstore="redis")
+        yield sched_a.add_job("record", "interval", seconds=5, id="only-a", jobstore="redis")
+        self.assertEqual((yield first.count_jobs()), 2)
+        self.assertEqual((yield second.count_jobs()), 1)
+        now = sched_a.now() + _dt.timedelta(seconds=5)
+        self.assertEqual(len((yield second.acquire_due_jobs(now, 10))), 0)
+        yield first.remove_all_jobs()
+        self.assertEqual((yield first.count_jobs()), 0)
+        self.assertEqual((yield second.lookup_job("same")).trigger.to_dict()["seconds"], 9)
+        self.assertEqual(second.notifications, 0)
+
+
+class WakeupTests(RedisTestCase):
+    """A change made anywhere wakes every scheduler at once (pub/sub)."""
+
+    @defer.inlineCallbacks
+    def test_other_scheduler_wakes_promptly(self):
+        registry = tasks()
+        fired = []
+        registry.register("mark", lambda: fired.append(time.time()))
+        # A real-time scheduler that would otherwise look only every 30 s.
+        watcher = Scheduler(tasks=registry)
+        watcher_store = self.make_store(poll_interval=30)
+        watcher.add_jobstore(watcher_store, alias="redis")
+        watcher.startService()
+        self.addCleanup(watcher.shutdown, False)
+        yield watcher_store.when_subscribed()
+        yield deferLater(reactor, 0.05, lambda: None)
+        # Another scheduler (not even running) adds jobs.
+        editor = Scheduler(tasks=registry)
+        editor.add_jobstore(self.make_store(poll_interval=30), alias="redis")
+        added = time.time()
+        yield editor.add_job("mark", jobstore="redis")                 # due now
+        yield wait_for(lambda: len(fired) == 1, timeout=5)
+        now_latency = fired[0] - added
+        due = time.time() + 0.3
+        yield editor.add_job("mark", "date", run_date=from_timestamp(due), jobstore="redis")
+        yield wait_for(lambda: len(fired) == 2, timeout=5)
+        late_by = fired[1] - due
+        self.assertLess(now_latency, 0.5)
+        self.assertGreaterEqual(late_by, 0)
+        self.assertLess(late_by, 0.5)
+        self.assertGreater(watcher_store.notifications, 0)
+
+    @defer.inlineCallbacks
+    def test_own_changes_do_not_notify(self):
+        sched, clock = self.make_scheduler()
+        store = sched.jobstores["redis"]
+        yield store.when_subscribed()
+        yield sched.add_job("record", "interval", seconds=5, jobstore="redis")
+        other = self.make_store(tasks=tasks())
+        yield other.when_subscribed()
+        yield sched.add_job("record", "interval", seconds=5, jobstore="redis")
+        yield wait_for(lambda: other.notifications == 1)
+        self.assertEqual(store.notifications, 0)
+
+
+class UnavailableTests(unittest.TestCase):
+    """Lost connection: clear errors, reconnection, nothing lost."""
+
+    timeout = 60
+
+    def setUp(self):
+        self.server = RedisServer(persistent=True).start()
+        self.addCleanup(self.server.cleanup)
+
+    @defer.inlineCallbacks
+    def test_clear_error_then_reconnect(self):
+        store = RedisJobStore(self.server.url(), namespace="n", timeout=0.5, tasks=tasks())
+        self.addCleanup(store.shutdown)
+        sched = Scheduler(reactor=make_clock(), tasks=tasks())
+        sched.add_jobstore(store, alias="redis")
+        yield sched.add_job("record", "interval", seconds=5, id="a", jobstore="redis")
+        self.server.kill()
+        started = time.monotonic()
+        failure = yield self.assertFailure(store.count_jobs(), JobStoreUnavailable)
+        self.assertLess(time.monotonic() - started, 2)
+        self.assertIn("unavailable", str(failure))
+        yield self.assertFailure(store.lookup_job("a"), JobStoreUnavailable)
+        self.server.start()
+
+        @defer.inlineCallbacks
+        def count():
+            try:
+                result.append((yield store.count_jobs()))
+            except JobStoreUnavailable:
+                pass
+        result = []
+        deadline = time.monotonic() + 10
+        while not result and time.monotonic() < deadline:
+            yield count()
+        self.assertEqual(result, [1])
+        self.assertEqual((yield store.lookup_job("a")).id, "a")

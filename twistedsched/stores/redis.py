@@ -1,0 +1,579 @@
+"""
+The Redis job store, on txredisapi: jobs kept in Redis, shared safely by
+several schedulers.
+
+    sched.add_jobstore("redis://localhost:6379/0", alias="redis", namespace="game")
+
+Each job is one JSON document (no pickle) in a hash, and the run order is a
+sorted set of next run times, so the scheduler only ever reads the earliest
+run time and the jobs that are due.  Due jobs are claimed atomically (Lua) by
+one scheduler, with a lease; changes are announced on a pub/sub channel so
+that every scheduler re-arms its timer at once.  See C{docs/redis.rst}.
+"""
+
+import datetime as _dt
+import json
+import os
+import socket
+import uuid
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import txredisapi
+from twisted.internet import defer, error
+from twisted.internet.endpoints import HostnameEndpoint, UNIXClientEndpoint, wrapClientTLS
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+from twistedsched.errors import (
+    BadArgumentError, BadReferenceError, ConflictingIdError, JobLookupError,
+    JobStoreUnavailable)
+from twistedsched.interfaces import IJobStore
+from twistedsched.job import Job
+from twistedsched.stores import STORE_SCHEMES
+from twistedsched.stores.redislua import SCRIPTS
+from twistedsched.timeutil import EPOCH, from_timestamp, to_timestamp
+
+#: Redis error replies that mean "not now" rather than "wrong".
+_TRANSIENT_REPLIES = ("LOADING", "BUSY", "MASTERDOWN", "TRYAGAIN", "READONLY")
+
+
+def score(when):
+    """
+    The sorted-set score of an aware datetime: POSIX seconds as exact
+    decimal text with microseconds, so that scores read back to the same
+    datetime.
+    """
+    micros = (when - EPOCH) // _MICROSECOND
+    sign = "-" if micros < 0 else ""
+    seconds, fraction = divmod(abs(micros), 1000000)
+    return "%s%d.%06d" % (sign, seconds, fraction)
+
+
+_MICROSECOND = _dt.timedelta(microseconds=1)
+
+
+def parse_url(url):
+    """
+    Read a Redis URL into connection settings: C{redis://[:password@]host:port/db},
+    C{rediss://...} (TLS) or C{unix:///path.sock?db=0}.
+    """
+    parts = urlsplit(url)
+    query = {key: values[-1] for key, values in parse_qs(parts.query).items()}
+    settings = {"scheme": parts.scheme, "username": None, "password": None, "db": 0,
+                "namespace": query.get("namespace")}
+    if parts.password is not None:
+        settings["password"] = unquote(parts.password)
+        settings["username"] = unquote(parts.username) if parts.username else None
+    elif parts.username:
+        settings["password"] = unquote(parts.username)
+    db = query.get("db")
+    if parts.scheme in ("redis", "rediss"):
+        settings["host"] = parts.hostname or "localhost"
+        try:
+            settings["port"] = parts.port or 6379
+        except ValueError:
+            raise BadArgumentError("bad port in Redis URL %r" % (url,)) from None
+        path = parts.path.strip("/")
+        if path:
+            db = path
+    elif parts.scheme == "unix":
+        if not parts.path:
+            raise BadArgumentError("unix Redis URL %r has no socket path" % (url,))
+        settings["path"] = parts.path
+    else:
+        raise BadArgumentError("not a Redis URL: %r" % (url,))
+    try:
+        settings["db"] = int(db) if db is not None else 0
+    except ValueError:
+        raise BadArgumentError("bad database number %r in Redis URL %r" % (db, url)) from None
+    return settings
+
+
+class _Factory(txredisapi.RedisFactory):
+    """A connection pool that tells the store when a connection is ready."""
+
+    store = None
+
+    def addConnection(self, conn):
+        txredisapi.RedisFactory.addConnection(self, conn)
+        if conn in self.pool and self.store is not None:
+            self.store._connected()
+
+
+class _Subscriber(txredisapi.SubscriberProtocol):
+    """Listens to the namespace's channel; subscribes again after reconnecting."""
+
+    def connectionMade(self):
+        d = txredisapi.SubscriberProtocol.connectionMade(self)
+        self.whenConnected().addCallback(
+            lambda _: self.subscribe(self.factory.store.channel)).addCallbacks(
+            lambda _: self.factory.store._subscribed(), self._subscribe_failed)
+        return d
+
+    def _subscribe_failed(self, failure):
+        store = self.factory.store
+        if not failure.check(txredisapi.ConnectionError) and not store._stopped:
+            store.log.failure("subscribing to {channel} failed", failure, channel=store.channel)
+
+    def connectionLost(self, why):
+        self.factory.store.subscribed = False
+        return txredisapi.SubscriberProtocol.connectionLost(self, why)
+
+    def messageReceived(self, pattern, channel, message):
+        self.factory.store._message(message)
+
+
+@implementer(IJobStore)
+class RedisJobStore:
+    """
+    Jobs in Redis, under the key prefix C{namespace}.
+
+    @param url: C{redis://[:password@]host:port/db}, C{rediss://...} (TLS,
+        the server's certificate is checked against C{tls_options} or the
+        platform's trust roots) or C{unix:///path.sock?db=0}.
+    @param namespace: prefix of every key and of the pub/sub channel.
+    @param lease: seconds a claim on due jobs lasts if its holder never
+        writes them back (it crashed); then other schedulers take them.
+    @param poll_interval: the scheduler re-checks the store at least this
+        often (seconds) even without notifications: a safety net.
+    @param timeout: seconds a call may wait for a connection or a reply
+        before failing with L{JobStoreUnavailable}.
+    @param allowed_modules: C{None} to load jobs naming any
+        C{module:qualname}; otherwise a list of modules (and their
+        submodules) whose callables stored jobs may name.  An empty list
+        allows registered task names only.
+    @param tasks: a task registry to resolve task names before the store is
+        started by a scheduler (which then lends its own).
+    """
+
+    log = Logger()
+
+    def __init__(self, url="redis://localhost:6379/0", namespace=None, *, lease=30.0,
+                 poll_interval=30.0, timeout=5.0, poolsize=2, allowed_modules=None,
+                 tls_options=None, tasks=None, node_id=None, reactor=None):
+        if reactor is None:
+            from twisted.internet import reactor
+        self.reactor = reactor
+        self.settings = parse_url(url)
+        self.url = url
+        self.namespace = namespace or self.settings["namespace"] or "twistedsched"
+        for name, value in (("lease", lease), ("poll_interval", poll_interval),
+                            ("timeout", timeout)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+                raise BadArgumentError("%s: expected seconds > 0, not %r" % (name, value))
+        self.lease = lease
+        self.poll_interval = poll_interval
+        self.timeout = timeout
+        self.poolsize = poolsize
+        self.allowed_modules = None if allowed_modules is None else tuple(allowed_modules)
+        self.tls_options = tls_options
+        self.node_id = node_id or "%s:%d:%s" % (socket.gethostname(), os.getpid(),
+                                                uuid.uuid4().hex[:8])
+        ns = self.namespace
+        self.keys = ["%s:jobs" % ns, "%s:run_times" % ns, "%s:paused" % ns,
+                     "%s:claims" % ns, "%s:leases" % ns]
+        self.channel = "%s:changes@%d" % (ns, self.settings["db"])
+        self._tasks = tasks
+        self._scheduler = None
+        self._alias = "default"
+        self._pool = None
+        self._subscriber = None
+        self._waiting = []          # Deferreds waiting for a connection
+        self._claimed = set()       # ids this node claimed and not yet wrote back
+        self._unsaved = {}          # id -> args of a write-back that failed
+        self._pending = set()       # Deferreds of calls in progress
+        self._stopped = False
+        self._subscription = []     # Deferreds waiting for the subscription
+        self.subscribed = False
+        self.notifications = 0      # messages from other schedulers
+
+    def __repr__(self):
+        return "<RedisJobStore %s namespace=%r>" % (self._where(), self.namespace)
+
+    # -- Connections ---------------------------------------------------------
+
+    def _where(self):
+        s = self.settings
+        if s["scheme"] == "unix":
+            return "unix:%s?db=%d" % (s["path"], s["db"])
+        return "%s://%s:%s/%d" % (s["scheme"], s["host"], s["port"], s["db"])
+
+    def _endpoint(self):
+        s = self.settings
+        if s["scheme"] == "unix":
+            return UNIXClientEndpoint(self.reactor, s["path"], timeout=self.timeout)
+        endpoint = HostnameEndpoint(self.reactor, s["host"], s["port"], timeout=self.timeout)
+        if s["scheme"] == "rediss":
+            from twisted.internet.ssl import optionsForClientTLS
+            options = self.tls_options or optionsForClientTLS(s["host"])
+            endpoint = wrapClientTLS(options, endpoint)
+        return endpoint
+
+    def _factory(self, factory_class, poolsize, dbid):
+        s = self.settings
+        factory = factory_class(
+            self._where(), dbid, poolsize, isLazy=True, password=s["password"],
+            username=s["username"], replyTimeout=self.timeout, convertNumbers=False)
+        factory.store = self
+        factory.initialDelay = 0.2
+        factory.maxDelay = 5
+        factory.startConnecting(self._endpoint())
+        return factory
+
+    def _connect(self):
+        """Start the connection pool and the subscriber (once)."""
+        if self._pool is None and not self._stopped:
+            self._pool = self._factory(_Factory, self.poolsize, self.settings["db"])
+            sub = _SubscriberFactory
+            self._subscriber = self._factory(sub, 1, None)
+
+    def _connected(self):
+        waiting, self._waiting = self._waiting, []
+        for d in waiting:
+            if not d.called:
+                d.callback(None)
+
+    def _subscribed(self):
+        self.subscribed = True
+        waiting, self._subscription = self._subscription, []
+        for d in waiting:
+            d.callback(None)
+        # Changes may have been missed while we were not subscribed.
+        if self._scheduler is not None and self._scheduler.running:
+            self._scheduler.wakeup()
+
+    def when_subscribed(self):
+        """Fire once this store listens to other schedulers' changes."""
+        self._connect()
+        if self.subscribed:
+            return defer.succeed(None)
+        d = defer.Deferred()
+        self._subscription.append(d)
+        return d
+
+    def _message(self, message):
+        if isinstance(message, bytes):
+            message = message.decode("utf-8", "replace")
+        sender = message.partition(" ")[0]
+        if sender == self.node_id:
+            return
+        self.notifications += 1
+        if self._scheduler is not None and self._scheduler.running:
+            self._scheduler.wakeup()
+
+    def _ready(self):
+        """Fire when a pooled connection is there, or fail after C{timeout}."""
+        self._connect()
+        if self._stopped:
+            return defer.fail(JobStoreUnavailable("the Redis job store is shut down"))
+        if self._pool.size > 0:
+            return defer.succeed(None)
+        d = defer.Deferred()
+        self._waiting.append(d)
+        d.addTimeout(self.timeout, self.reactor)
+        return d
+
+    def _unavailable(self, failure, command):
+        """Turn connection trouble into L{JobStoreUnavailable}."""
+        if failure.check(JobStoreUnavailable):
+            return failure
+        transient = failure.check(
+            txredisapi.ConnectionError, defer.TimeoutError, defer.CancelledError,
+            ConnectionError, error.ConnectError, error.ConnectionLost, error.ConnectionDone)
+        if failure.check(txredisapi.ResponseError):
+            transient = str(failure.value).startswith(_TRANSIENT_REPLIES)
+        if not transient:
+            return failure
+        raise JobStoreUnavailable("Redis at %s is unavailable (%s: %s); reconnecting" % (
+            self._where(), command, failure.getErrorMessage() or failure.type.__name__))
+
+    def _call(self, command, *args):
+        """Run a Redis command (a method of the txredisapi connection)."""
+        d = self._ready()
+        d.addCallback(lambda _: getattr(self._pool.handler, command)(*args))
+        d.addTimeout(self.timeout * 2, self.reactor)
+        d.addErrback(self._unavailable, command)
+        self._pending.add(d)
+        d.addBoth(self._done, d)
+        return d
+
+    def _done(self, result, d):
+        self._pending.discard(d)
+        return result
+
+    def _script(self, name, args):
+        """Run a Lua script by EVALSHA, sending its source (EVAL) on NOSCRIPT."""
+        script = SCRIPTS[name]
+
+        def run(_):
+            handler = self._pool.handler
+            d = handler.evalsha(script.sha, self.keys, args)
+            d.addErrback(lambda f: f.trap(txredisapi.ScriptDoesNotExist) and handler.execute_command(
+                "EVAL", script.source, len(self.keys), *(self.keys + list(args))))
+            return d
+        d = self._ready()
+        d.addCallback(run)
+        d.addTimeout(self.timeout * 2, self.reactor)
+        d.addErrback(self._unavailable, name)
+        self._pending.add(d)
+        d.addBoth(self._done, d)
+        return d
+
+    # -- Service ---------------------------------------------------------------
+
+    def start(self, scheduler, alias):
+        """Connect; fire once Redis answers (or fail, logged by the scheduler)."""
+        self._scheduler = scheduler
+        self._alias = alias
+        self._stopped = False
+        return self._call("ping").addCallback(lambda _: None)
+
+    @defer.inlineCallbacks
+    def shutdown(self):
+        """Let calls in progress finish (bounded), give back claims, disconnect."""
+        if self._pool is None or self._stopped:
+            self._stopped = True
+            return
+        if self._pending:
+            yield defer.DeferredList(list(self._pending), consumeErrors=True)
+        try:
+            yield self._flush_unsaved()
+        except Exception:
+            self.log.failure("writing back claimed jobs on shutdown failed")
+        if self._claimed:
+            try:
+                yield self._script("release", [self.node_id] + sorted(self._claimed))
+            except Exception:
+                self.log.failure("releasing claims on shutdown failed")
+            self._claimed.clear()
+        self._stopped = True
+        self.subscribed = False
+        pool, sub, self._pool, self._subscriber = self._pool, self._subscriber, None, None
+        yield defer.DeferredList([pool.disconnect(), sub.disconnect()], consumeErrors=True)
+
+    # -- Documents ---------------------------------------------------------------
+
+    def _encode(self, job):
+        """A job's JSON document and score ('' when paused)."""
+        data = job.to_dict()
+        self._check_reference(data, job.id)
+        if self._scheduler is None and self._tasks is None:
+            self._tasks = getattr(job._scheduler, "tasks", None)
+        doc = json.dumps(data, separators=(",", ":"), allow_nan=False)
+        return doc, "" if job.next_run_time is None else score(job.next_run_time)
+
+    def _check_reference(self, data, job_id):
+        ref = data.get("func")
+        if data.get("task") or self.allowed_modules is None or not ref:
+            return
+        module = ref.partition(":")[0]
+        if not any(module == allowed or module.startswith(allowed + ".")
+                   for allowed in self.allowed_modules):
+            raise BadReferenceError(
+                "job %r: %r is not in a module this job store allows (%s)" % (
+                    job_id, ref, ", ".join(self.allowed_modules) or "registered tasks only"))
+
+    def _decode(self, doc):
+        """Rebuild a job from its JSON document."""
+        if isinstance(doc, bytes):
+            doc = doc.decode("utf-8")
+        data = json.loads(doc)
+        self._check_reference(data, data.get("id"))
+        scheduler = self._scheduler
+        tasks = scheduler.tasks if scheduler is not None else self._tasks
+        return Job.from_dict(scheduler, data, jobstore=self._alias, tasks=tasks)
+
+    def _decode_all(self, docs):
+        jobs = []
+        for doc in docs:
+            try:
+                jobs.append(self._decode(doc))
+            except Exception:
+                self.log.failure("cannot load a job from Redis namespace {ns!r}: {doc!r}",
+                                 ns=self.namespace, doc=doc[:200])
+        return jobs
+
+    # -- IJobStore ---------------------------------------------------------------
+
+    def add_job(self, job):
+        """Store a new job; fail with L{ConflictingIdError} if its id is taken."""
+        return self.add_jobs([job])
+
+    def add_jobs(self, jobs):
+        """Store several new jobs in one call: all of them, or none if an id is taken."""
+        try:
+            args = [self.channel, self.node_id]
+            for job in jobs:
+                doc, when = self._encode(job)
+                args += [job.id, doc, when]
+        except Exception:
+            return defer.fail()
+
+        def check(taken):
+            if taken:
+                taken = taken[0]
+                raise ConflictingIdError(taken.decode() if isinstance(taken, bytes) else taken)
+        return self._script("add", args).addCallback(check)
+
+    def update_job(self, job):
+        """Replace the stored job (writing back a claimed one releases the claim)."""
+        try:
+            doc, when = self._encode(job)
+        except Exception:
+            return defer.fail()
+        if job.id in self._claimed:
+            return self._write_back(job.id, [doc, when])
+        d = self._script("update", [self.channel, self.node_id, job.id, doc, when, "change"])
+        return d.addCallback(self._updated, job.id)
+
+    def _updated(self, result, job_id):
+        result = int(result)
+        if result == 0:
+            raise JobLookupError(job_id)
+        if result < 0:
+            self.log.warn("job {job_id!r}: claim lost before writing back (lease too short?); "
+                          "another scheduler handles it", job_id=job_id)
+
+    def _write_back(self, job_id, values):
+        """Write back a claimed job (C{values}: doc and score) or remove it (C{None})."""
+        if values is None:
+            d = self._script("remove", [self.channel, self.node_id, job_id, "writeback"])
+            d.addCallback(lambda removed: None if int(removed) else _raise(JobLookupError(job_id)))
+        else:
+            d = self._script("update", [self.channel, self.node_id, job_id] + values
+                             + ["writeback"])
+            d.addCallback(self._updated, job_id)
+
+        def written(result):
+            self._claimed.discard(job_id)
+            self._unsaved.pop(job_id, None)
+            return result
+
+        def failed(failure):
+            if failure.check(JobStoreUnavailable):
+                self._unsaved[job_id] = values      # retried before the next claim
+            else:
+                written(None)
+            return failure
+        return d.addCallbacks(written, failed)
+
+    @defer.inlineCallbacks
+    def _flush_unsaved(self):
+        """Retry write-backs that failed while Redis was away."""
+        for job_id, values in list(self._unsaved.items()):
+            try:
+                yield self._write_back(job_id, values)
+            except JobLookupError:
+                pass
+
+    def remove_job(self, job_id):
+        """Remove a job; fail with L{JobLookupError} if there is none."""
+        if job_id in self._claimed:
+            return self._write_back(job_id, None)
+        d = self._script("remove", [self.channel, self.node_id, job_id, "change"])
+        return d.addCallback(lambda removed: None if int(removed) else _raise(
+            JobLookupError(job_id)))
+
+    def remove_all_jobs(self):
+        """Remove every job of this namespace."""
+        self._claimed.clear()
+        self._unsaved.clear()
+        return self._script("remove_all", [self.channel, self.node_id]).addCallback(
+            lambda _: None)
+
+    def lookup_job(self, job_id):
+        """Fire with the job, or C{None}."""
+        d = self._call("hget", self.keys[0], job_id)
+        return d.addCallback(lambda doc: None if doc is None else self._decode(doc))
+
+    def get_jobs(self, offset=0, limit=None):
+        """
+        Fire with jobs ordered by next run time, paused ones last, from
+        C{offset}, at most C{limit}: only those documents are read.
+        """
+        if offset < 0 or (limit is not None and limit < 0):
+            return defer.fail(BadArgumentError("offset and limit must be >= 0"))
+        if limit == 0:
+            return defer.succeed([])
+        d = self._script("page", [offset, -1 if limit is None else limit])
+        return d.addCallback(self._decode_all)
+
+    def count_jobs(self):
+        """Fire with the number of stored jobs."""
+        return self._call("hlen", self.keys[0]).addCallback(int)
+
+    @defer.inlineCallbacks
+    def acquire_due_jobs(self, now, limit):
+        """
+        Claim (for C{lease} seconds) and fire with at most C{limit} due jobs
+        that no other scheduler holds, earliest first.
+        """
+        yield self._flush_unsaved()
+        reply = yield self._script("acquire", [self.node_id, score(now), limit, self.lease])
+        jobs = []
+        for job_id, doc in zip(reply[::2], reply[1::2]):
+            job_id = job_id.decode() if isinstance(job_id, bytes) else job_id
+            self._claimed.add(job_id)
+            try:
+                jobs.append(self._decode(doc))
+            except Exception:
+                yield self._shelve(job_id, Failure())
+        return jobs
+
+    def _shelve(self, job_id, failure):
+        """Take a job that cannot be loaded off the schedule; keep its document."""
+        self.log.failure("job {job_id!r} in Redis namespace {ns!r} cannot be loaded; it is "
+                         "taken off the schedule (fix or remove it)", failure,
+                         job_id=job_id, ns=self.namespace)
+        self._claimed.discard(job_id)
+        return self._script("shelve", [job_id])
+
+    @defer.inlineCallbacks
+    def get_next_run_time(self):
+        """
+        Fire with the earliest next run time of a job nobody holds, or
+        sooner if another scheduler's claim on an earlier job runs out first.
+        """
+        yield self._flush_unsaved()
+        first, wait = yield self._script("next", [])
+        first = _text(first)
+        wait = _text(wait)
+        when = from_timestamp(float(first)) if first else None
+        if wait:
+            lease_end = self._now() + _seconds(max(0.0, float(wait)) + 0.001)
+            if when is None or lease_end < when:
+                when = lease_end
+        return when
+
+    def _now(self):
+        if self._scheduler is not None:
+            return self._scheduler.now()
+        return from_timestamp(self.reactor.seconds())
+
+
+class _SubscriberFactory(txredisapi.RedisFactory):
+    """The pub/sub connection's factory."""
+
+    protocol = _Subscriber
+    store = None
+
+
+def _text(value):
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _seconds(value):
+    return from_timestamp(value) - EPOCH
+
+
+def _raise(error):
+    raise error
+
+
+def _make(url, **options):
+    return RedisJobStore(url, **options)
+
+
+for _scheme in ("redis", "rediss", "unix"):
+    STORE_SCHEMES[_scheme] = _make

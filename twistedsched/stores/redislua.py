@@ -1,0 +1,212 @@
+"""
+The Lua scripts of the Redis job store.
+
+Every script gets the same five keys, in this order:
+
+  1. C{<ns>:jobs}       hash: job id -> JSON document
+  2. C{<ns>:run_times}  sorted set: job id -> next run time (UTC POSIX seconds)
+  3. C{<ns>:paused}     sorted set: ids of paused jobs (score 0: listed by id)
+  4. C{<ns>:claims}     hash: job id -> id of the scheduler that claimed it
+  5. C{<ns>:leases}     sorted set: job id -> end of its claim (Redis server time)
+
+A claimed job stays in C{run_times}: listings keep showing it, and the
+claim is simply skipped by other schedulers until it is written back or its
+lease runs out.  Lease times come from the Redis server's clock (C{TIME}),
+so schedulers whose clocks disagree still agree on leases.
+"""
+
+import hashlib
+
+#: Shared prologue: the server time, and effects replication for old servers.
+_PROLOGUE = """
+if redis.replicate_commands then pcall(redis.replicate_commands) end
+local function server_time()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) + tonumber(t[2]) / 1000000
+end
+local function schedule(id, score)
+  if score == '' then
+    redis.call('ZREM', KEYS[2], id)
+    redis.call('ZADD', KEYS[3], 0, id)
+  else
+    redis.call('ZREM', KEYS[3], id)
+    redis.call('ZADD', KEYS[2], score, id)
+  end
+end
+local function release(id)
+  redis.call('HDEL', KEYS[4], id)
+  redis.call('ZREM', KEYS[5], id)
+end
+"""
+
+#: ARGV: channel, node, then (id, doc, score) triples; score '' = paused.
+#: Adds all jobs, or none if an id is taken: returns the taken ids.
+ADD = _PROLOGUE + """
+local taken = {}
+for i = 3, #ARGV, 3 do
+  if redis.call('HEXISTS', KEYS[1], ARGV[i]) == 1 then taken[#taken + 1] = ARGV[i] end
+end
+if #taken > 0 then return taken end
+for i = 3, #ARGV, 3 do
+  redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+  schedule(ARGV[i], ARGV[i + 2])
+end
+redis.call('PUBLISH', ARGV[1], ARGV[2] .. ' added ' .. ARGV[3])
+return {}
+"""
+
+#: ARGV: channel, node, id, doc, score, mode.  Mode 'writeback' writes only
+#: if this node still holds the claim and publishes nothing; mode 'change'
+#: always writes (dropping anyone's claim) and publishes.
+#: Returns 1 (written), 0 (no such job) or -1 (claim lost: not written).
+UPDATE = _PROLOGUE + """
+local id = ARGV[3]
+if redis.call('HEXISTS', KEYS[1], id) == 0 then
+  release(id)
+  return 0
+end
+local holder = redis.call('HGET', KEYS[4], id)
+if ARGV[6] == 'writeback' and holder ~= ARGV[2] then return -1 end
+redis.call('HSET', KEYS[1], id, ARGV[4])
+schedule(id, ARGV[5])
+release(id)
+if ARGV[6] ~= 'writeback' then
+  redis.call('PUBLISH', ARGV[1], ARGV[2] .. ' modified ' .. id)
+end
+return 1
+"""
+
+#: ARGV: channel, node, id, mode ('writeback' or 'change').  Returns 1 or 0.
+REMOVE = _PROLOGUE + """
+local id = ARGV[3]
+local removed = redis.call('HDEL', KEYS[1], id)
+redis.call('ZREM', KEYS[2], id)
+redis.call('ZREM', KEYS[3], id)
+release(id)
+if removed == 1 and ARGV[4] ~= 'writeback' then
+  redis.call('PUBLISH', ARGV[1], ARGV[2] .. ' removed ' .. id)
+end
+return removed
+"""
+
+#: ARGV: channel, node.  Deletes every key of the namespace.
+REMOVE_ALL = _PROLOGUE + """
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5])
+redis.call('PUBLISH', ARGV[1], ARGV[2] .. ' cleared *')
+return 1
+"""
+
+#: ARGV: node, now (score), limit, lease seconds.
+#: Drops expired claims, then claims up to `limit` due jobs that nobody
+#: holds, earliest first.  Returns a flat list: id, doc, id, doc...
+ACQUIRE = _PROLOGUE + """
+local now = server_time()
+local expired = redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', now)
+for _, id in ipairs(expired) do release(id) end
+local limit = tonumber(ARGV[3])
+local held = redis.call('ZCARD', KEYS[5])
+local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[2], 'LIMIT', 0, limit + held)
+local out = {}
+local lease_end = now + tonumber(ARGV[4])
+for _, id in ipairs(due) do
+  if #out >= 2 * limit then break end
+  if redis.call('HEXISTS', KEYS[4], id) == 0 then
+    local doc = redis.call('HGET', KEYS[1], id)
+    if doc then
+      redis.call('HSET', KEYS[4], id, ARGV[1])
+      redis.call('ZADD', KEYS[5], lease_end, id)
+      out[#out + 1] = id
+      out[#out + 1] = doc
+    else
+      redis.call('ZREM', KEYS[2], id)
+    end
+  end
+end
+return out
+"""
+
+#: No ARGV.  Returns {earliest run time of an unclaimed job or '',
+#: seconds until the first lease ends among earlier claimed jobs or ''}.
+NEXT = _PROLOGUE + """
+local held = redis.call('ZCARD', KEYS[5])
+local first = redis.call('ZRANGE', KEYS[2], 0, held, 'WITHSCORES')
+local now = nil
+local wait = nil
+for i = 1, #first, 2 do
+  local lease = redis.call('ZSCORE', KEYS[5], first[i])
+  if not lease then return {first[i + 1], wait and tostring(wait) or ''} end
+  now = now or server_time()
+  local left = tonumber(lease) - now
+  if wait == nil or left < wait then wait = left end
+end
+return {'', wait and tostring(wait) or ''}
+"""
+
+#: ARGV: offset, limit (-1: all).  Returns the JSON documents of the jobs at
+#: those positions: scheduled ones by run time, then paused ones by id.
+PAGE = _PROLOGUE + """
+local offset = tonumber(ARGV[1])
+local limit = tonumber(ARGV[2])
+local scheduled = redis.call('ZCARD', KEYS[2])
+local ids = {}
+if offset < scheduled then
+  local stop = -1
+  if limit >= 0 then stop = offset + limit - 1 end
+  ids = redis.call('ZRANGE', KEYS[2], offset, stop)
+end
+local wanted = limit - #ids
+if limit < 0 or wanted > 0 then
+  local start = math.max(0, offset - scheduled)
+  local stop = -1
+  if limit >= 0 then stop = start + wanted - 1 end
+  for _, id in ipairs(redis.call('ZRANGE', KEYS[3], start, stop)) do ids[#ids + 1] = id end
+end
+local docs = {}
+for _, id in ipairs(ids) do
+  local doc = redis.call('HGET', KEYS[1], id)
+  if doc then docs[#docs + 1] = doc end
+end
+return docs
+"""
+
+#: ARGV: node, ids...  Releases this node's claims on those jobs.
+RELEASE = _PROLOGUE + """
+local count = 0
+for i = 2, #ARGV do
+  if redis.call('HGET', KEYS[4], ARGV[i]) == ARGV[1] then
+    release(ARGV[i])
+    count = count + 1
+  end
+end
+return count
+"""
+
+#: ARGV: id.  Takes a job that cannot be loaded off the schedule (it stays
+#: stored, listed among the paused jobs) and releases any claim on it.
+SHELVE = _PROLOGUE + """
+local id = ARGV[1]
+release(id)
+if redis.call('HEXISTS', KEYS[1], id) == 1 then
+  schedule(id, '')
+  return 1
+end
+redis.call('ZREM', KEYS[2], id)
+return 0
+"""
+
+
+class Script:
+    """A Lua script and its SHA1, as EVALSHA wants it."""
+
+    def __init__(self, name, source):
+        self.name = name
+        self.source = source.encode("utf-8")
+        self.sha = hashlib.sha1(self.source).hexdigest()
+
+    def __repr__(self):
+        return "<Script %s %s>" % (self.name, self.sha[:8])
+
+
+SCRIPTS = {name: Script(name, source) for name, source in dict(
+    add=ADD, update=UPDATE, remove=REMOVE, remove_all=REMOVE_ALL, acquire=ACQUIRE,
+    next=NEXT, page=PAGE, release=RELEASE, shelve=SHELVE).items()}
