@@ -109,12 +109,14 @@ def _reference(trigger, bound):
 
 class CalendarIntervalProperties(unittest.TestCase):
 
-    @settings(max_examples=80, deadline=None)
-    @given(st.integers(0, 14), st.integers(0, 40),
+    @settings(max_examples=100, deadline=None)
+    @given(st.sampled_from([0, 1, 1, 2, 3, 5, 12, 14]),
+           st.sampled_from([0, 0, 0, 1, 7, 10, 40]),
            st.datetimes(_dt.datetime(2000, 1, 1), _dt.datetime(2030, 1, 1)),
            st.sampled_from(["UTC", "America/New_York", "Australia/Lord_Howe"]),
-           st.integers(0, 60 * 365 * 86400))
-    def test_matches_walking_every_run(self, months, days, start, zone, offset):
+           st.integers(0, 60), st.integers(0, 400), st.integers(0, 86399))
+    def test_matches_walking_every_run(self, months, days, start, zone, years, later, secs):
+        offset = (years * 365 + later) * 86400 + secs
         if not months and not days:
             days = 1
         trigger = CalendarIntervalTrigger(months=months, days=days, start_date=start,
