@@ -1,0 +1,258 @@
+"""
+Several schedulers on one Redis namespace, in separate processes
+(L{tests.redis_node}), and Redis going away under a running scheduler.
+
+These tests need real time (leases run on the Redis server's clock, the
+processes on their own reactors): they use 1-second intervals and short
+leases so that each takes about ten seconds.
+"""
+
+import collections
+import datetime as _dt
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+
+from twisted.internet import defer, reactor
+from twisted.internet.task import deferLater
+from twisted.trial import unittest
+
+from twistedsched import Scheduler
+from twistedsched import events as ev
+from twistedsched.stores.redis import RedisJobStore
+from twistedsched.tasks import TaskRegistry
+from twistedsched.timeutil import from_iso, from_timestamp
+
+from tests.redisserver import RedisServer, shared_server
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SECOND = _dt.timedelta(seconds=1)
+
+
+def noop():
+    pass
+
+
+def registry():
+    tasks = TaskRegistry()
+    tasks.register("noop", noop)
+    return tasks
+
+
+def sleep(seconds):
+    return deferLater(reactor, max(0.0, seconds), lambda: None)
+
+
+def sleep_until(when):
+    return sleep(when - time.time())
+
+
+@defer.inlineCallbacks
+def wait_for(predicate, timeout, step=0.05):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting for %r" % (predicate,))
+        yield sleep(step)
+
+
+def whole_second(seconds_from_now):
+    return math.ceil(time.time() + seconds_from_now)
+
+
+class NodeTestCase(unittest.TestCase):
+    """Starts node processes and reads what they recorded."""
+
+    timeout = 90
+
+    def setUp(self):
+        self.server = shared_server()
+        self.namespace = "nodes-%s" % (uuid.uuid4().hex[:12],)
+        self.dir = tempfile.mkdtemp(prefix="twistedsched-nodes-")
+        self.nodes = []
+
+    def tearDown(self):
+        for process, _ in self.nodes:
+            if process.poll() is None:
+                process.kill()
+                process.wait(10)
+
+    def make_store(self, **options):
+        store = RedisJobStore(self.server.url(), namespace=self.namespace, tasks=registry(),
+                              **options)
+        self.addCleanup(store.shutdown)
+        return store
+
+    @defer.inlineCallbacks
+    def add_jobs(self, count, start, prefix="job", **options):
+        """Add interval jobs (1 s) starting at POSIX time C{start}."""
+        sched = Scheduler(tasks=registry())
+        sched.add_jobstore(self.make_store(), alias="redis")
+        options.setdefault("seconds", 1)
+        yield defer.gatherResults([
+            sched.add_job("noop", "interval", id="%s-%03d" % (prefix, i), jobstore="redis",
+                          start_date=from_timestamp(start), **options)
+            for i in range(count)])
+
+    def start_node(self, *extra):
+        out = os.path.join(self.dir, "node-%d.jsonl" % (len(self.nodes),))
+        process = subprocess.Popen(
+            [sys.executable, "-m", "tests.redis_node", self.server.url(), self.namespace,
+             out] + list(extra), cwd=ROOT)
+        self.nodes.append((process, out))
+        return process, out
+
+    @staticmethod
+    def read(out):
+        if not os.path.exists(out):
+            return []
+        with open(out) as f:
+            return [json.loads(line) for line in f if line.endswith("\n")]
+
+    def wait_ready(self, outs, timeout=20):
+        return wait_for(lambda: all(any("ready" in r for r in self.read(out)) for out in outs),
+                        timeout)
+
+    @defer.inlineCallbacks
+    def stop_nodes(self):
+        for process, _ in self.nodes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        yield wait_for(lambda: all(p.poll() is not None for p, _ in self.nodes), 15)
+
+    def runs(self):
+        """All run records of all nodes."""
+        return [r for _, out in self.nodes for r in self.read(out) if "kind" in r]
+
+
+class SharedNamespaceTests(NodeTestCase):
+    """Each (job, run time) fires exactly once across the nodes."""
+
+    @defer.inlineCallbacks
+    def check_exactly_once(self, node_count, job_count=200, seconds=10):
+        start = whole_second(4)
+        yield self.add_jobs(job_count, start, misfire_grace_time=None, coalesce=False)
+        outs = [self.start_node("--lease", "5")[1] for _ in range(node_count)]
+        yield self.wait_ready(outs)
+        yield sleep_until(start + seconds + 0.5)
+        yield self.stop_nodes()
+
+        records = self.runs()
+        self.assertEqual([r for r in records if r["kind"] != "submitted"], [])
+        fired = collections.Counter((r["job"], r["run"]) for r in records)
+        duplicates = {key: n for key, n in fired.items() if n > 1}
+        self.assertEqual(duplicates, {})
+        by_job = collections.defaultdict(list)
+        for job_id, run in fired:
+            by_job[job_id].append(from_iso(run))
+        self.assertEqual(len(by_job), job_count)
+        first = from_timestamp(start)
+        store = self.make_store()
+        for job_id, runs in sorted(by_job.items()):
+            runs.sort()
+            # Contiguous from the start: none lost.
+            self.assertEqual(runs, [first + i * SECOND for i in range(len(runs))], job_id)
+            self.assertGreaterEqual(len(runs), seconds - 1, job_id)
+            # And the store's next run is the first one not fired.
+            job = yield store.lookup_job(job_id)
+            self.assertEqual(job.scheduled_run_time, runs[-1] + SECOND, job_id)
+        per_node = collections.Counter(r["node"] for r in records)
+        self.assertEqual(sum(per_node.values()), len(fired))
+
+    def test_two_nodes(self):
+        return self.check_exactly_once(2)
+
+    def test_three_nodes(self):
+        return self.check_exactly_once(3)
+
+
+class CrashTests(NodeTestCase):
+    """A node killed while holding claims loses them after the lease."""
+
+    @defer.inlineCallbacks
+    def test_sigkill_with_claims(self):
+        lease = 1.0
+        start = whole_second(2.5)
+        yield self.add_jobs(10, start, prefix="late", seconds=60, misfire_grace_time=None)
+        yield self.add_jobs(10, start, prefix="strict", seconds=60, misfire_grace_time=0.5)
+        crashing, crashing_out = self.start_node("--stall", "--lease", str(lease))
+        yield wait_for(lambda: any("claimed" in r for r in self.read(crashing_out)), 20)
+        [claim] = [r for r in self.read(crashing_out) if "claimed" in r]
+        self.assertEqual(len(claim["claimed"]), 20)
+        crashing.send_signal(signal.SIGKILL)
+        crashing.wait(10)
+        # A survivor that would poll only every 30 s.
+        survivor, out = self.start_node("--lease", str(lease), "--poll", "30")
+        yield wait_for(lambda: len([r for r in self.read(out) if "kind" in r]) >= 20, 20)
+        records = [r for r in self.read(out) if "kind" in r]
+        first = from_timestamp(start).isoformat()
+        self.assertEqual(sorted((r["job"], r["kind"]) for r in records),
+                         sorted([("late-%03d" % i, "submitted") for i in range(10)]
+                                + [("strict-%03d" % i, "missed") for i in range(10)]))
+        self.assertEqual({r["run"] for r in records}, {first})
+        # Handled when the lease ran out, long before the 30-second safety net.
+        handled = max(r["at"] for r in records)
+        self.assertLess(handled - (claim["at"] + lease), 5)
+        store = self.make_store()
+        job = yield store.lookup_job("late-000")
+        self.assertEqual(job.scheduled_run_time, from_timestamp(start + 60))
+
+
+class RedisRestartTests(unittest.TestCase):
+    """Redis killed and restarted under a running scheduler: no job lost."""
+
+    timeout = 60
+
+    def setUp(self):
+        self.server = RedisServer(persistent=True).start()
+        self.addCleanup(self.server.cleanup)
+
+    @defer.inlineCallbacks
+    def test_redis_killed_and_restarted(self):
+        store = RedisJobStore(self.server.url(), namespace="restart", timeout=0.5,
+                              poll_interval=5, lease=5)
+        sched = Scheduler(tasks=registry())
+        sched.add_jobstore(store, alias="redis")
+        start = whole_second(1.5)
+        yield defer.gatherResults([
+            sched.add_job("noop", "interval", seconds=1, id="job-%02d" % i, jobstore="redis",
+                          start_date=from_timestamp(start), misfire_grace_time=None,
+                          coalesce=False) for i in range(20)])
+        runs = collections.Counter()
+        errors = []
+
+        def on_event(event):
+            if event.code == ev.EVENT_JOBSTORE_ERROR:
+                errors.append(event)
+            else:
+                runs.update((event.job_id, t) for t in event.scheduled_run_times)
+        sched.add_listener(on_event, ev.EVENT_JOB_SUBMITTED | ev.EVENT_JOBSTORE_ERROR)
+        sched.startService()
+        self.addCleanup(sched.shutdown, False)
+        yield sleep_until(start + 2.5)
+        self.server.kill()
+        yield sleep(1.5)
+        self.server.start()
+        yield sleep_until(start + 8.5)
+        yield sched.shutdown(wait=False)
+        self.flushLoggedErrors()
+
+        self.assertGreater(len(errors), 0)
+        self.assertEqual([key for key, n in runs.items() if n > 1], [])
+        checker = RedisJobStore(self.server.url(), namespace="restart", tasks=registry())
+        self.addCleanup(checker.shutdown)
+        self.assertEqual((yield checker.count_jobs()), 20)
+        first = from_timestamp(start)
+        for i in range(20):
+            job_id = "job-%02d" % i
+            fired = sorted(t for (j, t) in runs if j == job_id)
+            self.assertEqual(fired, [first + k * SECOND for k in range(len(fired))], job_id)
+            self.assertGreaterEqual(len(fired), 7, job_id)
+            job = yield checker.lookup_job(job_id)
+            self.assertEqual(job.scheduled_run_time, fired[-1] + SECOND, job_id)
