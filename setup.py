@@ -11,7 +11,14 @@ setup(
     long_description_content_type="text/x-rst",
     license="MIT",
     python_requires=">=3.9",
-    packages=find_packages(include=["twistedsched", "twistedsched.*"]),
+    # twisted/plugins has no __init__.py: it extends Twisted's plugin package
+    # with the `twistd sched` plugin.  package_dir {"": "."} makes an editable
+    # install put the project directory on sys.path (a .pth file), where
+    # Twisted's plugin system finds twisted/plugins/; setuptools' import-hook
+    # editable installs are invisible to it.  See docs/daemon.rst.
+    package_dir={"": "."},
+    packages=find_packages(include=["twistedsched", "twistedsched.*"]) + ["twisted.plugins"],
+    package_data={"twisted.plugins": ["twistedsched_plugin.py"]},
     install_requires=[
         "twisted>=22.10",
         "zope.interface>=5",

@@ -1,0 +1,314 @@
+"""
+twistedsched-ctl: drive a scheduler daemon's control port from a shell.
+
+    twistedsched-ctl list
+    twistedsched-ctl add greet --interval 30s --id hello --args '["bob"]'
+    twistedsched-ctl watch
+
+Exit codes: 0 done, 1 the daemon said no (its message on stderr), 2 usage,
+3 cannot connect (or no answer in time).
+"""
+
+import argparse
+import json
+import os
+import sys
+
+from twisted.internet import defer, error
+from twisted.internet.task import react
+
+from twistedsched.client import ControlError, NotAuthorized, connect
+from twistedsched.remote import parse_duration
+from twistedsched.table import JOB_HEADERS, format_table
+
+DEFAULT_CONNECT = "tcp:127.0.0.1:7730"
+EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_CONNECT = 0, 1, 2, 3
+
+
+class Exit(Exception):
+    """Stop with C{code}, printing C{message} to stderr."""
+
+    def __init__(self, code, message=None):
+        super().__init__(code, message)
+        self.code = code
+        self.message = message
+
+
+# -- Arguments -----------------------------------------------------------------
+
+def _json_arg(kind):
+    def parse(text):
+        try:
+            value = json.loads(text)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError("not JSON: %s" % (e,)) from None
+        if not isinstance(value, kind):
+            raise argparse.ArgumentTypeError("expected a JSON %s" % (
+                "list" if kind is list else "object",))
+        return value
+    return parse
+
+
+def _duration_arg(text):
+    try:
+        parse_duration(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return text
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="twistedsched-ctl", description="Drive a twistedsched daemon's control port.",
+        epilog="Exit codes: 0 ok, 1 the daemon refused, 2 usage, 3 cannot connect.")
+    parser.add_argument("--connect", metavar="ENDPOINT",
+                        default=os.environ.get("TWISTEDSCHED_CONNECT", DEFAULT_CONNECT),
+                        help="client endpoint of the control port (default %(default)s; "
+                             "env TWISTEDSCHED_CONNECT)")
+    parser.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS",
+                        help="give up connecting or waiting for an answer (default 10)")
+    parser.add_argument("--user", help="log in as USER (daemon run with --auth)")
+    parser.add_argument("--password", default=os.environ.get("TWISTEDSCHED_PASSWORD"),
+                        help="password for --user (env TWISTEDSCHED_PASSWORD)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("list", help="jobs in run order, as a table")
+    p.add_argument("--limit", type=int, default=None, help="show at most N jobs")
+    sub.add_parser("show", help="one job in detail").add_argument("id")
+
+    p = sub.add_parser("add", help="schedule a registered task")
+    p.add_argument("task")
+    when = p.add_mutually_exclusive_group(required=True)
+    when.add_argument("--cron", metavar="EXPR", help='crontab text, e.g. "*/5 * * * *"')
+    when.add_argument("--interval", metavar="DURATION", type=_duration_arg,
+                      help="e.g. 90, 30s, 5m, 1h30m, 2d")
+    when.add_argument("--at", metavar="ISO", help="once, at an ISO 8601 time "
+                                                 "(naive times are in the daemon's zone)")
+    p.add_argument("--id")
+    p.add_argument("--name")
+    p.add_argument("--args", type=_json_arg(list), default=[], metavar="JSON",
+                   help="positional arguments, a JSON list")
+    p.add_argument("--kwargs", type=_json_arg(dict), default={}, metavar="JSON",
+                   help="keyword arguments, a JSON object")
+    p.add_argument("--paused", action="store_true", help="add the job paused")
+    p.add_argument("--replace", action="store_true", help="replace a job with the same id")
+
+    for name, text in (("remove", "remove a job"), ("pause", "pause a job"),
+                       ("resume", "resume a job"), ("run", "run a job now")):
+        sub.add_parser(name, help=text).add_argument("id")
+    sub.add_parser("tasks", help="tasks the daemon lets clients schedule")
+    sub.add_parser("stats", help="counts of jobs, runs, errors, misses")
+    sub.add_parser("pause-scheduler", help="stop running any job until resume-scheduler")
+    sub.add_parser("resume-scheduler", help="run jobs again")
+    p = sub.add_parser("watch", help="print events as they come, until Ctrl-C")
+    p.add_argument("--events", default="all", help="comma-separated event names")
+    p.add_argument("--count", type=int, default=None, help="stop after N events")
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    return parser
+
+
+# -- Output ----------------------------------------------------------------------
+
+def _out(line=""):
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+def print_jobs(jobs):
+    if not jobs:
+        _out("No scheduled jobs")
+        return
+    rows = [(job.id, job.name, job.trigger, job.data.get("next_run") or "paused")
+            for job in jobs]
+    for line in format_table(JOB_HEADERS, rows):
+        _out(line)
+
+
+def print_job(job):
+    data = job.data
+    fields = [("id", job.id), ("name", job.name), ("task", data.get("target") or job.task),
+              ("args", json.dumps(job.args)), ("kwargs", json.dumps(job.kwargs)),
+              ("trigger", job.trigger), ("next run", data.get("next_run") or "paused")]
+    fields += sorted(data.get("options", {}).items())
+    for line in format_table(("FIELD", "VALUE"), fields)[1:]:
+        _out(line)
+
+
+def format_event(event):
+    """One line for an event: name, job id, then the other fields."""
+    parts = [event.get("event", "?")]
+    if event.get("job_id") is not None:
+        parts.append(str(event["job_id"]))
+    for key, value in sorted(event.items()):
+        if key not in ("event", "job_id", "jobstore", "alias") and value is not None:
+            if key == "duration":
+                value = "%.3fs" % (value,)
+            parts.append("%s=%s" % (key, value if not isinstance(value, list)
+                                    else ",".join(map(str, value))))
+    if event.get("alias"):
+        parts.append("alias=%s" % (event["alias"],))
+    return "  ".join(parts)
+
+
+# -- Commands ----------------------------------------------------------------------
+
+async def do_list(client, args):
+    print_jobs(await client.get_jobs(limit=args.limit))
+
+
+async def do_show(client, args):
+    job = await client.get_job(args.id)
+    if job is None:
+        raise Exit(EXIT_REFUSED, "no job with id %r" % (args.id,))
+    print_job(job)
+
+
+async def do_add(client, args):
+    if args.cron is not None:
+        trigger = ("cron", args.cron)
+    elif args.interval is not None:
+        trigger = ("interval", args.interval)
+    else:
+        trigger = ("at", args.at)
+    options = {"paused": True} if args.paused else {}
+    if args.replace:
+        options["replace_existing"] = True
+    job = await client.add_job(args.task, trigger, args=args.args, kwargs=args.kwargs,
+                               id=args.id, name=args.name, **options)
+    _out("added %s (next run: %s)" % (job.id, job.data.get("next_run") or "paused"))
+
+
+async def do_remove(client, args):
+    await client.remove_job(args.id)
+    _out("removed %s" % (args.id,))
+
+
+async def do_pause(client, args):
+    await client.pause_job(args.id)
+    _out("paused %s" % (args.id,))
+
+
+async def do_resume(client, args):
+    job = await client.resume_job(args.id)
+    if job is None:
+        _out("%s had no run left and was removed" % (args.id,))
+    else:
+        _out("resumed %s (next run: %s)" % (job.id, job.data.get("next_run")))
+
+
+async def do_run(client, args):
+    await client.run_job(args.id)
+    _out("started %s" % (args.id,))
+
+
+async def do_tasks(client, args):
+    tasks = await client.tasks()
+    if not tasks:
+        _out("No tasks registered (start the daemon with --tasks MODULE)")
+        return
+    for line in format_table(("TASK", "DESCRIPTION"),
+                             [(t["name"], t["doc"]) for t in tasks]):
+        _out(line)
+
+
+async def do_stats(client, args):
+    stats = await client.stats()
+    for line in format_table(("STAT", "VALUE"), sorted(stats.items()))[1:]:
+        _out(line)
+
+
+async def do_pause_scheduler(client, args):
+    await client.pause()
+    _out("scheduler paused")
+
+
+async def do_resume_scheduler(client, args):
+    await client.resume()
+    _out("scheduler resumed")
+
+
+async def do_watch(client, args):
+    done = defer.Deferred()
+    seen = [0]
+
+    def on_event(event):
+        _out(json.dumps(event, sort_keys=True) if args.json else format_event(event))
+        seen[0] += 1
+        if args.count is not None and seen[0] >= args.count and not done.called:
+            done.callback(None)
+    client.protocol.lost.addCallback(
+        lambda _: done.called or done.errback(Exit(EXIT_CONNECT, "connection lost")))
+    await client.subscribe(args.events, on_event)
+    if args.count is None or args.count > 0:
+        await done
+
+
+COMMANDS = {
+    "list": do_list, "show": do_show, "add": do_add, "remove": do_remove,
+    "pause": do_pause, "resume": do_resume, "run": do_run, "tasks": do_tasks,
+    "stats": do_stats, "watch": do_watch, "pause-scheduler": do_pause_scheduler,
+    "resume-scheduler": do_resume_scheduler,
+}
+
+
+# -- Running ----------------------------------------------------------------------
+
+def _timeout(d, reactor, seconds, what):
+    d.addTimeout(seconds, reactor)
+    d.addErrback(lambda f: f.trap(defer.TimeoutError) and _raise(
+        Exit(EXIT_CONNECT, "%s: no answer within %g s" % (what, seconds))))
+    return d
+
+
+def _raise(exc):
+    raise exc
+
+
+async def run(reactor, args):
+    """Connect, run the command; raise L{Exit} for anything but success."""
+    try:
+        client = await _timeout(connect(reactor, args.connect), reactor, args.timeout,
+                                "connecting to %s" % (args.connect,))
+    except (error.ConnectError, error.ConnectionLost, OSError) as e:
+        raise Exit(EXIT_CONNECT, "cannot connect to %s: %s" % (args.connect, e)) from None
+    except ValueError as e:      # a malformed endpoint string
+        raise Exit(EXIT_USAGE, "--connect %r: %s" % (args.connect, e)) from None
+    try:
+        if args.user is not None:
+            await _timeout(client.login(args.user, args.password or ""), reactor,
+                           args.timeout, "logging in")
+        command = COMMANDS[args.command](client, args)
+        if args.command == "watch":
+            await command
+        else:
+            await _timeout(defer.ensureDeferred(command), reactor, args.timeout, args.command)
+    except NotAuthorized as e:
+        raise Exit(EXIT_REFUSED, "not authorized: %s (use --user and --password)" % (e,))
+    except ControlError as e:
+        raise Exit(EXIT_REFUSED, str(e)) from None
+    except (error.ConnectionLost, error.ConnectionDone) as e:
+        raise Exit(EXIT_CONNECT, "connection lost: %s" % (e,)) from None
+    finally:
+        client.protocol.transport.loseConnection()
+
+
+def _main(reactor, args):
+    d = defer.ensureDeferred(run(reactor, args))
+
+    def failed(failure):
+        if failure.check(Exit):
+            if failure.value.message:
+                sys.stderr.write("twistedsched-ctl: %s\n" % (failure.value.message,))
+            raise SystemExit(failure.value.code)
+        return failure
+    return d.addErrback(failed)
+
+
+def main(argv=None):
+    """The console script: parse C{argv}, run, exit with the code."""
+    args = build_parser().parse_args(argv)
+    react(_main, (args,))
+
+
+if __name__ == "__main__":
+    main()
