@@ -119,19 +119,9 @@ def make_control_service(scheduler, endpoint, options, reactor=None):
 
 
 def make_console_service(scheduler, endpoint, options, reactor=None):
-    """
-    The admin console on C{endpoint}, or C{None} while there is no console.
-
-    CONSOLE (issue 6): this uses C{twistedsched.console.ConsoleFactory(scheduler,
-    checker=...)} as soon as that module exists.  The console's author may
-    replace this function's body; keep its signature.
-    """
-    if importlib.util.find_spec("twistedsched.console") is None:
-        log.info("no admin console in this version; --console {endpoint} ignored",
-                 endpoint=endpoint)
-        return None
-    from twistedsched import console
-    factory = console.ConsoleFactory(scheduler, checker=_checker(options))
+    """The admin console (L{twistedsched.console}) on C{endpoint}."""
+    from twistedsched.console import ConsoleFactory
+    factory = ConsoleFactory(scheduler, checker=_checker(options))
     return _endpoint_service(endpoint, factory, "console", reactor)
 
 
