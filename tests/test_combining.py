@@ -63,7 +63,8 @@ class AndTriggerTests(unittest.TestCase):
 class OrTriggerTests(unittest.TestCase):
 
     def test_earliest_of_each(self):
-        t = OrTrigger([CronTrigger(hour=4), IntervalTrigger(hours=5, start_date=utc(2024, 1, 1, 1))])
+        t = OrTrigger([CronTrigger(hour=4),
+                       IntervalTrigger(hours=5, start_date=utc(2024, 1, 1, 1))])
         self.assertEqual(fires(t, utc(2024, 1, 1), 5), [
             utc(2024, 1, 1, 1), utc(2024, 1, 1, 4), utc(2024, 1, 1, 6),
             utc(2024, 1, 1, 11), utc(2024, 1, 1, 16)])
