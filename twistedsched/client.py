@@ -263,6 +263,9 @@ def connect(reactor, endpoint, on_event=None, username=None, password=None):
     d.addCallback(lambda _: ControlClient(protocol))
     if username is not None:
         def log_in(client):
-            return client.login(username, password or "").addCallback(lambda _: client)
+            def refused(failure):
+                return client.close().addCallback(lambda _: failure)
+            d = client.login(username, password or "")
+            return d.addCallbacks(lambda _: client, refused)
         d.addCallback(log_in)
     return d

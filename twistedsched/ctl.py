@@ -239,6 +239,8 @@ async def do_watch(client, args):
     client.protocol.lost.addCallback(
         lambda _: done.called or done.errback(Exit(EXIT_CONNECT, "connection lost")))
     await client.subscribe(args.events, on_event)
+    sys.stderr.write("watching %s events on %s (Ctrl-C to stop)\n" % (args.events, args.connect))
+    sys.stderr.flush()
     if args.count is None or args.count > 0:
         await done
 
