@@ -29,6 +29,8 @@ log = Logger()
 PAGE_BYTES = 60000
 #: The most jobs one ListJobs answer may hold.
 MAX_PAGE = 1000
+#: How many jobs a ListJobs call takes from the store at most (about what fits).
+PAGE_FETCH = 250
 #: Longest text kept in a pushed event's fields.
 EVENT_TEXT_LIMIT = 2000
 
@@ -233,10 +235,11 @@ def _encoded_size(value):
 def wire_job(job, tz, budget=PAGE_BYTES):
     """L{remote.job_to_wire}, with arguments elided if the job would exceed C{budget} bytes."""
     data = remote.job_to_wire(job, tz)
-    if _encoded_size(data) > budget:
-        data["args"] = ["<arguments too large to show>"]
-        data["kwargs"] = {}
-        data["truncated"] = True
+    if _encoded_size(data) <= budget:
+        return data
+    data["args"] = ["<arguments too large to show>"]
+    data["kwargs"] = {}
+    data["truncated"] = True
     if _encoded_size(data) > budget:
         data["name"] = data["name"][:200]
         data["trigger"] = data["trigger"][:200]
@@ -245,7 +248,10 @@ def wire_job(job, tz, budget=PAGE_BYTES):
 
 
 def pack_page(wired, budget=PAGE_BYTES):
-    """The leading jobs of C{wired} whose JSON list fits in C{budget} bytes (at least one)."""
+    """
+    The leading jobs of C{wired} (an iterable, consumed lazily) whose JSON
+    list fits in C{budget} bytes; at least one.
+    """
     page, size = [], 2
     for data in wired:
         size += _encoded_size(data) + 1
@@ -392,11 +398,12 @@ class ControlProtocol(amp.AMP):
         limit = MAX_PAGE if limit is None else limit
         if offset < 0 or not 0 < limit <= MAX_PAGE:
             raise BadArgument("offset must be >= 0 and limit between 1 and %d" % (MAX_PAGE,))
-        d = self._call(self.scheduler.get_jobs, jobstore or "default", offset, limit + 1)
+        fetch = min(limit, PAGE_FETCH)
+        d = self._call(self.scheduler.get_jobs, jobstore or "default", offset, fetch + 1)
 
         def page(jobs):
             tz = self.scheduler.timezone
-            packed = pack_page([wire_job(job, tz) for job in jobs[:limit]])
+            packed = pack_page(wire_job(job, tz) for job in jobs[:fetch])
             more = len(packed) < len(jobs)
             return {"jobs": packed, "next_offset": offset + len(packed) if more else None}
         return d.addCallback(page)

@@ -1,0 +1,122 @@
+"""
+Control port benchmark: AMP add-job round trips per second over loopback TCP,
+one call at a time and with 50 calls in flight on one connection; then
+paging through every job with ListJobs.
+
+    .venv/bin/python benchmarks/bench_control.py [--calls 5000] [--in-flight 50]
+
+The server (a Scheduler with a memory store and a ControlFactory) runs in a
+child process, so that client and server each have a core.  Each added job
+is an interval job due in an hour: nothing fires during the run.  Numbers on
+a shared 2-core machine are noisy; run it twice.
+"""
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+
+def serve():
+    """The child: listen on a free loopback port, print it, run until stdin closes."""
+    from twisted.internet import reactor, stdio
+    from twisted.internet.endpoints import TCP4ServerEndpoint
+    from twisted.internet.protocol import Protocol
+
+    from twistedsched import Scheduler
+    from twistedsched.control import ControlFactory
+
+    sched = Scheduler(reactor=reactor)
+    sched.task("noop")(lambda *args, **kwargs: None)
+    sched.startService()
+
+    class StopOnEOF(Protocol):
+        def connectionLost(self, reason):
+            reactor.stop()
+
+    def listening(port):
+        sys.stdout.write("%d\n" % (port.getHost().port,))
+        sys.stdout.flush()
+        stdio.StandardIO(StopOnEOF())
+
+    endpoint = TCP4ServerEndpoint(reactor, 0, interface="127.0.0.1")
+    endpoint.listen(ControlFactory(sched)).addCallback(listening)
+    reactor.run()
+
+
+def percentile(values, fraction):
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+async def measure(reactor, port, calls, in_flight):
+    from twisted.internet.defer import DeferredSemaphore, gatherResults
+
+    from twistedsched.client import connect
+
+    client = await connect(reactor, "tcp:127.0.0.1:%d" % (port,))
+    trigger = ("interval", "1h")
+    for i in range(200):                                   # warm up
+        await client.add_job("noop", trigger, id="warm-%d" % (i,), args=[i])
+
+    latencies = []
+    start = time.perf_counter()
+    for i in range(calls):
+        t0 = time.perf_counter()
+        await client.add_job("noop", trigger, id="seq-%d" % (i,), args=[i])
+        latencies.append(time.perf_counter() - t0)
+    sequential = time.perf_counter() - start
+
+    semaphore = DeferredSemaphore(in_flight)
+    start = time.perf_counter()
+    await gatherResults([
+        semaphore.run(client.add_job, "noop", trigger, id="par-%d" % (i,), args=[i])
+        for i in range(calls)])
+    parallel = time.perf_counter() - start
+
+    start = time.perf_counter()
+    offset, pages, listed = 0, 0, 0
+    while offset is not None:
+        jobs, offset = await client.get_jobs_page(offset)
+        pages += 1
+        listed += len(jobs)
+    listing = time.perf_counter() - start
+    await client.close()
+
+    print("AMP add_job over loopback TCP, %d calls each, server in a child process" % (calls,))
+    print("  1 in flight:   %8.0f calls/s  (latency p50 %.3f ms, p99 %.3f ms)" % (
+        calls / sequential, 1000 * percentile(latencies, 0.5),
+        1000 * percentile(latencies, 0.99)))
+    print("  %d in flight: %8.0f calls/s" % (in_flight, calls / parallel))
+    print("ListJobs: %d jobs in %d pages (under 64 KiB each) in %.2f s (%.0f jobs/s)" % (
+        listed, pages, listing, listed / listing))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
+    parser.add_argument("--calls", type=int, default=5000)
+    parser.add_argument("--in-flight", type=int, default=50)
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        return serve()
+
+    server = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--serve"],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        port = int(server.stdout.readline())
+        from twisted.internet.defer import ensureDeferred
+        from twisted.internet.task import react
+        react(lambda reactor: ensureDeferred(
+            measure(reactor, port, args.calls, args.in_flight)))
+    finally:
+        server.stdin.close()
+        server.wait(30)
+
+
+if __name__ == "__main__":
+    main()
