@@ -216,6 +216,17 @@ class EventTests(ControlTestCase):
         self.assertEqual(len(self.h.events), 1)
         self.flushLoggedErrors(RuntimeError)
 
+    def test_slow_subscriber_loses_events_not_memory(self):
+        self.ok(self.client.subscribe("job_added"))
+        self.h.server.pauseProducing()          # as a transport with a full buffer does
+        for i in range(3):
+            self.add("j%d" % (i,))
+        self.assertEqual(self.h.events, [])
+        self.h.server.resumeProducing()
+        self.add("j3")
+        self.assertEqual([(e["event"], e.get("count")) for e in self.h.events],
+                         [("events_dropped", 3), ("job_added", None)])
+
     def test_bad_event_name(self):
         self.error(self.client.subscribe("job_exploded"), BadArgument)
 

@@ -27,6 +27,11 @@ from twistedsched.interfaces import ITrigger
 from twistedsched.remote import REMOTE_OPTIONS
 
 
+__all__ = ["connect", "ControlClient", "ClientProtocol", "RemoteJob", "trigger_to_wire",
+           "ControlError", "NoSuchJob", "UnknownTask", "InvalidTrigger", "JobIdTaken",
+           "BadArgument", "NotAuthorized", "ServerError"]
+
+
 class RemoteJob:
     """A job as the daemon described it: attributes of the wire dict."""
 

@@ -303,6 +303,8 @@ class ControlProtocol(amp.AMP):
         self.checker = checker
         self.user = None if checker is not None else "anonymous"
         self.subscribed = False
+        self.writing_paused = False   # the transport's buffer is full: hold events back
+        self.dropped_events = 0
 
     # Every command passes here: authorization, and malformed boxes.
     def locateResponder(self, name):
@@ -456,10 +458,35 @@ class ControlProtocol(amp.AMP):
     def _push_event(self, event):
         if self.transport is None or not self.subscribed:
             return
+        if self.writing_paused:
+            self.dropped_events += 1
+            return
+        self._send_event(event_to_wire(event))
+
+    def _send_event(self, data):
         try:
-            self.callRemote(Event, event=event_to_wire(event))
+            self.callRemote(Event, event=data)
         except Exception:
-            log.failure("control: could not push {event!r}", event=event)
+            log.failure("control: could not push {event!r}", event=data)
+
+    # A subscriber that does not read must not fill the daemon's memory: the
+    # transport tells this producer when its buffer is full, and events are
+    # dropped (and counted, in an "events_dropped" event) until it drains.
+    def pauseProducing(self):
+        self.writing_paused = True
+
+    def resumeProducing(self):
+        self.writing_paused = False
+        if self.dropped_events and self.subscribed:
+            count, self.dropped_events = self.dropped_events, 0
+            self._send_event({"event": "events_dropped", "count": count})
+
+    def stopProducing(self):
+        self.writing_paused = True
+
+    def connectionMade(self):
+        amp.AMP.connectionMade(self)
+        self.transport.registerProducer(self, True)
 
     def connectionLost(self, reason):
         self._unsubscribe()
