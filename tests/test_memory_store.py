@@ -79,6 +79,16 @@ class MemoryJobStoreTests(unittest.TestCase):
         self.assertEqual([j.id for j in page], ["late"])
         self.assertEqual(self.successResultOf(self.store.count_jobs()), 3)
 
+    def test_listing_follows_changes(self):
+        self.add("a", 10)
+        self.add("b", 20)
+        self.assertEqual([j.id for j in self.successResultOf(self.store.get_jobs())], ["a", "b"])
+        self.successResultOf(self.store.update_job(make_job("b", 5)))
+        self.assertEqual([j.id for j in self.successResultOf(self.store.get_jobs())], ["b", "a"])
+        self.successResultOf(self.store.remove_job("b"))
+        self.add("c", 1)
+        self.assertEqual([j.id for j in self.successResultOf(self.store.get_jobs())], ["c", "a"])
+
     def test_remove_all(self):
         self.add("a", 1)
         self.successResultOf(self.store.remove_all_jobs())

@@ -758,3 +758,82 @@ class TimeZoneTests(unittest.TestCase):
         trigger = DateTrigger("2026-10-25T01:30", timezone="Europe/London")
         self.assertEqual(trigger.next_fire_time(None, START),
                          _dt.datetime(2026, 10, 25, 0, 30, tzinfo=_dt.timezone.utc))
+
+
+class FlakyStore:
+    """A memory store whose backend can be switched off."""
+
+    def __init__(self):
+        from twistedsched.stores import MemoryJobStore
+        self.inner = MemoryJobStore()
+        self.down = False
+
+    def __getattr__(self, name):
+        method = getattr(self.inner, name)
+        if name in ("start", "shutdown"):
+            return method
+
+        def call(*args, **kwargs):
+            from twistedsched.errors import JobStoreUnavailable
+            if self.down:
+                return defer.fail(JobStoreUnavailable("backend is away"))
+            return method(*args, **kwargs)
+        return call
+
+
+class StoreFailureTests(unittest.TestCase):
+    """A store that goes away: errors are reported, retried with backoff, nothing lost."""
+
+    def setUp(self):
+        del calls[:]
+        from zope.interface import directlyProvides
+        from twistedsched.interfaces import IJobStore
+        self.store = FlakyStore()
+        directlyProvides(self.store, IJobStore)
+        self.sched, self.clock = make_scheduler(self, jobstores={"default": self.store},
+                                                misfire_grace_time=None)
+        self.logged = []
+        globalLogPublisher.addObserver(self.logged.append)
+        self.addCleanup(globalLogPublisher.removeObserver, self.logged.append)
+
+    def test_unavailable_store_is_retried_with_backoff_then_recovers(self):
+        recorder = EventRecorder(self.sched, ev.EVENT_JOBSTORE_ERROR)
+        self.sched.add_job(record, "interval", seconds=10, id="j")
+        self.store.down = True
+        self.clock.advance(10)           # due, but the store is away
+        self.assertEqual(calls, [])
+        delays = []
+        for _ in range(4):
+            [timer] = self.clock.getDelayedCalls()
+            delays.append(timer.getTime() - self.clock.seconds())
+            self.clock.advance(delays[-1])
+        self.assertEqual(delays, [1.0, 2.0, 4.0, 8.0])
+        self.assertEqual(len(recorder.events), 5)
+        errors = [e for e in self.logged if "unavailable" in e.get("log_format", "")]
+        self.assertTrue(errors)
+        self.assertFalse([e for e in errors if "log_failure" in e], "one line, no traceback")
+        self.store.down = False
+        [timer] = self.clock.getDelayedCalls()
+        self.clock.advance(timer.getTime() - self.clock.seconds())
+        self.assertEqual(len(calls), 1, "the overdue run happens once the store is back")
+        self.assertIsNotNone(self.successResultOf(self.sched.get_job("j")))
+        [timer] = self.clock.getDelayedCalls()
+        self.assertEqual(timer.getTime() % 10, START.timestamp() % 10, "back on schedule")
+
+    def test_backoff_is_capped(self):
+        self.sched.max_retry_delay = 5
+        self.sched.add_job(record, "interval", seconds=10)
+        self.store.down = True
+        self.clock.advance(10)
+        for _ in range(6):
+            [timer] = self.clock.getDelayedCalls()
+            self.assertLessEqual(timer.getTime() - self.clock.seconds(), 5)
+            self.clock.advance(5)
+
+    def test_api_calls_fail_clearly_while_down(self):
+        from twistedsched.errors import JobStoreUnavailable
+        self.store.down = True
+        self.failureResultOf(self.sched.add_job(record, "interval", seconds=10),
+                             JobStoreUnavailable)
+        self.failureResultOf(self.sched.get_jobs(), JobStoreUnavailable)
+        self.failureResultOf(self.sched.remove_job("x"), JobStoreUnavailable)

@@ -18,7 +18,8 @@ from twisted.python.failure import Failure
 
 from twistedsched import events as ev
 from twistedsched.errors import (
-    BadArgumentError, ConflictingIdError, JobLookupError, UnknownAliasError)
+    BadArgumentError, ConflictingIdError, JobLookupError, JobStoreUnavailable,
+    UnknownAliasError)
 from twistedsched.executors import ReactorExecutor, make_executor
 from twistedsched.interfaces import IExecutor, ITrigger
 from twistedsched.job import Job, check_options, describe_callable
@@ -627,8 +628,14 @@ class Scheduler(service.Service):
         self._timer = self.reactor.callLater(self._retry_delay, self._on_timer)
 
     def _store_failed(self, failure, alias, doing):
-        self.log.failure("job store {alias!r} failed while {doing}", failure,
-                         alias=alias, doing=doing)
+        """Log a store failure (one line when the store is merely away) and report it."""
+        if failure.check(JobStoreUnavailable):
+            self.log.error("job store {alias!r} is unavailable while {doing}: {error}; "
+                           "retrying", alias=alias, doing=doing,
+                           error=failure.getErrorMessage())
+        else:
+            self.log.failure("job store {alias!r} failed while {doing}", failure,
+                             alias=alias, doing=doing)
         self._dispatch(ev.SchedulerEvent(ev.EVENT_JOBSTORE_ERROR, alias))
 
     def _on_timer(self):

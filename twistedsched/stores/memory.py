@@ -39,6 +39,7 @@ class MemoryJobStore:
         self._heap = []        # (timestamp, sequence, id)
         self._sequence = itertools.count()
         self._added = {}       # id -> order of addition, for stable listing
+        self._listing = None   # jobs in listing order, until the next change
 
     def start(self, scheduler, alias):
         pass
@@ -61,6 +62,7 @@ class MemoryJobStore:
 
     @_deferred
     def add_job(self, job):
+        self._listing = None
         if job.id in self._jobs:
             raise ConflictingIdError(job.id)
         self._jobs[job.id] = job
@@ -70,6 +72,7 @@ class MemoryJobStore:
 
     @_deferred
     def update_job(self, job):
+        self._listing = None
         if job.id not in self._jobs:
             raise JobLookupError(job.id)
         old = self._jobs[job.id]
@@ -80,6 +83,7 @@ class MemoryJobStore:
 
     @_deferred
     def remove_job(self, job_id):
+        self._listing = None
         if job_id not in self._jobs:
             raise JobLookupError(job_id)
         del self._jobs[job_id]
@@ -90,6 +94,7 @@ class MemoryJobStore:
 
     @_deferred
     def remove_all_jobs(self):
+        self._listing = None
         self._jobs.clear()
         self._current.clear()
         self._added.clear()
@@ -102,13 +107,15 @@ class MemoryJobStore:
 
     @_deferred
     def get_jobs(self, offset=0, limit=None):
-        def order(job):
-            paused = job.next_run_time is None
-            return (paused, 0 if paused else to_timestamp(job.next_run_time),
-                    self._added[job.id])
-        jobs = sorted(self._jobs.values(), key=order)
+        if self._listing is None:
+            def order(job):
+                paused = job.next_run_time is None
+                return (paused, 0 if paused else to_timestamp(job.next_run_time),
+                        self._added[job.id])
+            # Sorted once, then reused while nothing changes (paging).
+            self._listing = sorted(self._jobs.values(), key=order)
         end = None if limit is None else offset + limit
-        return jobs[offset:end]
+        return self._listing[offset:end]
 
     @_deferred
     def count_jobs(self):
