@@ -23,53 +23,53 @@ def now():
     return dt.datetime.now(UTC)
 
 
+class Hits:
+    """Counts calls; C{done} fires with the seconds from the first to the n-th."""
+
+    def __init__(self, n, from_thread=False):
+        self.n = n
+        self.stamps = []
+        self.from_thread = from_thread
+        self.done = defer.Deferred()
+        self.done.addCallback(lambda _: self.stamps[-1] - self.stamps[0])
+
+    def __call__(self):
+        self.stamps.append(time.perf_counter())
+        if len(self.stamps) == self.n:
+            if self.from_thread:
+                reactor.callFromThread(self.done.callback, None)
+            else:
+                self.done.callback(None)
+
+
 def fire_raw(n, delay):
     """Fire n callbacks with reactor.callLater; return seconds from first to last."""
-    done = defer.Deferred()
-    stamps = []
-
-    def hit():
-        stamps.append(time.perf_counter())
-        if len(stamps) == n:
-            done.callback(None)
+    hit = Hits(n)
     for _ in range(n):
         reactor.callLater(delay, hit)
-    return done.addCallback(lambda _: stamps[-1] - stamps[0])
+    return hit.done
 
 
 def fire_twistedsched(n, delay):
     sched = Scheduler(reactor=reactor, misfire_grace_time=None)
     sched.startService()
-    done = defer.Deferred()
-    stamps = []
-
-    def hit():
-        stamps.append(time.perf_counter())
-        if len(stamps) == n:
-            done.callback(None)
+    hit = Hits(n)
     when = now() + dt.timedelta(seconds=delay)
     for _ in range(n):
         sched.add_job(hit, "date", run_date=when)
-    done.addCallback(lambda _: sched.shutdown())
-    return done.addCallback(lambda _: stamps[-1] - stamps[0])
+    return hit.done.addCallback(lambda elapsed: sched.shutdown().addCallback(
+        lambda _: elapsed))
 
 
 def fire_apscheduler(n, delay):
     from apscheduler.schedulers.twisted import TwistedScheduler
     sched = TwistedScheduler(reactor=reactor, job_defaults={"misfire_grace_time": None})
     sched.start()
-    done = defer.Deferred()
-    stamps = []
-
-    def hit():
-        stamps.append(time.perf_counter())
-        if len(stamps) == n:
-            reactor.callFromThread(done.callback, None)
+    hit = Hits(n, from_thread=True)     # its default executor calls jobs in threads
     when = now() + dt.timedelta(seconds=delay)
     for _ in range(n):
         sched.add_job(hit, "date", run_date=when)
-    done.addCallback(lambda _: sched.shutdown(wait=False))
-    return done.addCallback(lambda _: stamps[-1] - stamps[0])
+    return hit.done.addCallback(lambda elapsed: (sched.shutdown(wait=False), elapsed)[1])
 
 
 def add_cost(make_and_add, existing, sample=2000):

@@ -82,6 +82,7 @@ class Scheduler(service.Service):
         self._processing = False
         self._retry_delay = None
         self._listeners = []
+        self._wanted = 0                          # OR of the listeners' masks
         self._running = collections.Counter()     # job id -> instances running
         self._in_flight = set()                   # Deferreds of running instances
         self._history = {}                        # job id -> deque of past runs
@@ -252,9 +253,17 @@ class Scheduler(service.Service):
     def add_listener(self, callback, mask=ev.EVENT_ALL):
         """Call C{callback(event)} for each event whose code is in C{mask}."""
         self._listeners.append((callback, mask))
+        self._wanted |= mask
 
     def remove_listener(self, callback):
         self._listeners = [(cb, mask) for cb, mask in self._listeners if cb != callback]
+        self._wanted = 0
+        for _, mask in self._listeners:
+            self._wanted |= mask
+
+    def _wants(self, code):
+        """True if some listener wants events of C{code} (hot paths skip building others)."""
+        return self._wanted & code
 
     def _dispatch(self, event):
         for callback, mask in list(self._listeners):
@@ -336,8 +345,17 @@ class Scheduler(service.Service):
 
     def _job_changed(self, code, job):
         self._dispatch(ev.JobEvent(code, job.id, job.jobstore))
-        self._arm()
+        if code != ev.EVENT_JOB_ADDED or self._runs_before_timer(job):
+            self._arm()
         return job
+
+    def _runs_before_timer(self, job):
+        """False if the armed timer fires no later than a new job needs it."""
+        timer = self._timer
+        if timer is None or not timer.active() or self._retry_delay is not None:
+            return True
+        return job.next_run_time is not None and \
+            job.next_run_time.timestamp() < timer.getTime()
 
     def _find_job(self, job_id, jobstore=None):
         """Fire with (job, alias) or fail with L{JobLookupError}."""
@@ -580,20 +598,18 @@ class Scheduler(service.Service):
         d.addCallbacks(self._set_timer, self._arm_failed,
                        callbackArgs=(generation,), errbackArgs=(generation,))
 
+    @defer.inlineCallbacks
     def _earliest_run_time(self):
-        @defer.inlineCallbacks
-        def earliest():
-            best = None
-            for alias, store in list(self._jobstores.items()):
-                try:
-                    when = yield store.get_next_run_time()
-                except Exception:
-                    self._store_failed(Failure(), alias, "looking up the next run time")
-                    raise _RetryLater()
-                if when is not None and (best is None or when < best):
-                    best = when
-            return best
-        return earliest()
+        best = None
+        for alias, store in list(self._jobstores.items()):
+            try:
+                when = yield store.get_next_run_time()
+            except Exception:
+                self._store_failed(Failure(), alias, "looking up the next run time")
+                raise _RetryLater()
+            if when is not None and (best is None or when < best):
+                best = when
+        return best
 
     def _safety_interval(self):
         intervals = [getattr(store, "poll_interval", None) for store in self._jobstores.values()]
@@ -604,7 +620,6 @@ class Scheduler(service.Service):
         if generation != self._arm_generation or not self.running or self._paused:
             return
         self._retry_delay = None
-        self._cancel_timer()
         limit = self._safety_interval()
         if when is None:
             delay = limit
@@ -612,7 +627,11 @@ class Scheduler(service.Service):
             delay = max(0.0, (when - self.now()).total_seconds())
             if limit is not None:
                 delay = min(delay, limit)
-        if delay is not None:
+        if delay is None:
+            self._cancel_timer()
+        elif self._timer is not None and self._timer.active():
+            self._timer.reset(delay)
+        else:
             self._timer = self.reactor.callLater(delay, self._on_timer)
 
     def _arm_failed(self, failure, generation):
@@ -678,7 +697,9 @@ class Scheduler(service.Service):
                 job = job.copy()
                 job._scheduler = self
                 job.jobstore = alias
-                yield self._handle_due_job(job, store, now)
+                d = self._handle_due_job(job, store, now)
+                if not d.called or isinstance(d.result, Failure):
+                    yield d      # wait for the store (fired Deferreds need no trip)
             if len(jobs) < self.batch_size:
                 return
 
@@ -689,8 +710,9 @@ class Scheduler(service.Service):
             self._submit(job, run_times, now=now)
         if following is None:
             d = store.remove_job(job.id)
-            d.addCallback(lambda _: self._dispatch(
-                ev.JobEvent(ev.EVENT_JOB_REMOVED, job.id, job.jobstore)))
+            if self._wants(ev.EVENT_JOB_REMOVED):
+                d.addCallback(lambda _: self._dispatch(
+                    ev.JobEvent(ev.EVENT_JOB_REMOVED, job.id, job.jobstore)))
         else:
             self._schedule(job, following)
             d = store.update_job(job)
@@ -754,8 +776,9 @@ class Scheduler(service.Service):
             return None
         self._running[job.id] += 1
         self.counters["submitted"] += 1
-        self._dispatch(ev.JobSubmissionEvent(
-            ev.EVENT_JOB_SUBMITTED, job.id, job.jobstore, run_times))
+        if self._wants(ev.EVENT_JOB_SUBMITTED):
+            self._dispatch(ev.JobSubmissionEvent(
+                ev.EVENT_JOB_SUBMITTED, job.id, job.jobstore, run_times))
         d = self._run_instance(job, executor, run_times)
         self._in_flight.add(d)
         d.addBoth(self._instance_done, job, d)
@@ -783,9 +806,10 @@ class Scheduler(service.Service):
         duration = self.reactor.seconds() - started
         self.counters["executed"] += 1
         self._record(job, run_time, "ok", started, duration)
-        self._dispatch(ev.JobExecutionEvent(
-            ev.EVENT_JOB_EXECUTED, job.id, job.jobstore, run_time,
-            retval=result, duration=duration))
+        if self._wants(ev.EVENT_JOB_EXECUTED):
+            self._dispatch(ev.JobExecutionEvent(
+                ev.EVENT_JOB_EXECUTED, job.id, job.jobstore, run_time,
+                retval=result, duration=duration))
 
     def _run_failed(self, failure, job, run_time, started):
         duration = self.reactor.seconds() - started
@@ -811,13 +835,18 @@ class Scheduler(service.Service):
         history = self._history.get(job.id)
         if history is None:
             history = self._history[job.id] = collections.deque(maxlen=self._history_size)
-        history.append({"scheduled_run_time": run_time,
-                        "started": None if started is None else from_timestamp(started),
-                        "outcome": outcome, "duration": duration})
+        history.append((run_time, started, outcome, duration))
 
     def job_history(self, job_id):
-        """The last runs of a job seen by this scheduler, oldest first."""
-        return list(self._history.get(job_id, ()))
+        """
+        The last runs of a job seen by this scheduler, oldest first: dicts of
+        scheduled_run_time, started (or None), outcome ("ok", "error: ...",
+        "missed", "skipped: ...") and duration in seconds.
+        """
+        return [{"scheduled_run_time": run_time,
+                 "started": None if started is None else from_timestamp(started),
+                 "outcome": outcome, "duration": duration}
+                for run_time, started, outcome, duration in self._history.get(job_id, ())]
 
     def running_instances(self, job_id=None):
         """How many instances run now (of one job, or in all)."""

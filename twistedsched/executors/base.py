@@ -4,7 +4,7 @@ Calling a job's function and getting a Deferred for its outcome.
 
 import inspect
 
-from twisted.internet.defer import Deferred, ensureDeferred, maybeDeferred
+from twisted.internet.defer import Deferred, ensureDeferred, fail, succeed
 
 
 def call_in_reactor(func, args, kwargs):
@@ -13,12 +13,15 @@ def call_in_reactor(func, args, kwargs):
     a Deferred it returned, or the result of the coroutine it returned
     (C{async def} functions).
     """
-    def call():
+    try:
         result = func(*args, **kwargs)
-        if inspect.isawaitable(result) and not isinstance(result, Deferred):
-            return ensureDeferred(result)
+    except BaseException:
+        return fail()
+    if isinstance(result, Deferred):
         return result
-    return maybeDeferred(call)
+    if inspect.isawaitable(result):
+        return ensureDeferred(result)
+    return succeed(result)
 
 
 def call_blocking(func, args, kwargs):
