@@ -308,6 +308,8 @@ class AuthTests(unittest.TestCase):
 
     def run_pump(self, d):
         self.h.pump.flush()
+        self.h.clock.advance(0)     # refused logins are answered from a timer
+        self.h.pump.flush()
         return d
 
     def test_not_authorized_before_login(self):

@@ -12,7 +12,6 @@ Remote clients schedule registered tasks only (see L{twistedsched.remote}).
 
 import json
 
-from twisted.cred.credentials import UsernamePassword
 from twisted.internet import defer
 from twisted.internet.protocol import ServerFactory
 from twisted.logger import Logger
@@ -21,7 +20,9 @@ from twisted.python.compat import nativeString
 
 from twistedsched import errors as E
 from twistedsched import remote
+from twistedsched.auth import Authenticator
 from twistedsched.events import EVENT_ALL, mask_from_names
+from twistedsched.limits import RateLimit
 
 log = Logger()
 
@@ -33,6 +34,13 @@ MAX_PAGE = 1000
 PAGE_FETCH = 250
 #: Longest text kept in a pushed event's fields.
 EVENT_TEXT_LIMIT = 2000
+#: With a checker: refused logins that close the connection, and seconds a
+#: connection may stay without logging in.
+MAX_LOGIN_FAILURES = 3
+LOGIN_TIMEOUT = 60
+#: The most keys in one AMP box (the largest command has ten); more closes
+#: the connection, so that a box cannot grow without end.
+MAX_BOX_KEYS = 32
 
 
 # -- Errors --------------------------------------------------------------------
@@ -69,6 +77,10 @@ class ServerError(ControlError):
     """The daemon failed unexpectedly (it logged why) or its job store is down."""
 
 
+class LimitExceeded(ControlError):
+    """Too many jobs added too fast on one connection: slow down."""
+
+
 ERRORS = {
     NoSuchJob: b"NO_SUCH_JOB",
     UnknownTask: b"UNKNOWN_TASK",
@@ -77,6 +89,7 @@ ERRORS = {
     BadArgument: b"BAD_ARGUMENT",
     NotAuthorized: b"NOT_AUTHORIZED",
     ServerError: b"SERVER_ERROR",
+    LimitExceeded: b"LIMIT_EXCEEDED",
 }
 
 #: Scheduler errors and the control errors they become (first match wins).
@@ -226,6 +239,20 @@ class Event(amp.Command):
     requiresAnswer = False
 
 
+class Refused(amp.Command):
+    """Sent by the server to a connection over a limit, just before it closes it."""
+    arguments = [(b"reason", _text(False))]
+    response = []
+    requiresAnswer = False
+
+
+def refusal_box(why):
+    """The bytes of a L{Refused} box saying C{why} (for L{ConnectionLimiter})."""
+    box = Refused.makeArguments({"reason": why}, None)
+    box[amp.COMMAND] = Refused.commandName
+    return box.serialize()
+
+
 # -- Wire encoding ---------------------------------------------------------------
 
 def _encoded_size(value):
@@ -292,16 +319,24 @@ def _task_info(registry, name):
 
 class ControlProtocol(amp.AMP):
     """
-    One control connection.  With a C{checker} (an
-    C{ICredentialsChecker} for usernames and passwords), every command but
-    L{Login} answers L{NotAuthorized} until a login succeeds.
+    One control connection.  With an C{authenticator} (an
+    L{twistedsched.auth.Authenticator}), every command but L{Login} answers
+    L{NotAuthorized} until a login succeeds; a few refused logins, or no
+    login for C{login_timeout} seconds, close the connection.  C{add_limit}
+    (a L{twistedsched.limits.RateLimit}) bounds how fast jobs are added.
     """
 
-    def __init__(self, scheduler, checker=None):
+    def __init__(self, scheduler, authenticator=None, add_limit=None,
+                 login_timeout=LOGIN_TIMEOUT):
         amp.AMP.__init__(self)
         self.scheduler = scheduler
-        self.checker = checker
-        self.user = None if checker is not None else "anonymous"
+        self.authenticator = authenticator
+        self.add_limit = add_limit
+        self.login_timeout = login_timeout
+        self.user = None if authenticator is not None else "anonymous"
+        self.logging_in = False
+        self.login_failures = 0
+        self._login_timer = None
         self.subscribed = False
         self.writing_paused = False   # the transport's buffer is full: hold events back
         self.dropped_events = 0
@@ -324,6 +359,19 @@ class ControlProtocol(amp.AMP):
                     ERRORS[BadArgument], "malformed %s command: %s" % (name, e)))
         return guarded
 
+    # A box may not hold more than MAX_BOX_KEYS keys.
+    def proto_value(self, string):
+        state = amp.AMP.proto_value(self, string)
+        if len(self._currentBox) > MAX_BOX_KEYS:
+            log.warn("control: a box with more than {n} keys from {peer}; closing",
+                     n=MAX_BOX_KEYS, peer=self.transport.getPeer())
+            self._currentBox = None
+            return "done"
+        return state
+
+    def proto_done(self, string):
+        return "done"      # the connection is closing: ignore what follows
+
     def _call(self, func, *args, **kwargs):
         """Run a scheduler call; map its errors to control errors."""
         d = defer.maybeDeferred(func, *args, **kwargs)
@@ -338,25 +386,53 @@ class ControlProtocol(amp.AMP):
 
     @Login.responder
     def login(self, username, password):
-        if self.checker is None:
+        if self.authenticator is None:
             return {}
-        d = defer.maybeDeferred(self.checker.requestAvatarId,
-                                UsernamePassword(username.encode("utf-8"),
-                                                 password.encode("utf-8")))
+        if self.logging_in:
+            raise NotAuthorized("a login is already in progress on this connection")
+        self.logging_in = True
+        d = self.authenticator.login(username, password, self.transport.getPeer())
+        d.addBoth(self._login_done)
+        return d.addCallbacks(self._logged_in, self._login_refused)
 
-        def ok(avatar_id):
-            self.user = avatar_id
-            log.info("control: {user} logged in", user=avatar_id)
-            return {}
+    def _login_done(self, result):
+        self.logging_in = False
+        return result
 
-        def refused(failure):
-            log.info("control: login refused for {username!r}", username=username)
-            raise NotAuthorized("login refused")
-        return d.addCallbacks(ok, refused)
+    def _logged_in(self, user):
+        self.user = user
+        self._cancel_login_timer()
+        return {}
+
+    def _login_refused(self, failure):
+        self.login_failures += 1
+        if self.login_failures >= MAX_LOGIN_FAILURES:
+            self._close_soon()
+            raise NotAuthorized("login refused; too many failures, closing the connection")
+        raise NotAuthorized("login refused (wrong user name or password)")
+
+    def _close_soon(self):
+        """Close once the answer being sent is out."""
+        if self.transport is not None:
+            self.authenticator.reactor.callLater(0, self.transport.loseConnection)
+
+    def _login_timed_out(self):
+        self._login_timer = None
+        log.info("control: no login within {s} s from {peer}; closing",
+                 s=self.login_timeout, peer=self.transport.getPeer())
+        self.transport.loseConnection()
+
+    def _cancel_login_timer(self):
+        if self._login_timer is not None and self._login_timer.active():
+            self._login_timer.cancel()
+        self._login_timer = None
 
     @AddJob.responder
     def add_job(self, task, trigger_kind, trigger, args=None, kwargs=None, id=None,
                 name=None, options=None):
+        if self.add_limit is not None and not self.add_limit.allow():
+            raise LimitExceeded("too many jobs added: at most %g per second on one "
+                                "connection" % (self.add_limit.rate,))
         d = self._call(lambda: remote.add_remote_job(
             self.scheduler, task, (trigger_kind, trigger), args=args, kwargs=kwargs,
             id=id, name=name, **_parse_options(options)))
@@ -487,20 +563,39 @@ class ControlProtocol(amp.AMP):
     def connectionMade(self):
         amp.AMP.connectionMade(self)
         self.transport.registerProducer(self, True)
+        if self.user is None and self.login_timeout:
+            self._login_timer = self.authenticator.reactor.callLater(
+                self.login_timeout, self._login_timed_out)
 
     def connectionLost(self, reason):
+        self._cancel_login_timer()
         self._unsubscribe()
         amp.AMP.connectionLost(self, reason)
 
 
 class ControlFactory(ServerFactory):
-    """Builds a L{ControlProtocol} per connection to C{scheduler}."""
+    """
+    Builds a L{ControlProtocol} per connection to C{scheduler}.  Logins go
+    through C{authenticator}, or an L{Authenticator} of C{checker} (an
+    C{ICredentialsChecker} of user names and passwords); none: no login.
+    C{max_adds_per_second} bounds L{AddJob}s per connection (C{None}: no bound).
+    """
 
-    def __init__(self, scheduler, checker=None):
+    def __init__(self, scheduler, checker=None, authenticator=None,
+                 max_adds_per_second=None, login_timeout=LOGIN_TIMEOUT):
         self.scheduler = scheduler
-        self.checker = checker
+        if authenticator is None and checker is not None:
+            authenticator = Authenticator(checker, scheduler.reactor)
+        self.authenticator = authenticator
+        self.checker = authenticator.checker if authenticator else None
+        self.max_adds_per_second = max_adds_per_second
+        self.login_timeout = login_timeout
 
     def buildProtocol(self, addr):
-        protocol = ControlProtocol(self.scheduler, self.checker)
+        add_limit = None
+        if self.max_adds_per_second:
+            add_limit = RateLimit(self.scheduler.reactor, self.max_adds_per_second)
+        protocol = ControlProtocol(self.scheduler, self.authenticator, add_limit,
+                                   self.login_timeout)
         protocol.factory = self
         return protocol

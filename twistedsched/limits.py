@@ -35,8 +35,9 @@ class _Counted(ProtocolWrapper):
 class ConnectionLimiter(WrappingFactory):
     """
     Wraps a factory so that each peer host may hold C{per_peer} connections
-    and everyone together C{total}.  C{refusal} (bytes) is written to
-    connections refused for being over a limit.
+    and everyone together C{total}.  C{refusal} is written to connections
+    refused for being over a limit: bytes, where C{{why}} becomes the
+    reason, or a function of the reason (text) returning bytes.
     """
 
     protocol = _Counted
@@ -64,7 +65,10 @@ class ConnectionLimiter(WrappingFactory):
 
     def _refuse(self, addr, why):
         log.warn("refused a connection from {addr}: {why}", addr=addr, why=why)
-        message = self.refusal.replace(b"{why}", why.encode()) if self.refusal else b""
+        if callable(self.refusal):
+            message = self.refusal(why)
+        else:
+            message = self.refusal.replace(b"{why}", why.encode())
         return _Refused(message)
 
     def release(self, wrapper):
@@ -73,3 +77,25 @@ class ConnectionLimiter(WrappingFactory):
         self.by_host[host] -= 1
         if not self.by_host[host]:
             del self.by_host[host]
+
+
+class RateLimit:
+    """
+    A token bucket: L{allow} is true for at most C{rate} events per second
+    on average, in bursts of up to C{rate}.  C{clock} gives the time.
+    """
+
+    def __init__(self, clock, rate):
+        self.clock = clock
+        self.rate = rate
+        self.tokens = float(rate)
+        self.last = clock.seconds()
+
+    def allow(self):
+        now = self.clock.seconds()
+        self.tokens = min(self.rate, self.tokens + (now - self.last) * self.rate)
+        self.last = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
