@@ -19,14 +19,14 @@ import json
 import re
 import shlex
 
-from twisted.cred.credentials import UsernamePassword
-from twisted.internet import defer, protocol, task
+from twisted.internet import defer, protocol
 from twisted.logger import Logger
 from twisted.protocols.basic import LineReceiver
 from twisted.protocols.policies import TimeoutMixin
 
 import twistedsched
 from twistedsched import events as ev
+from twistedsched.auth import Authenticator
 from twistedsched.errors import (
     BadArgumentError, JobLookupError, SchedulerError, UnknownTaskError)
 from twistedsched.remote import (
@@ -38,9 +38,8 @@ DEFAULT_IDLE_TIMEOUT = 600
 DEFAULT_MAX_LINE_LENGTH = 8192
 DEFAULT_PROMPT = "sched> "
 
-#: With a checker: seconds before a refused login is answered, and how
-#: many refusals close the session.
-LOGIN_DELAY = 1.0
+#: With a checker: how many refused logins close the session (each refusal
+#: is answered after the shared L{twistedsched.auth.LoginThrottle}'s delay).
 MAX_LOGIN_FAILURES = 3
 
 #: What may run before a login.
@@ -603,30 +602,19 @@ class ConsoleProtocol(LineReceiver, TimeoutMixin):
         """
         if len(args) != 2:
             raise UsageError()
-        checker = self.factory.checker
-        if checker is None:
+        authenticator = self.factory.authenticator
+        if authenticator is None:
             return self.write_lines(["no login needed"])
         user, password = args
-        d = defer.maybeDeferred(checker.requestAvatarId, UsernamePassword(
-            user.encode("utf-8"), password.encode("utf-8")))
-        return d.addCallbacks(self._logged_in, self._login_refused, errbackArgs=(user,))
+        d = authenticator.login(user, password, self.transport.getPeer())
+        return d.addCallbacks(self._logged_in, self._login_refused)
 
-    def _logged_in(self, avatar_id):
-        if isinstance(avatar_id, bytes):
-            avatar_id = avatar_id.decode("utf-8", "replace")
-        self.user = avatar_id
-        self.log.info("console: {user} logged in from {peer}", user=avatar_id,
-                      peer=self.transport.getPeer())
-        self.write_lines(["logged in as %s" % (avatar_id,)])
+    def _logged_in(self, user):
+        self.user = user
+        self.write_lines(["logged in as %s" % (user,)])
 
-    def _login_refused(self, failure, user):
+    def _login_refused(self, failure):
         self._login_failures += 1
-        self.log.info("console: login refused for {user!r} from {peer}", user=user,
-                      peer=self.transport.getPeer())
-        return task.deferLater(self.factory.reactor, LOGIN_DELAY, self._refuse)
-
-    @staticmethod
-    def _refuse():
         raise LoginRefused()
 
     @command("quit", "quit")
@@ -654,17 +642,21 @@ class ConsoleFactory(protocol.Factory):
     C{help} and C{quit} work until a login succeeds.  C{idle_timeout} seconds
     without input close a session (C{None}: never); lines longer than
     C{max_line_length} bytes are refused.  C{reactor} gives the clock for
-    the idle timeout (default: the scheduler's).
+    the idle timeout (default: the scheduler's).  C{authenticator} (an
+    L{Authenticator}, shared with the control port) replaces C{checker}.
     """
 
     protocol = ConsoleProtocol
 
     def __init__(self, scheduler, checker=None, idle_timeout=DEFAULT_IDLE_TIMEOUT,
                  max_line_length=DEFAULT_MAX_LINE_LENGTH, reactor=None,
-                 prompt=DEFAULT_PROMPT):
+                 prompt=DEFAULT_PROMPT, authenticator=None):
         self.scheduler = scheduler
-        self.checker = checker
         self.idle_timeout = idle_timeout
         self.max_line_length = max_line_length
         self.reactor = reactor or scheduler.reactor
         self.prompt = prompt
+        if authenticator is None and checker is not None:
+            authenticator = Authenticator(checker, self.reactor)
+        self.authenticator = authenticator
+        self.checker = authenticator.checker if authenticator else None
