@@ -29,6 +29,9 @@ REMOTE_OPTIONS = ("misfire_grace_time", "coalesce", "max_instances", "jitter",
 #: The longest job id or name a remote client may give.
 MAX_ID_LENGTH = 200
 
+#: The most bytes of JSON a remote client may give as args, and as kwargs.
+MAX_ARGUMENT_BYTES = 32 * 1024
+
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)([wdhms])")
 _DURATION_UNITS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
 
@@ -66,6 +69,7 @@ def check_args(value):
     if not isinstance(value, (list, tuple)):
         raise BadArgumentError("args: expected a JSON list, not %r" % (value,))
     check_json_arguments(list(value), {})
+    _check_size(value, "args")
     return tuple(value)
 
 
@@ -78,7 +82,15 @@ def check_kwargs(value):
     if not isinstance(value, dict):
         raise BadArgumentError("kwargs: expected a JSON object, not %r" % (value,))
     check_json_arguments((), value)
+    _check_size(value, "kwargs")
     return dict(value)
+
+
+def _check_size(value, what):
+    size = len(json.dumps(value, separators=(",", ":")).encode("utf-8"))
+    if size > MAX_ARGUMENT_BYTES:
+        raise BadArgumentError("%s: %d bytes of JSON, more than the %d allowed" % (
+            what, size, MAX_ARGUMENT_BYTES))
 
 
 def parse_duration(text):
