@@ -55,7 +55,8 @@ class OptionTests(unittest.TestCase):
     def test_values(self):
         options = parse("--store", "redis://127.0.0.1:6379/2", "--namespace", "game",
                         "--timezone", "Europe/London", "--tasks", "a.b", "--tasks", "c",
-                        "--control", "tcp:9000", "--console", "none", "--max-workers", "3")
+                        "--control", "tcp:9000:interface=127.0.0.1", "--console", "none",
+                        "--max-workers", "3")
         self.assertEqual(options["store"], "redis://127.0.0.1:6379/2")
         self.assertEqual(options["namespace"], "game")
         self.assertEqual(options["tasks"], ["a.b", "c"])
@@ -94,9 +95,9 @@ class ServiceTreeTests(unittest.TestCase):
         control = top.getServiceNamed("control")
         top.startService()
         self.addCleanup(top.stopService)
-        port, factory, _, interface = self.reactor.tcpServers[0]
+        port, limiter, _, interface = self.reactor.tcpServers[0]
         self.assertEqual((port, interface), (7740, "127.0.0.1"))
-        self.assertIs(factory.scheduler, sched)
+        self.assertIs(limiter.wrappedFactory.scheduler, sched)
         self.assertTrue(control.running)
         names = sorted(child.name for child in top)
         console = importlib.util.find_spec("twistedsched.console") is not None
@@ -111,7 +112,7 @@ class ServiceTreeTests(unittest.TestCase):
         top = self.make("--auth", "memory:admin:secret", "--console", "none")
         top.startService()
         self.addCleanup(top.stopService)
-        factory = self.reactor.tcpServers[0][1]
+        factory = self.reactor.tcpServers[0][1].wrappedFactory
         self.assertIsNotNone(factory.checker)
 
     def test_bad_endpoint(self):

@@ -11,15 +11,17 @@ import importlib
 import importlib.util
 
 from twisted.application import service, strports
-from twisted.cred import credentials, strcred
 from twisted.logger import Logger
 from twisted.python import usage
 
 from twistedsched import tasks as _tasks
+from twistedsched.auth import Authenticator, make_checker
 from twistedsched.errors import SchedulerError
 from twistedsched.executors import ReactorExecutor, ThreadPoolExecutor
+from twistedsched.limits import ConnectionLimiter
 from twistedsched.scheduler import Scheduler
 from twistedsched.timeutil import as_timezone
+from twistedsched.tls import check_listen_safety, server_endpoint
 
 log = Logger()
 
@@ -28,14 +30,18 @@ DEFAULT_CONSOLE = "tcp:7731:interface=127.0.0.1"
 DISABLED = ("none", "off", "")
 
 
-class Options(usage.Options, strcred.AuthOptionMixin):
+class Options(usage.Options):
     """Options of C{twistd sched}."""
 
     synopsis = "[options]"
     longdesc = ("Run a twistedsched scheduler with an AMP control port (for "
                 "twistedsched-ctl and twistedsched.client) and an admin console. "
-                "Remote clients may schedule the tasks registered by --tasks modules only.")
-    supportedInterfaces = (credentials.IUsernamePassword,)
+                "Remote clients may schedule the tasks registered by --tasks modules only. "
+                "See docs/security.rst for --auth, ssl: endpoints and the limits.")
+
+    optFlags = [
+        ["insecure", None, "Allow listening beyond loopback without --auth."],
+    ]
 
     optParameters = [
         ["store", None, "memory", "Job store: 'memory', or a Redis URL such as "
@@ -46,15 +52,38 @@ class Options(usage.Options, strcred.AuthOptionMixin):
         ["control", None, DEFAULT_CONTROL, "Endpoint of the AMP control port ('none' to disable)."],
         ["console", None, DEFAULT_CONSOLE, "Endpoint of the admin console ('none' to disable)."],
         ["max-workers", None, 10, "Threads of the 'threads' executor.", int],
+        ["client-ca", None, None, "PEM CA file: ssl: ports require client certificates "
+                                  "signed by it."],
+        ["max-connections", None, 100, "Connections each port accepts in total.", int],
+        ["max-connections-per-peer", None, 10, "Connections each port accepts from one "
+                                               "host.", int],
+        ["max-adds-per-second", None, 200, "Jobs one control connection may add per "
+                                           "second (0: no limit).", int],
+        ["console-max-line", None, 8192, "Longest console line, in bytes.", int],
     ]
 
     def __init__(self):
         usage.Options.__init__(self)
         self["tasks"] = []
+        self["auth"] = None
+        self["credCheckers"] = []
 
     def opt_tasks(self, module):
         """Import MODULE: tasks it registers may be scheduled remotely (repeatable)."""
         self["tasks"].append(module)
+
+    def opt_auth(self, spec):
+        """
+        Require a login on both ports: file:PATH (lines made by
+        'python -m twistedsched.auth USER') or memory:USER:PASSWORD.
+        """
+        if self["auth"] is not None:
+            raise usage.UsageError("give --auth once")
+        try:
+            self["credCheckers"] = [make_checker(spec)]
+        except ValueError as e:
+            raise usage.UsageError(str(e)) from None
+        self["auth"] = spec
 
     def postOptions(self):
         try:
@@ -66,6 +95,22 @@ class Options(usage.Options, strcred.AuthOptionMixin):
         if self["store"] != "memory" and "://" not in self["store"]:
             raise usage.UsageError("--store: use 'memory' or a redis:// URL, not %r"
                                    % (self["store"],))
+        for name in ("max-connections", "max-connections-per-peer", "console-max-line"):
+            if self[name] < 1:
+                raise usage.UsageError("--%s must be at least 1" % (name,))
+        if self["max-adds-per-second"] < 0:
+            raise usage.UsageError("--max-adds-per-second must be 0 (no limit) or more")
+        try:
+            check_listen_safety(self.endpoints(), self["auth"], self["insecure"])
+        except ValueError as e:
+            raise usage.UsageError(str(e)) from None
+        if self["client-ca"] and not any(e.startswith("ssl:") for e in self.endpoints()):
+            raise usage.UsageError("--client-ca needs an ssl: --control or --console endpoint")
+
+    def endpoints(self):
+        """The endpoint strings of the ports that are on."""
+        return [self[name] for name in ("control", "console")
+                if self[name].lower() not in DISABLED]
 
 
 def import_tasks(modules, registry):
@@ -100,29 +145,49 @@ def _checker(options):
     return checkers[0] if checkers else None
 
 
-def _endpoint_service(description, factory, what, reactor=None):
+def make_authenticator(options, reactor=None):
+    """One L{Authenticator} (and login throttle) for both ports, or C{None}."""
+    checker = _checker(options)
+    if checker is None:
+        return None
+    if reactor is None:
+        from twisted.internet import reactor
+    return Authenticator(checker, reactor)
+
+
+def limited(factory, options, refusal):
+    """C{factory} behind the connection limits of the options."""
+    return ConnectionLimiter(factory, per_peer=options["max-connections-per-peer"],
+                             total=options["max-connections"], refusal=refusal)
+
+
+def _endpoint_service(description, factory, what, options, reactor=None):
+    if reactor is None:
+        from twisted.internet import reactor
+    client_ca = options.get("client-ca") if description.startswith("ssl:") else None
     try:
-        if reactor is None:
-            return strports.service(description, factory)
-        from twisted.internet.endpoints import serverFromString
-        return strports.StreamServerEndpointService(
-            serverFromString(reactor, description), factory)
-    except (ValueError, KeyError, TypeError) as e:
+        endpoint = server_endpoint(reactor, description, client_ca)
+    except Exception as e:
         raise usage.UsageError("--%s %r: %s" % (what, description, e)) from None
+    return strports.StreamServerEndpointService(endpoint, factory)
 
 
-def make_control_service(scheduler, endpoint, options, reactor=None):
+def make_control_service(scheduler, endpoint, options, reactor=None, authenticator=None):
     """The AMP control port on C{endpoint} (an endpoint string)."""
-    from twistedsched.control import ControlFactory
-    factory = ControlFactory(scheduler, checker=_checker(options))
-    return _endpoint_service(endpoint, factory, "control", reactor)
+    from twistedsched.control import ControlFactory, refusal_box
+    factory = ControlFactory(scheduler, authenticator=authenticator,
+                             max_adds_per_second=options.get("max-adds-per-second") or None)
+    return _endpoint_service(endpoint, limited(factory, options, refusal_box),
+                             "control", options, reactor)
 
 
-def make_console_service(scheduler, endpoint, options, reactor=None):
+def make_console_service(scheduler, endpoint, options, reactor=None, authenticator=None):
     """The admin console (L{twistedsched.console}) on C{endpoint}."""
     from twistedsched.console import ConsoleFactory
-    factory = ConsoleFactory(scheduler, checker=_checker(options))
-    return _endpoint_service(endpoint, factory, "console", reactor)
+    factory = ConsoleFactory(scheduler, authenticator=authenticator,
+                             max_line_length=options["console-max-line"])
+    return _endpoint_service(endpoint, limited(factory, options, b"error: {why}\r\n"),
+                             "console", options, reactor)
 
 
 def makeService(options, reactor=None):
@@ -131,11 +196,12 @@ def makeService(options, reactor=None):
     sched = make_scheduler(options, reactor)
     sched.setName("scheduler")
     sched.setServiceParent(top)
+    authenticator = make_authenticator(options, reactor)
     for name, make in (("control", make_control_service), ("console", make_console_service)):
         endpoint = options[name]
         if endpoint.lower() in DISABLED:
             continue
-        child = make(sched, endpoint, options, reactor)
+        child = make(sched, endpoint, options, reactor, authenticator)
         if child is not None:
             child.setName(name)
             child.setServiceParent(top)
