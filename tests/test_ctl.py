@@ -30,9 +30,13 @@ def environment():
     return dict(os.environ, PYTHONPATH=os.pathsep.join(path))
 
 
-class CtlAgainstDaemonTests(unittest.TestCase):
+class DaemonTestCase(unittest.TestCase):
+    """Starts twistd -n sched with L{daemon_args}; L{ctl} runs twistedsched-ctl."""
 
     timeout = 120
+
+    def daemon_args(self):
+        return ["--control", "tcp:%d:interface=127.0.0.1" % (self.port,)]
 
     def setUp(self):
         self.port = free_port()
@@ -42,8 +46,7 @@ class CtlAgainstDaemonTests(unittest.TestCase):
         self.log_path = os.path.join(workdir, "twistd.log")
         args = [sys.executable, "-c", "from twisted.scripts.twistd import run; run()",
                 "-n", "--pidfile=", "--logfile=-", "sched",
-                "--control", "tcp:%d:interface=127.0.0.1" % (self.port,),
-                "--console", "none", "--tasks", "twistedsched.example_tasks"]
+                "--console", "none", "--tasks", "twistedsched.example_tasks"] + self.daemon_args()
         with open(self.log_path, "wb") as log:
             self.daemon = subprocess.Popen(args, cwd=workdir, env=environment(), stdout=log,
                                            stderr=subprocess.STDOUT)
@@ -82,11 +85,11 @@ class CtlAgainstDaemonTests(unittest.TestCase):
         return [sys.executable, "-m", "twistedsched.ctl", "--connect", connect,
                 "--timeout", "10"] + list(argv)
 
-    def ctl(self, *argv, connect=None):
-        """Run twistedsched-ctl; return (exit code, stdout, stderr)."""
+    def ctl(self, *argv, connect=None, env=None):
+        """Run twistedsched-ctl (C{env}: more variables); return (exit code, stdout, stderr)."""
         done = subprocess.run(self.ctl_args(*argv, connect=connect), cwd=self.workdir,
-                              env=environment(), capture_output=True, text=True,
-                              timeout=TIMEOUT)
+                              env=dict(environment(), **(env or {})), capture_output=True,
+                              text=True, timeout=TIMEOUT, stdin=subprocess.DEVNULL)
         return done.returncode, done.stdout, done.stderr
 
     def assertCtl(self, code, *argv, **kwargs):
@@ -94,6 +97,9 @@ class CtlAgainstDaemonTests(unittest.TestCase):
         self.assertEqual(result[0], code, "ctl %s: %r\ndaemon log:\n%s" % (
             " ".join(argv), result, self.daemon_log()))
         return result[1], result[2]
+
+
+class CtlAgainstDaemonTests(DaemonTestCase):
 
     def start_watch(self):
         """A `watch` subprocess, returned once it has subscribed."""

@@ -7,7 +7,10 @@ A Python client of the control port.
     yield client.subscribe()
 
 Methods mirror the scheduler's and return Deferreds.  Jobs come back as
-L{RemoteJob}s.  Errors are the types of L{twistedsched.control}, re-exported
+L{RemoteJob}s.  For TLS (an C{ssl:} control port), pass C{tls=True} and
+C{ca_file=} (and C{cert_file=}/C{key_file=} when the daemon wants a client
+certificate); the server's certificate must name the host connected to
+(or C{server_name=}).  Errors are the types of L{twistedsched.control}, re-exported
 here: L{NoSuchJob}, L{UnknownTask}, L{InvalidTrigger}, L{JobIdTaken},
 L{BadArgument}, L{NotAuthorized}, L{ServerError}.
 """
@@ -15,21 +18,25 @@ L{BadArgument}, L{NotAuthorized}, L{ServerError}.
 import datetime as _dt
 import json
 
-from twisted.internet import defer
-from twisted.internet.endpoints import clientFromString, connectProtocol
+from twisted.internet import defer, error, interfaces
+from twisted.internet.endpoints import connectProtocol
 from twisted.protocols import amp
+from twisted.python.failure import Failure
+from zope.interface import implementer
 
 from twistedsched import control as C
 from twistedsched.control import (  # noqa: F401  (re-exported)
-    BadArgument, ControlError, InvalidTrigger, JobIdTaken, NoSuchJob, NotAuthorized,
-    ServerError, UnknownTask)
+    BadArgument, ControlError, InvalidTrigger, JobIdTaken, LimitExceeded, NoSuchJob,
+    NotAuthorized, ServerError, UnknownTask)
 from twistedsched.interfaces import ITrigger
 from twistedsched.remote import REMOTE_OPTIONS
+from twistedsched.tls import client_endpoint
 
 
 __all__ = ["connect", "ControlClient", "ClientProtocol", "RemoteJob", "trigger_to_wire",
            "ControlError", "NoSuchJob", "UnknownTask", "InvalidTrigger", "JobIdTaken",
-           "BadArgument", "NotAuthorized", "ServerError"]
+           "BadArgument", "NotAuthorized", "ServerError", "LimitExceeded",
+           "RefusedByServer"]
 
 
 class RemoteJob:
@@ -100,6 +107,14 @@ def _split_options(kwargs):
     return options, trigger_args
 
 
+class RefusedByServer(error.ConnectionLost):
+    """The daemon turned the connection away (too many connections): its reason."""
+
+    def __str__(self):
+        return "the daemon refused the connection: %s" % (self.args[0],)
+
+
+@implementer(interfaces.IHandshakeListener)
 class ClientProtocol(amp.AMP):
     """The client side: passes pushed events to C{on_event(dict)}."""
 
@@ -107,6 +122,9 @@ class ClientProtocol(amp.AMP):
         amp.AMP.__init__(self)
         self.on_event = on_event
         self.lost = defer.Deferred()
+        self.refused = None          # the reason of a Refused box
+        self._ready = None           # True, or the Failure that ended the connection
+        self._ready_waiters = []
 
     @C.Event.responder
     def event(self, event):
@@ -114,7 +132,46 @@ class ClientProtocol(amp.AMP):
             self.on_event(event)
         return {}
 
+    @C.Refused.responder
+    def refused_by_server(self, reason):
+        self.refused = reason
+        return {}
+
+    def when_ready(self):
+        """
+        A Deferred that fires once the connection can carry commands (with
+        TLS: after the handshake), or fails with the reason it was lost.
+        """
+        if self._ready is None:
+            d = defer.Deferred()
+            self._ready_waiters.append(d)
+            return d
+        return defer.succeed(None) if self._ready is True else defer.fail(self._ready)
+
+    def _set_ready(self, result):
+        if self._ready is not None:
+            return
+        self._ready = result
+        waiters, self._ready_waiters = self._ready_waiters, []
+        for d in waiters:
+            if result is True:
+                d.callback(None)
+            else:
+                d.errback(result)
+
+    def connectionMade(self):
+        amp.AMP.connectionMade(self)
+        if not interfaces.ISSLTransport.providedBy(self.transport):
+            self._set_ready(True)
+
+    def handshakeCompleted(self):
+        if not self.transport.disconnecting:    # not failed by the name check
+            self._set_ready(True)
+
     def connectionLost(self, reason):
+        if self.refused is not None:
+            reason = Failure(RefusedByServer(self.refused))
+        self._set_ready(reason)
         amp.AMP.connectionLost(self, reason)
         lost, self.lost = self.lost, None
         if lost is not None:
@@ -255,16 +312,28 @@ def _too_long(failure):
         failure.getErrorMessage(),))
 
 
-def connect(reactor, endpoint, on_event=None, username=None, password=None):
+def connect(reactor, endpoint, on_event=None, username=None, password=None, tls=False,
+            ca_file=None, cert_file=None, key_file=None, server_name=None):
     """
     Connect to a control port (C{endpoint} is a client endpoint string such
     as C{"tcp:127.0.0.1:7730"}, or an endpoint).  Fires with a
-    L{ControlClient}, logged in when a username is given.
+    L{ControlClient}, logged in when a username is given.  With C{tls}, the
+    server must show a certificate for C{server_name} (default: the host of
+    C{endpoint}) signed by C{ca_file} (default: the system's CAs), and
+    C{cert_file}/C{key_file} are the client certificate, if one is wanted.
+    A failed TLS check fails the Deferred; L{twistedsched.tls.describe_tls_failure}
+    says why in a sentence.
     """
     if isinstance(endpoint, str):
-        endpoint = clientFromString(reactor, endpoint)
+        endpoint = client_endpoint(reactor, endpoint, tls=tls, ca_file=ca_file,
+                                   cert_file=cert_file, key_file=key_file,
+                                   hostname=server_name)
+    elif tls:
+        raise ValueError("TLS options need an endpoint string (or wrap the endpoint "
+                         "with twisted.internet.endpoints.wrapClientTLS)")
     protocol = ClientProtocol(on_event)
     d = connectProtocol(endpoint, protocol)
+    d.addCallback(lambda _: protocol.when_ready())
     d.addCallback(lambda _: ControlClient(protocol))
     if username is not None:
         def log_in(client):

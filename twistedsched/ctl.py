@@ -4,12 +4,14 @@ twistedsched-ctl: drive a scheduler daemon's control port from a shell.
     twistedsched-ctl list
     twistedsched-ctl add greet --interval 30s --id hello --args '["bob"]'
     twistedsched-ctl watch
+    twistedsched-ctl --connect tcp:sched.example:7730 --tls --ca ca.pem --user ops list
 
 Exit codes: 0 done, 1 the daemon said no (its message on stderr), 2 usage,
-3 cannot connect (or no answer in time).
+3 cannot connect (or no answer in time, or a failed TLS check).
 """
 
 import argparse
+import getpass
 import json
 import os
 import sys
@@ -20,6 +22,7 @@ from twisted.internet.task import react
 from twistedsched.client import ControlError, NotAuthorized, connect
 from twistedsched.remote import parse_duration
 from twistedsched.table import JOB_HEADERS, format_table
+from twistedsched.tls import client_endpoint, describe_tls_failure, endpoint_host
 
 DEFAULT_CONNECT = "tcp:127.0.0.1:7730"
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_CONNECT = 0, 1, 2, 3
@@ -69,7 +72,18 @@ def build_parser():
                         help="give up connecting or waiting for an answer (default 10)")
     parser.add_argument("--user", help="log in as USER (daemon run with --auth)")
     parser.add_argument("--password", default=os.environ.get("TWISTEDSCHED_PASSWORD"),
-                        help="password for --user (env TWISTEDSCHED_PASSWORD)")
+                        help="password for --user (env TWISTEDSCHED_PASSWORD; asked for "
+                             "when neither is given and stdin is a terminal)")
+    tls = parser.add_argument_group("TLS (a daemon with an ssl: control port)")
+    tls.add_argument("--tls", action="store_true",
+                     help="connect with TLS and check the daemon's certificate")
+    tls.add_argument("--ca", metavar="FILE", help="PEM CA certificate to trust (default: "
+                                                  "the system's CAs); implies --tls")
+    tls.add_argument("--cert", metavar="FILE", help="PEM client certificate (and key, "
+                                                    "unless --key); implies --tls")
+    tls.add_argument("--key", metavar="FILE", help="PEM key of --cert")
+    tls.add_argument("--server-name", metavar="NAME",
+                     help="name the certificate must show (default: the --connect host)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     p = sub.add_parser("list", help="jobs in run order, as a table")
@@ -266,18 +280,55 @@ def _raise(exc):
     raise exc
 
 
+def uses_tls(args):
+    return bool(args.tls or args.ca or args.cert)
+
+
+def make_endpoint(reactor, args):
+    """The client endpoint of C{--connect} and the TLS options; L{Exit} 2 if they are wrong."""
+    if args.key and not args.cert:
+        raise Exit(EXIT_USAGE, "--key needs --cert")
+    try:
+        return client_endpoint(reactor, args.connect, tls=uses_tls(args),
+                               ca_file=args.ca, cert_file=args.cert, key_file=args.key,
+                               hostname=args.server_name)
+    except Exception as e:      # a malformed endpoint string, unreadable PEM files
+        raise Exit(EXIT_USAGE, "%s (--connect %r, --ca/--cert/--key)" % (e, args.connect))
+
+
+def connection_exit(exc, args):
+    """L{Exit} 3 for an exception that means the connection failed, else C{None}."""
+    tls_problem = describe_tls_failure(exc, args.server_name or endpoint_host(args.connect))
+    if tls_problem:
+        return Exit(EXIT_CONNECT, tls_problem)
+    if isinstance(exc, (error.ConnectionLost, error.ConnectionDone)):
+        hint = "" if uses_tls(args) else " (if the port is ssl:, add --tls and --ca)"
+        return Exit(EXIT_CONNECT, "connection lost: %s%s" % (exc, hint))
+    if isinstance(exc, (error.ConnectError, OSError)):
+        return Exit(EXIT_CONNECT, "cannot connect to %s: %s" % (args.connect, exc))
+    return None
+
+
+def password_of(args):
+    """C{--password}, else asked for on a terminal, else empty."""
+    if args.password is not None:
+        return args.password
+    if sys.stdin.isatty():
+        return getpass.getpass("password for %s: " % (args.user,))
+    return ""
+
+
 async def run(reactor, args):
     """Connect, run the command; raise L{Exit} for anything but success."""
+    endpoint = make_endpoint(reactor, args)
     try:
-        client = await _timeout(connect(reactor, args.connect), reactor, args.timeout,
+        client = await _timeout(connect(reactor, endpoint), reactor, args.timeout,
                                 "connecting to %s" % (args.connect,))
-    except (error.ConnectError, error.ConnectionLost, OSError) as e:
-        raise Exit(EXIT_CONNECT, "cannot connect to %s: %s" % (args.connect, e)) from None
-    except ValueError as e:      # a malformed endpoint string
-        raise Exit(EXIT_USAGE, "--connect %r: %s" % (args.connect, e)) from None
+    except Exception as e:
+        raise (connection_exit(e, args) or e) from None
     try:
         if args.user is not None:
-            await _timeout(client.login(args.user, args.password or ""), reactor,
+            await _timeout(client.login(args.user, password_of(args)), reactor,
                            args.timeout, "logging in")
         command = COMMANDS[args.command](client, args)
         if args.command == "watch":
@@ -285,11 +336,12 @@ async def run(reactor, args):
         else:
             await _timeout(defer.ensureDeferred(command), reactor, args.timeout, args.command)
     except NotAuthorized as e:
-        raise Exit(EXIT_REFUSED, "not authorized: %s (use --user and --password)" % (e,))
+        hint = " (use --user and --password)" if args.user is None else ""
+        raise Exit(EXIT_REFUSED, "not authorized: %s%s" % (e, hint)) from None
     except ControlError as e:
         raise Exit(EXIT_REFUSED, str(e)) from None
-    except (error.ConnectionLost, error.ConnectionDone) as e:
-        raise Exit(EXIT_CONNECT, "connection lost: %s" % (e,)) from None
+    except Exception as e:
+        raise (connection_exit(e, args) or e) from None
     finally:
         client.protocol.transport.loseConnection()
 
