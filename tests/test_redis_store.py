@@ -359,6 +359,22 @@ class RestartTests(RedisTestCase):
         yield drive(clock, lambda: len(calls) == 7)
 
 
+class TimerTests(RedisTestCase):
+    """The scheduler's one timer follows the jobs in Redis."""
+
+    @defer.inlineCallbacks
+    def test_rearmed_for_next_run_after_write_back(self):
+        """After a run, the timer is armed for the next run, not a lease end or poll."""
+        store = self.make_store(lease=300, poll_interval=600, tasks=tasks())
+        sched, clock = self.make_scheduler(store=store)
+        yield sched.add_job("record", "interval", seconds=10, jobstore="redis")
+        for run in (1, 2, 3):
+            yield drive(clock, lambda: [c.getTime() for c in clock.getDelayedCalls()]
+                        == [after(10 * run).timestamp()])
+            clock.advance(10)
+            yield drive(clock, lambda: len(calls) == run)
+
+
 class NamespaceTests(RedisTestCase):
     """Namespaces on one server do not see each other."""
 

@@ -698,8 +698,10 @@ class Scheduler(service.Service):
                 job._scheduler = self
                 job.jobstore = alias
                 d = self._handle_due_job(job, store, now)
-                if not d.called or isinstance(d.result, Failure):
-                    yield d      # wait for the store (fired Deferreds need no trip)
+                if not d.called or d.paused or isinstance(d.result, Failure):
+                    # Wait for the store; fired Deferreds need no trip (a called
+                    # Deferred still waiting on a chained one is paused).
+                    yield d
             if len(jobs) < self.batch_size:
                 return
 
