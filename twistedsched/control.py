@@ -317,6 +317,16 @@ def _task_info(registry, name):
 
 # -- The server ------------------------------------------------------------------
 
+def _shorten_error(failure):
+    """Cut an error's text so that the answer fits in one AMP value."""
+    if failure.check(amp.RemoteAmpError):
+        text = failure.value.description
+        if len(text) > EVENT_TEXT_LIMIT:
+            ellipsis = "..." if isinstance(text, str) else b"..."
+            failure.value.description = text[:EVENT_TEXT_LIMIT] + ellipsis
+    return failure
+
+
 class ControlProtocol(amp.AMP):
     """
     One control connection.  With an C{authenticator} (an
@@ -343,9 +353,12 @@ class ControlProtocol(amp.AMP):
 
     # Every command passes here: authorization, and malformed boxes.
     def locateResponder(self, name):
-        responder = amp.AMP.locateResponder(self, name)
+        responder = None
+        if name.isascii() and name != amp.StartTLS.commandName:   # TLS: ssl: ports
+            responder = amp.AMP.locateResponder(self, name)
         if responder is None:
-            return None
+            return lambda box: defer.fail(amp.RemoteAmpError(
+                amp.UNHANDLED_ERROR_CODE, "unknown command %r" % (name[:100],)))
         name = nativeString(name)
 
         def guarded(box):
@@ -353,11 +366,25 @@ class ControlProtocol(amp.AMP):
                 return defer.fail(amp.RemoteAmpError(
                     ERRORS[NotAuthorized], "log in first (Login command)"))
             try:
-                return responder(box)
+                d = responder(box)
             except Exception as e:
-                return defer.fail(amp.RemoteAmpError(
+                d = defer.fail(amp.RemoteAmpError(
                     ERRORS[BadArgument], "malformed %s command: %s" % (name, e)))
+            return d.addErrback(_shorten_error)
         return guarded
+
+    # Clients send questions only: anything else (an answer to a question
+    # never asked, a box without a command or a tag) breaks the protocol.
+    def ampBoxReceived(self, box):
+        if self.transport.disconnecting:
+            return
+        if amp.COMMAND not in box or amp.ASK not in box or amp.ANSWER in box \
+                or amp.ERROR in box:
+            log.warn("control: a box that is not a question from {peer}; closing",
+                     peer=self.transport.getPeer())
+            self.transport.loseConnection()
+            return
+        amp.AMP.ampBoxReceived(self, box)
 
     # A box may not hold more than MAX_BOX_KEYS keys.
     def proto_value(self, string):
