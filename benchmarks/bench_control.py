@@ -3,7 +3,11 @@ Control port benchmark: AMP add-job round trips per second over loopback TCP,
 one call at a time and with 50 calls in flight on one connection; then
 paging through every job with ListJobs.
 
-    .venv/bin/python benchmarks/bench_control.py [--calls 5000] [--in-flight 50]
+    .venv/bin/python benchmarks/bench_control.py [--calls 5000] [--in-flight 50] [--tls]
+
+With --tls the control port is an ssl: endpoint (a throwaway CA and server
+certificate from tests/certs.py) and the client checks it as twistedsched-ctl
+--tls --ca does.
 
 The server (a Scheduler with a memory store and a ControlFactory) runs in a
 child process, so that client and server each have a core.  Each added job
@@ -13,15 +17,17 @@ a shared 2-core machine are noisy; run it twice.
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 
-def serve():
+def serve(pki=None):
     """The child: listen on a free loopback port, print it, run until stdin closes."""
     from twisted.internet import reactor, stdio
     from twisted.internet.endpoints import TCP4ServerEndpoint
@@ -43,7 +49,12 @@ def serve():
         sys.stdout.flush()
         stdio.StandardIO(StopOnEOF())
 
-    endpoint = TCP4ServerEndpoint(reactor, 0, interface="127.0.0.1")
+    if pki:
+        from twistedsched.tls import server_endpoint
+        endpoint = server_endpoint(reactor, "ssl:0:interface=127.0.0.1:privateKey=%s" % (
+            os.path.join(pki, "server.pem"),))
+    else:
+        endpoint = TCP4ServerEndpoint(reactor, 0, interface="127.0.0.1")
     endpoint.listen(ControlFactory(sched)).addCallback(listening)
     reactor.run()
 
@@ -53,12 +64,15 @@ def percentile(values, fraction):
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
-async def measure(reactor, port, calls, in_flight):
+async def measure(reactor, port, calls, in_flight, pki=None):
     from twisted.internet.defer import DeferredSemaphore, gatherResults
 
     from twistedsched.client import connect
 
-    client = await connect(reactor, "tcp:127.0.0.1:%d" % (port,))
+    start = time.perf_counter()
+    client = await connect(reactor, "tcp:127.0.0.1:%d" % (port,), tls=bool(pki),
+                           ca_file=pki and os.path.join(pki, "ca.pem"))
+    connecting = time.perf_counter() - start
     trigger = ("interval", "1h")
     for i in range(200):                                   # warm up
         await client.add_job("noop", trigger, id="warm-%d" % (i,), args=[i])
@@ -87,7 +101,9 @@ async def measure(reactor, port, calls, in_flight):
     listing = time.perf_counter() - start
     await client.close()
 
-    print("AMP add_job over loopback TCP, %d calls each, server in a child process" % (calls,))
+    print("AMP add_job over loopback %s, %d calls each, server in a child process" % (
+        "TLS" if pki else "TCP", calls))
+    print("  connect%s:    %.1f ms" % (" + handshake" if pki else "", 1000 * connecting))
     print("  1 in flight:   %8.0f calls/s  (latency p50 %.3f ms, p99 %.3f ms)" % (
         calls / sequential, 1000 * percentile(latencies, 0.5),
         1000 * percentile(latencies, 0.99)))
@@ -100,22 +116,32 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
     parser.add_argument("--calls", type=int, default=5000)
     parser.add_argument("--in-flight", type=int, default=50)
+    parser.add_argument("--tls", action="store_true", help="an ssl: control port")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--pki", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
-        return serve()
+        return serve(args.pki)
 
-    server = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--serve"],
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    child = [sys.executable, os.path.abspath(__file__), "--serve"]
+    pki = None
+    if args.tls:
+        from tests.certs import make_pki
+        pki = tempfile.mkdtemp(prefix="bench-pki-")
+        make_pki(pki)
+        child += ["--pki", pki]
+    server = subprocess.Popen(child, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         port = int(server.stdout.readline())
         from twisted.internet.defer import ensureDeferred
         from twisted.internet.task import react
         react(lambda reactor: ensureDeferred(
-            measure(reactor, port, args.calls, args.in_flight)))
+            measure(reactor, port, args.calls, args.in_flight, pki)))
     finally:
         server.stdin.close()
         server.wait(30)
+        if pki:
+            shutil.rmtree(pki)
 
 
 if __name__ == "__main__":
