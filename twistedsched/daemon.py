@@ -57,7 +57,7 @@ class Options(usage.Options):
         ["max-connections", None, 100, "Connections each port accepts in total.", int],
         ["max-connections-per-peer", None, 10, "Connections each port accepts from one "
                                                "host.", int],
-        ["max-adds-per-second", None, 200, "Jobs one control connection may add per "
+        ["max-adds-per-second", None, 1000, "Jobs one control connection may add per "
                                            "second (0: no limit).", int],
         ["console-max-line", None, 8192, "Longest console line, in bytes.", int],
     ]
@@ -73,10 +73,7 @@ class Options(usage.Options):
         self["tasks"].append(module)
 
     def opt_auth(self, spec):
-        """
-        Require a login on both ports: file:PATH (lines made by
-        'python -m twistedsched.auth USER') or memory:USER:PASSWORD.
-        """
+        """Require a login on both ports: file:PATH or memory:USER:PASSWORD."""
         if self["auth"] is not None:
             raise usage.UsageError("give --auth once")
         try:
