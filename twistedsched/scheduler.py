@@ -367,10 +367,7 @@ class Scheduler(service.Service):
             for alias, store in stores:
                 job = yield store.lookup_job(job_id)
                 if job is not None:
-                    job = job.copy()
-                    job._scheduler = self
-                    job.jobstore = alias
-                    return job
+                    return self._own(job, alias)
             raise JobLookupError(job_id)
         return search()
 
@@ -496,9 +493,7 @@ class Scheduler(service.Service):
             d.addCallback(lambda _, alias=alias: self._dispatch(
                 ev.SchedulerEvent(ev.EVENT_ALL_JOBS_REMOVED, alias)))
             removals.append(d)
-        d = defer.gatherResults(removals, consumeErrors=True)
-        d.addErrback(lambda f: f.value.subFailure if isinstance(
-            f.value, defer.FirstError) else f)
+        d = gather(removals)
         d.addCallback(lambda _: self._arm())
         return d
 
@@ -521,9 +516,7 @@ class Scheduler(service.Service):
         self._default_store()
         listings = [self._lookup_jobstore(alias).get_jobs().addCallback(self._attach, alias)
                     for alias in self._jobstores]
-        d = defer.gatherResults(listings, consumeErrors=True)
-        d.addErrback(lambda f: f.value.subFailure if isinstance(
-            f.value, defer.FirstError) else f)
+        d = gather(listings)
         d.addCallback(lambda lists: sorted(
             (job for jobs in lists for job in jobs),
             key=lambda job: (job.next_run_time is None,
@@ -532,22 +525,19 @@ class Scheduler(service.Service):
         return d
 
     def _attach(self, jobs, alias):
-        attached = []
-        for job in jobs:
-            job = job.copy()
-            job._scheduler = self
-            job.jobstore = alias
-            attached.append(job)
-        return attached
+        return [self._own(job, alias) for job in jobs]
+
+    def _own(self, job, alias):
+        """A copy of a stored job, bound to this scheduler and its store alias."""
+        job = job.copy()
+        job._scheduler = self
+        job.jobstore = alias
+        return job
 
     def count_jobs(self):
         """Fire with the number of jobs in all stores."""
         self._default_store()
-        d = defer.gatherResults([store.count_jobs() for store in self._jobstores.values()],
-                                consumeErrors=True)
-        d.addErrback(lambda f: f.value.subFailure if isinstance(
-            f.value, defer.FirstError) else f)
-        return d.addCallback(sum)
+        return gather([store.count_jobs() for store in self._jobstores.values()]).addCallback(sum)
 
     def print_jobs(self, out=None, jobstore=None):
         """Write an aligned table of jobs (id, name, trigger, next run) to C{out}."""
@@ -691,18 +681,18 @@ class Scheduler(service.Service):
         now = self.now()
         for _ in range(1000):
             jobs = yield store.acquire_due_jobs(now, self.batch_size)
+            writes = []
             for job in jobs:
                 if not self.running:
-                    return
-                job = job.copy()
-                job._scheduler = self
-                job.jobstore = alias
-                d = self._handle_due_job(job, store, now)
+                    break
+                d = self._handle_due_job(self._own(job, alias), store, now)
                 if not d.called or d.paused or isinstance(d.result, Failure):
-                    # Wait for the store; fired Deferreds need no trip (a called
-                    # Deferred still waiting on a chained one is paused).
-                    yield d
-            if len(jobs) < self.batch_size:
+                    # Still on its way to the store (a called Deferred waiting on a
+                    # chained one is paused) or failed; fired ones need no trip.
+                    writes.append(d)
+            if writes:
+                yield gather(writes)      # a batch's write-backs travel together
+            if len(jobs) < self.batch_size or not self.running:
                 return
 
     def _handle_due_job(self, job, store, now):
@@ -865,6 +855,13 @@ class Scheduler(service.Service):
                     "errors": self.counters["errors"], "missed": self.counters["missed"],
                     "skipped": self.counters["skipped"], "paused": self._paused}
         return self.count_jobs().addCallback(build)
+
+
+def gather(deferreds):
+    """Fire with all results, or fail with the first failure itself."""
+    d = defer.gatherResults(deferreds, consumeErrors=True)
+    d.addErrback(lambda f: f.value.subFailure if f.check(defer.FirstError) else f)
+    return d
 
 
 class _RetryLater(Exception):
