@@ -16,6 +16,7 @@ from twisted.python import usage
 
 from twistedsched import tasks as _tasks
 from twistedsched.auth import Authenticator, make_checker
+from twistedsched.console import DEFAULT_MAX_LINE_LENGTH
 from twistedsched.errors import SchedulerError
 from twistedsched.executors import ReactorExecutor, ThreadPoolExecutor
 from twistedsched.limits import ConnectionLimiter
@@ -28,6 +29,8 @@ log = Logger()
 DEFAULT_CONTROL = "tcp:7730:interface=127.0.0.1"
 DEFAULT_CONSOLE = "tcp:7731:interface=127.0.0.1"
 DISABLED = ("none", "off", "")
+#: Defaults of the limits (per port).
+MAX_CONNECTIONS, MAX_CONNECTIONS_PER_PEER, MAX_ADDS_PER_SECOND = 100, 10, 1000
 
 
 class Options(usage.Options):
@@ -54,12 +57,13 @@ class Options(usage.Options):
         ["max-workers", None, 10, "Threads of the 'threads' executor.", int],
         ["client-ca", None, None, "PEM CA file: ssl: ports require client certificates "
                                   "signed by it."],
-        ["max-connections", None, 100, "Connections each port accepts in total.", int],
-        ["max-connections-per-peer", None, 10, "Connections each port accepts from one "
-                                               "host.", int],
-        ["max-adds-per-second", None, 1000, "Jobs one control connection may add per "
-                                           "second (0: no limit).", int],
-        ["console-max-line", None, 8192, "Longest console line, in bytes.", int],
+        ["max-connections", None, MAX_CONNECTIONS, "Connections each port accepts in total.", int],
+        ["max-connections-per-peer", None, MAX_CONNECTIONS_PER_PEER,
+         "Connections each port accepts from one host.", int],
+        ["max-adds-per-second", None, MAX_ADDS_PER_SECOND,
+         "Jobs one control connection may add per second (0: no limit).", int],
+        ["console-max-line", None, DEFAULT_MAX_LINE_LENGTH,
+         "Longest console line, in bytes.", int],
     ]
 
     def __init__(self):
@@ -153,9 +157,10 @@ def make_authenticator(options, reactor=None):
 
 
 def limited(factory, options, refusal):
-    """C{factory} behind the connection limits of the options."""
-    return ConnectionLimiter(factory, per_peer=options["max-connections-per-peer"],
-                             total=options["max-connections"], refusal=refusal)
+    """C{factory} behind the connection limits of the options (or the defaults)."""
+    return ConnectionLimiter(
+        factory, per_peer=options.get("max-connections-per-peer", MAX_CONNECTIONS_PER_PEER),
+        total=options.get("max-connections", MAX_CONNECTIONS), refusal=refusal)
 
 
 def _endpoint_service(description, factory, what, options, reactor=None):
@@ -172,8 +177,9 @@ def _endpoint_service(description, factory, what, options, reactor=None):
 def make_control_service(scheduler, endpoint, options, reactor=None, authenticator=None):
     """The AMP control port on C{endpoint} (an endpoint string)."""
     from twistedsched.control import ControlFactory, refusal_box
+    adds = options.get("max-adds-per-second", MAX_ADDS_PER_SECOND)
     factory = ControlFactory(scheduler, authenticator=authenticator,
-                             max_adds_per_second=options.get("max-adds-per-second") or None)
+                             max_adds_per_second=adds or None)
     return _endpoint_service(endpoint, limited(factory, options, refusal_box),
                              "control", options, reactor)
 
@@ -181,8 +187,8 @@ def make_control_service(scheduler, endpoint, options, reactor=None, authenticat
 def make_console_service(scheduler, endpoint, options, reactor=None, authenticator=None):
     """The admin console (L{twistedsched.console}) on C{endpoint}."""
     from twistedsched.console import ConsoleFactory
-    factory = ConsoleFactory(scheduler, authenticator=authenticator,
-                             max_line_length=options["console-max-line"])
+    longest = options.get("console-max-line", DEFAULT_MAX_LINE_LENGTH)
+    factory = ConsoleFactory(scheduler, authenticator=authenticator, max_line_length=longest)
     return _endpoint_service(endpoint, limited(factory, options, b"error: {why}\r\n"),
                              "console", options, reactor)
 
