@@ -3,33 +3,14 @@ End to end: start C{twistd -n sched} as a subprocess and talk to its admin
 console over a real loopback socket.
 """
 
-import os
 import re
-import signal
 import socket
-import subprocess
-import sys
 import time
 
-from twisted.trial import unittest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PLUGIN = os.path.join(ROOT, "twisted", "plugins", "twistedsched_plugin.py")
-DAEMON = os.path.join(ROOT, "twistedsched", "daemon.py")
+from tests.daemonprocess import TIMEOUT, DaemonTestCase
+
 PROMPT = b"sched> "
-TIMEOUT = 20.0      # the longest we wait for the daemon, or for one answer
-
-
-def free_ports(count):
-    """Loopback ports free right now (all held until every one is chosen)."""
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for s in sockets:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
 
 
 class Client:
@@ -71,53 +52,15 @@ class Client:
         self.sock.close()
 
 
-class ConsoleEndToEndTests(unittest.TestCase):
+class ConsoleEndToEndTests(DaemonTestCase):
 
-    def setUp(self):
-        if not (os.path.exists(PLUGIN) and os.path.exists(DAEMON)):
-            raise unittest.SkipTest("the twistd sched plugin is not there yet")
-        self.console_port, control_port = free_ports(2)
-        workdir = self.mktemp()
-        os.makedirs(workdir)
-        self.log_path = os.path.join(workdir, "twistd.log")
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-            [ROOT] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
-        args = [sys.executable, "-c", "from twisted.scripts.twistd import run; run()",
-                "-n", "--pidfile=", "--logfile=-", "sched",
-                "--console", "tcp:%d:interface=127.0.0.1" % (self.console_port,),
-                "--control", "tcp:%d:interface=127.0.0.1" % (control_port,),
-                "--tasks", "twistedsched.example_tasks", "--timezone", "Europe/Paris"]
-        with open(self.log_path, "wb") as log:
-            self.process = subprocess.Popen(args, cwd=workdir, env=env, stdout=log,
-                                            stderr=subprocess.STDOUT)
-        self.addCleanup(self.stop)
-        self.wait_for_port()
+    def daemon_args(self):
+        return ["--console", "tcp:%d:interface=127.0.0.1" % (self.console_port,),
+                "--control", "tcp:%d:interface=127.0.0.1" % (self.port,),
+                "--timezone", "Europe/Paris"]
 
-    def daemon_log(self):
-        with open(self.log_path, encoding="utf-8", errors="replace") as f:
-            return f.read()
-
-    def wait_for_port(self):
-        deadline = time.monotonic() + TIMEOUT
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                self.fail("twistd exited with %s:\n%s" % (self.process.returncode,
-                                                         self.daemon_log()))
-            try:
-                socket.create_connection(("127.0.0.1", self.console_port), timeout=1).close()
-                return
-            except OSError:
-                time.sleep(0.1)
-        self.fail("the console did not listen within %ss:\n%s" % (TIMEOUT, self.daemon_log()))
-
-    def stop(self):
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+    def listening_port(self):
+        return self.console_port
 
     def assertCleanLog(self):
         log = self.daemon_log()
@@ -179,5 +122,5 @@ class ConsoleEndToEndTests(unittest.TestCase):
         self.assertEqual(other.cmd("stats")[0].split(), ["jobs:", "0"])
         client.close()
         self.assertEqual(other.cmd("jobs"), ["no jobs"])
-        self.assertIsNone(self.process.poll())
+        self.assertIsNone(self.daemon.poll())
         self.assertCleanLog()

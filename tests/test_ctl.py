@@ -3,82 +3,23 @@ twistedsched-ctl as a subprocess against a C{twistd -n sched} subprocess on a
 free loopback port.  Every wait is bounded.
 """
 
-import os
-import signal
-import socket
 import subprocess
 import sys
 import threading
-import time
 
 from twisted.trial import unittest
 
 from twistedsched.ctl import format_event
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TIMEOUT = 20.0
+from tests.daemonprocess import (  # noqa: F401  (re-exported for other tests)
+    TIMEOUT, DaemonTestCase as _Daemon, environment, free_port, stop_process)
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def environment():
-    path = [ROOT] + [p for p in [os.environ.get("PYTHONPATH")] if p]
-    return dict(os.environ, PYTHONPATH=os.pathsep.join(path))
-
-
-class DaemonTestCase(unittest.TestCase):
-    """Starts twistd -n sched with L{daemon_args}; L{ctl} runs twistedsched-ctl."""
-
-    timeout = 120
-
-    def daemon_args(self):
-        return ["--control", "tcp:%d:interface=127.0.0.1" % (self.port,)]
-
-    def setUp(self):
-        self.port = free_port()
-        workdir = self.mktemp()
-        os.makedirs(workdir)
-        self.workdir = workdir
-        self.log_path = os.path.join(workdir, "twistd.log")
-        args = [sys.executable, "-c", "from twisted.scripts.twistd import run; run()",
-                "-n", "--pidfile=", "--logfile=-", "sched",
-                "--console", "none", "--tasks", "twistedsched.example_tasks"] + self.daemon_args()
-        with open(self.log_path, "wb") as log:
-            self.daemon = subprocess.Popen(args, cwd=workdir, env=environment(), stdout=log,
-                                           stderr=subprocess.STDOUT)
-        self.addCleanup(self.stop, self.daemon)
-        self.wait_for_port()
-
-    def daemon_log(self):
-        with open(self.log_path, encoding="utf-8", errors="replace") as f:
-            return f.read()
-
-    def wait_for_port(self):
-        deadline = time.monotonic() + TIMEOUT
-        while time.monotonic() < deadline:
-            if self.daemon.poll() is not None:
-                self.fail("twistd exited with %s:\n%s" % (self.daemon.returncode,
-                                                         self.daemon_log()))
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return
-            except OSError:
-                time.sleep(0.1)
-        self.fail("the control port did not listen within %ss:\n%s" % (
-            TIMEOUT, self.daemon_log()))
+class DaemonTestCase(_Daemon):
+    """L{_Daemon} plus L{ctl}, which runs twistedsched-ctl against it."""
 
     def stop(self, process):
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(TIMEOUT)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_process(process)
 
     def ctl_args(self, *argv, connect=None):
         connect = connect or "tcp:127.0.0.1:%d" % (self.port,)

@@ -21,7 +21,7 @@ from twistedsched.errors import (
     BadArgumentError, ConflictingIdError, JobLookupError, JobStoreUnavailable,
     UnknownAliasError)
 from twistedsched.executors import ReactorExecutor, make_executor
-from twistedsched.interfaces import IExecutor, ITrigger
+from twistedsched.interfaces import ITrigger
 from twistedsched.job import Job, check_options, describe_callable
 from twistedsched.stores import MemoryJobStore, make_jobstore
 from twistedsched.table import JOB_HEADERS, format_table, job_rows

@@ -32,7 +32,7 @@ from twistedsched.interfaces import IJobStore
 from twistedsched.job import Job
 from twistedsched.stores import STORE_SCHEMES
 from twistedsched.stores.redislua import SCRIPTS
-from twistedsched.timeutil import EPOCH, from_timestamp, to_timestamp
+from twistedsched.timeutil import EPOCH, from_timestamp
 
 #: Redis error replies that mean "not now" rather than "wrong".
 _TRANSIENT_REPLIES = ("LOADING", "BUSY", "MASTERDOWN", "TRYAGAIN", "READONLY")
