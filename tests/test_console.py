@@ -20,6 +20,8 @@ from twistedsched.errors import JobStoreUnavailable
 
 from tests.helpers import make_scheduler
 
+USER_PROMPT = "user: "
+PASSWORD_PROMPT = "password: "
 PROMPT = "sched> "
 
 
@@ -652,20 +654,48 @@ class LoginTests(ConsoleTestCase):
         globalLogPublisher.addObserver(self.logged.append)
         self.addCleanup(globalLogPublisher.removeObserver, self.logged.append)
 
+    def answer(self, line, prompt=USER_PROMPT):
+        """Send a line before login; return its output lines, checking the prompt after."""
+        out = self.session.send(line.encode("utf-8") + b"\r\n")
+        self.clock.advance(1)          # refusals are answered after a delay
+        out += self.session.take()
+        self.assertTrue(out.endswith(prompt), out)
+        return lines_of(self, out[:-len(prompt)])
+
     def login(self, password):
         out = self.session.send(b"login alice " + password + b"\r\n")
         self.assertEqual(out, "")       # answered after a delay when refused
         self.clock.advance(1)
-        return lines_of(self, self.session.take()[:-len(PROMPT)])
+        return lines_of(self, self.session.take()[:-len(USER_PROMPT)])
 
-    def test_greeting(self):
-        self.assertIn("Log in first: login USER PASSWORD", self.session.greeting)
+    def test_greeting_asks_for_user_name(self):
+        self.assertIn("Log in first: your user name, then your password", self.session.greeting)
+        self.assertTrue(self.session.greeting.endswith(USER_PROMPT))
+
+    def test_user_name_then_password(self):
+        self.assertEqual(self.answer("alice", PASSWORD_PROMPT), [])
+        out = self.session.send(b"s3cret\r\n")
+        self.assertEqual(out, "logged in as alice\r\n" + PROMPT)
+        self.assertEqual(self.session.cmd("jobs"), ["no jobs"])
+
+    def test_password_taken_as_typed(self):
+        checker = InMemoryUsernamePasswordDatabaseDontUse(bob=b"two words 'quoted\"")
+        session = Session(self, self.sched, checker=checker)
+        session.send(b"bob\r\n")
+        out = session.send(b"two words 'quoted\"\r\n")
+        self.assertEqual(out, "logged in as bob\r\n" + PROMPT)
+
+    def test_wrong_password_asks_again(self):
+        self.answer("alice", PASSWORD_PROMPT)
+        self.assertEqual(self.answer("nope"), ["error: login refused"])
+        self.answer("alice", PASSWORD_PROMPT)
+        self.assertEqual(self.session.send(b"s3cret\r\n"), "logged in as alice\r\n" + PROMPT)
 
     def test_nothing_before_login(self):
         for line in ["jobs", "add greet every 1m", "pause-all", "watch", "stats"]:
-            self.assertEqual(self.session.error(line), "error: log in first: login USER PASSWORD")
+            self.assertEqual(self.answer(line), ["error: log in first: login USER PASSWORD"])
         self.assertFalse(self.sched.paused)
-        self.assertIn("login USER PASSWORD", "\n".join(self.session.cmd("help")))
+        self.assertIn("login USER PASSWORD", "\n".join(self.answer("help")))
 
     def test_login(self):
         self.assertEqual(self.session.cmd("login alice s3cret"), ["logged in as alice"])
@@ -673,12 +703,13 @@ class LoginTests(ConsoleTestCase):
 
     def test_refused(self):
         self.assertEqual(self.login(b"wrong"), ["error: login refused"])
-        self.assertEqual(self.session.error("jobs"), "error: log in first: login USER PASSWORD")
+        self.assertEqual(self.answer("jobs"), ["error: log in first: login USER PASSWORD"])
         self.assertEqual(self.session.cmd("login alice s3cret"), ["logged in as alice"])
 
     def test_too_many_failures(self):
         self.login(b"one")
-        self.login(b"two")
+        self.answer("alice", PASSWORD_PROMPT)
+        self.answer("two")
         out = self.session.send(b"login alice three\r\n")
         self.clock.advance(1)
         self.assertEqual(self.session.take(),
@@ -688,15 +719,16 @@ class LoginTests(ConsoleTestCase):
 
     def test_passwords_not_logged(self):
         self.login(b"wrong-pass")
+        self.answer("alice", PASSWORD_PROMPT)
+        self.answer("other-wrong")
         self.session.cmd("login alice s3cret")
         text = " ".join(formatEvent(event) or "" for event in self.logged)
         self.assertIn("alice", text)
-        self.assertNotIn("wrong-pass", text)
-        self.assertNotIn("s3cret", text)
+        for secret in ("wrong-pass", "other-wrong", "s3cret"):
+            self.assertNotIn(secret, text)
 
     def test_usage(self):
-        self.assertEqual(self.session.error("login alice"),
-                         "error: usage: login USER PASSWORD")
+        self.assertEqual(self.answer("login alice"), ["error: usage: login USER PASSWORD"])
 
     def test_no_login_needed(self):
         session = Session(self, self.sched)

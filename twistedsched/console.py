@@ -204,6 +204,7 @@ class ConsoleProtocol(LineReceiver, TimeoutMixin):
         self._watching = False
         self._connected = False
         self._login_failures = 0
+        self._pending_user = None    # a user name typed at the "user:" prompt
         self.user = None
 
     @property
@@ -222,7 +223,8 @@ class ConsoleProtocol(LineReceiver, TimeoutMixin):
                 twistedsched.__version__, self.scheduler.timezone),
             "Type 'help' for the commands, 'quit' to leave."])
         if self.factory.checker is not None:
-            self.write_lines(["Log in first: login USER PASSWORD"])
+            self.write_lines(["Log in first: your user name, then your password "
+                              "(or: login USER PASSWORD)."])
         self.prompt()
 
     def connectionLost(self, reason=protocol.connectionDone):
@@ -247,7 +249,13 @@ class ConsoleProtocol(LineReceiver, TimeoutMixin):
 
     def prompt(self):
         if self._connected and not self._watching and not self.transport.disconnecting:
-            self.transport.write(self.factory.prompt.encode("utf-8"))
+            self.transport.write(self._prompt_text().encode("utf-8"))
+
+    def _prompt_text(self):
+        """The command prompt, or before a login the user name or password prompt."""
+        if self.logged_in:
+            return self.factory.prompt
+        return "password: " if self._pending_user is not None else "user: "
 
     def now_text(self):
         return format_run_time(self.scheduler.now(), self.scheduler.timezone)
@@ -320,14 +328,21 @@ class ConsoleProtocol(LineReceiver, TimeoutMixin):
 
     def run_line(self, text):
         """Split C{text} like a shell and run the command it names."""
-        try:
-            words = shlex.split(text)
-        except ValueError as e:
-            self.error("cannot parse the line: %s" % (str(e).lower(),))
-            return self.prompt()
+        if self._pending_user is not None:
+            # The line answers the password prompt: taken as typed, not split.
+            words, self._pending_user = ["login", self._pending_user, text], None
+        else:
+            try:
+                words = shlex.split(text)
+            except ValueError as e:
+                self.error("cannot parse the line: %s" % (str(e).lower(),))
+                return self.prompt()
         if not words:
             return self.prompt()
         name, args = ALIASES.get(words[0], words[0]), words[1:]
+        if not self.logged_in and name not in COMMANDS and len(words) == 1:
+            self._pending_user = words[0]      # a user name: ask for the password
+            return self.prompt()
         cmd = COMMANDS.get(name)
         if cmd is None:
             self.error("unknown command %r%s; type 'help' for the list" % (
