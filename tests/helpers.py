@@ -48,3 +48,19 @@ class EventRecorder:
 def after(seconds):
     """START plus some seconds."""
     return START + _dt.timedelta(seconds=seconds)
+
+
+def utc(*args):
+    """A UTC datetime from its fields."""
+    return _dt.datetime(*args, tzinfo=_dt.timezone.utc)
+
+
+def fire_times(trigger, now, count):
+    """A trigger's first C{count} fire times as the scheduler would see them from C{now}."""
+    result, previous = [], None
+    for _ in range(count):
+        previous = trigger.next_fire_time(previous, now)
+        if previous is None:
+            break
+        result.append(previous)
+    return result

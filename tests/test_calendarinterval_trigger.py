@@ -8,23 +8,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from twisted.trial import unittest
 
+from tests.helpers import fire_times, utc
 from twistedsched.errors import TriggerError
 from twistedsched.timeutil import UTC, wall_time_exists
 from twistedsched.triggers import CalendarIntervalTrigger, build_trigger
 
 
-def utc(*args):
-    return _dt.datetime(*args, tzinfo=UTC)
-
-
 def walls(trigger, now, count):
-    result, previous = [], None
-    for _ in range(count):
-        previous = trigger.next_fire_time(previous, now)
-        if previous is None:
-            break
-        result.append(previous.astimezone(trigger.timezone).strftime("%Y-%m-%d %H:%M%z"))
-    return result
+    return [t.astimezone(trigger.timezone).strftime("%Y-%m-%d %H:%M%z")
+            for t in fire_times(trigger, now, count)]
 
 
 class CalendarIntervalTests(unittest.TestCase):

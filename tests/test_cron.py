@@ -2,11 +2,11 @@
 Tests for the cron trigger: syntax, defaults, day rules, DST, errors.
 """
 
-import datetime as _dt
 from zoneinfo import ZoneInfo
 
 from twisted.trial import unittest
 
+from tests.helpers import fire_times, utc
 from twistedsched.errors import TriggerError
 from twistedsched.timeutil import UTC
 from twistedsched.triggers import CronTrigger, build_trigger, trigger_from_dict
@@ -15,19 +15,9 @@ NY = ZoneInfo("America/New_York")
 LORD_HOWE = ZoneInfo("Australia/Lord_Howe")
 
 
-def utc(*args):
-    return _dt.datetime(*args, tzinfo=UTC)
-
-
 def fires(trigger, start, count, tz=None):
     """The first C{count} fire times from C{start}, as wall times in C{tz}."""
-    result, previous = [], None
-    for _ in range(count):
-        previous = trigger.next_fire_time(previous, start)
-        if previous is None:
-            break
-        result.append(previous.astimezone(tz or trigger.timezone))
-    return result
+    return [t.astimezone(tz or trigger.timezone) for t in fire_times(trigger, start, count)]
 
 
 def walls(times):
