@@ -837,3 +837,18 @@ class StoreFailureTests(unittest.TestCase):
                              JobStoreUnavailable)
         self.failureResultOf(self.sched.get_jobs(), JobStoreUnavailable)
         self.failureResultOf(self.sched.remove_job("x"), JobStoreUnavailable)
+
+
+class MaxJobsTests(unittest.TestCase):
+
+    def test_adding_past_the_limit_fails_and_keeps_the_jobs(self):
+        from twistedsched.errors import TooManyJobsError
+        sched, clock = make_scheduler(self, max_jobs=2)
+        sched.add_job(record, "interval", seconds=1, id="a")
+        sched.add_job(record, "interval", seconds=1, id="b")
+        failure = self.failureResultOf(sched.add_job(record, "interval", seconds=1, id="c"),
+                                       TooManyJobsError)
+        self.assertIn("holds 2 jobs", str(failure.value))
+        self.assertEqual([j.id for j in self.successResultOf(sched.get_jobs())], ["a", "b"])
+        sched.remove_job("a")
+        self.successResultOf(sched.add_job(record, "interval", seconds=1, id="c"))

@@ -313,6 +313,18 @@ class LimitTests(SecurityTestCase):
         conn.settle()
         self.successResultOf(d)
 
+    def test_total_jobs(self):
+        self.sched.max_jobs = 2
+        conn = AMPConnection(self.control, self.clock)
+        calls = [conn.client.add_job("greet", ("interval", "1s"), args=[n]) for n in range(3)]
+        conn.settle()
+        failure = self.failureResultOf(calls[2], LimitExceeded)
+        self.assertIn("holds 2 jobs", failure.getErrorMessage())
+        self.assertEqual(len(self.jobs()), 2)
+        session = ConsoleConnection(self.console.wrappedFactory)
+        session.send(b"add greet every 1s")
+        self.assertIn(b"error: the scheduler holds 2 jobs, its limit", session.take())
+
     def test_argument_size(self):
         conn = AMPConnection(self.control, self.clock)
         big = "x" * (MAX_ARGUMENT_BYTES - 10)
@@ -380,14 +392,15 @@ class DaemonOptionTests(unittest.TestCase):
 
     def test_limits(self):
         for argv in (["--max-connections", "0"], ["--max-connections-per-peer", "0"],
-                     ["--console-max-line", "0"], ["--max-adds-per-second", "-1"]):
+                     ["--console-max-line", "0"], ["--max-adds-per-second", "-1"],
+                     ["--max-jobs", "-1"]):
             self.assertRaises(usage.UsageError, self.parse, *argv)
 
     def test_service_tree(self):
         reactor = MemoryReactorClock()
         options = self.parse("--auth", "memory:alice:secret", "--max-connections", "7",
                              "--max-connections-per-peer", "2", "--console-max-line", "300",
-                             "--max-adds-per-second", "9")
+                             "--max-adds-per-second", "9", "--max-jobs", "50")
         top = daemon.makeService(options, reactor=reactor)
         top.startService()
         self.addCleanup(top.stopService)
@@ -397,6 +410,7 @@ class DaemonOptionTests(unittest.TestCase):
         self.assertIs(control.wrappedFactory.authenticator, console.wrappedFactory.authenticator)
         self.assertEqual(console.wrappedFactory.max_line_length, 300)
         self.assertEqual(control.wrappedFactory.max_adds_per_second, 9)
+        self.assertEqual(control.wrappedFactory.scheduler.max_jobs, 50)
         login = control.wrappedFactory.authenticator.login("alice", "secret", peer())
         self.assertEqual(self.successResultOf(login), "alice")
 

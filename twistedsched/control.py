@@ -78,7 +78,7 @@ class ServerError(ControlError):
 
 
 class LimitExceeded(ControlError):
-    """Too many jobs added too fast on one connection: slow down."""
+    """Too many jobs added too fast on one connection, or in all (--max-jobs)."""
 
 
 ERRORS = {
@@ -102,6 +102,7 @@ ERROR_MAP = (
     (E.BadArgumentError, BadArgument),
     (E.UnknownAliasError, BadArgument),
     (E.SchedulerStateError, BadArgument),
+    (E.TooManyJobsError, LimitExceeded),
     (ControlError, None),
 )
 

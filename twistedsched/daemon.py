@@ -31,6 +31,8 @@ DEFAULT_CONSOLE = "tcp:7731:interface=127.0.0.1"
 DISABLED = ("none", "off", "")
 #: Defaults of the limits (per port).
 MAX_CONNECTIONS, MAX_CONNECTIONS_PER_PEER, MAX_ADDS_PER_SECOND = 100, 10, 1000
+#: Default cap on the jobs the daemon holds (one store of a million is fine).
+MAX_JOBS = 1000000
 
 
 class Options(usage.Options):
@@ -60,6 +62,8 @@ class Options(usage.Options):
         ["max-connections", None, MAX_CONNECTIONS, "Connections each port accepts in total.", int],
         ["max-connections-per-peer", None, MAX_CONNECTIONS_PER_PEER,
          "Connections each port accepts from one host.", int],
+        ["max-jobs", None, MAX_JOBS, "Jobs the scheduler may hold; adding more is "
+                                     "refused (0: no limit).", int],
         ["max-adds-per-second", None, MAX_ADDS_PER_SECOND,
          "Jobs one control connection may add per second (0: no limit).", int],
         ["console-max-line", None, DEFAULT_MAX_LINE_LENGTH,
@@ -99,6 +103,8 @@ class Options(usage.Options):
         for name in ("max-connections", "max-connections-per-peer", "console-max-line"):
             if self[name] < 1:
                 raise usage.UsageError("--%s must be at least 1" % (name,))
+        if self["max-jobs"] < 0:
+            raise usage.UsageError("--max-jobs must be 0 (no limit) or more")
         if self["max-adds-per-second"] < 0:
             raise usage.UsageError("--max-adds-per-second must be 0 (no limit) or more")
         try:
@@ -130,7 +136,7 @@ def make_scheduler(options, reactor=None):
         "default": ReactorExecutor(),
         "threads": ThreadPoolExecutor(max_workers=options["max-workers"]),
         "processes": "processes",
-    })
+    }, max_jobs=options.get("max-jobs") or None)
     import_tasks(options["tasks"], sched.tasks)
     if options["store"] != "memory":
         try:

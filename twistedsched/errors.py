@@ -66,5 +66,9 @@ class SchedulerStateError(SchedulerError, RuntimeError):
     """The scheduler is not in a state that allows the operation."""
 
 
+class TooManyJobsError(SchedulerError):
+    """The scheduler holds as many jobs as its C{max_jobs} allows."""
+
+
 class JobStoreUnavailable(SchedulerError, ConnectionError):
     """The job store's backend cannot be reached right now."""

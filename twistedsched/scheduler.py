@@ -19,7 +19,7 @@ from twisted.python.failure import Failure
 from twistedsched import events as ev
 from twistedsched.errors import (
     BadArgumentError, ConflictingIdError, JobLookupError, JobStoreUnavailable,
-    UnknownAliasError)
+    TooManyJobsError, UnknownAliasError)
 from twistedsched.executors import ReactorExecutor, make_executor
 from twistedsched.interfaces import ITrigger
 from twistedsched.job import Job, check_options, describe_callable
@@ -56,6 +56,8 @@ class Scheduler(service.Service):
     @param wait_on_shutdown: whether stopping waits for running jobs.
     @param batch_size: how many due jobs to take from a store at once.
     @param history_size: how many past runs to remember per job.
+    @param max_jobs: adding a job fails with L{TooManyJobsError} once the
+        stores hold this many (C{None}: no limit).
     """
 
     name = "twistedsched"
@@ -63,7 +65,7 @@ class Scheduler(service.Service):
     def __init__(self, reactor=None, timezone=None, *, misfire_grace_time=1, coalesce=True,
                  max_instances=1, jitter=None, jobstores=None, executors=None, tasks=None,
                  wait_on_shutdown=True, batch_size=100, history_size=10, random=None,
-                 max_retry_delay=60.0):
+                 max_retry_delay=60.0, max_jobs=None):
         if reactor is None:
             from twisted.internet import reactor
         self.reactor = reactor
@@ -75,6 +77,7 @@ class Scheduler(service.Service):
         self.wait_on_shutdown = wait_on_shutdown
         self.batch_size = batch_size
         self.max_retry_delay = max_retry_delay
+        self.max_jobs = max_jobs
         self._random = random or _random.Random()
         self._paused = False
         self._timer = None
@@ -330,11 +333,19 @@ class Scheduler(service.Service):
             tz = getattr(trigger, "timezone", None) or self.timezone
             job.next_run_time = job.scheduled_run_time = to_utc(
                 to_datetime(next_run_time, tz, "next_run_time"))
-        d = store.add_job(job)
+        d = self._check_room() if self.max_jobs else defer.succeed(None)
+        d.addCallback(lambda _: store.add_job(job))
         if replace_existing:
             d.addErrback(lambda f: f.trap(ConflictingIdError) and store.update_job(job))
         d.addCallback(lambda _: self._job_changed(ev.EVENT_JOB_ADDED, job))
         return d
+
+    def _check_room(self):
+        """Fail with L{TooManyJobsError} when the stores hold C{max_jobs} jobs."""
+        def check(count):
+            if count >= self.max_jobs:
+                raise TooManyJobsError("the scheduler holds %d jobs, its limit" % (count,))
+        return self.count_jobs().addCallback(check)
 
     def scheduled_job(self, trigger=None, **add_job_args):
         """Decorator form of L{add_job}: schedules the function, returns it unchanged."""
