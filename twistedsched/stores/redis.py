@@ -290,10 +290,18 @@ class RedisJobStore:
 
     def _call(self, command, *args):
         """Run a Redis command (a method of the txredisapi connection)."""
+        return self._send(command, lambda handler: getattr(handler, command)(*args))
+
+    def _send(self, what, operation):
+        """
+        Once connected, run C{operation(handler)}: bounded in time, failures
+        while Redis is away turned into L{JobStoreUnavailable}, and tracked
+        until done.
+        """
         d = self._ready()
-        d.addCallback(lambda _: getattr(self._pool.handler, command)(*args))
+        d.addCallback(lambda _: operation(self._pool.handler))
         d.addTimeout(self.timeout * 2, self.reactor)
-        d.addErrback(self._unavailable, command)
+        d.addErrback(self._unavailable, what)
         self._pending.add(d)
         d.addBoth(self._done, d)
         return d
@@ -306,19 +314,12 @@ class RedisJobStore:
         """Run a Lua script by EVALSHA, sending its source (EVAL) on NOSCRIPT."""
         script = SCRIPTS[name]
 
-        def run(_):
-            handler = self._pool.handler
+        def run(handler):
             d = handler.evalsha(script.sha, self.keys, args)
             d.addErrback(lambda f: f.trap(txredisapi.ScriptDoesNotExist) and handler.execute_command(
                 "EVAL", script.source, len(self.keys), *(self.keys + list(args))))
             return d
-        d = self._ready()
-        d.addCallback(run)
-        d.addTimeout(self.timeout * 2, self.reactor)
-        d.addErrback(self._unavailable, name)
-        self._pending.add(d)
-        d.addBoth(self._done, d)
-        return d
+        return self._send(name, run)
 
     # -- Service ---------------------------------------------------------------
 
