@@ -6,6 +6,8 @@ import inspect
 
 from twisted.internet.defer import Deferred, ensureDeferred, fail, succeed
 
+from twistedsched.errors import BadArgumentError
+
 
 def call_in_reactor(func, args, kwargs):
     """
@@ -36,3 +38,10 @@ def call_blocking(func, args, kwargs):
         raise TypeError("%r returned a Deferred; run such jobs with the "
                         "default (reactor) executor" % (func,))
     return result
+
+
+def check_max_workers(max_workers):
+    """A pool size: an integer >= 1, else L{BadArgumentError}."""
+    if isinstance(max_workers, bool) or not isinstance(max_workers, int) or max_workers < 1:
+        raise BadArgumentError("max_workers: expected an integer >= 1, not %r" % (max_workers,))
+    return max_workers

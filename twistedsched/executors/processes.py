@@ -9,8 +9,7 @@ from twisted.internet.defer import Deferred, succeed
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from twistedsched.errors import BadArgumentError
-from twistedsched.executors.base import call_blocking
+from twistedsched.executors.base import call_blocking, check_max_workers
 from twistedsched.interfaces import IExecutor
 
 
@@ -24,9 +23,7 @@ class ProcessPoolExecutor:
     """
 
     def __init__(self, max_workers=2):
-        if isinstance(max_workers, bool) or not isinstance(max_workers, int) or max_workers < 1:
-            raise BadArgumentError("max_workers: expected an integer >= 1, not %r" % (max_workers,))
-        self.max_workers = max_workers
+        self.max_workers = check_max_workers(max_workers)
         self._pool = None
         self._reactor = None
 
