@@ -455,12 +455,16 @@ class Scheduler(service.Service):
 
         def change(job):
             job.trigger = trigger
-            if fire_time is None:
-                return self._remove_finished(job)
-            self._schedule(job, fire_time)
-            return self._store_update(job).addCallback(
-                lambda job: self._job_changed(ev.EVENT_JOB_MODIFIED, job))
+            return self._reschedule_at(job, fire_time)
         return d.addCallback(change)
+
+    def _reschedule_at(self, job, fire_time):
+        """Store a job's new fire time, or remove it when there is none; fire with the job."""
+        if fire_time is None:
+            return self._remove_finished(job)
+        self._schedule(job, fire_time)
+        return self._store_update(job).addCallback(
+            lambda job: self._job_changed(ev.EVENT_JOB_MODIFIED, job))
 
     def pause_job(self, job_id, jobstore=None):
         """Stop a job from running until L{resume_job}."""
@@ -477,11 +481,8 @@ class Scheduler(service.Service):
 
         def resume(job):
             fire_time = job.trigger.next_fire_time(None, self.now())
-            if fire_time is None:
-                return self._remove_finished(job).addCallback(lambda _: None)
-            self._schedule(job, fire_time)
-            return self._store_update(job).addCallback(
-                lambda job: self._job_changed(ev.EVENT_JOB_MODIFIED, job))
+            d = self._reschedule_at(job, fire_time)
+            return d if fire_time is not None else d.addCallback(lambda _: None)
         return d.addCallback(resume)
 
     def remove_job(self, job_id, jobstore=None):
