@@ -29,6 +29,9 @@ setup(
     ],
     extras_require={
         "test": ["hypothesis>=6", "croniter>=1.3", "apscheduler>=3.9,<4", "redis"],
+        # The documentation (docs/, built by .ci/run): Sphinx, and pydoctor for the
+        # API reference from the epytext docstrings.  The theme is Sphinx's own.
+        "docs": ["sphinx>=8", "pydoctor>=24.3"],
     },
     entry_points={
         "console_scripts": ["twistedsched-ctl = twistedsched.ctl:main"],

@@ -1,5 +1,5 @@
 """
-twistedsched: a job scheduler for Twisted.
+twistedsched: a job scheduler for Twisted::
 
     from twistedsched import Scheduler
     sched = Scheduler(timezone="UTC")

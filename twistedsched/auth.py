@@ -160,7 +160,10 @@ class Authenticator:
         self.throttle = throttle or LoginThrottle(reactor)
 
     def login(self, username, password, peer):
-        """Fire with the user name, or fail with L{UnauthorizedLogin} (after a delay)."""
+        """
+        Fire with the user name, or fail with
+        L{UnauthorizedLogin <twisted.cred.error.UnauthorizedLogin>} (after a delay).
+        """
         host = getattr(peer, "host", None) or str(peer)
         credentials = UsernamePassword(_bytes(username), _bytes(password))
         d = defer.maybeDeferred(self.checker.requestAvatarId, credentials)

@@ -1,5 +1,5 @@
 """
-A Python client of the control port.
+A Python client of the control port::
 
     from twistedsched.client import connect
     client = yield connect(reactor, "tcp:127.0.0.1:7730", on_event=print)

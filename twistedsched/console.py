@@ -1,6 +1,6 @@
 """
 The admin console: a line protocol an operator types at with C{telnet},
-C{nc} or C{openssl s_client}.
+C{nc} or C{openssl s_client}::
 
     factory = ConsoleFactory(scheduler)
     endpoints.serverFromString(reactor, "tcp:7731:interface=127.0.0.1").listen(factory)

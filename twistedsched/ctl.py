@@ -1,5 +1,5 @@
 """
-twistedsched-ctl: drive a scheduler daemon's control port from a shell.
+twistedsched-ctl: drive a scheduler daemon's control port from a shell::
 
     twistedsched-ctl list
     twistedsched-ctl add greet --interval 30s --id hello --args '["bob"]'

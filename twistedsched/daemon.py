@@ -1,9 +1,9 @@
 """
-The daemon behind C{twistd sched}: its options and its service tree.
+The daemon behind C{twistd sched}: its options and its service tree::
 
     twistd -n sched --tasks mygame.tasks --timezone Europe/London
 
-The tree is a L{MultiService} holding the scheduler (named C{"scheduler"}),
+The tree is a L{service.MultiService} holding the scheduler (named C{"scheduler"}),
 the control port (C{"control"}) and the admin console (C{"console"}).
 """
 

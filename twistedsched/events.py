@@ -97,8 +97,9 @@ class JobSubmissionEvent(JobEvent):
 class JobExecutionEvent(JobEvent):
     """
     A job ran: C{retval} is its result (C{EVENT_JOB_EXECUTED}) or C{failure}
-    the L{Failure} it raised (C{EVENT_JOB_ERROR}).  C{scheduled_run_time} is
-    when it was due; C{duration} how long it took, in seconds.
+    the L{Failure <twisted.python.failure.Failure>} it raised
+    (C{EVENT_JOB_ERROR}).  C{scheduled_run_time} is when it was due;
+    C{duration} how long it took, in seconds.
     """
 
     def __init__(self, code, job_id, jobstore, scheduled_run_time, retval=None,

@@ -1,5 +1,5 @@
 """
-Example tasks for the daemon, registered in the default task registry:
+Example tasks for the daemon, registered in the default task registry::
 
     twistd -n sched --tasks twistedsched.example_tasks
 

@@ -40,7 +40,8 @@ class ITrigger(Interface):
 
 class IJobStore(Interface):
     """
-    Keeps jobs.  Every method returns a L{Deferred}; stores that need no I/O
+    Keeps jobs.  Every method returns a
+    L{Deferred <twisted.internet.defer.Deferred>}; stores that need no I/O
     return already-fired ones.  Jobs are kept in UTC order of
     C{next_run_time}; paused jobs have C{next_run_time} C{None}.
     """

@@ -2,10 +2,10 @@
 The rules every remote interface (the AMP control port, the admin console)
 applies to what a client sends.
 
-- Clients name registered tasks only, never a C{module:qualname} reference.
-- Arguments travel as JSON: args a list, kwargs an object.
-- Triggers are text (C{cron "*/5 * * * *"}, C{interval "1h30m"}, C{at
-  "2030-01-01T04:00"}) or a trigger dict as C{trigger.to_dict()} writes it.
+  - Clients name registered tasks only, never a C{module:qualname} reference.
+  - Arguments travel as JSON: args a list, kwargs an object.
+  - Triggers are text (C{cron "*/5 * * * *"}, C{interval "1h30m"}, C{at
+    "2030-01-01T04:00"}) or a trigger dict as C{trigger.to_dict()} writes it.
 
 Every error is one of the typed errors of L{twistedsched.errors}.
 """

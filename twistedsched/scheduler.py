@@ -38,10 +38,10 @@ JOB_FIELDS = ("name", "func", "args", "kwargs", "trigger", "executor", "next_run
 
 class Scheduler(service.Service):
     """
-    A job scheduler that is a Twisted L{Service}.
+    A job scheduler that is a Twisted L{Service <twisted.application.service.Service>}.
 
-    @param reactor: an C{IReactorTime} (tests pass a L{Clock}); the global
-        reactor when C{None}.
+    @param reactor: an C{IReactorTime} (tests pass a
+        L{Clock <twisted.internet.task.Clock>}); the global reactor when C{None}.
     @param timezone: an IANA zone name or tzinfo for naive datetimes and for
         display; UTC by default.
     @param misfire_grace_time: default seconds a run may be late and still

@@ -16,8 +16,8 @@ from twistedsched.interfaces import IExecutor
 @implementer(IExecutor)
 class ThreadPoolExecutor:
     """
-    Runs jobs in its own L{ThreadPool} of at most C{max_workers} threads,
-    started and stopped with the scheduler.
+    Runs jobs in its own L{ThreadPool <twisted.python.threadpool.ThreadPool>}
+    of at most C{max_workers} threads, started and stopped with the scheduler.
     """
 
     def __init__(self, max_workers=10):

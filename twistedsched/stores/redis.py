@@ -1,6 +1,6 @@
 """
 The Redis job store, on txredisapi: jobs kept in Redis, shared safely by
-several schedulers.
+several schedulers::
 
     sched.add_jobstore("redis://localhost:6379/0", alias="redis", namespace="game")
 
