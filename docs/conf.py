@@ -72,6 +72,7 @@ intersphinx_mapping = {"twisted": (TWISTED_API, TWISTED_INVENTORY)}
 pydoctor_args = [
     "--project-name=twistedsched",
     "--project-version=%s" % (__version__,),
+    "--project-url=../index.html",      # the header links back to these pages
     "--project-base-dir=%s" % (ROOT,),
     "--docformat=epytext",
     "--html-output={outdir}/api",
