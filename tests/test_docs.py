@@ -2,7 +2,8 @@
 Tests that the documentation in docs/ keeps up with the code: every daemon
 option, every twistedsched-ctl command and option, every AMP command and every
 console command is named on its page, and the quick start shows the README's
-commands verbatim.  (.ci/run builds the site itself, with warnings as errors.)
+commands verbatim.  The tutorial's testing example is a test here.  (.ci/run
+builds the site itself, with warnings as errors.)
 """
 
 import argparse
@@ -10,10 +11,11 @@ import inspect
 import os
 import re
 
+from twisted.internet.task import Clock
 from twisted.protocols import amp
 from twisted.trial import unittest
 
-from twistedsched import console, control, ctl, daemon
+from twistedsched import Scheduler, console, control, ctl, daemon
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -115,3 +117,19 @@ class QuickStartTests(unittest.TestCase):
         page = read("docs", "quickstart.rst")
         for command in commands:
             self.assertIn("\n    " + command + "\n", page)
+
+
+class RespawnTests(unittest.TestCase):
+    """The tutorial's example of testing with a Clock (included in docs/tutorial.rst)."""
+
+    def test_every_five_minutes(self):
+        clock = Clock()
+        runs = []
+        sched = Scheduler(reactor=clock)
+        sched.add_job(runs.append, "interval", minutes=5, args=("forest",))
+        sched.startService()
+        self.addCleanup(sched.stopService)
+        clock.advance(5 * 60 - 1)
+        self.assertEqual(runs, [])
+        clock.advance(1)
+        self.assertEqual(runs, ["forest"])
