@@ -6,6 +6,7 @@ trial's C{timeout} bounds them.
 
 import os
 import signal
+import sys
 
 from twisted.internet import defer, reactor
 from twisted.trial import unittest
@@ -96,6 +97,15 @@ class RunTests(ProcessTestCase):
             yield self.executor.run(jobfuncs.fail, ("in a process",), {})
         self.assertEqual(str(caught.exception), "ValueError: in a process")
         self.assertIn("in fail", caught.exception.remote_traceback)
+
+    @defer.inlineCallbacks
+    def test_exit_in_the_job(self):
+        """sys.exit() in a job is its error; the worker serves on."""
+        pids = yield self.all_busy()
+        with self.assertRaises(JobFailedInWorker) as caught:
+            yield self.executor.run(sys.exit, (4,), {})
+        self.assertEqual(str(caught.exception), "SystemExit: 4")
+        self.assertEqual(self.executor.pids, sorted(pids))
 
     @defer.inlineCallbacks
     def test_non_json_result(self):

@@ -36,6 +36,9 @@ WORKER_MAIN = "from twistedsched.executors.worker import main; main()"
 #: The longest pause between attempts to start workers that keep failing.
 MAX_RESTART_DELAY = 60.0
 
+#: Seconds a new worker has to answer L{Hello} before it counts as failed.
+STARTUP_TIMEOUT = 60.0
+
 log = Logger()
 
 
@@ -251,7 +254,7 @@ class ProcessPoolExecutor:
             self._worker_failed(Failure(), worker)
             return
         self._workers.add(worker)
-        d = worker.callRemote(Hello)
+        d = worker.callRemote(Hello).addTimeout(STARTUP_TIMEOUT, self._reactor)
         d.addCallbacks(self._worker_ready, self._worker_failed,
                        callbackArgs=(worker,), errbackArgs=(worker,))
 

@@ -93,7 +93,7 @@ def run_job(func, args, kwargs):
     try:
         result = call_blocking(resolve_reference(func), json.loads(args), json.loads(kwargs))
         return {"result": result_json(result)}
-    except Exception as e:
+    except BaseException as e:      # SystemExit too: the worker serves on
         return {"error": describe_exception(e)[:MAX_MESSAGE],
                 "traceback": fit(traceback.format_exc()[-MAX_TRACEBACK:])}
 
