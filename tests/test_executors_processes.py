@@ -7,6 +7,7 @@ trial's C{timeout} bounds them.
 import os
 import signal
 import sys
+import unittest as pyunit
 
 from twisted.internet import defer, reactor
 from twisted.trial import unittest
@@ -20,6 +21,8 @@ from twistedsched.executors import ProcessPoolExecutor
 from twistedsched.interfaces import IExecutor, IJobChecker
 
 from tests import jobfuncs
+from tests.daemonprocess import DaemonTestCase, stop_process
+from tests.test_console_e2e import PROMPT, Client
 
 
 class _Host:
@@ -312,3 +315,59 @@ class SchedulerTests(unittest.TestCase):
         self.failureResultOf(self.sched.modify_job(job.id, executor="processes"),
                              BadArgumentError)
         self.assertEqual(self.successResultOf(self.sched.get_job("local")).executor, "default")
+
+
+def children(pid):
+    """The pids of the processes whose parent is C{pid} (from /proc)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open("/proc/%s/stat" % (entry,)) as f:
+                    stat = f.read()
+            except OSError:
+                continue
+            if int(stat.rpartition(")")[2].split()[1]) == pid:
+                found.append(int(entry))
+    return found
+
+
+class DaemonTests(DaemonTestCase):
+    """The daemon runs console-added jobs in worker processes and leaves none behind."""
+
+    def daemon_args(self):
+        return ["--console", "tcp:%d:interface=127.0.0.1" % (self.console_port,),
+                "--control", "none", "--max-processes", "3"]
+
+    def listening_port(self):
+        return self.console_port
+
+    def setUp(self):
+        if not os.path.isdir("/proc/self"):
+            raise pyunit.SkipTest("needs /proc to find the daemon's worker processes")
+        return super().setUp()
+
+    def test_job_in_a_worker_process(self):
+        client = Client(self.console_port)
+        self.addCleanup(client.close)
+        client.read_until(PROMPT)
+        lines = client.cmd("""add echo every 1s id=p args='["hi"]' executor=processes """
+                           """timeout=30""")
+        self.assertTrue(lines[0].startswith("added job p (echo)"), lines)
+        client.send(b"watch job_executed job_error\r\n")
+        client.read_until(b"stop\r\n")
+        event = client.read_until(b"\r\n").decode("utf-8")
+        self.assertIn("job_executed job_id=p", event)
+        client.send(b"\r\n")
+        client.read_until(b"stopped watching\r\n" + PROMPT)
+        self.assertRegex("\n".join(client.cmd("show p")), r"\ntimeout: +30\n")
+        workers = children(self.daemon.pid)
+        self.assertEqual(len(workers), 3)
+        stop_process(self.daemon)
+        self.assertEqual([pid for pid in workers if alive(pid)], [])
+        log = self.daemon_log()
+        self.assertIn("Server Shut Down", log)
+        for pid in workers:
+            self.assertIn("connection lost (HOST:process %d PEER:worker process %d)" % (
+                self.daemon.pid, pid), log)
+        self.assertNotIn("Traceback", log)

@@ -14,9 +14,8 @@ import sys
 
 from twisted.internet.defer import Deferred, DeferredList, maybeDeferred
 from twisted.internet.error import ProcessExitedAlready, ProcessTerminated
-from twisted.internet.interfaces import IReactorProcess
+from twisted.internet.interfaces import IAddress, IReactorProcess
 from twisted.internet.protocol import ProcessProtocol
-from twisted.internet.stdio import PipeAddress
 from twisted.logger import Logger
 from twisted.protocols import amp
 from twisted.python.failure import Failure
@@ -80,6 +79,17 @@ class _Call:
         self.deferred = Deferred()
 
 
+@implementer(IAddress)
+class _WorkerAddress:
+    """The ends of a worker's pipes, for AMP's log lines."""
+
+    def __init__(self, text):
+        self.text = text
+
+    def __str__(self):
+        return self.text
+
+
 class _WorkerProcess(ProcessProtocol):
     """
     One worker process: carries AMP over its stdin and stdout (it is the AMP
@@ -115,9 +125,10 @@ class _WorkerProcess(ProcessProtocol):
             pass
 
     def getPeer(self):
-        return PipeAddress()
+        return _WorkerAddress("worker process %s" % (self.pid,))
 
-    getHost = getPeer
+    def getHost(self):
+        return _WorkerAddress("process %s" % (os.getpid(),))
 
     def outReceived(self, data):
         self.worker.dataReceived(data)
