@@ -1,9 +1,8 @@
 """
-Tests for the executors, using the real reactor where threads or processes
-report back through it.
+Tests for the reactor and thread executors (the thread pool reports back
+through the real reactor), and for job timeouts.  The process executor has
+its own module, test_executors_processes.
 """
-
-import os
 
 import threading
 
@@ -167,4 +166,5 @@ class SchedulerExecutorTests(unittest.TestCase):
 
     def test_make_executor(self):
         self.assertIsInstance(make_executor("threads", max_workers=3), ThreadPoolExecutor)
+        self.assertIsInstance(make_executor("processes", max_workers=3), ProcessPoolExecutor)
         self.assertRaises(BadArgumentError, make_executor, "fibers")
