@@ -67,9 +67,8 @@ class Scheduler(service.Service):
 
     def __init__(self, reactor=None, timezone=None, *, misfire_grace_time=1, coalesce=True,
                  max_instances=1, jitter=None, timeout=None, jobstores=None, executors=None,
-                 tasks=None,
-                 wait_on_shutdown=True, batch_size=100, history_size=10, random=None,
-                 max_retry_delay=60.0, max_jobs=None):
+                 tasks=None, wait_on_shutdown=True, batch_size=100, history_size=10,
+                 random=None, max_retry_delay=60.0, max_jobs=None):
         if reactor is None:
             from twisted.internet import reactor
         self.reactor = reactor
