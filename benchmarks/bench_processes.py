@@ -1,7 +1,8 @@
 """
 Process executor benchmark: how long the first job takes (the pool starts its
 workers), then trivial jobs per second through the pool, all submitted at
-once and one at a time; then the same trivial jobs through the standard
+once and one at a time; how long a crashed worker takes to be replaced;
+then the same trivial jobs through the standard
 library's C{concurrent.futures.ProcessPoolExecutor} (spawn context), which
 the executor used before, for comparison.
 
@@ -50,6 +51,13 @@ def bench_pool(reactor, jobs, workers):
     for n in range(jobs // 4):
         yield executor.run(jobfuncs.square, (n,), {})
     report("twistedsched processes, one at a time", jobs // 4, time.perf_counter() - started)
+    started = time.perf_counter()
+    for _ in range(5):
+        yield executor.run(jobfuncs.crash, (1,), {}).addErrback(lambda _: None)
+        yield defer.gatherResults([executor.run(jobfuncs.whoami, (), {})
+                                   for _ in range(workers)])
+    print("%-44s %.3f s" % ("a crash, then a job on every worker (avg of 5)",
+                            (time.perf_counter() - started) / 5))
     started = time.perf_counter()
     yield executor.shutdown()
     print("%-44s %.3f s" % ("shutdown", time.perf_counter() - started))
