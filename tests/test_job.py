@@ -7,7 +7,7 @@ import json
 from twisted.trial import unittest
 
 from twistedsched.errors import BadArgumentError, BadReferenceError, UnknownTaskError
-from twistedsched.job import Job, check_json_arguments
+from twistedsched.job import Job, check_json_arguments, check_options
 from twistedsched.refs import reference_to, resolve_reference
 from twistedsched.tasks import TaskRegistry
 from twistedsched.triggers import IntervalTrigger
@@ -25,12 +25,14 @@ class JobDictTests(unittest.TestCase):
 
     def test_round_trip_with_reference(self):
         job = make(func_ref="tests.jobfuncs:square", id="sq", args=(4,), kwargs={"k": [1, 2]},
-                   max_instances=3, coalesce=False, misfire_grace_time=None, jitter=2)
+                   max_instances=3, coalesce=False, misfire_grace_time=None, jitter=2,
+                   timeout=7.5)
         data = json.loads(json.dumps(job.to_dict()))
         again = Job.from_dict(None, data)
         self.assertIs(again.func, jobfuncs.square)
         for attr in ("id", "name", "args", "kwargs", "trigger", "max_instances", "coalesce",
-                     "misfire_grace_time", "jitter", "next_run_time", "scheduled_run_time"):
+                     "misfire_grace_time", "jitter", "timeout", "next_run_time",
+                     "scheduled_run_time"):
             self.assertEqual(getattr(again, attr), getattr(job, attr), attr)
 
     def test_round_trip_with_task(self):
@@ -55,6 +57,17 @@ class JobDictTests(unittest.TestCase):
             e = self.assertRaises(BadArgumentError, check_json_arguments, args, kwargs)
             self.assertIn(label, str(e))
         check_json_arguments((1, "x", None, [1, {"a": 2.5}]), {"b": True})
+
+
+class OptionTests(unittest.TestCase):
+
+    def test_timeout(self):
+        self.assertEqual(check_options({"timeout": 2.5}), {"timeout": 2.5})
+        self.assertEqual(check_options({"timeout": None}), {"timeout": None})
+        for bad in (0, -1, True, "5", float("nan"), float("inf")):
+            e = self.assertRaises(BadArgumentError, check_options, {"timeout": bad})
+            self.assertIn("timeout", str(e))
+        self.assertRaises(BadArgumentError, make, timeout=-3)
 
 
 class TaskRegistryTests(unittest.TestCase):

@@ -50,6 +50,7 @@ class OptionTests(unittest.TestCase):
         self.assertEqual(options["control"], "tcp:7730:interface=127.0.0.1")
         self.assertEqual(options["console"], "tcp:7731:interface=127.0.0.1")
         self.assertEqual(options["max-workers"], 10)
+        self.assertEqual(options["max-processes"], 2)
         self.assertEqual(options["tasks"], [])
 
     def test_values(self):
@@ -64,6 +65,7 @@ class OptionTests(unittest.TestCase):
 
     def test_bad_values(self):
         for argv in (["--timezone", "Mars/Olympus"], ["--max-workers", "0"],
+                     ["--max-processes", "0"], ["--max-processes", "two"],
                      ["--max-workers", "many"], ["--store", "sqlite"], ["--bogus"]):
             self.assertRaises(usage.UsageError, parse, *argv)
 
@@ -74,7 +76,7 @@ class OptionTests(unittest.TestCase):
     def test_help_lists_options(self):
         text = str(daemon.Options())
         for name in ("--store", "--namespace", "--timezone", "--tasks", "--control",
-                     "--console", "--max-workers", "--auth"):
+                     "--console", "--max-workers", "--max-processes", "--auth"):
             self.assertIn(name, text)
 
 
@@ -86,12 +88,14 @@ class ServiceTreeTests(unittest.TestCase):
 
     def test_tree(self):
         top = self.make("--timezone", "Europe/Paris", "--tasks", "twistedsched.example_tasks",
-                        "--max-workers", "4", "--control", "tcp:7740:interface=127.0.0.1")
+                        "--max-workers", "4", "--max-processes", "3",
+                        "--control", "tcp:7740:interface=127.0.0.1")
         sched = top.getServiceNamed("scheduler")
         self.assertIs(sched.reactor, self.reactor)
         self.assertEqual(timezone_name(sched.timezone), "Europe/Paris")
         self.assertIn("echo", sched.tasks)
         self.assertEqual(sched.executors["threads"].max_workers, 4)
+        self.assertEqual(sched.executors["processes"].max_workers, 3)
         control = top.getServiceNamed("control")
         top.startService()
         self.addCleanup(top.stopService)

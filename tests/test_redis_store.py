@@ -309,7 +309,8 @@ class RestartTests(RedisTestCase):
         added = []
         added.append((yield sched.add_job(
             "record", "interval", minutes=5, id="respawn", args=["forest"],
-            kwargs={"mobs": [1, 2]}, jobstore="redis", jitter=3, max_instances=2)))
+            kwargs={"mobs": [1, 2]}, jobstore="redis", jitter=3, max_instances=2,
+            timeout=30)))
         added.append((yield sched.add_job(
             record, "date", run_date=after(3600), id="once", jobstore="redis",
             misfire_grace_time=None, coalesce=False)))
@@ -322,6 +323,7 @@ class RestartTests(RedisTestCase):
         jobs = yield again.get_jobs("redis")
         self.assertEqual(sorted(j.to_dict()["id"] for j in jobs), ["once", "paused", "respawn"])
         by_id = {j.id: j.to_dict() for j in jobs}
+        self.assertEqual(by_id["respawn"]["timeout"], 30)
         for job in added:
             self.assertEqual(by_id[job.id], job.to_dict())
         self.assertEqual(jobs[-1].id, "paused")

@@ -113,6 +113,8 @@ class AddRemoteJobTests(unittest.TestCase):
             (BadArgumentError, dict(id="a\nb")),
             (BadArgumentError, dict(func_ref="os:system")),
             (BadArgumentError, dict(max_instances=0)),
+            (BadArgumentError, dict(timeout=0)),
+            (BadArgumentError, dict(timeout="soon")),
         ]
         for error, overrides in cases:
             call = dict(task="greet", trigger=("interval", "30s"))
@@ -134,8 +136,9 @@ class AddRemoteJobTests(unittest.TestCase):
     def test_modify(self):
         sched, _ = make_scheduler()
         add_remote_job(sched, "greet", ("interval", "30s"), id="a")
-        job = self.successResultOf(modify_remote_job(sched, "a", {"args": [1], "name": "n"}))
-        self.assertEqual((job.args, job.name), ((1,), "n"))
+        job = self.successResultOf(modify_remote_job(
+            sched, "a", {"args": [1], "name": "n", "timeout": 12}))
+        self.assertEqual((job.args, job.name, job.timeout), ((1,), "n", 12))
         self.failureResultOf(modify_remote_job(sched, "a", {"task": "os:system"}),
                              UnknownTaskError)
         self.failureResultOf(modify_remote_job(sched, "a", {"func": "os:system"}),
@@ -147,9 +150,10 @@ class WireTests(unittest.TestCase):
     def test_job_to_wire(self):
         sched, _ = make_scheduler("Europe/London")
         job = self.successResultOf(add_remote_job(
-            sched, "greet", ("interval", "30s"), args="[1]", id="a"))
+            sched, "greet", ("interval", "30s"), args="[1]", id="a", timeout=90))
         wire = job_to_wire(job, sched.timezone)
         self.assertEqual(wire["id"], "a")
+        self.assertEqual(wire["options"]["timeout"], 90)
         self.assertEqual(wire["task"], "greet")
         self.assertEqual(wire["args"], [1])
         self.assertEqual(wire["trigger_dict"]["type"], "interval")

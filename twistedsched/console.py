@@ -484,7 +484,8 @@ class ConsoleProtocol(LineReceiver, TimeoutMixin):
           add ping every 30s kwargs='{"host": "a"}'
           add report at 2026-12-01T04:00        (times in the scheduler's zone)
         Options: id, name, args, kwargs, misfire_grace_time, coalesce,
-        max_instances, jitter, executor, jobstore, replace_existing, paused.
+        max_instances, jitter, timeout, executor, jobstore, replace_existing,
+        paused.
         """
         if len(args) < 3:
             raise UsageError()

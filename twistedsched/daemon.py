@@ -18,7 +18,7 @@ from twistedsched import tasks as _tasks
 from twistedsched.auth import Authenticator, make_checker
 from twistedsched.console import DEFAULT_MAX_LINE_LENGTH
 from twistedsched.errors import SchedulerError
-from twistedsched.executors import ReactorExecutor, ThreadPoolExecutor
+from twistedsched.executors import ProcessPoolExecutor, ReactorExecutor, ThreadPoolExecutor
 from twistedsched.limits import ConnectionLimiter
 from twistedsched.scheduler import Scheduler
 from twistedsched.timeutil import as_timezone
@@ -57,6 +57,7 @@ class Options(usage.Options):
         ["control", None, DEFAULT_CONTROL, "Endpoint of the AMP control port ('none' to disable)."],
         ["console", None, DEFAULT_CONSOLE, "Endpoint of the admin console ('none' to disable)."],
         ["max-workers", None, 10, "Threads of the 'threads' executor.", int],
+        ["max-processes", None, 2, "Worker processes of the 'processes' executor.", int],
         ["client-ca", None, None, "PEM CA file: ssl: ports require client certificates "
                                   "signed by it."],
         ["max-connections", None, MAX_CONNECTIONS, "Connections each port accepts in total.", int],
@@ -95,8 +96,9 @@ class Options(usage.Options):
             as_timezone(self["timezone"])
         except SchedulerError as e:
             raise usage.UsageError(str(e)) from None
-        if self["max-workers"] < 1:
-            raise usage.UsageError("--max-workers must be at least 1")
+        for name in ("max-workers", "max-processes"):
+            if self[name] < 1:
+                raise usage.UsageError("--%s must be at least 1" % (name,))
         if self["store"] != "memory" and "://" not in self["store"]:
             raise usage.UsageError("--store: use 'memory' or a redis:// URL, not %r"
                                    % (self["store"],))
@@ -135,7 +137,7 @@ def make_scheduler(options, reactor=None):
     sched = Scheduler(reactor=reactor, timezone=options["timezone"], executors={
         "default": ReactorExecutor(),
         "threads": ThreadPoolExecutor(max_workers=options["max-workers"]),
-        "processes": "processes",
+        "processes": ProcessPoolExecutor(max_workers=options.get("max-processes", 2)),
     }, max_jobs=options.get("max-jobs") or None)
     import_tasks(options["tasks"], sched.tasks)
     if options["store"] != "memory":

@@ -72,3 +72,23 @@ class TooManyJobsError(SchedulerError):
 
 class JobStoreUnavailable(SchedulerError, ConnectionError):
     """The job store's backend cannot be reached right now."""
+
+
+class JobTimedOut(SchedulerError, TimeoutError):
+    """A job ran longer than its C{timeout}."""
+
+
+class JobFailedInWorker(SchedulerError):
+    """
+    A job raised an exception in a worker process.  Its text is the
+    exception's type and message; C{remote_traceback} is the worker's
+    traceback.
+    """
+
+    def __init__(self, message, remote_traceback=None):
+        super().__init__(message)
+        self.remote_traceback = remote_traceback
+
+
+class WorkerDied(SchedulerError):
+    """A worker process exited (crashed, or was killed) while running a job."""

@@ -100,9 +100,25 @@ class IExecutor(Interface):
     def shutdown(wait=True):
         """Stop; fire the returned Deferred when done."""
 
-    def run(func, args, kwargs):
+    def run(func, args, kwargs, timeout=None):
         """
         Call C{func(*args, **kwargs)} and return a Deferred that fires with
         its result (awaiting a Deferred or coroutine it returns), or fails
         with its exception.
+
+        @param timeout: seconds after which the run fails with
+            L{twistedsched.errors.JobTimedOut}, or C{None}.  The scheduler
+            passes it only for jobs that have a timeout, so an executor
+            written before timeouts existed still runs the others.
         """
+
+
+class IJobChecker(Interface):
+    """
+    An executor that cannot run every job (the process executor needs
+    importable functions and JSON arguments) provides this too, so that
+    C{add_job} and C{modify_job} refuse such a job at once.
+    """
+
+    def check(func, args, kwargs):
+        """Raise L{twistedsched.errors.BadArgumentError} if this job cannot run here."""

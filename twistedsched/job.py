@@ -11,7 +11,7 @@ from twistedsched.timeutil import from_iso, iso, to_utc
 from twistedsched.triggers import trigger_from_dict
 
 #: Options a job has besides its callable and trigger, with their checks.
-OPTION_NAMES = ("misfire_grace_time", "coalesce", "max_instances", "jitter")
+OPTION_NAMES = ("misfire_grace_time", "coalesce", "max_instances", "jitter", "timeout")
 
 
 def check_options(options):
@@ -34,6 +34,11 @@ def check_options(options):
             if value is not None and (isinstance(value, bool)
                                       or not isinstance(value, (int, float)) or value < 0):
                 raise BadArgumentError("jitter: expected seconds >= 0 or None, not %r" % (value,))
+        elif key == "timeout":
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                      or not 0 < value < 1e9):
+                raise BadArgumentError(
+                    "timeout: expected seconds > 0 (below 1e9) or None, not %r" % (value,))
         else:
             raise BadArgumentError("unknown job option %r" % (key,))
         checked[key] = value
@@ -74,7 +79,7 @@ class Job:
     def __init__(self, scheduler, func, trigger, *, id=None, name=None, args=(),
                  kwargs=None, task=None, func_ref=None, executor="default",
                  jobstore="default", misfire_grace_time=1, coalesce=True,
-                 max_instances=1, jitter=None, next_run_time=None,
+                 max_instances=1, jitter=None, timeout=None, next_run_time=None,
                  scheduled_run_time=None):
         self._scheduler = scheduler
         self.id = id or uuid.uuid4().hex
@@ -95,11 +100,13 @@ class Job:
         self.executor = executor
         self.jobstore = jobstore
         options = check_options(dict(misfire_grace_time=misfire_grace_time, coalesce=coalesce,
-                                     max_instances=max_instances, jitter=jitter))
+                                     max_instances=max_instances, jitter=jitter,
+                                     timeout=timeout))
         self.misfire_grace_time = options["misfire_grace_time"]
         self.coalesce = options["coalesce"]
         self.max_instances = options["max_instances"]
         self.jitter = options["jitter"]
+        self.timeout = options["timeout"]
         self.next_run_time = to_utc(next_run_time)
         self.scheduled_run_time = to_utc(scheduled_run_time) or self.next_run_time
 
@@ -144,6 +151,7 @@ class Job:
             "coalesce": self.coalesce,
             "max_instances": self.max_instances,
             "jitter": self.jitter,
+            "timeout": self.timeout,
             "next_run_time": iso(self.next_run_time),
             "scheduled_run_time": iso(self.scheduled_run_time),
         }
@@ -169,7 +177,8 @@ class Job:
             task=task, func_ref=func_ref, executor=data.get("executor", "default"),
             jobstore=jobstore, misfire_grace_time=data.get("misfire_grace_time"),
             coalesce=data.get("coalesce", True), max_instances=data.get("max_instances", 1),
-            jitter=data.get("jitter"), next_run_time=from_iso(data.get("next_run_time")),
+            jitter=data.get("jitter"), timeout=data.get("timeout"),
+            next_run_time=from_iso(data.get("next_run_time")),
             scheduled_run_time=from_iso(data.get("scheduled_run_time")))
 
     # Shortcuts to the scheduler.

@@ -23,7 +23,7 @@ from twistedsched.table import format_run_time
 from twistedsched.triggers import build_trigger, trigger_from_dict
 
 #: Job options a remote client may set when adding or modifying a job.
-REMOTE_OPTIONS = ("misfire_grace_time", "coalesce", "max_instances", "jitter",
+REMOTE_OPTIONS = ("misfire_grace_time", "coalesce", "max_instances", "jitter", "timeout",
                   "replace_existing", "executor", "jobstore", "paused")
 
 #: The longest job id or name a remote client may give.
@@ -235,7 +235,7 @@ def add_remote_job(scheduler, task, trigger, args=(), kwargs=None, id=None, name
 
 #: What C{modify_remote_job} may change.
 REMOTE_CHANGES = ("name", "task", "args", "kwargs", "misfire_grace_time", "coalesce",
-                  "max_instances", "jitter", "executor")
+                  "max_instances", "jitter", "timeout", "executor")
 
 
 def check_remote_changes(scheduler, changes):
@@ -310,6 +310,7 @@ def job_to_wire(job, tz):
             "coalesce": job.coalesce,
             "max_instances": job.max_instances,
             "jitter": job.jitter,
+            "timeout": job.timeout,
             "executor": job.executor,
             "jobstore": job.jobstore,
         },

@@ -21,8 +21,8 @@ from twistedsched.errors import (
     BadArgumentError, ConflictingIdError, JobLookupError, JobStoreUnavailable,
     TooManyJobsError, UnknownAliasError)
 from twistedsched.executors import ReactorExecutor, make_executor
-from twistedsched.interfaces import ITrigger
-from twistedsched.job import Job, check_options, describe_callable
+from twistedsched.interfaces import IJobChecker, ITrigger
+from twistedsched.job import OPTION_NAMES, Job, check_options, describe_callable
 from twistedsched.stores import MemoryJobStore, make_jobstore
 from twistedsched.table import JOB_HEADERS, format_table, job_rows
 from twistedsched.tasks import TaskRegistry
@@ -49,6 +49,9 @@ class Scheduler(service.Service):
     @param coalesce: default for folding several overdue runs into one.
     @param max_instances: default number of instances of a job that may run
         at once.
+    @param timeout: default seconds a run may take before it fails with
+        L{JobTimedOut} (C{None}: no limit); see each executor for what
+        happens to the job.
     @param jobstores: a dict of alias to store ("memory", a URL, or an
         L{IJobStore}); a memory store is the default.
     @param executors: a dict of alias to executor; by default C{"default"}
@@ -63,16 +66,16 @@ class Scheduler(service.Service):
     name = "twistedsched"
 
     def __init__(self, reactor=None, timezone=None, *, misfire_grace_time=1, coalesce=True,
-                 max_instances=1, jitter=None, jobstores=None, executors=None, tasks=None,
-                 wait_on_shutdown=True, batch_size=100, history_size=10, random=None,
-                 max_retry_delay=60.0, max_jobs=None):
+                 max_instances=1, jitter=None, timeout=None, jobstores=None, executors=None,
+                 tasks=None, wait_on_shutdown=True, batch_size=100, history_size=10,
+                 random=None, max_retry_delay=60.0, max_jobs=None):
         if reactor is None:
             from twisted.internet import reactor
         self.reactor = reactor
         self.timezone = as_timezone(timezone)
         self.job_defaults = check_options(dict(
             misfire_grace_time=misfire_grace_time, coalesce=coalesce,
-            max_instances=max_instances, jitter=jitter))
+            max_instances=max_instances, jitter=jitter, timeout=timeout))
         self.tasks = tasks if tasks is not None else TaskRegistry()
         self.wait_on_shutdown = wait_on_shutdown
         self.batch_size = batch_size
@@ -303,7 +306,7 @@ class Scheduler(service.Service):
 
     def add_job(self, func, trigger=None, *, args=(), kwargs=None, id=None, name=None,
                 misfire_grace_time=UNSET, coalesce=UNSET, max_instances=UNSET,
-                jitter=UNSET, next_run_time=UNSET, replace_existing=False,
+                jitter=UNSET, timeout=UNSET, next_run_time=UNSET, replace_existing=False,
                 jobstore="default", executor="default", **trigger_args):
         """
         Schedule C{func}: a callable, a registered task name, or a text
@@ -321,12 +324,14 @@ class Scheduler(service.Service):
         options = dict(self.job_defaults)
         options.update({key: value for key, value in dict(
             misfire_grace_time=misfire_grace_time, coalesce=coalesce,
-            max_instances=max_instances, jitter=jitter).items() if value is not UNSET})
+            max_instances=max_instances, jitter=jitter,
+            timeout=timeout).items() if value is not UNSET})
         store = self._lookup_jobstore(jobstore)
         self._lookup_executor(executor)
         job = Job(self, func, trigger, id=id, name=name, args=args, kwargs=kwargs,
                   task=task, func_ref=func_ref, executor=executor, jobstore=jobstore,
                   **options)
+        self._check_runnable(job)
         if next_run_time is UNSET:
             self._schedule(job, trigger.next_fire_time(None, now))
         elif next_run_time is not None:
@@ -339,6 +344,12 @@ class Scheduler(service.Service):
             d.addErrback(lambda f: f.trap(ConflictingIdError) and store.update_job(job))
         d.addCallback(lambda _: self._job_changed(ev.EVENT_JOB_ADDED, job))
         return d
+
+    def _check_runnable(self, job):
+        """Let a job's executor refuse at once a job it cannot run (L{IJobChecker})."""
+        executor = self._lookup_executor(job.executor)
+        if IJobChecker.providedBy(executor):
+            executor.check(job.func, job.args, job.kwargs)
 
     def _check_room(self):
         """Fail with L{TooManyJobsError} when the stores hold C{max_jobs} jobs."""
@@ -387,7 +398,7 @@ class Scheduler(service.Service):
         prepared = {}
         options = {}
         for key, value in changes.items():
-            if key in ("misfire_grace_time", "coalesce", "max_instances", "jitter"):
+            if key in OPTION_NAMES:
                 options[key] = value
             elif key == "func":
                 prepared["func"] = describe_callable(value, self.tasks)
@@ -406,8 +417,7 @@ class Scheduler(service.Service):
                 prepared[key] = value
             else:
                 raise BadArgumentError("modify_job: unknown field %r (known: %s)" % (
-                    key, ", ".join(JOB_FIELDS + ("misfire_grace_time", "coalesce",
-                                                 "max_instances", "jitter"))))
+                    key, ", ".join(JOB_FIELDS + OPTION_NAMES)))
         prepared.update(check_options(options))
         return prepared
 
@@ -427,6 +437,7 @@ class Scheduler(service.Service):
         # Re-validate arguments by rebuilding them as the constructor does.
         Job(self, job.func, job.trigger, id=job.id, args=job.args, kwargs=job.kwargs)
         job.args = tuple(job.args)
+        self._check_runnable(job)
         return job
 
     def modify_job(self, job_id, jobstore=None, **changes):
@@ -798,7 +809,10 @@ class Scheduler(service.Service):
     def _run_once(self, _, job, executor, run_time):
         started = self.reactor.seconds()
         try:
-            d = executor.run(job.func, job.args, job.kwargs)
+            if job.timeout is None:
+                d = executor.run(job.func, job.args, job.kwargs)
+            else:
+                d = executor.run(job.func, job.args, job.kwargs, timeout=job.timeout)
         except Exception:
             d = defer.fail()
         d.addCallbacks(self._run_succeeded, self._run_failed,

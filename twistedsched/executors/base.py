@@ -5,8 +5,9 @@ Calling a job's function and getting a Deferred for its outcome.
 import inspect
 
 from twisted.internet.defer import Deferred, ensureDeferred, fail, succeed
+from twisted.python.failure import Failure
 
-from twistedsched.errors import BadArgumentError
+from twistedsched.errors import BadArgumentError, JobTimedOut
 
 
 def call_in_reactor(func, args, kwargs):
@@ -45,3 +46,24 @@ def check_max_workers(max_workers):
     if isinstance(max_workers, bool) or not isinstance(max_workers, int) or max_workers < 1:
         raise BadArgumentError("max_workers: expected an integer >= 1, not %r" % (max_workers,))
     return max_workers
+
+
+def format_seconds(seconds):
+    """C{5} -> C{"5 s"}, C{0.25} -> C{"0.25 s"}."""
+    return "%g s" % (seconds,)
+
+
+def add_timeout(d, timeout, reactor, consequence):
+    """
+    Cancel C{d} after C{timeout} seconds (C{None}: never) and fail it with
+    L{JobTimedOut}: "timed out after N s; " + C{consequence}.
+    """
+    if timeout is None:
+        return d
+
+    def timed_out(result, _):
+        if isinstance(result, Failure):
+            raise JobTimedOut("timed out after %s; %s" % (
+                format_seconds(timeout), consequence))
+        return result
+    return d.addTimeout(timeout, reactor, onTimeoutCancel=timed_out)

@@ -5,7 +5,7 @@ The default executor: calls jobs in the reactor thread.
 from twisted.internet.defer import succeed
 from zope.interface import implementer
 
-from twistedsched.executors.base import call_in_reactor
+from twistedsched.executors.base import add_timeout, call_in_reactor
 from twistedsched.interfaces import IExecutor
 
 
@@ -14,14 +14,24 @@ class ReactorExecutor:
     """
     Calls each job in the reactor thread.  Right for jobs that return
     quickly, return Deferreds or are C{async def}; a job that blocks stalls
-    the whole process (use the thread executor for those).
+    the whole process (use the thread executor for those).  At its
+    C{timeout}, a job's Deferred (or coroutine) is cancelled.
     """
 
+    def __init__(self):
+        self._reactor = None
+
     def start(self, scheduler, alias):
-        pass
+        self._reactor = scheduler.reactor
 
     def shutdown(self, wait=True):
         return succeed(None)
 
-    def run(self, func, args, kwargs):
-        return call_in_reactor(func, args, kwargs)
+    def run(self, func, args, kwargs, timeout=None):
+        d = call_in_reactor(func, args, kwargs)
+        if timeout is None or (d.called and not d.paused):
+            return d
+        reactor = self._reactor
+        if reactor is None:
+            from twisted.internet import reactor
+        return add_timeout(d, timeout, reactor, "its Deferred was cancelled")

@@ -9,7 +9,7 @@ from twisted.internet.threads import deferToThreadPool
 from twisted.python.threadpool import ThreadPool
 from zope.interface import implementer
 
-from twistedsched.executors.base import call_blocking, check_max_workers
+from twistedsched.executors.base import add_timeout, call_blocking, check_max_workers
 from twistedsched.interfaces import IExecutor
 
 
@@ -18,6 +18,9 @@ class ThreadPoolExecutor:
     """
     Runs jobs in its own L{ThreadPool <twisted.python.threadpool.ThreadPool>}
     of at most C{max_workers} threads, started and stopped with the scheduler.
+    A thread cannot be stopped: at a job's C{timeout} the run fails, the
+    thread runs on, holding its place in the pool, and what it returns later
+    is dropped.
     """
 
     def __init__(self, max_workers=10):
@@ -40,7 +43,9 @@ class ThreadPoolExecutor:
                 threading.Thread(target=pool.stop, daemon=True).start()
         return succeed(None)
 
-    def run(self, func, args, kwargs):
+    def run(self, func, args, kwargs, timeout=None):
         if self._pool is None:
             raise RuntimeError("the thread executor is not started")
-        return deferToThreadPool(self._reactor, self._pool, call_blocking, func, args, kwargs)
+        d = deferToThreadPool(self._reactor, self._pool, call_blocking, func, args, kwargs)
+        return add_timeout(d, timeout, self._reactor,
+                           "a thread cannot be stopped: it runs on, its result dropped")
