@@ -53,7 +53,7 @@ class RunJob(amp.Command):
 
 
 def result_json(result):
-    """A job's result as JSON text, or L{ValueError} saying why it cannot travel."""
+    """A job's result as JSON text, or C{ValueError} saying why it cannot travel."""
     try:
         text = json.dumps(result, allow_nan=False)
     except (TypeError, ValueError) as e:
