@@ -445,6 +445,26 @@ class WakeupTests(RedisTestCase):
         self.assertEqual(store.notifications, 0)
 
 
+    @defer.inlineCallbacks
+    def test_leaving_wakes_the_others(self):
+        """
+        A scheduler that stops tells the others, which look again at once:
+        one that saw the earliest job claimed would otherwise wait for the
+        end of that claim's lease to take over.
+        """
+        sched, clock = self.make_scheduler(start=False)
+        yield sched.add_job("record", "interval", seconds=10, id="a", jobstore="redis")
+        leaving = sched.jobstores["redis"]
+        other = self.make_store(tasks=tasks())
+        yield other.when_subscribed()
+        now = sched.now() + _dt.timedelta(seconds=10)
+        self.assertEqual(len((yield leaving.acquire_due_jobs(now, 10))), 1)
+        self.assertEqual((yield other.acquire_due_jobs(now, 10)), [])
+        yield leaving.shutdown()
+        yield wait_for(lambda: other.notifications == 1)
+        self.assertEqual([j.id for j in (yield other.acquire_due_jobs(now, 10))], ["a"])
+
+
 class UnavailableTests(unittest.TestCase):
     """Lost connection: clear errors, reconnection, nothing lost."""
 

@@ -332,7 +332,10 @@ class RedisJobStore:
 
     @defer.inlineCallbacks
     def shutdown(self):
-        """Let calls in progress finish (bounded), give back claims, disconnect."""
+        """
+        Let calls in progress finish (bounded), give back claims, tell the
+        other schedulers (they look again at once), disconnect.
+        """
         if self._pool is None or self._stopped:
             self._stopped = True
             return
@@ -342,12 +345,14 @@ class RedisJobStore:
             yield self._flush_unsaved()
         except Exception:
             self.log.failure("writing back claimed jobs on shutdown failed")
-        if self._claimed:
-            try:
-                yield self._script("release", [self.node_id] + sorted(self._claimed))
-            except Exception:
-                self.log.failure("releasing claims on shutdown failed")
-            self._claimed.clear()
+        try:
+            yield self._script("release", [self.channel, self.node_id] + sorted(self._claimed))
+        except JobStoreUnavailable as e:
+            self.log.warn("could not give back claims on shutdown ({error}); "
+                          "their leases will run out", error=e)
+        except Exception:
+            self.log.failure("giving back claims on shutdown failed")
+        self._claimed.clear()
         self._stopped = True
         self.subscribed = False
         pool, sub, self._pool, self._subscriber = self._pool, self._subscriber, None, None

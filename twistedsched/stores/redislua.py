@@ -169,15 +169,18 @@ end
 return docs
 """
 
-#: ARGV: node, ids...  Releases this node's claims on those jobs.
+#: ARGV: channel, node, ids...  A scheduler leaving: releases its claims on
+#: those jobs and announces that it left, so that the others look again at
+#: once rather than when their view of its leases runs out.
 RELEASE = _PROLOGUE + """
 local count = 0
-for i = 2, #ARGV do
-  if redis.call('HGET', KEYS[4], ARGV[i]) == ARGV[1] then
+for i = 3, #ARGV do
+  if redis.call('HGET', KEYS[4], ARGV[i]) == ARGV[2] then
     release(ARGV[i])
     count = count + 1
   end
 end
+redis.call('PUBLISH', ARGV[1], ARGV[2] .. ' left ' .. count)
 return count
 """
 
