@@ -291,12 +291,17 @@ class ShowTests(ConsoleTestCase):
         self.clock.advance(30)
         lines = self.session.cmd("show ok")
         start = lines.index("last runs (newest first):")
-        self.assertEqual(lines[start + 1].split(), ["TIME", "OUTCOME", "DURATION"])
+        self.assertEqual(lines[start + 1].split(),
+                         ["SCHEDULED", "OUTCOME", "LATE", "DURATION", "SCHEDULER", "ERROR"])
         self.assertEqual(lines[start + 2].split(),
-                         ["2026-01-05", "13:01:00+01:00", "ok", "0.000s"])
+                         ["2026-01-05", "13:01:00+01:00", "ok", "0.000s", "0.000s",
+                          self.sched.scheduler_id])
+        self.assertEqual(lines[start + 3].split()[:3],
+                         ["2026-01-05", "13:00:30+01:00", "ok"])
         self.assertEqual(len(lines), start + 4)
         lines = self.session.cmd("show bad")
-        self.assertIn("error: boom", lines[-1])
+        self.assertEqual(lines[-1].split()[2:], ["error", "0.000s", "0.000s",
+                                                 self.sched.scheduler_id, "ValueError:", "boom"])
         self.flushLoggedErrors(ValueError)
 
     def test_paused(self):
