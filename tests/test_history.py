@@ -3,15 +3,19 @@ Tests for run history (kept by the memory store), the EVENT_JOB_RUN event and
 the one structured log event per run.
 """
 
+import io
 import json
 import os
 import socket
+import sys
 
 from twisted.internet import defer
-from twisted.logger import Logger, eventAsJSON, eventFromJSON, formatEvent
+from twisted.logger import (
+    Logger, eventAsJSON, eventFromJSON, eventsFromJSONLogFile, formatEvent)
 from twisted.trial import unittest
 
 from twistedsched import events as ev
+from twistedsched import jsonlog
 from twistedsched.errors import BadArgumentError
 from twistedsched.history import (
     ERROR_LIMIT, from_wire, history_rows, make_record, summarize, to_wire)
@@ -40,6 +44,7 @@ class RecordTests(unittest.TestCase):
             "ended": "2026-01-05T12:00:11.500000+00:00",
             "duration": 0.5, "outcome": "ok", "error": None, "scheduler": "host:1"})
         self.assertEqual(json.loads(json.dumps(record)), record)
+        self.assertEqual(make_record(after(1), "ok", "s", 0.0, 0.1234567)["duration"], 0.123457)
 
     def test_wire_round_trip(self):
         record = make_record(after(10), "ok", "s", started=after(12).timestamp(), duration=1)
@@ -211,7 +216,7 @@ class RunLogTests(unittest.TestCase):
             "scheduler_id": "n1", "error": None})
         self.assertEqual(event["log_level"].name, "info")
         self.assertEqual(formatEvent(event),
-                         "job 'a' (Alpha) ran in 0.000 s (due 2026-01-05T12:00:10+00:00)")
+                         "job 'a' (Alpha) ran in 0.0 s (due 2026-01-05T12:00:10+00:00)")
         # twistd --logger JSON output: the fields survive serialization.
         loaded = eventFromJSON(eventAsJSON(event))
         self.assertEqual({key: loaded[key] for key in self.FIELDS},
@@ -227,7 +232,7 @@ class RunLogTests(unittest.TestCase):
                          ("error", "ValueError: it broke badly", "critical"))
         self.assertTrue(event["log_failure"].check(ValueError))
         self.assertEqual(formatEvent(event), "job 'b' (boom) raised an exception after "
-                         "0.000 s (due 2026-01-05T12:00:10+00:00)")
+                         "0.0 s (due 2026-01-05T12:00:10+00:00)")
         loaded = eventFromJSON(eventAsJSON(event))
         self.assertEqual((loaded["job_id"], loaded["outcome"]), ("b", "error"))
         self.assertIn("it broke", loaded["log_failure"].getTraceback())
@@ -246,3 +251,21 @@ class RunLogTests(unittest.TestCase):
         self.assertEqual({e["log_level"].name for e in self.runs() if e["outcome"] != "ok"},
                          {"warn"})
         slow.callback(None)
+
+
+class JSONLogTests(unittest.TestCase):
+
+    def test_twistd_logger_writes_run_events_as_json(self):
+        out = io.StringIO()
+        self.patch(sys, "stdout", out)
+        sched, clock = make_scheduler(self, scheduler_id="n1")
+        sched.log = Logger(observer=jsonlog.observer())
+        sched.add_job(ok, "interval", seconds=10, id="a", name="Alpha")
+        clock.advance(10)
+        out.seek(0)
+        [event] = list(eventsFromJSONLogFile(out))
+        self.assertEqual((event["job_id"], event["job_name"], event["outcome"],
+                          event["scheduled"], event["scheduler_id"]),
+                         ("a", "Alpha", "ok", after(10).isoformat(), "n1"))
+        self.assertEqual(formatEvent(event),
+                         "job 'a' (Alpha) ran in 0.0 s (due 2026-01-05T12:00:10+00:00)")

@@ -7,7 +7,7 @@ store as JSON text):
   - C{scheduled_run_time}: when the run was due (ISO 8601, UTC)
   - C{started}, C{ended}: when it ran (ISO 8601, UTC), or C{None} if it
     never started (missed, skipped)
-  - C{duration}: seconds it ran, or C{None}
+  - C{duration}: seconds it ran (to the microsecond), or C{None}
   - C{outcome}: C{"ok"}, C{"error"}, C{"missed"}, C{"skipped"}, ...
   - C{error}: one line (at most L{ERROR_LIMIT} characters) saying what went
     wrong, or C{None}
@@ -64,6 +64,8 @@ def make_record(scheduled_run_time, outcome, scheduler_id, started=None, duratio
     @param duration: seconds it ran, or C{None}.
     """
     ended = None
+    if duration is not None:
+        duration = round(duration, 6)
     if started is not None:
         ended = iso(from_timestamp(started + (duration or 0.0)))
         started = iso(from_timestamp(started))

@@ -917,8 +917,9 @@ def gather(deferreds):
 
 
 #: The sentences of the per-run log events (formatted only if someone reads them).
-_RUN_OK = "job {job_id!r} ({job_name}) ran in {duration:.3f} s (due {scheduled})"
-_RUN_FAILED = ("job {job_id!r} ({job_name}) raised an exception after {duration:.3f} s "
+#: No format specs: JSON logs (flattened events) drop them.
+_RUN_OK = "job {job_id!r} ({job_name}) ran in {duration} s (due {scheduled})"
+_RUN_FAILED = ("job {job_id!r} ({job_name}) raised an exception after {duration} s "
                "(due {scheduled})")
 _RUN_NOT_STARTED = "job {job_id!r} ({job_name}): the run due {scheduled} was {outcome}"
 _RUN_NOT_STARTED_BECAUSE = _RUN_NOT_STARTED + " ({error})"
