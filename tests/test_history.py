@@ -8,6 +8,7 @@ import json
 import os
 import socket
 import sys
+from zoneinfo import ZoneInfo
 
 from twisted.internet import defer
 from twisted.logger import (
@@ -18,11 +19,11 @@ from twistedsched import events as ev
 from twistedsched import jsonlog
 from twistedsched.errors import BadArgumentError
 from twistedsched.history import (
-    ERROR_LIMIT, from_wire, history_rows, make_record, summarize, to_wire)
+    ERROR_LIMIT, from_text, history_rows, make_record, summarize, to_text, with_datetimes)
 from twistedsched.scheduler import Scheduler
 from twistedsched.stores import MemoryJobStore
 
-from tests.helpers import START, EventRecorder, after, make_scheduler
+from tests.helpers import EventRecorder, after, make_scheduler
 
 
 def ok():
@@ -36,21 +37,26 @@ def boom():
 class RecordTests(unittest.TestCase):
 
     def test_make_record(self):
-        record = make_record(after(10), "ok", "host:1", started=after(11).timestamp(),
-                             duration=0.5)
+        started = after(11).timestamp()
+        record = make_record(after(10), "ok", "host:1", started=started, duration=0.5)
         self.assertEqual(record, {
-            "scheduled_run_time": "2026-01-05T12:00:10+00:00",
-            "started": "2026-01-05T12:00:11+00:00",
-            "ended": "2026-01-05T12:00:11.500000+00:00",
-            "duration": 0.5, "outcome": "ok", "error": None, "scheduler": "host:1"})
+            "scheduled_run_time": after(10).timestamp(), "started": started,
+            "ended": started + 0.5, "duration": 0.5, "outcome": "ok", "error": None,
+            "scheduler": "host:1"})
         self.assertEqual(json.loads(json.dumps(record)), record)
         self.assertEqual(make_record(after(1), "ok", "s", 0.0, 0.1234567)["duration"], 0.123457)
+        missed = make_record(after(1), "missed", "s")
+        self.assertEqual((missed["started"], missed["ended"], missed["duration"]),
+                         (None, None, None))
 
-    def test_wire_round_trip(self):
+    def test_datetimes_and_text(self):
         record = make_record(after(10), "ok", "s", started=after(12).timestamp(), duration=1)
-        python = from_wire(record)
-        self.assertEqual(python["started"], after(12))
-        self.assertEqual(to_wire(python, START.tzinfo), record)
+        python = with_datetimes(record)
+        self.assertEqual((python["scheduled_run_time"], python["started"], python["ended"]),
+                         (after(10), after(12), after(13)))
+        text = to_text(python, ZoneInfo("Europe/Paris"))
+        self.assertEqual(text["started"], "2026-01-05T13:00:12+01:00")
+        self.assertEqual(from_text(text), python)
         self.assertEqual(history_rows([python]),
                          [("2026-01-05 12:00:10+00:00", "ok", "2.000s", "1.000s", "s", "")])
 
@@ -76,7 +82,7 @@ class MemoryStoreHistoryTests(unittest.TestCase):
             self.clock.advance(10)
         runs = self.runs("a")
         self.assertEqual([r["scheduled_run_time"] for r in runs],
-                         [after(50).isoformat(), after(40).isoformat(), after(30).isoformat()])
+                         [after(50).timestamp(), after(40).timestamp(), after(30).timestamp()])
         self.assertEqual(len(self.runs("a", 1)), 1)
 
     def test_removed_with_the_job_and_not_kept_for_unknown_jobs(self):
@@ -181,6 +187,8 @@ class RunEventTests(unittest.TestCase):
         data = event.to_dict()
         self.assertEqual((data["event"], data["job_id"], data["outcome"], data["job_name"]),
                          ("job_run", "a", "ok", "A"))
+        self.assertEqual((data["scheduled_run_time"], data["started"], data["error"]),
+                         (after(10).isoformat(), after(12).isoformat(), None))
         self.assertEqual(ev.mask_from_names(["job_run"]), ev.EVENT_JOB_RUN)
 
     def test_no_event_built_without_listener(self):
@@ -236,6 +244,13 @@ class RunLogTests(unittest.TestCase):
         loaded = eventFromJSON(eventAsJSON(event))
         self.assertEqual((loaded["job_id"], loaded["outcome"]), ("b", "error"))
         self.assertIn("it broke", loaded["log_failure"].getTraceback())
+
+    def test_quiet_logs_failures_only(self):
+        self.sched.log_runs = False
+        self.sched.add_job(ok, "interval", seconds=10, id="a")
+        self.sched.add_job(boom, "interval", seconds=10, id="b")
+        self.clock.advance(10)
+        self.assertEqual([(e["job_id"], e["outcome"]) for e in self.runs()], [("b", "error")])
 
     def test_missed_and_skipped(self):
         slow = defer.Deferred()

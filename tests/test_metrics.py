@@ -128,9 +128,13 @@ class OptionTests(unittest.TestCase):
 
     def test_history_and_scheduler_id(self):
         top = daemon.makeService(self.parse("--history-size", "3", "--scheduler-id", "n7",
-                                            "--control", "none", "--console", "none"))
+                                            "--control", "none", "--console", "none",
+                                            "--quiet-runs"))
         sched = top.getServiceNamed("scheduler")
-        self.assertEqual((sched._history_size, sched.scheduler_id), (3, "n7"))
+        self.assertEqual((sched._history_size, sched.scheduler_id, sched.log_runs),
+                         (3, "n7", False))
+        self.assertTrue(daemon.makeService(self.parse("--control", "none", "--console", "none"))
+                        .getServiceNamed("scheduler").log_runs)
         self.assertRaises(usage.UsageError, self.parse, "--history-size", "-1")
 
     def test_refuses_beyond_loopback_without_insecure(self):

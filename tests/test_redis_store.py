@@ -380,7 +380,7 @@ class HistoryTests(RedisTestCase):
     """Run history: a capped list per job, removed with the job."""
 
     def run_record(self, n):
-        return {"scheduled_run_time": after(n).isoformat(), "started": None, "ended": None,
+        return {"scheduled_run_time": after(n).timestamp(), "started": None, "ended": None,
                 "duration": None, "outcome": "missed", "error": None, "scheduler": "s"}
 
     @defer.inlineCallbacks

@@ -28,7 +28,7 @@ from twistedsched import control as C
 from twistedsched.control import (  # noqa: F401  (re-exported)
     BadArgument, ControlError, InvalidTrigger, JobIdTaken, LimitExceeded, NoSuchJob,
     NotAuthorized, ServerError, UnknownTask)
-from twistedsched.history import from_wire
+from twistedsched.history import from_text
 from twistedsched.interfaces import ITrigger
 from twistedsched.remote import REMOTE_OPTIONS
 from twistedsched.tls import client_endpoint
@@ -49,7 +49,7 @@ class RemoteJob:
 
     def __init__(self, data, history=()):
         self.data = data
-        self.history = [from_wire(run) for run in history]
+        self.history = [from_text(run) for run in history]
         self.id = data["id"]
         self.name = data["name"]
         self.task = data.get("task")

@@ -22,7 +22,7 @@ from twistedsched import errors as E
 from twistedsched import remote
 from twistedsched.auth import Authenticator
 from twistedsched.events import EVENT_ALL, mask_from_names
-from twistedsched.history import to_wire as run_to_wire
+from twistedsched.history import to_text as run_to_text
 from twistedsched.limits import RateLimit
 
 log = Logger()
@@ -282,7 +282,7 @@ def wire_job(job, tz, budget=PAGE_BYTES):
 
 def wire_history(runs, tz, budget=PAGE_BYTES):
     """Run records (from C{Scheduler.job_history}) as ISO-time dicts, as many as fit in C{budget}."""
-    return pack_page((run_to_wire(run, tz) for run in runs), budget) if runs else []
+    return pack_page((run_to_text(run, tz) for run in runs), budget) if runs else []
 
 
 def pack_page(wired, budget=PAGE_BYTES):

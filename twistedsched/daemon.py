@@ -52,6 +52,7 @@ class Options(usage.Options):
 
     optFlags = [
         ["insecure", None, "Allow listening beyond loopback without --auth."],
+        ["quiet-runs", None, "Log only the runs that fail, not one line per run."],
     ]
 
     optParameters = [
@@ -159,7 +160,7 @@ def make_scheduler(options, reactor=None):
         "processes": "processes",
     }, max_jobs=options.get("max-jobs") or None,
         history_size=options.get("history-size", HISTORY_SIZE),
-        scheduler_id=options.get("scheduler-id"))
+        scheduler_id=options.get("scheduler-id"), log_runs=not options.get("quiet-runs"))
     import_tasks(options["tasks"], sched.tasks)
     if options["store"] != "memory":
         try:

@@ -4,6 +4,9 @@ Events the scheduler fires, and the constants to select them.
 Constants are bits: OR them into a mask for C{Scheduler.add_listener}.
 """
 
+from twistedsched.history import TIME_FIELDS
+from twistedsched.timeutil import from_timestamp
+
 EVENT_SCHEDULER_STARTED = 1 << 0
 EVENT_SCHEDULER_SHUTDOWN = 1 << 1
 EVENT_SCHEDULER_PAUSED = 1 << 2
@@ -165,4 +168,7 @@ class JobRunEvent(JobEvent):
         data = super().to_dict()
         data["job_name"] = self.job_name
         data.update(self.record)
+        for key in TIME_FIELDS:           # ISO text, as in the other events
+            if data[key] is not None:
+                data[key] = from_timestamp(data[key]).isoformat()
         return data

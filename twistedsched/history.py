@@ -1,32 +1,38 @@
 """
 Run history: one record per run of a job, kept by the job store.
 
-A record is a JSON-serializable dict (the stores keep it as it is; the Redis
-store as JSON text):
+A record is a small JSON-serializable dict (the memory store keeps it as it
+is, the Redis store as JSON text), with times as POSIX seconds so that
+making one costs little on the fire path:
 
-  - C{scheduled_run_time}: when the run was due (ISO 8601, UTC)
-  - C{started}, C{ended}: when it ran (ISO 8601, UTC), or C{None} if it
-    never started (missed, skipped)
+  - C{scheduled_run_time}: when the run was due
+  - C{started}, C{ended}: when it ran, or C{None} if it never started
+    (missed, skipped)
   - C{duration}: seconds it ran (to the microsecond), or C{None}
   - C{outcome}: C{"ok"}, C{"error"}, C{"missed"}, C{"skipped"}, ...
   - C{error}: one line (at most L{ERROR_LIMIT} characters) saying what went
     wrong, or C{None}
   - C{scheduler}: the id of the scheduler that handled the run
 
-L{from_wire} turns the times into datetimes; L{history_rows} lays records
-out for a table.
+L{with_datetimes} gives the times as aware datetimes (what
+C{Scheduler.job_history} returns), L{to_text} as ISO 8601 text (what the
+control port sends) and L{from_text} reads that back; L{history_rows} lays
+records out for a table.
 """
 
 import os
 import socket
 
-from twistedsched.timeutil import from_iso, from_timestamp, iso
+from twistedsched.timeutil import from_iso, from_timestamp
 
 #: Longest error summary kept in a record.
 ERROR_LIMIT = 200
 
-#: Fields whose values are times (ISO text on the wire, datetimes from L{from_wire}).
-TIME_FIELDS = ("scheduled_run_time", "started", "ended")
+#: The fields of a record, in order.
+FIELDS = ("scheduled_run_time", "started", "ended", "duration", "outcome", "error",
+          "scheduler")
+#: The fields of a record that are times.
+TIME_FIELDS = FIELDS[:3]
 
 #: Headers of L{history_rows}.
 HISTORY_HEADERS = ("SCHEDULED", "OUTCOME", "LATE", "DURATION", "SCHEDULER", "ERROR")
@@ -62,33 +68,38 @@ def make_record(scheduled_run_time, outcome, scheduler_id, started=None, duratio
     @param scheduled_run_time: an aware datetime.
     @param started: POSIX seconds when the run started, or C{None}.
     @param duration: seconds it ran, or C{None}.
+    @param error: a one-line text (see L{summarize}), or C{None}.
     """
     ended = None
     if duration is not None:
         duration = round(duration, 6)
-    if started is not None:
-        ended = iso(from_timestamp(started + (duration or 0.0)))
-        started = iso(from_timestamp(started))
-    return {"scheduled_run_time": iso(scheduled_run_time), "started": started,
-            "ended": ended, "duration": duration, "outcome": outcome,
-            "error": summarize(error), "scheduler": scheduler_id}
+        ended = round(started + duration, 6)
+    return {"scheduled_run_time": scheduled_run_time.timestamp(), "started": started,
+            "ended": ended, "duration": duration, "outcome": outcome, "error": error,
+            "scheduler": scheduler_id}
 
 
-def from_wire(record):
-    """A copy of C{record} with its times as aware datetimes."""
-    record = dict(record)
-    for key in TIME_FIELDS:
-        record[key] = from_iso(record.get(key))
-    return record
-
-
-def to_wire(record, tz):
-    """A record from L{from_wire} with its times as ISO text in C{tz} (as the control port shows times)."""
+def _convert(record, convert):
     record = dict(record)
     for key in TIME_FIELDS:
         value = record.get(key)
-        record[key] = None if value is None else value.astimezone(tz).isoformat()
+        record[key] = None if value is None else convert(value)
     return record
+
+
+def with_datetimes(record):
+    """A copy of a stored record with its times as aware UTC datetimes."""
+    return _convert(record, from_timestamp)
+
+
+def to_text(record, tz):
+    """A record from L{with_datetimes} with its times as ISO 8601 text in C{tz}."""
+    return _convert(record, lambda value: value.astimezone(tz).isoformat())
+
+
+def from_text(record):
+    """A record from L{to_text} with its times as aware datetimes."""
+    return _convert(record, from_iso)
 
 
 def lateness(record):
@@ -112,7 +123,7 @@ def _time(value, tz):
 
 def history_rows(records, tz=None):
     """
-    Rows of L{HISTORY_HEADERS} for records from L{from_wire}, times in C{tz}
+    Rows of L{HISTORY_HEADERS} for records with datetimes, times in C{tz}
     (C{None}: in the zone they carry).
     """
     return [(_time(record["scheduled_run_time"], tz), record["outcome"],

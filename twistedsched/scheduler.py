@@ -21,7 +21,8 @@ from twistedsched.errors import (
     BadArgumentError, ConflictingIdError, JobLookupError, JobStoreUnavailable,
     TooManyJobsError, UnknownAliasError)
 from twistedsched.executors import ReactorExecutor, make_executor
-from twistedsched.history import default_scheduler_id, failure_summary, from_wire, make_record
+from twistedsched.history import (
+    default_scheduler_id, failure_summary, make_record, summarize, with_datetimes)
 from twistedsched.interfaces import ITrigger
 from twistedsched.job import Job, check_options, describe_callable
 from twistedsched.stores import MemoryJobStore, make_jobstore
@@ -60,6 +61,8 @@ class Scheduler(service.Service):
         (0: none); see L{job_history}.
     @param scheduler_id: names this scheduler in run records and logs
         (default C{hostname:pid}).
+    @param log_runs: log one event per run (C{True}), or only runs that
+        failed (C{False}: for very busy schedulers).
     @param max_jobs: adding a job fails with L{TooManyJobsError} once the
         stores hold this many (C{None}: no limit).
     """
@@ -69,7 +72,7 @@ class Scheduler(service.Service):
     def __init__(self, reactor=None, timezone=None, *, misfire_grace_time=1, coalesce=True,
                  max_instances=1, jitter=None, jobstores=None, executors=None, tasks=None,
                  wait_on_shutdown=True, batch_size=100, history_size=10, random=None,
-                 max_retry_delay=60.0, max_jobs=None, scheduler_id=None):
+                 max_retry_delay=60.0, max_jobs=None, scheduler_id=None, log_runs=True):
         if reactor is None:
             from twisted.internet import reactor
         self.reactor = reactor
@@ -98,6 +101,8 @@ class Scheduler(service.Service):
                                    % (history_size,))
         self._history_size = history_size
         self.scheduler_id = str(scheduler_id or default_scheduler_id())
+        self.log_runs = log_runs
+        self.log = self.log        # bound once: the descriptor builds a Logger per access
         self.counters = collections.Counter()
         self._jobstores = {}
         self._executors = {}
@@ -847,22 +852,32 @@ class Scheduler(service.Service):
         L{ev.EVENT_JOB_RUN} listeners.  A run that raised logs its traceback.
         """
         outcome, _, detail = outcome.partition(": ")
-        error = failure_summary(failure) if failure is not None else detail or None
+        if failure is not None:
+            error = failure_summary(failure)
+        else:
+            error = summarize(detail) if detail else None
         record = make_record(run_time, outcome, self.scheduler_id, started, duration, error)
-        self._log_run(job, record, failure)
+        self._log_run(job, run_time, record, failure)
         if self._history_size:
             store = self._jobstores.get(job.jobstore)
             if store is not None:
-                d = defer.maybeDeferred(store.append_run, job.id, record, self._history_size)
+                try:
+                    d = store.append_run(job.id, record, self._history_size)
+                except Exception:
+                    d = defer.fail()
                 d.addErrback(self._history_failed, job.id)
         if self._wants(ev.EVENT_JOB_RUN):
             self._dispatch(ev.JobRunEvent(job.id, job.jobstore, job.name, record,
                                           run_time, started))
 
-    def _log_run(self, job, record, failure):
+    def _log_run(self, job, run_time, record, failure):
         """One structured log event per run (fields for C{twistd --logger} JSON output)."""
-        fields = dict(job_id=job.id, job_name=job.name, run_time=record["started"],
-                      scheduled=record["scheduled_run_time"], duration=record["duration"],
+        if failure is None and not self.log_runs:
+            return
+        started = record["started"]
+        fields = dict(job_id=job.id, job_name=job.name,
+                      run_time=None if started is None else from_timestamp(started).isoformat(),
+                      scheduled=run_time.isoformat(), duration=record["duration"],
                       outcome=record["outcome"], error=record["error"],
                       scheduler_id=self.scheduler_id)
         if failure is not None:
@@ -890,7 +905,7 @@ class Scheduler(service.Service):
         stores = [self._lookup_jobstore(alias) for alias in aliases]
         d = gather([store.get_runs(job_id, limit) for store in stores])
         return d.addCallback(lambda lists: [
-            from_wire(record) for runs in lists for record in runs][:limit])
+            with_datetimes(record) for runs in lists for record in runs][:limit])
 
     def running_instances(self, job_id=None):
         """How many instances run now (of one job, or in all)."""

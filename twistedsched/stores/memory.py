@@ -4,7 +4,8 @@ The memory job store: jobs in a dict, run order in a heap.
 Adding, updating, removing and finding the next due job cost O(log n): the
 heap keeps (run time, sequence, job id) entries and stale entries (of removed
 or rescheduled jobs) are dropped lazily when they reach the top.  Each job's
-last runs are a capped deque, removed with the job.
+last runs are a capped deque (of tuples, which take half the memory of
+dicts), removed with the job.
 """
 
 import collections
@@ -15,6 +16,7 @@ from twisted.internet.defer import fail, succeed
 from zope.interface import implementer
 
 from twistedsched.errors import ConflictingIdError, JobLookupError
+from twistedsched.history import FIELDS
 from twistedsched.interfaces import IJobStore
 from twistedsched.timeutil import to_timestamp
 
@@ -42,7 +44,7 @@ class MemoryJobStore:
         self._sequence = itertools.count()
         self._added = {}       # id -> order of addition, for stable listing
         self._listing = None   # jobs in listing order, until the next change
-        self._runs = {}        # id -> deque of run records, newest last
+        self._runs = {}        # id -> deque of run records as tuples of FIELDS, newest last
 
     def start(self, scheduler, alias):
         pass
@@ -158,13 +160,13 @@ class MemoryJobStore:
         runs = self._runs.get(job_id)
         if runs is None or runs.maxlen != size:
             runs = self._runs[job_id] = collections.deque(runs or (), maxlen=size)
-        runs.append(record)
+        runs.append(tuple([record.get(key) for key in FIELDS]))
         return None
 
     @_deferred
     def get_runs(self, job_id, limit=None):
         runs = self._runs.get(job_id, ())
-        newest = list(reversed(runs))
+        newest = [dict(zip(FIELDS, run)) for run in reversed(runs)]
         return newest if limit is None else newest[:limit]
 
     def __len__(self):
