@@ -537,6 +537,16 @@ class WatchTests(ConsoleTestCase):
         self.clock.advance(30)
         self.assertEqual(len(lines_of(self, self.session.take())), 1)
 
+    def test_job_run_events(self):
+        self.add("greet", "interval", seconds=30, id="w")
+        self.start("watch job_run")
+        self.clock.advance(30)
+        [line] = lines_of(self, self.session.take())
+        self.assertEqual(line, "2026-01-05 13:00:30+01:00 job_run job_id=w jobstore=default "
+                         "job_name=greet scheduled_run_time=2026-01-05T12:00:30+00:00 "
+                         "started=2026-01-05T12:00:30+00:00 ended=2026-01-05T12:00:30+00:00 "
+                         "duration=0.0 outcome=ok scheduler=%s" % (self.sched.scheduler_id,))
+
     def test_bad_event_name(self):
         self.assertIn("unknown event 'nope'", self.session.error("watch nope"))
 
