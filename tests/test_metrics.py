@@ -148,7 +148,7 @@ class OptionTests(unittest.TestCase):
 
 
 def listening_port(port_service):
-    """Fire with the port a C{StreamServerEndpointService} listens on (leaving its own Deferred be)."""
+    """Fire with the port a C{StreamServerEndpointService} listens on (its Deferred stays as is)."""
     d = defer.Deferred()
 
     def got(port):

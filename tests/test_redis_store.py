@@ -22,6 +22,7 @@ from twistedsched.errors import (
     BadArgumentError, BadReferenceError, ConflictingIdError, JobLookupError,
     JobStoreUnavailable)
 from twistedsched.stores import make_jobstore
+from twistedsched.stores import redis as redis_store
 from twistedsched.stores.redis import RedisJobStore, parse_url, score
 from twistedsched.tasks import TaskRegistry
 from twistedsched.timeutil import from_timestamp
@@ -408,6 +409,20 @@ class HistoryTests(RedisTestCase):
         yield store.remove_all_jobs()
         self.assertEqual(self.server.command("EXISTS", "%s:history:b" % (self.namespace,)),
                          b":0\r\n")
+
+    @defer.inlineCallbacks
+    def test_large_batches_are_split(self):
+        sched, clock = self.make_scheduler()
+        yield sched.add_job("record", "interval", seconds=10, id="a", jobstore="redis")
+        store = sched.jobstores["redis"]
+        self.patch(redis_store, "RUNS_BATCH", 4)
+        calls = []
+        script = store._script
+        self.patch(store, "_script", lambda name, args: calls.append(name) or script(name, args))
+        yield defer.gatherResults([store.append_run("a", self.run_record(n), 100)
+                                   for n in range(10)])
+        self.assertEqual(calls, ["append_runs"] * 3)
+        self.assertEqual(len((yield store.get_runs("a"))), 10)
 
     @defer.inlineCallbacks
     def test_scheduler_records_runs(self):

@@ -281,7 +281,10 @@ def wire_job(job, tz, budget=PAGE_BYTES):
 
 
 def wire_history(runs, tz, budget=PAGE_BYTES):
-    """Run records (from C{Scheduler.job_history}) as ISO-time dicts, as many as fit in C{budget}."""
+    """
+    Run records (from C{Scheduler.job_history}) with ISO times in C{tz}, as
+    many as fit in C{budget} bytes.
+    """
     return pack_page((run_to_text(run, tz) for run in runs), budget) if runs else []
 
 

@@ -34,6 +34,9 @@ from twistedsched.stores import STORE_SCHEMES
 from twistedsched.stores.redislua import SCRIPTS
 from twistedsched.timeutil import EPOCH, from_timestamp
 
+#: The most run records written by one script call.
+RUNS_BATCH = 500
+
 #: Redis error replies that mean "not now" rather than "wrong".
 _TRANSIENT_REPLIES = ("LOADING", "BUSY", "MASTERDOWN", "TRYAGAIN", "READONLY")
 
@@ -557,8 +560,8 @@ class RedisJobStore:
     def append_run(self, job_id, record, size):
         """
         Queue a run record; the records queued during one reactor turn go to
-        Redis in one script call.  Fires when written (or dropped: a failed
-        write is logged, never reported).
+        Redis in one script call (L{RUNS_BATCH} at most).  Fires when written
+        (or dropped: a failed write is logged, never reported).
         """
         if size <= 0:
             return defer.succeed(None)
@@ -567,10 +570,12 @@ class RedisJobStore:
         except (TypeError, ValueError):
             return defer.fail()
         self._runs.append((job_id, size, text))
-        if self._runs_flush is None:
-            self._runs_flush = self.reactor.callLater(0, self._flush_runs)
         d = defer.Deferred()
         self._runs_waiting.append(d)
+        if len(self._runs) >= RUNS_BATCH:
+            self._flush_runs()
+        elif self._runs_flush is None:
+            self._runs_flush = self.reactor.callLater(0, self._flush_runs)
         return d
 
     def _flush_runs(self):
