@@ -26,6 +26,7 @@ setup(
         "txredisapi>=1.4.7",
         "pyOpenSSL>=22",
         "service-identity>=21",
+        "prometheus_client>=0.16",
     ],
     extras_require={
         "test": ["hypothesis>=6", "croniter>=1.3", "apscheduler>=3.9,<4", "redis"],

@@ -291,12 +291,17 @@ class ShowTests(ConsoleTestCase):
         self.clock.advance(30)
         lines = self.session.cmd("show ok")
         start = lines.index("last runs (newest first):")
-        self.assertEqual(lines[start + 1].split(), ["TIME", "OUTCOME", "DURATION"])
+        self.assertEqual(lines[start + 1].split(),
+                         ["SCHEDULED", "OUTCOME", "LATE", "DURATION", "SCHEDULER", "ERROR"])
         self.assertEqual(lines[start + 2].split(),
-                         ["2026-01-05", "13:01:00+01:00", "ok", "0.000s"])
+                         ["2026-01-05", "13:01:00+01:00", "ok", "0.000s", "0.000s",
+                          self.sched.scheduler_id])
+        self.assertEqual(lines[start + 3].split()[:3],
+                         ["2026-01-05", "13:00:30+01:00", "ok"])
         self.assertEqual(len(lines), start + 4)
         lines = self.session.cmd("show bad")
-        self.assertIn("error: boom", lines[-1])
+        self.assertEqual(lines[-1].split()[2:], ["error", "0.000s", "0.000s",
+                                                 self.sched.scheduler_id, "ValueError:", "boom"])
         self.flushLoggedErrors(ValueError)
 
     def test_paused(self):
@@ -531,6 +536,16 @@ class WatchTests(ConsoleTestCase):
         self.start("watch job_executed")
         self.clock.advance(30)
         self.assertEqual(len(lines_of(self, self.session.take())), 1)
+
+    def test_job_run_events(self):
+        self.add("greet", "interval", seconds=30, id="w")
+        self.start("watch job_run")
+        self.clock.advance(30)
+        [line] = lines_of(self, self.session.take())
+        self.assertEqual(line, "2026-01-05 13:00:30+01:00 job_run job_id=w jobstore=default "
+                         "job_name=greet scheduled_run_time=2026-01-05T12:00:30+00:00 "
+                         "started=2026-01-05T12:00:30+00:00 ended=2026-01-05T12:00:30+00:00 "
+                         "duration=0.0 outcome=ok scheduler=%s" % (self.sched.scheduler_id,))
 
     def test_bad_event_name(self):
         self.assertIn("unknown event 'nope'", self.session.error("watch nope"))

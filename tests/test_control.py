@@ -15,7 +15,7 @@ from twisted.trial import unittest
 from twistedsched import Scheduler
 from twistedsched.client import ClientProtocol, ControlClient, RemoteJob
 from twistedsched.control import (
-    PAGE_BYTES, BadArgument, ControlFactory, InvalidTrigger, JobIdTaken, ListJobs,
+    PAGE_BYTES, BadArgument, ControlFactory, GetJob, InvalidTrigger, JobIdTaken, ListJobs,
     NoSuchJob, NotAuthorized, ServerError, UnknownTask)
 from twistedsched.triggers import IntervalTrigger
 
@@ -148,6 +148,51 @@ class CommandTests(ControlTestCase):
         self.assertEqual(stats["running"], 0)
         self.assertIn("missed", stats)
         self.flushLoggedErrors(RuntimeError)
+
+
+class HistoryTests(ControlTestCase):
+    """GetJob answers with the job's last runs, newest first."""
+
+    def test_history(self):
+        self.add("ok")
+        self.add("bad", kwargs={"fail": True})
+        self.h.clock.advance(30)
+        self.h.clock.advance(30)
+        job = self.ok(self.client.get_job("ok"))
+        self.assertEqual([run["outcome"] for run in job.history], ["ok", "ok"])
+        newest = job.history[0]
+        self.assertEqual(newest["scheduled_run_time"].timestamp(), START + 60)
+        self.assertEqual(newest["started"].timestamp(), START + 60)
+        self.assertEqual(newest["ended"].timestamp(), START + 60)
+        self.assertEqual(newest["duration"], 0.0)
+        self.assertEqual(newest["scheduler"], self.h.sched.scheduler_id)
+        self.assertIsNone(newest["error"])
+        bad = self.ok(self.client.get_job("bad")).history
+        self.assertEqual([(run["outcome"], run["error"]) for run in bad],
+                         [("error", "RuntimeError: asked to fail")] * 2)
+        self.assertEqual(self.ok(self.client.get_job("ok", history=False)).history, [])
+        self.flushLoggedErrors(RuntimeError)
+
+    def test_times_in_the_scheduler_zone(self):
+        self.h = Harness(timezone="Europe/Paris")
+        self.client = self.h.client
+        self.add("ok")
+        self.h.clock.advance(30)
+        answer = self.ok(self.client._call(GetJob, id="ok"))
+        self.assertTrue(answer["history"][0]["scheduled_run_time"].endswith("+01:00"))
+
+    def test_history_under_amp_limit(self):
+        self.h.sched._history_size = 1000
+        self.add("many", kwargs={"fail": True})
+        for _ in range(1000):
+            self.h.clock.advance(30)
+        self.flushLoggedErrors(RuntimeError)
+        answer = self.ok(self.client._call(GetJob, id="many"))
+        raw = json.dumps(answer["history"], separators=(",", ":")).encode()
+        self.assertLessEqual(len(raw), PAGE_BYTES)
+        self.assertLess(len(answer["history"]), 1000)
+        self.assertEqual(answer["history"][0]["scheduled_run_time"],
+                         self.h.sched.now().isoformat())
 
 
 class PagingTests(ControlTestCase):

@@ -82,6 +82,13 @@ class CtlAgainstDaemonTests(DaemonTestCase):
             self.fail("watch saw no job_executed event:\n%s" % (self.daemon_log(),))
         self.assertEqual(watch.returncode, 0)
         self.assertTrue(stdout.startswith("job_executed  e2e"), stdout)
+        out, _ = self.assertCtl(0, "show", "e2e")
+        lines = out.splitlines()
+        start = lines.index("last runs (newest first):")
+        self.assertEqual(lines[start + 1].split(),
+                         ["SCHEDULED", "OUTCOME", "LATE", "DURATION", "SCHEDULER", "ERROR"])
+        self.assertEqual(lines[start + 2].split()[2], "ok")
+        self.assertEqual(len(lines), start + 3)
 
         self.assertCtl(0, "pause", "later")
         out, _ = self.assertCtl(0, "stats")

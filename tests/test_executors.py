@@ -74,6 +74,9 @@ class TimeoutTests(unittest.TestCase):
         self.assertEqual(sched.running_instances("slow"), 0)
         self.assertEqual(cancelled, [never])
         self.assertEqual(len(self.flushLoggedErrors(JobTimedOut)), 1)
+        [run] = self.successResultOf(sched.job_history("slow"))
+        self.assertEqual(run["outcome"], "timeout")
+        self.assertIn("timed out after 5 s", run["error"])
 
     def test_reactor_job_in_time(self):
         sched, clock = make_scheduler(self)

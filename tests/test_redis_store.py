@@ -13,6 +13,7 @@ import uuid
 
 from twisted.internet import defer, reactor
 from twisted.internet.task import deferLater
+from twisted.logger import Logger, formatEvent
 from twisted.trial import unittest
 
 from twistedsched import Scheduler
@@ -21,6 +22,7 @@ from twistedsched.errors import (
     BadArgumentError, BadReferenceError, ConflictingIdError, JobLookupError,
     JobStoreUnavailable)
 from twistedsched.stores import make_jobstore
+from twistedsched.stores import redis as redis_store
 from twistedsched.stores.redis import RedisJobStore, parse_url, score
 from twistedsched.tasks import TaskRegistry
 from twistedsched.timeutil import from_timestamp
@@ -375,6 +377,90 @@ class TimerTests(RedisTestCase):
                         == [after(10 * run).timestamp()])
             clock.advance(10)
             yield drive(clock, lambda: len(calls) == run)
+
+
+class HistoryTests(RedisTestCase):
+    """Run history: a capped list per job, removed with the job."""
+
+    def run_record(self, n):
+        return {"scheduled_run_time": after(n).timestamp(), "started": None, "ended": None,
+                "duration": None, "outcome": "missed", "error": None, "scheduler": "s"}
+
+    @defer.inlineCallbacks
+    def test_capped_newest_first_and_removed_with_the_job(self):
+        sched, clock = self.make_scheduler()
+        yield sched.add_job("record", "interval", seconds=10, id="a", jobstore="redis")
+        yield sched.add_job("record", "interval", seconds=10, id="b", jobstore="redis")
+        store = sched.jobstores["redis"]
+        yield defer.gatherResults([store.append_run("a", self.run_record(n), 3)
+                                   for n in range(5)] + [
+                                   store.append_run("b", self.run_record(9), 3),
+                                   store.append_run("gone", self.run_record(9), 3)])
+        runs = yield store.get_runs("a")
+        self.assertEqual(runs, [self.run_record(n) for n in (4, 3, 2)])
+        self.assertEqual((yield store.get_runs("a", 1)), [self.run_record(4)])
+        self.assertEqual((yield store.get_runs("gone")), [])
+        key = "%s:history:a" % (self.namespace,)
+        self.assertEqual(self.server.command("LLEN", key), b":3\r\n")
+        self.assertEqual(self.server.command("EXISTS", "%s:history:gone" % (self.namespace,)),
+                         b":0\r\n")
+        yield sched.remove_job("a", "redis")
+        self.assertEqual(self.server.command("EXISTS", key), b":0\r\n")
+        yield sched.add_job("record", "interval", seconds=10, id="a", jobstore="redis")
+        self.assertEqual((yield store.get_runs("a")), [])
+        yield store.remove_all_jobs()
+        self.assertEqual(self.server.command("EXISTS", "%s:history:b" % (self.namespace,)),
+                         b":0\r\n")
+
+    @defer.inlineCallbacks
+    def test_large_batches_are_split(self):
+        sched, clock = self.make_scheduler()
+        yield sched.add_job("record", "interval", seconds=10, id="a", jobstore="redis")
+        store = sched.jobstores["redis"]
+        self.patch(redis_store, "RUNS_BATCH", 4)
+        calls = []
+        script = store._script
+        self.patch(store, "_script", lambda name, args: calls.append(name) or script(name, args))
+        yield defer.gatherResults([store.append_run("a", self.run_record(n), 100)
+                                   for n in range(10)])
+        self.assertEqual(calls, ["append_runs"] * 3)
+        self.assertEqual(len((yield store.get_runs("a"))), 10)
+
+    @defer.inlineCallbacks
+    def test_scheduler_records_runs(self):
+        sched, clock = self.make_scheduler(history_size=2, scheduler_id="node-1")
+        yield sched.add_job("record", "interval", seconds=10, id="a", jobstore="redis")
+        runs = []
+
+        @defer.inlineCallbacks
+        def poll():
+            runs[:] = yield sched.job_history("a")
+        for run in (1, 2, 3):
+            yield drive(clock, lambda: clock.getDelayedCalls() and min(
+                c.getTime() for c in clock.getDelayedCalls()) == after(10 * run).timestamp())
+            clock.advance(10)
+            yield drive(clock, lambda: len(calls) == run)
+        deadline = time.monotonic() + 5
+        while len(runs) < 2 or runs[0]["scheduled_run_time"] != after(30):
+            self.assertLess(time.monotonic(), deadline, runs)
+            yield poll()
+        self.assertEqual([(r["outcome"], r["scheduler"], r["scheduled_run_time"]) for r in runs],
+                         [("ok", "node-1", after(30)), ("ok", "node-1", after(20))])
+
+    @defer.inlineCallbacks
+    def test_write_failure_is_logged_not_raised(self):
+        store = self.make_store(timeout=0.5)
+        sched, clock = self.make_scheduler(store=store)
+        yield sched.add_job("record", "interval", seconds=10, id="a", jobstore="redis")
+        logged = []
+        store.log = Logger(observer=logged.append)
+        store._stopped = True           # every call now fails as if Redis were away
+        self.addCleanup(setattr, store, "_stopped", False)
+        result = yield store.append_run("a", self.run_record(1), 3)
+        self.assertIsNone(result)
+        self.assertEqual([formatEvent(e) for e in logged],
+                         ["1 run history records not written: the Redis job store is "
+                          "shut down"])
 
 
 class NamespaceTests(RedisTestCase):

@@ -652,9 +652,9 @@ class APITests(unittest.TestCase):
         sched.add_job(record, "interval", seconds=10, id="h")
         clock.advance(10)
         clock.advance(10)
-        history = sched.job_history("h")
+        history = self.successResultOf(sched.job_history("h"))
         self.assertEqual([entry["outcome"] for entry in history], ["ok", "ok"])
-        self.assertEqual(history[-1]["scheduled_run_time"], after(20))
+        self.assertEqual(history[0]["scheduled_run_time"], after(20))
 
 
 class SchedulerStateTests(unittest.TestCase):

@@ -28,6 +28,7 @@ from twistedsched import control as C
 from twistedsched.control import (  # noqa: F401  (re-exported)
     BadArgument, ControlError, InvalidTrigger, JobIdTaken, LimitExceeded, NoSuchJob,
     NotAuthorized, ServerError, UnknownTask)
+from twistedsched.history import from_text
 from twistedsched.interfaces import ITrigger
 from twistedsched.remote import REMOTE_OPTIONS
 from twistedsched.tls import client_endpoint
@@ -40,10 +41,15 @@ __all__ = ["connect", "ControlClient", "ClientProtocol", "RemoteJob", "trigger_t
 
 
 class RemoteJob:
-    """A job as the daemon described it: attributes of the wire dict."""
+    """
+    A job as the daemon described it: attributes of the wire dict.
+    C{history} holds its last runs, newest first (from L{ControlClient.get_job}
+    only; see L{twistedsched.history}: times are aware datetimes).
+    """
 
-    def __init__(self, data):
+    def __init__(self, data, history=()):
         self.data = data
+        self.history = [from_text(run) for run in history]
         self.id = data["id"]
         self.name = data["name"]
         self.task = data.get("task")
@@ -248,9 +254,13 @@ class ControlClient:
     def remove_job(self, job_id):
         return self._call(C.RemoveJob, id=job_id).addCallback(lambda _: None)
 
-    def get_job(self, job_id):
-        """Fire with the L{RemoteJob}, or C{None} if there is none (as the scheduler does)."""
-        d = self._job(C.GetJob, id=job_id)
+    def get_job(self, job_id, history=True):
+        """
+        Fire with the L{RemoteJob} (with its last runs in C{history}, unless
+        C{history} is false), or C{None} if there is none (as the scheduler does).
+        """
+        d = self._call(C.GetJob, id=job_id, history=history)
+        d.addCallback(lambda answer: RemoteJob(answer["job"], answer.get("history") or ()))
         return d.addErrback(lambda f: f.trap(NoSuchJob) and None)
 
     def run_job(self, job_id):

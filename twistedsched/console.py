@@ -29,6 +29,7 @@ from twistedsched import events as ev
 from twistedsched.auth import Authenticator
 from twistedsched.errors import (
     BadArgumentError, JobLookupError, SchedulerError, UnknownTaskError)
+from twistedsched.history import HISTORY_HEADERS, history_rows
 from twistedsched.remote import (
     REMOTE_OPTIONS, add_remote_job, check_args, check_kwargs, job_to_wire)
 from twistedsched.table import JOB_HEADERS, format_run_time, format_table, job_rows
@@ -461,19 +462,15 @@ class ConsoleProtocol(LineReceiver, TimeoutMixin):
                    for key, value in wire["options"].items()]
         width = max(len(key) for key, _ in fields) + 1
         lines = ["%s %s" % ((key + ":").ljust(width), value) for key, value in fields]
-        self.write_lines(lines + self._history_lines(job.id))
+        d = self.scheduler.job_history(job.id, job.jobstore)
+        return d.addCallback(lambda runs: self.write_lines(lines + self._history_lines(runs)))
 
-    def _history_lines(self, job_id):
-        history = self.scheduler.job_history(job_id)
-        if not history:
+    def _history_lines(self, runs):
+        if not runs:
             return ["last runs: none"]
-        tz = self.scheduler.timezone
-        rows = [(format_run_time(run["started"] or run["scheduled_run_time"], tz),
-                 run["outcome"],
-                 "-" if run["duration"] is None else "%.3fs" % (run["duration"],))
-                for run in reversed(history)]
+        rows = history_rows(runs, self.scheduler.timezone)
         return ["last runs (newest first):"] + [
-            "  " + line for line in format_table(("TIME", "OUTCOME", "DURATION"), rows)]
+            "  " + line for line in format_table(HISTORY_HEADERS, rows)]
 
     @command("add", "add TASK cron|every|at SPEC [OPTION=VALUE...]")
     def do_add(self, args):

@@ -22,6 +22,7 @@ from twistedsched import errors as E
 from twistedsched import remote
 from twistedsched.auth import Authenticator
 from twistedsched.events import EVENT_ALL, mask_from_names
+from twistedsched.history import to_text as run_to_text
 from twistedsched.limits import RateLimit
 
 log = Logger()
@@ -183,8 +184,12 @@ class RemoveJob(_Command):
 
 
 class GetJob(_Command):
-    arguments = [(b"id", _text(False))]
-    response = [(b"job", JSON())]
+    """
+    The job, and its last runs (newest first, as many as fit in one AMP
+    value) unless C{history} is false.
+    """
+    arguments = [(b"id", _text(False)), (b"history", amp.Boolean(optional=True))]
+    response = [(b"job", JSON()), (b"history", JSON(optional=True))]
 
 
 class ListJobs(_Command):
@@ -273,6 +278,14 @@ def wire_job(job, tz, budget=PAGE_BYTES):
         data["trigger"] = data["trigger"][:200]
         data["trigger_dict"] = None
     return data
+
+
+def wire_history(runs, tz, budget=PAGE_BYTES):
+    """
+    Run records (from C{Scheduler.job_history}) with ISO times in C{tz}, as
+    many as fit in C{budget} bytes.
+    """
+    return pack_page((run_to_text(run, tz) for run in runs), budget) if runs else []
 
 
 def pack_page(wired, budget=PAGE_BYTES):
@@ -491,11 +504,19 @@ class ControlProtocol(amp.AMP):
         return self._call(self.scheduler.remove_job, id).addCallback(lambda _: {})
 
     @GetJob.responder
-    def get_job(self, id):
+    def get_job(self, id, history=None):
         def found(job):
             if job is None:
                 raise NoSuchJob("no job with id %r" % (id,))
-            return self._job_answer(job)
+            answer = self._job_answer(job)
+            if history is False:
+                return answer
+            d = self._call(self.scheduler.job_history, job.id, job.jobstore)
+            return d.addCallback(with_history, answer)
+
+        def with_history(runs, answer):
+            answer["history"] = wire_history(runs, self.scheduler.timezone)
+            return answer
         return self._call(self.scheduler.get_job, id).addCallback(found)
 
     @ListJobs.responder

@@ -20,6 +20,7 @@ from twisted.internet import defer, error
 from twisted.internet.task import react
 
 from twistedsched.client import ControlError, NotAuthorized, connect
+from twistedsched.history import HISTORY_HEADERS, history_rows
 from twistedsched.remote import parse_duration
 from twistedsched.table import JOB_HEADERS, format_table
 from twistedsched.tls import client_endpoint, describe_tls_failure, endpoint_host
@@ -146,6 +147,12 @@ def print_job(job):
     fields += sorted(data.get("options", {}).items())
     for line in format_table(("FIELD", "VALUE"), fields)[1:]:
         _out(line)
+    if not job.history:
+        _out("last runs: none")
+        return
+    _out("last runs (newest first):")
+    for line in format_table(HISTORY_HEADERS, history_rows(job.history)):
+        _out("  " + line)
 
 
 def format_event(event):

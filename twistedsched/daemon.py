@@ -4,7 +4,8 @@ The daemon behind C{twistd sched}: its options and its service tree::
     twistd -n sched --tasks mygame.tasks --timezone Europe/London
 
 The tree is a L{service.MultiService} holding the scheduler (named C{"scheduler"}),
-the control port (C{"control"}) and the admin console (C{"console"}).
+the control port (C{"control"}), the admin console (C{"console"}) and, with
+C{--metrics}, the Prometheus metrics port (C{"metrics"}).
 """
 
 import importlib
@@ -22,7 +23,7 @@ from twistedsched.executors import ProcessPoolExecutor, ReactorExecutor, ThreadP
 from twistedsched.limits import ConnectionLimiter
 from twistedsched.scheduler import Scheduler
 from twistedsched.timeutil import as_timezone
-from twistedsched.tls import check_listen_safety, server_endpoint
+from twistedsched.tls import check_listen_safety, listens_beyond_loopback, server_endpoint
 
 log = Logger()
 
@@ -33,6 +34,11 @@ DISABLED = ("none", "off", "")
 MAX_CONNECTIONS, MAX_CONNECTIONS_PER_PEER, MAX_ADDS_PER_SECOND = 100, 10, 1000
 #: Default cap on the jobs the daemon holds (one store of a million is fine).
 MAX_JOBS = 1000000
+#: Default number of past runs kept per job.
+HISTORY_SIZE = 10
+#: What the metrics port answers a connection over its limits.
+HTTP_REFUSAL = (b"HTTP/1.0 503 Service Unavailable\r\nContent-Type: text/plain\r\n"
+                b"Connection: close\r\n\r\n{why}\r\n")
 
 
 class Options(usage.Options):
@@ -46,6 +52,7 @@ class Options(usage.Options):
 
     optFlags = [
         ["insecure", None, "Allow listening beyond loopback without --auth."],
+        ["quiet-runs", None, "Log only the runs that fail, not one line per run."],
     ]
 
     optParameters = [
@@ -69,6 +76,12 @@ class Options(usage.Options):
          "Jobs one control connection may add per second (0: no limit).", int],
         ["console-max-line", None, DEFAULT_MAX_LINE_LENGTH,
          "Longest console line, in bytes.", int],
+        ["metrics", None, "none", "Endpoint of the Prometheus metrics port, serving "
+                                  "/metrics over HTTP (e.g. tcp:9100:interface=127.0.0.1; "
+                                  "default: off)."],
+        ["history-size", None, HISTORY_SIZE, "Past runs kept per job (0: none).", int],
+        ["scheduler-id", None, None, "Name of this scheduler in run history and logs "
+                                     "(default: hostname:pid)."],
     ]
 
     def __init__(self):
@@ -109,6 +122,15 @@ class Options(usage.Options):
             raise usage.UsageError("--max-jobs must be 0 (no limit) or more")
         if self["max-adds-per-second"] < 0:
             raise usage.UsageError("--max-adds-per-second must be 0 (no limit) or more")
+        if self["history-size"] < 0:
+            raise usage.UsageError("--history-size must be 0 (none) or more")
+        metrics = self["metrics"]
+        if metrics.lower() not in DISABLED and listens_beyond_loopback(metrics) \
+                and not self["insecure"]:
+            raise usage.UsageError(
+                "refusing to serve metrics on %r: the metrics port has no login (even "
+                "with --auth) and shows job names and counts to anyone who can reach it. "
+                "Bind it to 127.0.0.1, or pass --insecure if you really mean it." % (metrics,))
         try:
             check_listen_safety(self.endpoints(), self["auth"], self["insecure"])
         except ValueError as e:
@@ -138,7 +160,9 @@ def make_scheduler(options, reactor=None):
         "default": ReactorExecutor(),
         "threads": ThreadPoolExecutor(max_workers=options["max-workers"]),
         "processes": ProcessPoolExecutor(max_workers=options.get("max-processes", 2)),
-    }, max_jobs=options.get("max-jobs") or None)
+    }, max_jobs=options.get("max-jobs") or None,
+        history_size=options.get("history-size", HISTORY_SIZE),
+        scheduler_id=options.get("scheduler-id"), log_runs=not options.get("quiet-runs"))
     import_tasks(options["tasks"], sched.tasks)
     if options["store"] != "memory":
         try:
@@ -201,6 +225,27 @@ def make_console_service(scheduler, endpoint, options, reactor=None, authenticat
                              "console", options, reactor)
 
 
+def make_metrics_service(scheduler, endpoint, options, reactor=None, authenticator=None):
+    """
+    The Prometheus metrics of C{scheduler} (L{twistedsched.metrics}) and an
+    HTTP port on C{endpoint} serving them at C{/metrics}.  The port has no
+    login: C{authenticator} is not used.
+    """
+    from twisted.web.server import Site
+    from twistedsched.metrics import SchedulerMetrics, metrics_resource
+    metrics = SchedulerMetrics(scheduler)
+    top = service.MultiService()
+    metrics.setName("collector")
+    metrics.setServiceParent(top)
+    site = Site(metrics_resource(metrics))
+    site.noisy = False
+    port = _endpoint_service(endpoint, limited(site, options, HTTP_REFUSAL), "metrics",
+                             options, reactor)
+    port.setName("port")
+    port.setServiceParent(top)
+    return top
+
+
 def makeService(options, reactor=None):
     """The service tree for C{twistd sched} (C{reactor} is for tests)."""
     top = service.MultiService()
@@ -208,7 +253,8 @@ def makeService(options, reactor=None):
     sched.setName("scheduler")
     sched.setServiceParent(top)
     authenticator = make_authenticator(options, reactor)
-    for name, make in (("control", make_control_service), ("console", make_console_service)):
+    for name, make in (("control", make_control_service), ("console", make_console_service),
+                       ("metrics", make_metrics_service)):
         endpoint = options[name]
         if endpoint.lower() in DISABLED:
             continue

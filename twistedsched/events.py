@@ -4,6 +4,9 @@ Events the scheduler fires, and the constants to select them.
 Constants are bits: OR them into a mask for C{Scheduler.add_listener}.
 """
 
+from twistedsched.history import TIME_FIELDS
+from twistedsched.timeutil import from_timestamp
+
 EVENT_SCHEDULER_STARTED = 1 << 0
 EVENT_SCHEDULER_SHUTDOWN = 1 << 1
 EVENT_SCHEDULER_PAUSED = 1 << 2
@@ -22,6 +25,10 @@ EVENT_JOB_MISSED = 1 << 14
 EVENT_JOB_SUBMITTED = 1 << 15
 EVENT_JOB_MAX_INSTANCES = 1 << 16
 EVENT_JOBSTORE_ERROR = 1 << 17
+#: A run ended, whatever the outcome, with its history record.  It repeats
+#: what the events above say, so it is not part of EVENT_ALL: ask for it
+#: by name ("job_run").
+EVENT_JOB_RUN = 1 << 18
 
 EVENT_ALL = (1 << 18) - 1
 
@@ -123,4 +130,46 @@ class JobExecutionEvent(JobEvent):
             data["error_type"] = self.failure.type.__name__
         else:
             data["retval"] = repr(self.retval)[:200]
+        return data
+
+
+class JobRunEvent(JobEvent):
+    """
+    A run of a job ended, whatever its outcome (ok, error, missed,
+    skipped...).  C{record} is its history record (see
+    L{twistedsched.history}); C{scheduled_run_time} (aware datetime),
+    C{started} (POSIX seconds or C{None}), C{duration} and C{outcome} are
+    there as numbers for listeners such as L{twistedsched.metrics}.
+    """
+
+    def __init__(self, job_id, jobstore, job_name, record, scheduled_run_time,
+                 started=None):
+        super().__init__(EVENT_JOB_RUN, job_id, jobstore)
+        self.job_name = job_name
+        self.record = record
+        self.scheduled_run_time = scheduled_run_time
+        self.started = started
+
+    @property
+    def outcome(self):
+        return self.record["outcome"]
+
+    @property
+    def duration(self):
+        return self.record["duration"]
+
+    @property
+    def lateness(self):
+        """Seconds from the scheduled run time to the start, or C{None}."""
+        if self.started is None:
+            return None
+        return self.started - self.scheduled_run_time.timestamp()
+
+    def to_dict(self):
+        data = super().to_dict()
+        data["job_name"] = self.job_name
+        data.update(self.record)
+        for key in TIME_FIELDS:           # ISO text, as in the other events
+            if data[key] is not None:
+                data[key] = from_timestamp(data[key]).isoformat()
         return data

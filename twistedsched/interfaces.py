@@ -61,10 +61,11 @@ class IJobStore(Interface):
         it); fail with L{JobLookupError} if there is none."""
 
     def remove_job(job_id):
-        """Remove a job; fail with L{JobLookupError} if there is none."""
+        """Remove a job and its run history; fail with L{JobLookupError} if
+        there is none."""
 
     def remove_all_jobs():
-        """Remove every job."""
+        """Remove every job and all run history."""
 
     def lookup_job(job_id):
         """Fire with the job, or C{None}."""
@@ -86,6 +87,18 @@ class IJobStore(Interface):
 
     def get_next_run_time():
         """Fire with the earliest next run time of any job (UTC), or C{None}."""
+
+    def append_run(job_id, record, size):
+        """
+        Keep C{record} (a JSON-serializable dict, see
+        L{twistedsched.history}) as the newest run of a job, and at most its
+        C{size} newest runs.  A record for a job the store does not hold is
+        dropped.  Fire when done (a store may batch writes); trouble with
+        the store is logged by the store, never reported as a failure.
+        """
+
+    def get_runs(job_id, limit=None):
+        """Fire with the kept runs of a job, newest first, at most C{limit}."""
 
 
 class IExecutor(Interface):

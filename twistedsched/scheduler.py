@@ -19,8 +19,10 @@ from twisted.python.failure import Failure
 from twistedsched import events as ev
 from twistedsched.errors import (
     BadArgumentError, ConflictingIdError, JobLookupError, JobStoreUnavailable,
-    TooManyJobsError, UnknownAliasError)
+    JobTimedOut, TooManyJobsError, UnknownAliasError)
 from twistedsched.executors import ReactorExecutor, make_executor
+from twistedsched.history import (
+    default_scheduler_id, failure_summary, make_record, summarize, with_datetimes)
 from twistedsched.interfaces import IJobChecker, ITrigger
 from twistedsched.job import OPTION_NAMES, Job, check_options, describe_callable
 from twistedsched.stores import MemoryJobStore, make_jobstore
@@ -58,7 +60,12 @@ class Scheduler(service.Service):
         (the reactor), C{"threads"} and C{"processes"}.
     @param wait_on_shutdown: whether stopping waits for running jobs.
     @param batch_size: how many due jobs to take from a store at once.
-    @param history_size: how many past runs to remember per job.
+    @param history_size: how many past runs each job store keeps per job
+        (0: none); see L{job_history}.
+    @param scheduler_id: names this scheduler in run records and logs
+        (default C{hostname:pid}).
+    @param log_runs: log one event per run (C{True}), or only runs that
+        failed (C{False}: for very busy schedulers).
     @param max_jobs: adding a job fails with L{TooManyJobsError} once the
         stores hold this many (C{None}: no limit).
     """
@@ -68,7 +75,8 @@ class Scheduler(service.Service):
     def __init__(self, reactor=None, timezone=None, *, misfire_grace_time=1, coalesce=True,
                  max_instances=1, jitter=None, timeout=None, jobstores=None, executors=None,
                  tasks=None, wait_on_shutdown=True, batch_size=100, history_size=10,
-                 random=None, max_retry_delay=60.0, max_jobs=None):
+                 random=None, max_retry_delay=60.0, max_jobs=None, scheduler_id=None,
+                 log_runs=True):
         if reactor is None:
             from twisted.internet import reactor
         self.reactor = reactor
@@ -91,8 +99,14 @@ class Scheduler(service.Service):
         self._wanted = 0                          # OR of the listeners' masks
         self._running = collections.Counter()     # job id -> instances running
         self._in_flight = set()                   # Deferreds of running instances
-        self._history = {}                        # job id -> deque of past runs
+        if isinstance(history_size, bool) or not isinstance(history_size, int) \
+                or history_size < 0:
+            raise BadArgumentError("history_size: expected a whole number >= 0, not %r"
+                                   % (history_size,))
         self._history_size = history_size
+        self.scheduler_id = str(scheduler_id or default_scheduler_id())
+        self.log_runs = log_runs
+        self.log = self.log        # bound once: the descriptor builds a Logger per access
         self.counters = collections.Counter()
         self._jobstores = {}
         self._executors = {}
@@ -832,10 +846,8 @@ class Scheduler(service.Service):
     def _run_failed(self, failure, job, run_time, started):
         duration = self.reactor.seconds() - started
         self.counters["errors"] += 1
-        self.log.failure("job {job_id!r} ({name}) raised an exception", failure,
-                         job_id=job.id, name=job.name)
-        self._record(job, run_time, "error: %s" % (failure.getErrorMessage(),),
-                     started, duration)
+        outcome = "timeout" if failure.check(JobTimedOut) else "error"
+        self._record(job, run_time, outcome, started, duration, failure)
         self._dispatch(ev.JobExecutionEvent(
             ev.EVENT_JOB_ERROR, job.id, job.jobstore, run_time,
             failure=failure, duration=duration))
@@ -849,22 +861,67 @@ class Scheduler(service.Service):
             self.log.failure("job {job_id!r}: instance failed", result, job_id=job.id)
         return None
 
-    def _record(self, job, run_time, outcome, started=None, duration=None):
-        history = self._history.get(job.id)
-        if history is None:
-            history = self._history[job.id] = collections.deque(maxlen=self._history_size)
-        history.append((run_time, started, outcome, duration))
+    def _record(self, job, run_time, outcome, started=None, duration=None, failure=None):
+        """
+        Note how a run ended (C{outcome}: "ok", "error", "timeout", "missed", or
+        "kind: detail"): log it, keep it in the job's store, and tell
+        L{ev.EVENT_JOB_RUN} listeners.  A run that raised logs its traceback.
+        """
+        outcome, _, detail = outcome.partition(": ")
+        if failure is not None:
+            error = failure_summary(failure)
+        else:
+            error = summarize(detail) if detail else None
+        record = make_record(run_time, outcome, self.scheduler_id, started, duration, error)
+        self._log_run(job, run_time, record, failure)
+        if self._history_size:
+            store = self._jobstores.get(job.jobstore)
+            if store is not None:
+                try:
+                    d = store.append_run(job.id, record, self._history_size)
+                except Exception:
+                    d = defer.fail()
+                d.addErrback(self._history_failed, job.id)
+        if self._wants(ev.EVENT_JOB_RUN):
+            self._dispatch(ev.JobRunEvent(job.id, job.jobstore, job.name, record,
+                                          run_time, started))
 
-    def job_history(self, job_id):
+    def _log_run(self, job, run_time, record, failure):
+        """One structured log event per run (fields for C{twistd --logger} JSON output)."""
+        if failure is None and not self.log_runs:
+            return
+        started = record["started"]
+        fields = dict(job_id=job.id, job_name=job.name,
+                      run_time=None if started is None else from_timestamp(started).isoformat(),
+                      scheduled=run_time.isoformat(), duration=record["duration"],
+                      outcome=record["outcome"], error=record["error"],
+                      scheduler_id=self.scheduler_id)
+        if failure is not None:
+            self.log.failure(_RUN_FAILED, failure, **fields)
+        elif record["outcome"] == "ok":
+            self.log.info(_RUN_OK, **fields)
+        else:
+            self.log.warn(_RUN_NOT_STARTED if record["error"] is None
+                          else _RUN_NOT_STARTED_BECAUSE, **fields)
+
+    def _history_failed(self, failure, job_id):
+        self.log.failure("keeping the run history of job {job_id!r} failed", failure,
+                         job_id=job_id)
+
+    def job_history(self, job_id, jobstore=None, limit=None):
         """
-        The last runs of a job seen by this scheduler, oldest first: dicts of
-        scheduled_run_time, started (or None), outcome ("ok", "error: ...",
-        "missed", "skipped: ...") and duration in seconds.
+        Fire with the last runs of a job (at most C{limit}), newest first, as
+        kept by its job store (of every store, without C{jobstore}): dicts
+        of scheduled_run_time, started, ended (aware datetimes, or None),
+        duration (seconds), outcome ("ok", "error", "missed", "skipped"...),
+        error (one line, or None) and scheduler (the id of the scheduler
+        that ran it).  See L{twistedsched.history}.
         """
-        return [{"scheduled_run_time": run_time,
-                 "started": None if started is None else from_timestamp(started),
-                 "outcome": outcome, "duration": duration}
-                for run_time, started, outcome, duration in self._history.get(job_id, ())]
+        aliases = [jobstore] if jobstore is not None else list(self._jobstores) or ["default"]
+        stores = [self._lookup_jobstore(alias) for alias in aliases]
+        d = gather([store.get_runs(job_id, limit) for store in stores])
+        return d.addCallback(lambda lists: [
+            with_datetimes(record) for runs in lists for record in runs][:limit])
 
     def running_instances(self, job_id=None):
         """How many instances run now (of one job, or in all)."""
@@ -888,6 +945,15 @@ def gather(deferreds):
     d = defer.gatherResults(deferreds, consumeErrors=True)
     d.addErrback(lambda f: f.value.subFailure if f.check(defer.FirstError) else f)
     return d
+
+
+#: The sentences of the per-run log events (formatted only if someone reads them).
+#: No format specs: JSON logs (flattened events) drop them.
+_RUN_OK = "job {job_id!r} ({job_name}) ran in {duration} s (due {scheduled})"
+_RUN_FAILED = ("job {job_id!r} ({job_name}) raised an exception after {duration} s "
+               "(due {scheduled})")
+_RUN_NOT_STARTED = "job {job_id!r} ({job_name}): the run due {scheduled} was {outcome}"
+_RUN_NOT_STARTED_BECAUSE = _RUN_NOT_STARTED + " ({error})"
 
 
 class _RetryLater(Exception):

@@ -3,9 +3,12 @@ The memory job store: jobs in a dict, run order in a heap.
 
 Adding, updating, removing and finding the next due job cost O(log n): the
 heap keeps (run time, sequence, job id) entries and stale entries (of removed
-or rescheduled jobs) are dropped lazily when they reach the top.
+or rescheduled jobs) are dropped lazily when they reach the top.  Each job's
+last runs are a capped deque (of tuples, which take half the memory of
+dicts), removed with the job.
 """
 
+import collections
 import heapq
 import itertools
 
@@ -13,6 +16,7 @@ from twisted.internet.defer import fail, succeed
 from zope.interface import implementer
 
 from twistedsched.errors import ConflictingIdError, JobLookupError
+from twistedsched.history import FIELDS
 from twistedsched.interfaces import IJobStore
 from twistedsched.timeutil import to_timestamp
 
@@ -40,6 +44,7 @@ class MemoryJobStore:
         self._sequence = itertools.count()
         self._added = {}       # id -> order of addition, for stable listing
         self._listing = None   # jobs in listing order, until the next change
+        self._runs = {}        # id -> deque of run records as tuples of FIELDS, newest last
 
     def start(self, scheduler, alias):
         pass
@@ -88,6 +93,7 @@ class MemoryJobStore:
             raise JobLookupError(job_id)
         del self._jobs[job_id]
         del self._added[job_id]
+        self._runs.pop(job_id, None)
         self._current.pop(job_id, None)
         self._drop_stale()
         return None
@@ -98,6 +104,7 @@ class MemoryJobStore:
         self._jobs.clear()
         self._current.clear()
         self._added.clear()
+        self._runs.clear()
         del self._heap[:]
         return None
 
@@ -145,6 +152,22 @@ class MemoryJobStore:
         if not self._heap:
             return None
         return self._jobs[self._heap[0][2]].next_run_time
+
+    @_deferred
+    def append_run(self, job_id, record, size):
+        if job_id not in self._jobs or size <= 0:
+            return None
+        runs = self._runs.get(job_id)
+        if runs is None or runs.maxlen != size:
+            runs = self._runs[job_id] = collections.deque(runs or (), maxlen=size)
+        runs.append(tuple([record.get(key) for key in FIELDS]))
+        return None
+
+    @_deferred
+    def get_runs(self, job_id, limit=None):
+        runs = self._runs.get(job_id, ())
+        newest = [dict(zip(FIELDS, run)) for run in reversed(runs)]
+        return newest if limit is None else newest[:limit]
 
     def __len__(self):
         return len(self._jobs)

@@ -34,6 +34,9 @@ from twistedsched.stores import STORE_SCHEMES
 from twistedsched.stores.redislua import SCRIPTS
 from twistedsched.timeutil import EPOCH, from_timestamp
 
+#: The most run records written by one script call.
+RUNS_BATCH = 500
+
 #: Redis error replies that mean "not now" rather than "wrong".
 _TRANSIENT_REPLIES = ("LOADING", "BUSY", "MASTERDOWN", "TRYAGAIN", "READONLY")
 
@@ -172,7 +175,7 @@ class RedisJobStore:
                                                 uuid.uuid4().hex[:8])
         ns = self.namespace
         self.keys = ["%s:jobs" % ns, "%s:run_times" % ns, "%s:paused" % ns,
-                     "%s:claims" % ns, "%s:leases" % ns]
+                     "%s:claims" % ns, "%s:leases" % ns, "%s:history" % ns]
         self.channel = "%s:changes@%d" % (ns, self.settings["db"])
         self._tasks = tasks
         self._scheduler = None
@@ -185,6 +188,9 @@ class RedisJobStore:
         self._pending = set()       # Deferreds of calls in progress
         self._stopped = False
         self._subscription = []     # Deferreds waiting for the subscription
+        self._runs = []             # (id, size, record JSON) waiting to be written
+        self._runs_waiting = []     # Deferreds fired when those are written
+        self._runs_flush = None     # the delayed call that writes them
         self.subscribed = False
         self.notifications = 0      # messages from other schedulers
 
@@ -336,6 +342,8 @@ class RedisJobStore:
         Let calls in progress finish (bounded), give back claims, tell the
         other schedulers (they look again at once), disconnect.
         """
+        if self._runs_flush is not None:
+            yield self._flush_runs()
         if self._pool is None or self._stopped:
             self._stopped = True
             return
@@ -551,6 +559,78 @@ class RedisJobStore:
             if when is None or lease_end < when:
                 when = lease_end
         return when
+
+    # -- Run history -------------------------------------------------------------
+
+    def append_run(self, job_id, record, size):
+        """
+        Queue a run record; the records queued during one reactor turn go to
+        Redis in one script call (L{RUNS_BATCH} at most).  Fires when written
+        (or dropped: a failed write is logged, never reported).
+        """
+        if size <= 0:
+            return defer.succeed(None)
+        try:
+            text = json.dumps(record, separators=(",", ":"))
+        except (TypeError, ValueError):
+            return defer.fail()
+        self._runs.append((job_id, size, text))
+        d = defer.Deferred()
+        self._runs_waiting.append(d)
+        if len(self._runs) >= RUNS_BATCH:
+            self._flush_runs()
+        elif self._runs_flush is None:
+            self._runs_flush = self.reactor.callLater(0, self._flush_runs)
+        return d
+
+    def _flush_runs(self):
+        """Write the queued run records in one call; fire their Deferreds."""
+        if self._runs_flush is not None and self._runs_flush.active():
+            self._runs_flush.cancel()
+        self._runs_flush = None
+        runs, self._runs = self._runs, []
+        waiting, self._runs_waiting = self._runs_waiting, []
+        if not runs:
+            return defer.succeed(None)
+        args = []
+        for job_id, size, text in runs:
+            args += [job_id, size, text]
+
+        def failed(failure):
+            if failure.check(JobStoreUnavailable):
+                self.log.error("{count} run history records not written: {error}",
+                               count=len(runs), error=failure.getErrorMessage())
+            else:
+                self.log.failure("writing {count} run history records failed", failure,
+                                 count=len(runs))
+
+        def done(_):
+            for d in waiting:
+                d.callback(None)
+        d = self._script("append_runs", args)
+        d.addErrback(failed)
+        d.addCallback(done)
+        return d
+
+    def get_runs(self, job_id, limit=None):
+        """Fire with the job's kept runs, newest first (records that do not parse are skipped)."""
+        if limit is not None and limit <= 0:
+            return defer.succeed([])
+        d = self._call("lrange", "%s:%s" % (self.keys[5], job_id), 0,
+                       -1 if limit is None else limit - 1)
+        return d.addCallback(self._decode_runs, job_id)
+
+    def _decode_runs(self, texts, job_id):
+        runs = []
+        for text in texts:
+            try:
+                record = json.loads(text.decode("utf-8") if isinstance(text, bytes) else text)
+            except ValueError:
+                self.log.warn("job {job_id!r}: a run record in Redis is not JSON: {text!r}",
+                              job_id=job_id, text=text[:200])
+                continue
+            runs.append(record)
+        return runs
 
     def _now(self):
         if self._scheduler is not None:

@@ -1,13 +1,16 @@
 """
 The Lua scripts of the Redis job store.
 
-Every script gets the same five keys, in this order:
+Every script gets the same six keys, in this order:
 
   1. C{<ns>:jobs}       hash: job id -> JSON document
   2. C{<ns>:run_times}  sorted set: job id -> next run time (UTC POSIX seconds)
   3. C{<ns>:paused}     sorted set: ids of paused jobs (score 0: listed by id)
   4. C{<ns>:claims}     hash: job id -> id of the scheduler that claimed it
   5. C{<ns>:leases}     sorted set: job id -> end of its claim (Redis server time)
+  6. C{<ns>:history}    not a key itself but the prefix of each job's run
+                        history, the list C{<ns>:history:<job id>} (JSON
+                        records, newest first, capped)
 
 A claimed job stays in C{run_times}: listings keep showing it, and the
 claim is simply skipped by other schedulers until it is written back or its
@@ -36,6 +39,9 @@ end
 local function release(id)
   redis.call('HDEL', KEYS[4], id)
   redis.call('ZREM', KEYS[5], id)
+end
+local function history(id)
+  return KEYS[6] .. ':' .. id
 end
 """
 
@@ -83,14 +89,17 @@ local removed = redis.call('HDEL', KEYS[1], id)
 redis.call('ZREM', KEYS[2], id)
 redis.call('ZREM', KEYS[3], id)
 release(id)
+redis.call('DEL', history(id))
 if removed == 1 and ARGV[4] ~= 'writeback' then
   redis.call('PUBLISH', ARGV[1], ARGV[2] .. ' removed ' .. id)
 end
 return removed
 """
 
-#: ARGV: channel, node.  Deletes every key of the namespace.
+#: ARGV: channel, node.  Deletes every key of the namespace (histories exist
+#: for stored jobs only).
 REMOVE_ALL = _PROLOGUE + """
+for _, id in ipairs(redis.call('HKEYS', KEYS[1])) do redis.call('DEL', history(id)) end
 redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5])
 redis.call('PUBLISH', ARGV[1], ARGV[2] .. ' cleared *')
 return 1
@@ -197,6 +206,22 @@ redis.call('ZREM', KEYS[2], id)
 return 0
 """
 
+#: ARGV: (id, size, record) triples.  Pushes each record on its job's
+#: history, keeping the newest `size`; records of jobs that are not stored
+#: are dropped.  Returns how many were kept.
+APPEND_RUNS = _PROLOGUE + """
+local kept = 0
+for i = 1, #ARGV, 3 do
+  if redis.call('HEXISTS', KEYS[1], ARGV[i]) == 1 then
+    local key = history(ARGV[i])
+    redis.call('LPUSH', key, ARGV[i + 2])
+    redis.call('LTRIM', key, 0, tonumber(ARGV[i + 1]) - 1)
+    kept = kept + 1
+  end
+end
+return kept
+"""
+
 
 class Script:
     """A Lua script and its SHA1, as EVALSHA wants it."""
@@ -212,4 +237,5 @@ class Script:
 
 SCRIPTS = {name: Script(name, source) for name, source in dict(
     add=ADD, update=UPDATE, remove=REMOVE, remove_all=REMOVE_ALL, acquire=ACQUIRE,
-    next=NEXT, page=PAGE, release=RELEASE, shelve=SHELVE).items()}
+    next=NEXT, page=PAGE, release=RELEASE, shelve=SHELVE,
+    append_runs=APPEND_RUNS).items()}

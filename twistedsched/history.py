@@ -1,0 +1,132 @@
+"""
+Run history: one record per run of a job, kept by the job store.
+
+A record is a small JSON-serializable dict (the memory store keeps it as it
+is, the Redis store as JSON text), with times as POSIX seconds so that
+making one costs little on the fire path:
+
+  - C{scheduled_run_time}: when the run was due
+  - C{started}, C{ended}: when it ran, or C{None} if it never started
+    (missed, skipped)
+  - C{duration}: seconds it ran (to the microsecond), or C{None}
+  - C{outcome}: C{"ok"}, C{"error"}, C{"missed"}, C{"skipped"}, ...
+  - C{error}: one line (at most L{ERROR_LIMIT} characters) saying what went
+    wrong, or C{None}
+  - C{scheduler}: the id of the scheduler that handled the run
+
+L{with_datetimes} gives the times as aware datetimes (what
+C{Scheduler.job_history} returns), L{to_text} as ISO 8601 text (what the
+control port sends) and L{from_text} reads that back; L{history_rows} lays
+records out for a table.
+"""
+
+import os
+import socket
+
+from twistedsched.timeutil import from_iso, from_timestamp
+
+#: Longest error summary kept in a record.
+ERROR_LIMIT = 200
+
+#: The fields of a record, in order.
+FIELDS = ("scheduled_run_time", "started", "ended", "duration", "outcome", "error",
+          "scheduler")
+#: The fields of a record that are times.
+TIME_FIELDS = FIELDS[:3]
+
+#: Headers of L{history_rows}.
+HISTORY_HEADERS = ("SCHEDULED", "OUTCOME", "LATE", "DURATION", "SCHEDULER", "ERROR")
+
+
+def default_scheduler_id():
+    """C{hostname:pid}: who ran a job, when several schedulers share a store."""
+    return "%s:%d" % (socket.gethostname(), os.getpid())
+
+
+def summarize(text):
+    """One line of at most L{ERROR_LIMIT} characters from an error's text."""
+    if text is None:
+        return None
+    line = " ".join(str(text).split())
+    if len(line) > ERROR_LIMIT:
+        line = line[:ERROR_LIMIT - 3] + "..."
+    return line
+
+
+def failure_summary(failure):
+    """C{Type: message} of a L{Failure}, as one capped line."""
+    message = failure.getErrorMessage()
+    name = failure.type.__name__ if failure.type is not None else "Error"
+    return summarize("%s: %s" % (name, message) if message else name)
+
+
+def make_record(scheduled_run_time, outcome, scheduler_id, started=None, duration=None,
+                error=None):
+    """
+    A run record.
+
+    @param scheduled_run_time: an aware datetime.
+    @param started: POSIX seconds when the run started, or C{None}.
+    @param duration: seconds it ran, or C{None}.
+    @param error: a one-line text (see L{summarize}), or C{None}.
+    """
+    ended = None
+    if duration is not None:
+        duration = round(duration, 6)
+        ended = round(started + duration, 6)
+    return {"scheduled_run_time": scheduled_run_time.timestamp(), "started": started,
+            "ended": ended, "duration": duration, "outcome": outcome, "error": error,
+            "scheduler": scheduler_id}
+
+
+def _convert(record, convert):
+    record = dict(record)
+    for key in TIME_FIELDS:
+        value = record.get(key)
+        record[key] = None if value is None else convert(value)
+    return record
+
+
+def with_datetimes(record):
+    """A copy of a stored record with its times as aware UTC datetimes."""
+    return _convert(record, from_timestamp)
+
+
+def to_text(record, tz):
+    """A record from L{with_datetimes} with its times as ISO 8601 text in C{tz}."""
+    return _convert(record, lambda value: value.astimezone(tz).isoformat())
+
+
+def from_text(record):
+    """A record from L{to_text} with its times as aware datetimes."""
+    return _convert(record, from_iso)
+
+
+def lateness(record):
+    """Seconds between when a run was due and when it started (datetimes), or C{None}."""
+    if record.get("started") is None or record.get("scheduled_run_time") is None:
+        return None
+    return (record["started"] - record["scheduled_run_time"]).total_seconds()
+
+
+def _seconds(value):
+    return "-" if value is None else "%.3fs" % (value,)
+
+
+def _time(value, tz):
+    if value is None:
+        return "-"
+    if tz is not None:
+        value = value.astimezone(tz)
+    return value.replace(microsecond=0).isoformat(sep=" ")
+
+
+def history_rows(records, tz=None):
+    """
+    Rows of L{HISTORY_HEADERS} for records with datetimes, times in C{tz}
+    (C{None}: in the zone they carry).
+    """
+    return [(_time(record["scheduled_run_time"], tz), record["outcome"],
+             _seconds(lateness(record)), _seconds(record.get("duration")),
+             record.get("scheduler") or "-", record.get("error") or "")
+            for record in records]
