@@ -279,14 +279,17 @@ class SchedulerTests(unittest.TestCase):
     @defer.inlineCallbacks
     def test_reference_and_timeout(self):
         done = self.outcome("stuck")
-        yield self.sched.add_job("tests.jobfuncs:hang", id="stuck", executor="processes",
-                                 timeout=0.5)
+        # An interval job, so that it stays stored with its history.
+        yield self.sched.add_job("tests.jobfuncs:hang", "interval", hours=1, id="stuck",
+                                 executor="processes", timeout=0.5,
+                                 next_run_time=self.sched.now())
         event = yield done
         self.assertEqual(event.code, ev.EVENT_JOB_ERROR)
         self.assertIn("timed out after 0.5 s", event.failure.getErrorMessage())
         self.assertEqual(len(self.flushLoggedErrors(JobTimedOut)), 1)
-        self.assertIn("error: timed out after 0.5 s",
-                      self.sched.job_history("stuck")[-1]["outcome"])
+        [run] = yield self.sched.job_history("stuck")
+        self.assertEqual(run["outcome"], "timeout")
+        self.assertIn("timed out after 0.5 s", run["error"])
         done = self.outcome("after")
         yield self.sched.add_job(jobfuncs.square, args=(3,), id="after", executor="processes")
         self.assertEqual((yield done).retval, 9)
