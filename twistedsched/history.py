@@ -54,7 +54,7 @@ def summarize(text):
 
 
 def failure_summary(failure):
-    """C{Type: message} of a L{Failure}, as one capped line."""
+    """C{Type: message} of a L{Failure <twisted.python.failure.Failure>}, as one capped line."""
     message = failure.getErrorMessage()
     name = failure.type.__name__ if failure.type is not None else "Error"
     return summarize("%s: %s" % (name, message) if message else name)

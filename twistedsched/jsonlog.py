@@ -1,5 +1,5 @@
 """
-JSON logs for C{twistd}: one JSON object per log event on standard output.
+JSON logs for C{twistd}: one JSON object per log event on standard output::
 
     twistd -n --logger twistedsched.jsonlog.observer sched ...
 

@@ -1,5 +1,5 @@
 """
-Prometheus metrics of one scheduler, in its own L{CollectorRegistry}.
+Prometheus metrics of one scheduler, in its own C{prometheus_client.CollectorRegistry}::
 
     metrics = SchedulerMetrics(sched)
     metrics.setServiceParent(application)
@@ -38,7 +38,7 @@ class SchedulerMetrics(service.Service):
     """
     Metrics of C{scheduler}, collected while this service runs.
 
-    @ivar registry: the L{CollectorRegistry} holding them (serve it with
+    @ivar registry: the C{CollectorRegistry} holding them (serve it with
         L{metrics_resource} or C{prometheus_client.generate_latest}).
     """
 

@@ -865,7 +865,7 @@ class Scheduler(service.Service):
         """
         Note how a run ended (C{outcome}: "ok", "error", "timeout", "missed", or
         "kind: detail"): log it, keep it in the job's store, and tell
-        L{ev.EVENT_JOB_RUN} listeners.  A run that raised logs its traceback.
+        L{twistedsched.events.EVENT_JOB_RUN} listeners.  A run that raised logs its traceback.
         """
         outcome, _, detail = outcome.partition(": ")
         if failure is not None:
