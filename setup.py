@@ -29,6 +29,8 @@ setup(
     ],
     extras_require={
         "test": ["hypothesis>=6", "croniter>=1.3", "apscheduler>=3.9,<4", "redis"],
+        # python -m benchmarks: the contenders it measures twistedsched against.
+        "bench": ["apscheduler>=3.9,<4", "redis"],
     },
     entry_points={
         "console_scripts": ["twistedsched-ctl = twistedsched.ctl:main"],
