@@ -71,6 +71,11 @@ class Job:
     C{scheduled_run_time} is the trigger's fire time behind it, before jitter.
     """
 
+    # Slots: a stored job is small (the memory store keeps many of them).
+    __slots__ = ("_scheduler", "id", "func", "task", "func_ref", "name", "args", "kwargs",
+                 "trigger", "executor", "jobstore", "misfire_grace_time", "coalesce",
+                 "max_instances", "jitter", "next_run_time", "scheduled_run_time")
+
     def __init__(self, scheduler, func, trigger, *, id=None, name=None, args=(),
                  kwargs=None, task=None, func_ref=None, executor="default",
                  jobstore="default", misfire_grace_time=1, coalesce=True,
@@ -115,7 +120,8 @@ class Job:
     def copy(self):
         """A shallow copy, detached from the store's instance."""
         clone = Job.__new__(Job)
-        clone.__dict__.update(self.__dict__)
+        for name in Job.__slots__:
+            setattr(clone, name, getattr(self, name))
         clone.args = tuple(self.args)
         clone.kwargs = dict(self.kwargs)
         return clone
