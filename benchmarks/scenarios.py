@@ -232,27 +232,30 @@ def scenario_churn(reactor, contender, n, seconds, per_second):
 
 @defer.inlineCallbacks
 def scenario_memory(reactor, contender, n):
-    """RSS growth per stored job (n jobs), and traced bytes per job for more."""
+    """
+    RSS growth per stored job (n jobs), and tracemalloc's bytes per job for
+    n/10 more.  The ids and POSIX times are made before measuring (they are
+    the caller's); the datetimes the schedulers take are made inside, as a
+    stored job keeps its own.
+    """
     import tracemalloc
     contender.start()
     now = time.time()
-    yield load(reactor, contender, noop, [now + 3600 + 0.5 * i for i in range(100)])
+    yield load(reactor, contender, noop, [now + 3600 + 0.5 * i for i in range(100)],
+               ["warm-%d" % (i,) for i in range(100)])
+    ids = ["job-%d" % (i,) for i in range(n)]
+    times = [now + 60 + 3540.0 * i / n for i in range(n)]
+    more = max(1000, n // 10)
+    more_ids = ["more-%d" % (i,) for i in range(more)]
+    more_times = [now + 60 + 3540.0 * i / more for i in range(more)]
     gc.collect()
     before = rss_bytes()
-    ids = ["job-%d" % (i,) for i in range(100, 100 + n)]
-    yield load(reactor, contender, noop, [now + 60 + 3540.0 * i / n for i in range(n)], ids)
+    yield load(reactor, contender, noop, times, ids)
     gc.collect()
     grown = rss_bytes() - before
-    more = max(1000, n // 10)
-    times = [now + 60 + 3540.0 * i / more for i in range(more)]
-    ids = ["more-%d" % (i,) for i in range(more)]
-    whens = [contender.prepare(when) for when in times]
-    gc.collect()
     tracemalloc.start()
     traced = tracemalloc.get_traced_memory()[0]
-    for i, when in enumerate(whens):
-        contender.add(noop, when, ids[i], (i,))
-    yield settle(reactor)
+    yield load(reactor, contender, noop, more_times, more_ids)
     gc.collect()
     traced = tracemalloc.get_traced_memory()[0] - traced
     tracemalloc.stop()

@@ -3,6 +3,7 @@ A job: what to call, with what, on which trigger, under which options.
 """
 
 import json
+import operator
 import uuid
 
 from twistedsched.errors import BadArgumentError
@@ -120,8 +121,8 @@ class Job:
     def copy(self):
         """A shallow copy, detached from the store's instance."""
         clone = Job.__new__(Job)
-        for name in Job.__slots__:
-            setattr(clone, name, getattr(self, name))
+        for name, value in zip(Job.__slots__, _all_fields(self)):
+            setattr(clone, name, value)
         clone.args = tuple(self.args)
         clone.kwargs = dict(self.kwargs)
         return clone
@@ -202,6 +203,10 @@ class Job:
     def __str__(self):
         state = "paused" if self.paused else "next run at: %s" % (self.next_run_time,)
         return "%s (trigger: %s, %s)" % (self.name, self.trigger, state)
+
+
+#: All of a job's fields, in the order of its slots, at C speed (for L{Job.copy}).
+_all_fields = operator.attrgetter(*Job.__slots__)
 
 
 def describe_callable(func, tasks):

@@ -377,15 +377,15 @@ class Scheduler(service.Service):
         """Fire with (job, alias) or fail with L{JobLookupError}."""
         aliases = [jobstore] if jobstore is not None else list(self._jobstores) or ["default"]
         stores = [(alias, self._lookup_jobstore(alias)) for alias in aliases]
+        return self._search(stores, job_id)
 
-        @defer.inlineCallbacks
-        def search():
-            for alias, store in stores:
-                job = yield store.lookup_job(job_id)
-                if job is not None:
-                    return self._own(job, alias)
-            raise JobLookupError(job_id)
-        return search()
+    @steps
+    def _search(self, stores, job_id):
+        for alias, store in stores:
+            job = yield store.lookup_job(job_id)
+            if job is not None:
+                return self._own(job, alias)
+        raise JobLookupError(job_id)
 
     def _prepare_changes(self, changes):
         """Check C{modify_job}'s changes now, so that mistakes raise at once."""
@@ -686,7 +686,7 @@ class Scheduler(service.Service):
         try:
             for alias in list(self._jobstores):
                 try:
-                    yield self._process_store(alias)
+                    yield from self._process_store(alias)
                 except Exception:
                     self._store_failed(Failure(), alias, "processing due jobs")
                     failed = True
@@ -697,8 +697,8 @@ class Scheduler(service.Service):
         else:
             self._arm()
 
-    @steps
     def _process_store(self, alias):
+        """The steps of running what is due in one store (part of L{_process_due_jobs})."""
         store = self._jobstores.get(alias)
         if store is None:
             return
