@@ -98,8 +98,10 @@ def scenario_add(reactor, contender, n):
     now = time.time()
     times = [now + 60 + 3540.0 * i / n for i in range(n)]
     random.Random(1).shuffle(times)
+    cpu = time.process_time()
     seconds = yield load(reactor, contender, noop, times)
-    return {"adds_per_s": n / seconds, "seconds": seconds}
+    cpu = time.process_time() - cpu
+    return {"adds_per_s": n / seconds, "seconds": seconds, "cpu_us_per_add": 1e6 * cpu / n}
 
 
 # -- 2. fire and 3. lateness: jobs due at set times ----------------------------------
@@ -205,6 +207,7 @@ def scenario_churn(reactor, contender, n, seconds, per_second):
     live = ["job-%d" % (i,) for i in range(n)]
     serial = n
     busy = []
+    cpu = 0.0
     for _ in range(seconds):
         yield sleep(reactor, 1.0)
         live = [job_id for job_id in live if job_id not in fired]
@@ -214,17 +217,19 @@ def scenario_churn(reactor, contender, n, seconds, per_second):
         now = time.time()
         whens = [contender.prepare(now + rng.uniform(1, 61)) for _ in ids]
         gc.collect()
-        began = time.perf_counter()
+        began, cpu_began = time.perf_counter(), time.process_time()
         for job_id in doomed:
             contender.remove(job_id)
         for i, job_id in enumerate(ids):
             contender.add(fire, whens[i], job_id, (serial + i,))
         yield settle(reactor)
         busy.append(time.perf_counter() - began)
+        cpu += time.process_time() - cpu_began
         live.extend(ids)
         serial += per_second
     ops = 2 * per_second * seconds
-    return {"ops_per_s": ops / sum(busy), "tick_ms_p50": 1000 * percentile(busy, 0.5),
+    return {"ops_per_s": ops / sum(busy), "cpu_us_per_op": 1e6 * cpu / ops,
+            "tick_ms_p50": 1000 * percentile(busy, 0.5),
             "tick_ms_max": 1000 * max(busy), "fired": len(fired)}
 
 

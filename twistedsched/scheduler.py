@@ -321,9 +321,10 @@ class Scheduler(service.Service):
         trigger = build_trigger(trigger, now, self.timezone, **trigger_args)
         func, task, func_ref = describe_callable(func, self.tasks)
         options = dict(self.job_defaults)
-        options.update({key: value for key, value in dict(
-            misfire_grace_time=misfire_grace_time, coalesce=coalesce,
-            max_instances=max_instances, jitter=jitter).items() if value is not UNSET})
+        for key, value in (("misfire_grace_time", misfire_grace_time), ("coalesce", coalesce),
+                           ("max_instances", max_instances), ("jitter", jitter)):
+            if value is not UNSET:
+                options[key] = value
         store = self._lookup_jobstore(jobstore)
         self._lookup_executor(executor)
         job = Job(self, func, trigger, id=id, name=name, args=args, kwargs=kwargs,
