@@ -134,6 +134,42 @@ class ImmediateExecutorTests(unittest.TestCase):
         self.flushLoggedErrors(RuntimeError)
 
 
+class RemovalRearmTests(unittest.TestCase):
+    """Removing a job re-arms the timer only when the earliest run time may change."""
+
+    def test_removing_a_later_job_keeps_the_timer(self):
+        sched, clock = make_scheduler(self)
+        sched.add_job(print, "date", run_date=after(10), id="early")
+        sched.add_job(print, "date", run_date=after(20), id="late")
+        sched.add_job(print, "date", run_date=after(5), id="paused", next_run_time=None)
+        [timer] = clock.getDelayedCalls()
+        for job_id in ("late", "paused"):
+            self.successResultOf(sched.remove_job(job_id))
+            self.assertEqual(clock.getDelayedCalls(), [timer])
+            self.assertEqual(timer.getTime(), after(10).timestamp())
+
+    def test_removing_the_earliest_job_rearms(self):
+        sched, clock = make_scheduler(self)
+        sched.add_job(print, "date", run_date=after(10), id="early")
+        sched.add_job(print, "date", run_date=after(20), id="late")
+        self.successResultOf(sched.remove_job("early"))
+        [timer] = clock.getDelayedCalls()
+        self.assertEqual(timer.getTime(), after(20).timestamp())
+        self.successResultOf(sched.remove_job("late"))
+        self.assertEqual(clock.getDelayedCalls(), [])
+
+    def test_removing_while_paused_or_retrying_rearms_as_before(self):
+        sched, clock = make_scheduler(self)
+        sched.add_job(print, "date", run_date=after(10), id="early")
+        sched.add_job(print, "date", run_date=after(20), id="late")
+        sched.pause()
+        self.successResultOf(sched.remove_job("late"))
+        self.assertEqual(clock.getDelayedCalls(), [])
+        sched.resume()
+        [timer] = clock.getDelayedCalls()
+        self.assertEqual(timer.getTime(), after(10).timestamp())
+
+
 class StepsTests(unittest.TestCase):
 
     def test_fired_deferreds_are_taken_at_once(self):

@@ -362,17 +362,37 @@ class Scheduler(service.Service):
     def _job_changed(self, code, job):
         if self._wants(code):
             self._dispatch(ev.JobEvent(code, job.id, job.jobstore))
-        if code != ev.EVENT_JOB_ADDED or self._runs_before_timer(job):
+        if code == ev.EVENT_JOB_ADDED:
+            rearm = self._runs_before_timer(job)
+        elif code == ev.EVENT_JOB_REMOVED:
+            rearm = self._timer_may_be_for(job)
+        else:
+            rearm = True
+        if rearm:
             self._arm()
         return job
 
+    def _timer_is_armed(self):
+        timer = self._timer
+        return timer is not None and timer.active() and self._retry_delay is None
+
     def _runs_before_timer(self, job):
         """False if the armed timer fires no later than a new job needs it."""
-        timer = self._timer
-        if timer is None or not timer.active() or self._retry_delay is not None:
+        if not self._timer_is_armed():
             return True
         return job.next_run_time is not None and \
-            job.next_run_time.timestamp() < timer.getTime()
+            job.next_run_time.timestamp() < self._timer.getTime()
+
+    def _timer_may_be_for(self, job):
+        """
+        False if a removed job ran after the armed timer (which is never
+        later than the earliest job): the earliest run time is unchanged.
+        A millisecond of slack covers rounding in the timer's time.
+        """
+        if not self._timer_is_armed():
+            return True
+        return job.next_run_time is not None and \
+            job.next_run_time.timestamp() <= self._timer.getTime() + 0.001
 
     def _find_job(self, job_id, jobstore=None):
         """Fire with (job, alias) or fail with L{JobLookupError}."""
