@@ -5,7 +5,7 @@ them the same way:
     c = CONTENDERS[name](reactor)
     when = c.prepare(posix_seconds)   # outside the timed part
     c.add(func, when, job_id, args)
-    c.remove(job_id)
+    c.remove(job_id)                  # unless it has fired
     c.start()                         # let due jobs run (all begin stopped)
     c.stop()
 
@@ -49,7 +49,9 @@ class Raw:
         self.calls[job_id] = self.reactor.callLater(delay, func, *args)
 
     def remove(self, job_id):
-        self.calls.pop(job_id).cancel()
+        call = self.calls.pop(job_id)
+        if call.active():
+            call.cancel()
 
     def start(self):
         pass
@@ -74,7 +76,8 @@ class TwistedSched:
         self.scheduler.add_job(func, "date", run_date=when, id=job_id, args=args)
 
     def remove(self, job_id):
-        self.scheduler.remove_job(job_id)
+        from twistedsched.errors import JobLookupError
+        self.scheduler.remove_job(job_id).addErrback(lambda f: f.trap(JobLookupError))
 
     def start(self):
         self.scheduler.startService()
@@ -104,7 +107,11 @@ class APScheduler:
         self.scheduler.add_job(func, "date", run_date=when, id=job_id, args=args)
 
     def remove(self, job_id):
-        self.scheduler.remove_job(job_id)
+        from apscheduler.jobstores.base import JobLookupError
+        try:
+            self.scheduler.remove_job(job_id)
+        except JobLookupError:
+            pass        # it came due: its thread has not called it yet
 
     def start(self):
         if self.started:
