@@ -753,8 +753,8 @@ class Scheduler(service.Service):
         else:
             self._schedule(job, following)
             d = store.update_job(job)
-        if not d.called or isinstance(d.result, Failure):   # a fired success needs nothing
-            d.addErrback(_trap_lookup_error)
+        if not d.called or d.paused or isinstance(d.result, Failure):
+            d.addErrback(_trap_lookup_error)        # (a fired success needs nothing)
         return d
 
     def _due_run_times(self, job, now, limit=1000):
