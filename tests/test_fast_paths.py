@@ -94,6 +94,15 @@ class ImmediateExecutorTests(unittest.TestCase):
         self.assertEqual([h["outcome"][:5] for h in sched.job_history("bad")], ["error"])
         self.flushLoggedErrors(ValueError, KeyError)
 
+    def test_history_keeps_the_last_runs_oldest_first(self):
+        sched, clock = make_scheduler(self, history_size=2)
+        sched.add_job(jobfuncs.square, "interval", seconds=10, args=(2,), id="j")
+        for _ in range(3):
+            clock.advance(10)
+        history = sched.job_history("j")
+        self.assertEqual([h["scheduled_run_time"] for h in history], [after(20), after(30)])
+        self.assertEqual([h["outcome"] for h in history], ["ok", "ok"])
+
     def test_without_coalesce_later_runs_wait_for_a_deferred(self):
         sched, clock = make_scheduler(self, coalesce=False, misfire_grace_time=None)
         gates = []

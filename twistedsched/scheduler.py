@@ -90,7 +90,7 @@ class Scheduler(service.Service):
         self._wanted = 0                          # OR of the listeners' masks
         self._running = {}                        # job id -> instances running
         self._in_flight = set()                   # Deferreds of running instances
-        self._history = {}                        # job id -> deque of past runs
+        self._history = {}                        # job id -> list of past runs
         self._history_size = history_size
         self.counters = collections.Counter()
         self._jobstores = {}
@@ -900,10 +900,15 @@ class Scheduler(service.Service):
         return None
 
     def _record(self, job, run_time, outcome, started=None, duration=None):
+        entry = (run_time, started, outcome, duration)
         history = self._history.get(job.id)
         if history is None:
-            history = self._history[job.id] = collections.deque(maxlen=self._history_size)
-        history.append((run_time, started, outcome, duration))
+            # A short list, not a deque: most jobs (one-shot ones) run once,
+            # and a deque costs a 64-slot block.
+            history = self._history[job.id] = []
+        history.append(entry)
+        if len(history) > self._history_size:
+            del history[0]
 
     def job_history(self, job_id):
         """
