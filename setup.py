@@ -33,6 +33,8 @@ setup(
         # The documentation (docs/, built by .ci/run): Sphinx, and pydoctor for the
         # API reference from the epytext docstrings.  The theme is Sphinx's own.
         "docs": ["sphinx>=8", "pydoctor>=24.3"],
+        # python -m benchmarks: the contenders it measures twistedsched against.
+        "bench": ["apscheduler>=3.9,<4", "redis"],
     },
     entry_points={
         "console_scripts": ["twistedsched-ctl = twistedsched.ctl:main"],

@@ -135,3 +135,18 @@ class IJobChecker(Interface):
 
     def check(func, args, kwargs):
         """Raise L{twistedsched.errors.BadArgumentError} if this job cannot run here."""
+
+
+class IImmediateExecutor(IExecutor):
+    """
+    An executor that calls jobs at once in the reactor thread, so that the
+    scheduler can learn how a job that ended at once ended without a
+    Deferred (the fast path of short jobs).
+    """
+
+    def call(func, args, kwargs):
+        """
+        Call C{func(*args, **kwargs)} now and return its result, or a
+        Deferred of it when the job returned a Deferred or an awaitable;
+        raise what the call raised.
+        """

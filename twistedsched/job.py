@@ -3,6 +3,7 @@ A job: what to call, with what, on which trigger, under which options.
 """
 
 import json
+import operator
 import uuid
 
 from twistedsched.errors import BadArgumentError
@@ -76,6 +77,11 @@ class Job:
     C{scheduled_run_time} is the trigger's fire time behind it, before jitter.
     """
 
+    # Slots: a stored job is small (the memory store keeps many of them).
+    __slots__ = ("_scheduler", "id", "func", "task", "func_ref", "name", "args", "kwargs",
+                 "trigger", "executor", "jobstore", "misfire_grace_time", "coalesce",
+                 "max_instances", "jitter", "timeout", "next_run_time", "scheduled_run_time")
+
     def __init__(self, scheduler, func, trigger, *, id=None, name=None, args=(),
                  kwargs=None, task=None, func_ref=None, executor="default",
                  jobstore="default", misfire_grace_time=1, coalesce=True,
@@ -122,7 +128,8 @@ class Job:
     def copy(self):
         """A shallow copy, detached from the store's instance."""
         clone = Job.__new__(Job)
-        clone.__dict__.update(self.__dict__)
+        for name, value in zip(Job.__slots__, _all_fields(self)):
+            setattr(clone, name, value)
         clone.args = tuple(self.args)
         clone.kwargs = dict(self.kwargs)
         return clone
@@ -205,6 +212,10 @@ class Job:
     def __str__(self):
         state = "paused" if self.paused else "next run at: %s" % (self.next_run_time,)
         return "%s (trigger: %s, %s)" % (self.name, self.trigger, state)
+
+
+#: All of a job's fields, in the order of its slots, at C speed (for L{Job.copy}).
+_all_fields = operator.attrgetter(*Job.__slots__)
 
 
 def describe_callable(func, tasks):

@@ -3,6 +3,7 @@ Text references to callables: C{"package.module:qualname"}.
 """
 
 import importlib
+import sys
 
 from twistedsched.errors import BadReferenceError
 
@@ -22,7 +23,7 @@ def resolve_reference(ref):
         raise BadReferenceError(
             "%r is not a reference of the form 'package.module:qualname'" % (ref,))
     try:
-        obj = importlib.import_module(modulename)
+        obj = sys.modules.get(modulename) or importlib.import_module(modulename)
     except ImportError as e:
         raise BadReferenceError(
             "cannot import module %r for reference %r: %s" % (modulename, ref, e)) from None

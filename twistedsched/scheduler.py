@@ -23,12 +23,14 @@ from twistedsched.errors import (
 from twistedsched.executors import ReactorExecutor, make_executor
 from twistedsched.history import (
     default_scheduler_id, failure_summary, make_record, summarize, with_datetimes)
-from twistedsched.interfaces import IJobChecker, ITrigger
+from twistedsched.interfaces import IImmediateExecutor, IJobChecker, ITrigger
 from twistedsched.job import OPTION_NAMES, Job, check_options, describe_callable
+from twistedsched.steps import steps
 from twistedsched.stores import MemoryJobStore, make_jobstore
 from twistedsched.table import JOB_HEADERS, format_table, job_rows
 from twistedsched.tasks import TaskRegistry
-from twistedsched.timeutil import as_timezone, from_timestamp, to_datetime, to_utc
+from twistedsched.timeutil import (
+    as_timezone, from_timestamp, to_datetime, to_timestamp, to_utc)
 from twistedsched.triggers import build_trigger
 
 #: Marks an argument the caller did not give (None is a meaningful value).
@@ -97,7 +99,7 @@ class Scheduler(service.Service):
         self._retry_delay = None
         self._listeners = []
         self._wanted = 0                          # OR of the listeners' masks
-        self._running = collections.Counter()     # job id -> instances running
+        self._running = {}                        # job id -> instances running
         self._in_flight = set()                   # Deferreds of running instances
         if isinstance(history_size, bool) or not isinstance(history_size, int) \
                 or history_size < 0:
@@ -336,10 +338,11 @@ class Scheduler(service.Service):
         trigger = build_trigger(trigger, now, self.timezone, **trigger_args)
         func, task, func_ref = describe_callable(func, self.tasks)
         options = dict(self.job_defaults)
-        options.update({key: value for key, value in dict(
-            misfire_grace_time=misfire_grace_time, coalesce=coalesce,
-            max_instances=max_instances, jitter=jitter,
-            timeout=timeout).items() if value is not UNSET})
+        for key, value in (("misfire_grace_time", misfire_grace_time), ("coalesce", coalesce),
+                           ("max_instances", max_instances), ("jitter", jitter),
+                           ("timeout", timeout)):
+            if value is not UNSET:
+                options[key] = value
         store = self._lookup_jobstore(jobstore)
         self._lookup_executor(executor)
         job = Job(self, func, trigger, id=id, name=name, args=args, kwargs=kwargs,
@@ -352,8 +355,10 @@ class Scheduler(service.Service):
             tz = getattr(trigger, "timezone", None) or self.timezone
             job.next_run_time = job.scheduled_run_time = to_utc(
                 to_datetime(next_run_time, tz, "next_run_time"))
-        d = self._check_room() if self.max_jobs else defer.succeed(None)
-        d.addCallback(lambda _: store.add_job(job))
+        if self.max_jobs:
+            d = self._check_room().addCallback(lambda _: store.add_job(job))
+        else:
+            d = store.add_job(job)
         if replace_existing:
             d.addErrback(lambda f: f.trap(ConflictingIdError) and store.update_job(job))
         d.addCallback(lambda _: self._job_changed(ev.EVENT_JOB_ADDED, job))
@@ -380,32 +385,53 @@ class Scheduler(service.Service):
         return decorate
 
     def _job_changed(self, code, job):
-        self._dispatch(ev.JobEvent(code, job.id, job.jobstore))
-        if code != ev.EVENT_JOB_ADDED or self._runs_before_timer(job):
+        if self._wants(code):
+            self._dispatch(ev.JobEvent(code, job.id, job.jobstore))
+        if code == ev.EVENT_JOB_ADDED:
+            rearm = self._runs_before_timer(job)
+        elif code == ev.EVENT_JOB_REMOVED:
+            rearm = self._timer_may_be_for(job)
+        else:
+            rearm = True
+        if rearm:
             self._arm()
         return job
 
+    def _timer_is_armed(self):
+        timer = self._timer
+        return timer is not None and timer.active() and self._retry_delay is None
+
     def _runs_before_timer(self, job):
         """False if the armed timer fires no later than a new job needs it."""
-        timer = self._timer
-        if timer is None or not timer.active() or self._retry_delay is not None:
+        if not self._timer_is_armed():
             return True
         return job.next_run_time is not None and \
-            job.next_run_time.timestamp() < timer.getTime()
+            job.next_run_time.timestamp() < self._timer.getTime()
+
+    def _timer_may_be_for(self, job):
+        """
+        False if a removed job ran after the armed timer (which is never
+        later than the earliest job): the earliest run time is unchanged.
+        A millisecond of slack covers rounding in the timer's time.
+        """
+        if not self._timer_is_armed():
+            return True
+        return job.next_run_time is not None and \
+            job.next_run_time.timestamp() <= self._timer.getTime() + 0.001
 
     def _find_job(self, job_id, jobstore=None):
         """Fire with (job, alias) or fail with L{JobLookupError}."""
         aliases = [jobstore] if jobstore is not None else list(self._jobstores) or ["default"]
         stores = [(alias, self._lookup_jobstore(alias)) for alias in aliases]
+        return self._search(stores, job_id)
 
-        @defer.inlineCallbacks
-        def search():
-            for alias, store in stores:
-                job = yield store.lookup_job(job_id)
-                if job is not None:
-                    return self._own(job, alias)
-            raise JobLookupError(job_id)
-        return search()
+    @steps
+    def _search(self, stores, job_id):
+        for alias, store in stores:
+            job = yield store.lookup_job(job_id)
+            if job is not None:
+                return self._own(job, alias)
+        raise JobLookupError(job_id)
 
     def _prepare_changes(self, changes):
         """Check C{modify_job}'s changes now, so that mistakes raise at once."""
@@ -566,7 +592,14 @@ class Scheduler(service.Service):
 
     def _own(self, job, alias):
         """A copy of a stored job, bound to this scheduler and its store alias."""
-        job = job.copy()
+        return self._bind(job.copy(), alias)
+
+    def _bind(self, job, alias):
+        """
+        Bind a job a store handed out to this scheduler and the store's alias.
+        Due jobs are not copied: the scheduler changes nothing in them but
+        their run times, which it writes back at once with C{update_job}.
+        """
         job._scheduler = self
         job.jobstore = alias
         return job
@@ -625,7 +658,7 @@ class Scheduler(service.Service):
         d.addCallbacks(self._set_timer, self._arm_failed,
                        callbackArgs=(generation,), errbackArgs=(generation,))
 
-    @defer.inlineCallbacks
+    @steps
     def _earliest_run_time(self):
         best = None
         for alias, store in list(self._jobstores.items()):
@@ -651,7 +684,7 @@ class Scheduler(service.Service):
         if when is None:
             delay = limit
         else:
-            delay = max(0.0, (when - self.now()).total_seconds())
+            delay = max(0.0, to_timestamp(when) - self.reactor.seconds())
             if limit is not None:
                 delay = min(delay, limit)
         if delay is None:
@@ -689,7 +722,7 @@ class Scheduler(service.Service):
         d = self._process_due_jobs()
         d.addErrback(lambda f: self.log.failure("processing due jobs failed", f))
 
-    @defer.inlineCallbacks
+    @steps
     def _process_due_jobs(self):
         """Run what is due in every store, then re-arm."""
         if not self.running or self._paused:
@@ -699,7 +732,7 @@ class Scheduler(service.Service):
         try:
             for alias in list(self._jobstores):
                 try:
-                    yield self._process_store(alias)
+                    yield from self._process_store(alias)
                 except Exception:
                     self._store_failed(Failure(), alias, "processing due jobs")
                     failed = True
@@ -710,8 +743,8 @@ class Scheduler(service.Service):
         else:
             self._arm()
 
-    @defer.inlineCallbacks
     def _process_store(self, alias):
+        """The steps of running what is due in one store (part of L{_process_due_jobs})."""
         store = self._jobstores.get(alias)
         if store is None:
             return
@@ -722,7 +755,7 @@ class Scheduler(service.Service):
             for job in jobs:
                 if not self.running:
                     break
-                d = self._handle_due_job(self._own(job, alias), store, now)
+                d = self._handle_due_job(self._bind(job, alias), store, now)
                 if not d.called or d.paused or isinstance(d.result, Failure):
                     # Still on its way to the store (a called Deferred waiting on a
                     # chained one is paused) or failed; fired ones need no trip.
@@ -745,7 +778,8 @@ class Scheduler(service.Service):
         else:
             self._schedule(job, following)
             d = store.update_job(job)
-        d.addErrback(lambda f: f.trap(JobLookupError))
+        if not d.called or d.paused or isinstance(d.result, Failure):
+            d.addErrback(_trap_lookup_error)        # (a fired success needs nothing)
         return d
 
     def _due_run_times(self, job, now, limit=1000):
@@ -773,28 +807,16 @@ class Scheduler(service.Service):
         Apply coalesce, misfire grace and max_instances to the runs due, and
         start one instance for those left.
         """
-        now = now or self.now()
         if job.coalesce and len(run_times) > 1:
             run_times = run_times[-1:]
-        if not force:
-            on_time = []
-            grace = job.misfire_grace_time
-            for run_time in run_times:
-                due = job.next_run_time if run_time == job.scheduled_run_time else run_time
-                if grace is not None and (now - (due or run_time)).total_seconds() > grace:
-                    self._record(job, run_time, "missed")
-                    self.counters["missed"] += 1
-                    self._dispatch(ev.JobSubmissionEvent(
-                        ev.EVENT_JOB_MISSED, job.id, job.jobstore, [run_time]))
-                else:
-                    on_time.append(run_time)
-            run_times = on_time
+        if not force and job.misfire_grace_time is not None:
+            run_times = self._drop_missed(job, run_times, now or self.now())
         if not run_times:
             return None
-        if self._running[job.id] >= job.max_instances:
+        running = self._running.get(job.id, 0)
+        if running >= job.max_instances:
             self.counters["skipped"] += 1
-            self._record(job, run_times[-1], "skipped: %d instances running" % (
-                self._running[job.id],))
+            self._record(job, run_times[-1], "skipped: %d instances running" % (running,))
             self._dispatch(ev.JobSubmissionEvent(
                 ev.EVENT_JOB_MAX_INSTANCES, job.id, job.jobstore, run_times))
             return None
@@ -803,36 +825,80 @@ class Scheduler(service.Service):
         except UnknownAliasError:
             self.log.failure("job {job_id!r} names an unknown executor", job_id=job.id)
             return None
-        self._running[job.id] += 1
+        self._running[job.id] = running + 1
         self.counters["submitted"] += 1
         if self._wants(ev.EVENT_JOB_SUBMITTED):
             self._dispatch(ev.JobSubmissionEvent(
                 ev.EVENT_JOB_SUBMITTED, job.id, job.jobstore, run_times))
         d = self._run_instance(job, executor, run_times)
+        if d is None:                   # ended at once, and reported
+            self._instance_done(None, job, None)
+            return None
         self._in_flight.add(d)
         d.addBoth(self._instance_done, job, d)
         return d
 
+    def _drop_missed(self, job, run_times, now):
+        """The run times still within the job's misfire grace time; report the others."""
+        on_time = []
+        grace = job.misfire_grace_time
+        for run_time in run_times:
+            due = job.next_run_time if run_time == job.scheduled_run_time else run_time
+            if (now - (due or run_time)).total_seconds() > grace:
+                self._record(job, run_time, "missed")
+                self.counters["missed"] += 1
+                self._dispatch(ev.JobSubmissionEvent(
+                    ev.EVENT_JOB_MISSED, job.id, job.jobstore, [run_time]))
+            else:
+                on_time.append(run_time)
+        return on_time
+
     def _run_instance(self, job, executor, run_times):
-        """Call the job once per run time, one after the other."""
-        d = self._run_once(None, job, executor, run_times[0])
-        for run_time in run_times[1:]:
-            d.addCallback(self._run_once, job, executor, run_time)
-        return d
+        """
+        Call the job once per run time, one after the other.  Returns a
+        Deferred of the last run's end, or C{None} if all ended at once.
+        """
+        for index, run_time in enumerate(run_times):
+            d = self._run_once(None, job, executor, run_time)
+            if d is not None:
+                for later in run_times[index + 1:]:
+                    d.addCallback(self._run_once, job, executor, later)
+                return d
+        return None
 
     def _run_once(self, _, job, executor, run_time):
+        """
+        Run the job once and report how it ended: a Deferred of that report,
+        or C{None} when the job ended at once (an immediate executor's job
+        that returned a plain value or raised: no Deferred is made).
+        """
         started = self.reactor.seconds()
-        try:
-            if job.timeout is None:
-                d = executor.run(job.func, job.args, job.kwargs)
-            else:
-                d = executor.run(job.func, job.args, job.kwargs, timeout=job.timeout)
-        except Exception:
-            d = defer.fail()
-        d.addCallbacks(self._run_succeeded, self._run_failed,
-                       callbackArgs=(job, run_time, started),
-                       errbackArgs=(job, run_time, started))
-        return d
+        if job.timeout is not None:
+            # The executor enforces it on the Deferred it returns.
+            try:
+                outcome = executor.run(job.func, job.args, job.kwargs, timeout=job.timeout)
+            except Exception:
+                outcome = Failure()
+        elif IImmediateExecutor.providedBy(executor):
+            try:
+                outcome = executor.call(job.func, job.args, job.kwargs)
+            except BaseException:
+                outcome = Failure()
+        else:
+            try:
+                outcome = executor.run(job.func, job.args, job.kwargs)
+            except Exception:
+                outcome = Failure()
+        if isinstance(outcome, Failure):
+            self._run_failed(outcome, job, run_time, started)
+            return None
+        if not isinstance(outcome, defer.Deferred):
+            self._run_succeeded(outcome, job, run_time, started)
+            return None
+        outcome.addCallbacks(self._run_succeeded, self._run_failed,
+                             callbackArgs=(job, run_time, started),
+                             errbackArgs=(job, run_time, started))
+        return outcome
 
     def _run_succeeded(self, result, job, run_time, started):
         duration = self.reactor.seconds() - started
@@ -853,10 +919,11 @@ class Scheduler(service.Service):
             failure=failure, duration=duration))
 
     def _instance_done(self, result, job, d):
-        self._running[job.id] -= 1
-        if self._running[job.id] <= 0:
-            del self._running[job.id]
-        self._in_flight.discard(d)
+        running = self._running.pop(job.id, 0) - 1
+        if running > 0:
+            self._running[job.id] = running
+        if d is not None:
+            self._in_flight.discard(d)
         if isinstance(result, Failure):
             self.log.failure("job {job_id!r}: instance failed", result, job_id=job.id)
         return None
@@ -938,6 +1005,11 @@ class Scheduler(service.Service):
                     "errors": self.counters["errors"], "missed": self.counters["missed"],
                     "skipped": self.counters["skipped"], "paused": self._paused}
         return self.count_jobs().addCallback(build)
+
+
+def _trap_lookup_error(failure):
+    """Ignore a job that is gone (removed while it ran)."""
+    failure.trap(JobLookupError)
 
 
 def gather(deferreds):

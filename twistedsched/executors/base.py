@@ -10,6 +10,22 @@ from twisted.python.failure import Failure
 from twistedsched.errors import BadArgumentError, JobTimedOut
 
 
+def call_now(func, args, kwargs):
+    """
+    Call C{func}; return its result, or a Deferred when it is not a plain
+    value: the Deferred it returned, or one of the awaitable it returned
+    (C{async def} functions).  Raises what C{func} raised.
+    """
+    result = func(*args, **kwargs)
+    if result is None:
+        return None
+    if isinstance(result, Deferred):
+        return result
+    if inspect.isawaitable(result):
+        return ensureDeferred(result)
+    return result
+
+
 def call_in_reactor(func, args, kwargs):
     """
     Call C{func} and return a Deferred of its outcome: a value, an exception,
@@ -17,13 +33,11 @@ def call_in_reactor(func, args, kwargs):
     (C{async def} functions).
     """
     try:
-        result = func(*args, **kwargs)
+        result = call_now(func, args, kwargs)
     except BaseException:
         return fail()
     if isinstance(result, Deferred):
         return result
-    if inspect.isawaitable(result):
-        return ensureDeferred(result)
     return succeed(result)
 
 

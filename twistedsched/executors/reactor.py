@@ -5,11 +5,11 @@ The default executor: calls jobs in the reactor thread.
 from twisted.internet.defer import succeed
 from zope.interface import implementer
 
-from twistedsched.executors.base import add_timeout, call_in_reactor
-from twistedsched.interfaces import IExecutor
+from twistedsched.executors.base import add_timeout, call_in_reactor, call_now
+from twistedsched.interfaces import IImmediateExecutor
 
 
-@implementer(IExecutor)
+@implementer(IImmediateExecutor)
 class ReactorExecutor:
     """
     Calls each job in the reactor thread.  Right for jobs that return
@@ -35,3 +35,6 @@ class ReactorExecutor:
         if reactor is None:
             from twisted.internet import reactor
         return add_timeout(d, timeout, reactor, "its Deferred was cancelled")
+
+    def call(self, func, args, kwargs):
+        return call_now(func, args, kwargs)

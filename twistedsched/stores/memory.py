@@ -3,12 +3,16 @@ The memory job store: jobs in a dict, run order in a heap.
 
 Adding, updating, removing and finding the next due job cost O(log n): the
 heap keeps (run time, sequence, job id) entries and stale entries (of removed
-or rescheduled jobs) are dropped lazily when they reach the top.  Each job's
-last runs are a capped deque (of tuples, which take half the memory of
-dicts), removed with the job.
+or rescheduled jobs) are dropped lazily when they reach the top, or all at
+once when they outnumber the live ones.  A due job handed out by
+C{acquire_due_jobs} leaves the heap until it is written back (C{update_job},
+C{remove_job}); one not written back returns to the heap before the next
+look at it.
+
+Each job's last runs are a short list of tuples (a deque would cost a 64-slot
+block, tuples take half the memory of dicts), capped and removed with the job.
 """
 
-import collections
 import heapq
 import itertools
 
@@ -41,10 +45,10 @@ class MemoryJobStore:
         self._jobs = {}        # id -> Job
         self._current = {}     # id -> sequence number of its live heap entry
         self._heap = []        # (timestamp, sequence, id)
+        self._taken = {}       # id -> heap entry of a due job handed out, not written back
         self._sequence = itertools.count()
-        self._added = {}       # id -> order of addition, for stable listing
         self._listing = None   # jobs in listing order, until the next change
-        self._runs = {}        # id -> deque of run records as tuples of FIELDS, newest last
+        self._runs = {}        # id -> list of run records as tuples of FIELDS, newest last
 
     def start(self, scheduler, alias):
         pass
@@ -59,11 +63,26 @@ class MemoryJobStore:
         seq = next(self._sequence)
         self._current[job.id] = seq
         heapq.heappush(self._heap, (to_timestamp(job.next_run_time), seq, job.id))
+        if len(self._heap) > 2 * len(self._current) + 64:
+            self._compact()
 
     def _drop_stale(self):
         heap = self._heap
         while heap and self._current.get(heap[0][2]) != heap[0][1]:
             heapq.heappop(heap)
+
+    def _compact(self):
+        """Drop every stale entry (removals far from the top leave them behind)."""
+        current = self._current
+        self._heap = [entry for entry in self._heap if current.get(entry[2]) == entry[1]]
+        heapq.heapify(self._heap)
+
+    def _release(self):
+        """Put back the entries of due jobs handed out and not written back."""
+        if self._taken:
+            for entry in self._taken.values():
+                heapq.heappush(self._heap, entry)
+            self._taken.clear()
 
     @_deferred
     def add_job(self, job):
@@ -71,7 +90,6 @@ class MemoryJobStore:
         if job.id in self._jobs:
             raise ConflictingIdError(job.id)
         self._jobs[job.id] = job
-        self._added[job.id] = next(self._sequence)
         self._push(job)
         return None
 
@@ -82,8 +100,13 @@ class MemoryJobStore:
             raise JobLookupError(job.id)
         old = self._jobs[job.id]
         self._jobs[job.id] = job
-        if old.next_run_time != job.next_run_time or job.id not in self._current:
+        taken = self._taken.pop(job.id, None)
+        # The scheduler writes back the very instance it got from
+        # acquire_due_jobs, with new run times: then old is job.
+        if old is job or old.next_run_time != job.next_run_time or job.id not in self._current:
             self._push(job)
+        elif taken is not None:
+            heapq.heappush(self._heap, taken)
         return None
 
     @_deferred
@@ -92,10 +115,11 @@ class MemoryJobStore:
         if job_id not in self._jobs:
             raise JobLookupError(job_id)
         del self._jobs[job_id]
-        del self._added[job_id]
         self._runs.pop(job_id, None)
         self._current.pop(job_id, None)
-        self._drop_stale()
+        self._taken.pop(job_id, None)
+        if len(self._heap) > 2 * len(self._current) + 64:
+            self._compact()
         return None
 
     @_deferred
@@ -103,8 +127,8 @@ class MemoryJobStore:
         self._listing = None
         self._jobs.clear()
         self._current.clear()
-        self._added.clear()
         self._runs.clear()
+        self._taken.clear()
         del self._heap[:]
         return None
 
@@ -117,9 +141,10 @@ class MemoryJobStore:
         if self._listing is None:
             def order(job):
                 paused = job.next_run_time is None
-                return (paused, 0 if paused else to_timestamp(job.next_run_time),
-                        self._added[job.id])
-            # Sorted once, then reused while nothing changes (paging).
+                return (paused, 0 if paused else to_timestamp(job.next_run_time))
+            # Sorted once, then reused while nothing changes (paging).  The
+            # dict keeps the order of addition and the sort is stable: ties
+            # are listed in that order.
             self._listing = sorted(self._jobs.values(), key=order)
         end = None if limit is None else offset + limit
         return self._listing[offset:end]
@@ -130,24 +155,27 @@ class MemoryJobStore:
 
     @_deferred
     def acquire_due_jobs(self, now, limit):
+        self._release()
         deadline = to_timestamp(now)
-        taken = []
         due = []
         heap = self._heap
+        taken = self._taken
+        current = self._current
         while heap and len(due) < limit:
-            self._drop_stale()
-            if not heap or heap[0][0] > deadline:
+            entry = heap[0]
+            if current.get(entry[2]) != entry[1]:
+                heapq.heappop(heap)         # stale
+                continue
+            if entry[0] > deadline:
                 break
-            entry = heapq.heappop(heap)
-            taken.append(entry)
+            heapq.heappop(heap)
+            taken[entry[2]] = entry         # until the scheduler writes it back
             due.append(self._jobs[entry[2]])
-        # The jobs stay scheduled until the scheduler writes them back.
-        for entry in taken:
-            heapq.heappush(heap, entry)
         return due
 
     @_deferred
     def get_next_run_time(self):
+        self._release()
         self._drop_stale()
         if not self._heap:
             return None
@@ -158,9 +186,11 @@ class MemoryJobStore:
         if job_id not in self._jobs or size <= 0:
             return None
         runs = self._runs.get(job_id)
-        if runs is None or runs.maxlen != size:
-            runs = self._runs[job_id] = collections.deque(runs or (), maxlen=size)
+        if runs is None:
+            runs = self._runs[job_id] = []
         runs.append(tuple([record.get(key) for key in FIELDS]))
+        if len(runs) > size:
+            del runs[:len(runs) - size]
         return None
 
     @_deferred

@@ -38,6 +38,7 @@ class BaseTrigger:
     C{_fields_dict} and C{_from_fields}.
     """
 
+    __slots__ = ()      # so that a subclass may have slots only (see DateTrigger)
     type_name = None
     timezone = None
     start_date = None

@@ -17,6 +17,7 @@ class DateTrigger(BaseTrigger):
     times are read in C{timezone}).  Without a run date, fires at C{now}.
     """
 
+    __slots__ = ("timezone", "run_date", "jitter")    # small: one per one-shot job
     type_name = "date"
 
     def __init__(self, run_date=None, timezone=None, jitter=None, *, now=None,

@@ -3,7 +3,7 @@ Redis job store benchmark, against a private redis-server (started here on a
 free loopback port, like the tests), side by side with APScheduler 3's
 RedisJobStore on the same server where it does the same job.
 
-    .venv/bin/python benchmarks/bench_redis_store.py [--jobs 200000] [--fire 20000]
+    .venv/bin/python -m benchmarks.redis_store [--jobs 200000] [--fire 20000]
 
 Measures:
   - adding jobs: twistedsched's add_job issued without waiting (txredisapi

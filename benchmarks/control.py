@@ -3,7 +3,7 @@ Control port benchmark: AMP add-job round trips per second over loopback TCP,
 one call at a time and with 50 calls in flight on one connection; then
 paging through every job with ListJobs.
 
-    .venv/bin/python benchmarks/bench_control.py [--calls 5000] [--in-flight 50] [--tls]
+    .venv/bin/python -m benchmarks.control [--calls 5000] [--in-flight 50] [--tls]
 
 With --tls the control port is an ssl: endpoint (a throwaway CA and server
 certificate from tests/certs.py) and the client checks it as twistedsched-ctl

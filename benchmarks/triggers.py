@@ -3,7 +3,7 @@ Micro-benchmark: next-fire-time computations per second of the cron trigger,
 for a handful of typical expressions, next to APScheduler 3's CronTrigger
 measured in the same run (if installed: it is a test extra).
 
-Run: python benchmarks/bench_triggers.py  (takes well under 30 s)
+Run: python -m benchmarks triggers (or python -m benchmarks.triggers); well under 30 s
 """
 
 import datetime as _dt

@@ -1,0 +1,327 @@
+"""
+Tests for the code paths added for speed: the immediate executor path (no
+Deferred for a job that ends at once), L{steps}, the memory store's handed
+out heap entries and compaction, and the slotted L{Job}.
+"""
+
+from twisted.internet import defer
+from twisted.python.failure import Failure
+from twisted.trial import unittest
+from zope.interface import implementer
+from zope.interface.verify import verifyObject
+
+from twistedsched import events as ev
+from twistedsched.executors import ReactorExecutor
+from twistedsched.executors.base import call_in_reactor
+from twistedsched.interfaces import IExecutor, IImmediateExecutor
+from twistedsched.job import Job
+from twistedsched.steps import steps
+from twistedsched.stores import MemoryJobStore
+from twistedsched.triggers import DateTrigger, IntervalTrigger
+
+from tests import jobfuncs
+from tests.helpers import START, EventRecorder, after, make_scheduler
+
+
+@implementer(IExecutor)
+class DeferringExecutor:
+    """An executor that is not immediate: every outcome comes as a Deferred."""
+
+    def __init__(self, broken=False):
+        self.broken = broken
+
+    def start(self, scheduler, alias):
+        pass
+
+    def shutdown(self, wait=True):
+        return defer.succeed(None)
+
+    def run(self, func, args, kwargs):
+        if self.broken:
+            raise RuntimeError("executor broken")
+        return call_in_reactor(func, args, kwargs)
+
+
+class ImmediateExecutorTests(unittest.TestCase):
+
+    def test_reactor_executor_is_immediate(self):
+        executor = ReactorExecutor()
+        verifyObject(IImmediateExecutor, executor)
+        self.assertEqual(executor.call(jobfuncs.square, (3,), {}), 9)
+        self.assertIsNone(executor.call(lambda: None, (), {}))
+        self.assertRaises(ValueError, executor.call, jobfuncs.fail, ("x",), {})
+        d = executor.call(jobfuncs.coroutine, (), {})
+        self.assertEqual(self.successResultOf(d), "coroutine")
+        pending = defer.Deferred()
+        self.assertIs(executor.call(lambda: pending, (), {}), pending)
+
+    def test_plain_job_counts_as_running_while_it_runs(self):
+        sched, clock = make_scheduler(self)
+        seen = []
+        sched.add_job(lambda: seen.append(sched.running_instances("j")), "date",
+                      run_date=after(1), id="j")
+        clock.advance(1)
+        self.assertEqual(seen, [1])
+        self.assertEqual(sched.running_instances(), 0)
+        self.assertEqual(sched._in_flight, set(), "no Deferred kept for a job that ended")
+        self.successResultOf(sched.shutdown())
+
+    def test_job_that_runs_itself_meets_max_instances(self):
+        sched, clock = make_scheduler(self)
+        recorder = EventRecorder(sched)
+        sched.add_job(lambda: sched.run_job("j"), "date", run_date=after(1), id="j")
+        clock.advance(1)
+        self.assertEqual(recorder.codes().count(ev.EVENT_JOB_MAX_INSTANCES), 1)
+        self.assertEqual(recorder.codes().count(ev.EVENT_JOB_EXECUTED), 1)
+        self.assertEqual(sched.counters["skipped"], 1)
+        self.assertEqual(sched.running_instances(), 0)
+
+    def test_events_and_counters_of_plain_and_failing_jobs(self):
+        sched, clock = make_scheduler(self)
+        recorder = EventRecorder(sched, ev.EVENT_JOB_EXECUTED | ev.EVENT_JOB_ERROR)
+        runs = EventRecorder(sched, ev.EVENT_JOB_RUN)
+        sched.add_job(jobfuncs.square, "date", run_date=after(1), args=(4,), id="ok")
+        sched.add_job(jobfuncs.fail, "date", run_date=after(2), args=("no",), id="bad")
+        sched.add_job(lambda: Failure(KeyError("k")), "date", run_date=after(3), id="f")
+        for _ in range(3):
+            clock.advance(1)
+        executed, failed, returned = recorder.events
+        self.assertEqual((executed.job_id, executed.retval, executed.duration), ("ok", 16, 0))
+        self.assertEqual(executed.scheduled_run_time, after(1))
+        self.assertEqual(failed.code, ev.EVENT_JOB_ERROR)
+        self.assertTrue(failed.failure.check(ValueError))
+        self.assertTrue(returned.failure.check(KeyError), "a returned Failure is an error")
+        self.assertEqual((sched.counters["executed"], sched.counters["errors"]), (1, 2))
+        self.assertEqual([(e.job_id, e.record["outcome"]) for e in runs.events],
+                         [("ok", "ok"), ("bad", "error"), ("f", "error")])
+        self.flushLoggedErrors(ValueError, KeyError)
+
+    def test_history_keeps_the_last_runs_newest_first(self):
+        sched, clock = make_scheduler(self, history_size=2)
+        sched.add_job(jobfuncs.square, "interval", seconds=10, args=(2,), id="j")
+        for _ in range(3):
+            clock.advance(10)
+        history = self.successResultOf(sched.job_history("j"))
+        self.assertEqual([h["scheduled_run_time"] for h in history], [after(30), after(20)])
+        self.assertEqual([h["outcome"] for h in history], ["ok", "ok"])
+
+    def test_without_coalesce_later_runs_wait_for_a_deferred(self):
+        sched, clock = make_scheduler(self, coalesce=False, misfire_grace_time=None)
+        gates = []
+
+        def job():
+            if not gates:
+                gates.append(defer.Deferred())
+                return gates[0]
+            return "plain"
+        recorder = EventRecorder(sched, ev.EVENT_JOB_EXECUTED)
+        sched.pause()
+        sched.add_job(job, "interval", seconds=10, id="j")
+        clock.advance(30)
+        sched.resume()          # three runs are due
+        clock.advance(0)
+        self.assertEqual(recorder.events, [])
+        self.assertEqual(sched.running_instances("j"), 1)
+        gates[0].callback("first")
+        self.assertEqual([e.retval for e in recorder.events], ["first", "plain", "plain"])
+        self.assertEqual([e.scheduled_run_time for e in recorder.events],
+                         [after(10), after(20), after(30)])
+        self.assertEqual(sched.running_instances("j"), 0)
+
+    def test_executor_that_is_not_immediate(self):
+        sched, clock = make_scheduler(self)
+        sched.add_executor(DeferringExecutor(), "deferring")
+        sched.add_executor(DeferringExecutor(broken=True), "broken")
+        recorder = EventRecorder(sched, ev.EVENT_JOB_EXECUTED | ev.EVENT_JOB_ERROR)
+        sched.add_job(jobfuncs.square, "date", run_date=after(1), args=(5,),
+                      executor="deferring")
+        sched.add_job(jobfuncs.square, "date", run_date=after(2), args=(5,),
+                      executor="broken")
+        clock.advance(2)
+        executed, failed = recorder.events
+        self.assertEqual(executed.retval, 25)
+        self.assertTrue(failed.failure.check(RuntimeError))
+        self.assertEqual(sched.running_instances(), 0)
+        self.flushLoggedErrors(RuntimeError)
+
+
+class RemovalRearmTests(unittest.TestCase):
+    """Removing a job re-arms the timer only when the earliest run time may change."""
+
+    def test_removing_a_later_job_keeps_the_timer(self):
+        sched, clock = make_scheduler(self)
+        sched.add_job(print, "date", run_date=after(10), id="early")
+        sched.add_job(print, "date", run_date=after(20), id="late")
+        sched.add_job(print, "date", run_date=after(5), id="paused", next_run_time=None)
+        [timer] = clock.getDelayedCalls()
+        for job_id in ("late", "paused"):
+            self.successResultOf(sched.remove_job(job_id))
+            self.assertEqual(clock.getDelayedCalls(), [timer])
+            self.assertEqual(timer.getTime(), after(10).timestamp())
+
+    def test_removing_the_earliest_job_rearms(self):
+        sched, clock = make_scheduler(self)
+        sched.add_job(print, "date", run_date=after(10), id="early")
+        sched.add_job(print, "date", run_date=after(20), id="late")
+        self.successResultOf(sched.remove_job("early"))
+        [timer] = clock.getDelayedCalls()
+        self.assertEqual(timer.getTime(), after(20).timestamp())
+        self.successResultOf(sched.remove_job("late"))
+        self.assertEqual(clock.getDelayedCalls(), [])
+
+    def test_removing_while_paused_or_retrying_rearms_as_before(self):
+        sched, clock = make_scheduler(self)
+        sched.add_job(print, "date", run_date=after(10), id="early")
+        sched.add_job(print, "date", run_date=after(20), id="late")
+        sched.pause()
+        self.successResultOf(sched.remove_job("late"))
+        self.assertEqual(clock.getDelayedCalls(), [])
+        sched.resume()
+        [timer] = clock.getDelayedCalls()
+        self.assertEqual(timer.getTime(), after(10).timestamp())
+
+
+class StepsTests(unittest.TestCase):
+
+    def test_fired_deferreds_are_taken_at_once(self):
+        @steps
+        def add():
+            a = yield defer.succeed(1)
+            b = yield defer.succeed(2)
+            c = yield 3                       # a plain value comes back as is
+            return a + b + c
+        self.assertEqual(self.successResultOf(add()), 6)
+
+    def test_waits_for_unfired_deferreds(self):
+        gate = defer.Deferred()
+        reached = []
+
+        @steps
+        def wait():
+            value = yield gate
+            reached.append(value)
+            return value * 2
+        d = wait()
+        self.assertNoResult(d)
+        gate.callback(21)
+        self.assertEqual(reached, [21])
+        self.assertEqual(self.successResultOf(d), 42)
+
+    def test_failures_are_raised_in_the_generator(self):
+        later = defer.Deferred()
+
+        @steps
+        def catch():
+            caught = []
+            for d in (defer.fail(KeyError("now")), later):
+                try:
+                    yield d
+                except KeyError as e:
+                    caught.append(e.args[0])
+            return caught
+        d = catch()
+        later.errback(KeyError("later"))
+        self.assertEqual(self.successResultOf(d), ["now", "later"])
+
+    def test_uncaught_exception_fails_the_deferred(self):
+        @steps
+        def broken():
+            yield defer.succeed(None)
+            raise ValueError("broken")
+        self.failureResultOf(broken(), ValueError)
+
+    def test_deferred_running_its_callbacks(self):
+        """A Deferred yielded from inside its own callbacks is waited for."""
+        outer = defer.Deferred()
+        results = []
+
+        @steps
+        def inner():
+            value = yield outer
+            results.append(value)
+
+        def callback(value):
+            inner()             # outer is running its callbacks right now
+            return value + 1
+        outer.addCallback(callback)
+        outer.callback(1)
+        self.assertEqual(results, [2])
+
+
+def make_job(job_id, seconds, store_time=None):
+    return Job(None, print, IntervalTrigger(seconds=60, start_date=START), id=job_id,
+               next_run_time=None if seconds is None else after(seconds))
+
+
+class MemoryStoreFastPathTests(unittest.TestCase):
+
+    def setUp(self):
+        self.store = MemoryJobStore()
+
+    def add(self, job_id, seconds):
+        job = make_job(job_id, seconds)
+        self.successResultOf(self.store.add_job(job))
+        return job
+
+    def next_run_time(self):
+        return self.successResultOf(self.store.get_next_run_time())
+
+    def test_due_job_written_back_as_the_same_instance(self):
+        self.add("a", 1)
+        self.add("b", 5)
+        [job] = self.successResultOf(self.store.acquire_due_jobs(after(1), 10))
+        job.next_run_time = job.scheduled_run_time = after(9)
+        self.successResultOf(self.store.update_job(job))
+        self.assertEqual(self.next_run_time(), after(5))
+        due = self.successResultOf(self.store.acquire_due_jobs(after(9), 10))
+        self.assertEqual([j.id for j in due], ["b", "a"])
+
+    def test_due_job_written_back_unchanged_stays_scheduled(self):
+        self.add("a", 1)
+        self.successResultOf(self.store.acquire_due_jobs(after(1), 10))
+        self.successResultOf(self.store.update_job(make_job("a", 1)))
+        self.assertEqual(self.next_run_time(), after(1))
+        self.assertEqual(len(self.successResultOf(self.store.acquire_due_jobs(after(1), 10))), 1)
+
+    def test_due_jobs_not_written_back_return(self):
+        for n in range(5):
+            self.add("j%d" % n, n)
+        due = self.successResultOf(self.store.acquire_due_jobs(after(4), 10))
+        self.assertEqual(len(due), 5)
+        self.successResultOf(self.store.remove_job("j0"))
+        self.assertEqual(self.next_run_time(), after(1))
+        due = self.successResultOf(self.store.acquire_due_jobs(after(4), 10))
+        self.assertEqual([j.id for j in due], ["j1", "j2", "j3", "j4"])
+
+    def test_removals_far_from_the_top_are_compacted(self):
+        for n in range(2000):
+            self.add("j%d" % n, n)
+        for n in range(100, 2000):
+            self.successResultOf(self.store.remove_job("j%d" % n))
+        self.assertLessEqual(len(self.store._heap), 2 * 100 + 64)
+        due = self.successResultOf(self.store.acquire_due_jobs(after(5000), 5000))
+        self.assertEqual([j.id for j in due], ["j%d" % n for n in range(100)])
+
+    def test_listing_ties_in_order_of_addition(self):
+        for job_id in ("c", "a", "b"):
+            self.add(job_id, 10)
+        self.successResultOf(self.store.update_job(make_job("c", 10)))
+        jobs = self.successResultOf(self.store.get_jobs())
+        self.assertEqual([j.id for j in jobs], ["c", "a", "b"])
+
+
+class SlottedJobTests(unittest.TestCase):
+
+    def test_copy_has_every_field_and_its_own_arguments(self):
+        job = Job(None, print, DateTrigger(after(5)), id="j", name="n", args=[1],
+                  kwargs={"k": 2}, executor="threads", jobstore="other",
+                  misfire_grace_time=None, coalesce=False, max_instances=3, jitter=2,
+                  next_run_time=after(5))
+        self.assertFalse(hasattr(job, "__dict__"))
+        clone = job.copy()
+        for name in Job.__slots__:
+            self.assertEqual(getattr(clone, name), getattr(job, name), name)
+        self.assertIsNot(clone.kwargs, job.kwargs)
+        clone.kwargs["k"] = 3
+        self.assertEqual(job.kwargs, {"k": 2})
+        self.assertFalse(hasattr(DateTrigger(after(5)), "__dict__"))
