@@ -10,7 +10,10 @@ them the same way:
     c.stop()
 
 - C{raw}: one C{reactor.callLater} per job, cancelled by its DelayedCall;
-- C{twistedsched}: L{twistedsched.Scheduler}, memory store, reactor executor;
+- C{twistedsched}: L{twistedsched.Scheduler}, memory store, reactor executor,
+  as users get it: one log event and one history record per run;
+- C{twistedsched-quiet}: the same with C{log_runs=False} (no log event for
+  runs that went well), to show what the per-run log event costs;
 - C{apscheduler}: APScheduler 3's C{TwistedScheduler} with its memory store
   and its default executor (the reactor's thread pool), as users get it;
 - C{apscheduler-reactor}: the same with its C{DebugExecutor}, which calls
@@ -65,10 +68,11 @@ class TwistedSched:
 
     label = "twistedsched"
     calls_in_threads = False
+    options = {}
 
     def __init__(self, reactor):
         from twistedsched import Scheduler
-        self.scheduler = Scheduler(reactor=reactor, misfire_grace_time=None)
+        self.scheduler = Scheduler(reactor=reactor, misfire_grace_time=None, **self.options)
 
     prepare = staticmethod(to_datetime)
 
@@ -84,6 +88,13 @@ class TwistedSched:
 
     def stop(self):
         return self.scheduler.shutdown(wait=False)
+
+
+class TwistedSchedQuiet(TwistedSched):
+    """The same with C{log_runs=False}: no log event for runs that went well."""
+
+    label = "twistedsched, quiet runs"
+    options = {"log_runs": False}
 
 
 class APScheduler:
@@ -143,6 +154,7 @@ class APSchedulerInReactor(APScheduler):
 CONTENDERS = {
     "raw": Raw,
     "twistedsched": TwistedSched,
+    "twistedsched-quiet": TwistedSchedQuiet,
     "apscheduler": APScheduler,
     "apscheduler-reactor": APSchedulerInReactor,
 }

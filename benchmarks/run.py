@@ -37,8 +37,9 @@ if ROOT not in sys.path:
 
 from benchmarks.contenders import CONTENDERS, available  # noqa: E402
 
-ALL_CONTENDERS = ("raw", "twistedsched", "apscheduler", "apscheduler-reactor")
-ONE_EXECUTOR = ("raw", "twistedsched", "apscheduler")
+ALL_CONTENDERS = ("raw", "twistedsched", "twistedsched-quiet", "apscheduler",
+                  "apscheduler-reactor")
+ONE_EXECUTOR = ("raw", "twistedsched", "twistedsched-quiet", "apscheduler")
 
 
 class SideBySide:
@@ -85,13 +86,14 @@ class SideBySide:
                 cells.append("%14s" % ("-" if value is None else form % value))
             print("  %-*s " % (width, CONTENDERS[name].label) + " ".join(cells))
         key, header, _ = self.columns[0]
-        ours = results.get("twistedsched", {}).get(key)
-        for other in ("raw", "apscheduler", "apscheduler-reactor"):
-            theirs = results.get(other, {}).get(key)
-            if ours and theirs:
-                print("  %s: twistedsched/%s = %.2f  (%s is better)" % (
-                    header, CONTENDERS[other].label, ours / theirs,
-                    "higher" if self.higher_is_better else "lower"))
+        for mine in ("twistedsched", "twistedsched-quiet"):
+            ours = results.get(mine, {}).get(key)
+            for other in ("raw", "apscheduler", "apscheduler-reactor"):
+                theirs = results.get(other, {}).get(key)
+                if ours and theirs:
+                    print("  %s: %s/%s = %.2f  (%s is better)" % (
+                        header, CONTENDERS[mine].label, CONTENDERS[other].label,
+                        ours / theirs, "higher" if self.higher_is_better else "lower"))
         for line in self.note:
             print("  " + line)
 

@@ -284,6 +284,10 @@ NAMED = ("fire", "saturated", "lateness")
 def child(scenario, name, params, profile=None):
     """Run one scenario for one contender in this process; print its figures as JSON."""
     from twisted.internet import reactor
+    from twisted.logger import globalLogBeginner
+    # As in a twistd process: logging has begun (here to nowhere), so that log
+    # events are not kept in the start-up buffer.
+    globalLogBeginner.beginLoggingTo([lambda event: None], redirectStandardIO=False)
     contender = CONTENDERS[name](reactor)
     params = dict(params)
     if scenario in NAMED:

@@ -219,7 +219,7 @@ class RunLogTests(unittest.TestCase):
         self.clock.advance(10)
         [event] = self.runs()
         self.assertEqual({key: event[key] for key in self.FIELDS}, {
-            "job_id": "a", "job_name": "Alpha", "run_time": after(10).isoformat(),
+            "job_id": "a", "job_name": "Alpha", "run_time": after(10).timestamp(),
             "scheduled": after(10).isoformat(), "duration": 0.0, "outcome": "ok",
             "scheduler_id": "n1", "error": None})
         self.assertEqual(event["log_level"].name, "info")
