@@ -10,7 +10,7 @@ import datetime as _dt
 from zoneinfo import ZoneInfo
 
 from croniter import croniter
-from hypothesis import assume, given, settings
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 from twisted.trial import unittest
 
@@ -236,6 +236,32 @@ def _ceil(moment):
     return moment
 
 
+class Draws:
+    """
+    Stands in for C{st.data()} in an explicit example: C{draw} returns the
+    value given for the label.
+    """
+
+    def __init__(self, **values):
+        self.values = values
+
+    def draw(self, strategy, label):
+        return self.values[label.replace(" ", "_")]
+
+
+def _one(value, text=None):
+    return [("range", value, value, 1, str(value) if text is None else text)]
+
+
+#: New Year's midnight on a tuesday or a sunday, in New York: 2019, then
+#: 2023, more than L{HORIZON} days later.
+RARE_RULE = Draws(
+    expression={"month": _one(1), "day": _one(1), "week": _star("week"),
+                "day_of_week": _one(1) + _one(6, "sun"), "hour": _one(0),
+                "minute": _one(0), "second": _one(0)},
+    start=_dt.datetime(2019, 1, 1, tzinfo=UTC), with_previous=False)
+
+
 class BruteForceTests(unittest.TestCase):
 
     def check(self, data, zone, exprs=expressions()):
@@ -253,15 +279,25 @@ class BruteForceTests(unittest.TestCase):
         else:
             bound = _ceil(start)
             got = trigger.next_fire_time(None, start)
+        if self.assertAgrees(got, reference, bound, (str(trigger), start)) is not None:
+            # And the one after it.
+            self.assertAgrees(trigger.next_fire_time(got, start), reference,
+                              got + _dt.timedelta(seconds=1), (str(trigger), start, got))
+
+    def assertAgrees(self, got, reference, bound, context):
+        """
+        Assert that C{got} is the C{reference}'s first fire time at or after
+        C{bound}, or, if it finds none within its horizon, that C{got} is
+        None or past the days it searched.  Return the reference's time.
+        """
         want = reference.first_at_or_after(bound)
         if want is None:
-            self.assertTrue(got is None or got.astimezone(tz).date() >= reference.searched_until,
-                            (trigger, start, got))
+            self.assertTrue(got is None or
+                            got.astimezone(reference.tz).date() >= reference.searched_until,
+                            context + (got,))
         else:
-            self.assertEqual(got, want, (str(trigger), start))
-            # And the one after it.
-            self.assertEqual(trigger.next_fire_time(got, start),
-                             reference.first_at_or_after(got + _dt.timedelta(seconds=1)))
+            self.assertEqual(got, want, context)
+        return want
 
     @settings(max_examples=60, deadline=None)
     @given(st.data())
@@ -270,6 +306,7 @@ class BruteForceTests(unittest.TestCase):
 
     @settings(max_examples=120, deadline=None)
     @given(st.data())
+    @example(data=RARE_RULE)
     def test_new_york(self, data):
         self.check(data, "America/New_York")
 
@@ -292,6 +329,25 @@ class BruteForceTests(unittest.TestCase):
     @given(st.data(), st.sampled_from(ZONES[1:4]))
     def test_daily_times_near_transitions(self, data, zone):
         self.check(data, zone, time_expressions())
+
+    def test_next_fire_past_the_horizon(self):
+        """
+        When the reference finds no fire time after the first one within
+        its horizon, the trigger's (2023-01-01) is accepted, as for the
+        first one.
+        """
+        self.check(RARE_RULE, "America/New_York")
+
+    def test_rare_rule(self):
+        """The trigger itself finds fire times years apart."""
+        trigger = CronTrigger(month=1, day=1, day_of_week="tue,sun", hour=0,
+                              timezone="America/New_York")
+        start = _dt.datetime(2019, 1, 1, tzinfo=UTC)
+        fires = [trigger.next_fire_time(None, start)]
+        for _ in range(2):
+            fires.append(trigger.next_fire_time(fires[-1], start))
+        self.assertEqual(fires, [_dt.datetime(year, 1, 1, 5, tzinfo=UTC)
+                                 for year in (2019, 2023, 2030)])
 
 
 @st.composite
