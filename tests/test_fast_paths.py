@@ -69,7 +69,7 @@ class ImmediateExecutorTests(unittest.TestCase):
     def test_job_that_runs_itself_meets_max_instances(self):
         sched, clock = make_scheduler(self)
         recorder = EventRecorder(sched)
-        sched.add_job(lambda: sched.run_job("j"), "date", run_date=after(1), id="j")
+        sched.add_job(lambda: sched.run_job("j"), "interval", seconds=1, id="j")
         clock.advance(1)
         self.assertEqual(recorder.codes().count(ev.EVENT_JOB_MAX_INSTANCES), 1)
         self.assertEqual(recorder.codes().count(ev.EVENT_JOB_EXECUTED), 1)

@@ -115,6 +115,23 @@ class RunningTests(unittest.TestCase):
         self.assertIn(ev.EVENT_JOB_REMOVED, recorder.codes())
         self.assertEqual(clock.getDelayedCalls(), [])
 
+    def test_date_job_may_set_itself_again_under_its_id(self):
+        """A respawn timer: a one-shot job that adds its successor with its own id."""
+        sched, clock = make_scheduler(self)
+        fired = []
+
+        def respawn():
+            fired.append(clock.seconds())
+            if len(fired) < 3:
+                sched.add_job(respawn, "date", run_date=sched.now() + _dt.timedelta(seconds=5),
+                              id="respawn")
+        sched.add_job(respawn, "date", run_date=after(5), id="respawn")
+        for _ in range(4):
+            clock.advance(5)
+        self.assertEqual([t - fired[0] for t in fired], [0, 5, 10])
+        self.assertIsNone(self.successResultOf(sched.get_job("respawn")))
+        self.assertEqual(clock.getDelayedCalls(), [])
+
     def test_executed_event_has_return_value(self):
         sched, clock = make_scheduler(self)
         recorder = EventRecorder(sched, ev.EVENT_JOB_EXECUTED)

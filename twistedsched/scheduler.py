@@ -110,6 +110,7 @@ class Scheduler(service.Service):
         self.scheduler_id = str(scheduler_id or default_scheduler_id())
         self.log_runs = log_runs
         self._last_iso = (None, None)             # the last run time put in ISO text
+        self._immediate = {}                      # executor -> provides IImmediateExecutor
         self.log = self.log        # bound once: the descriptor builds a Logger per access
         self.counters = collections.Counter()
         self._jobstores = {}
@@ -232,6 +233,7 @@ class Scheduler(service.Service):
     def remove_executor(self, alias, shutdown=True):
         executor = self._lookup_executor(alias)
         del self._executors[alias]
+        self._immediate.pop(executor, None)
         self._dispatch(ev.SchedulerEvent(ev.EVENT_EXECUTOR_REMOVED, alias))
         return executor.shutdown() if shutdown else defer.succeed(None)
 
@@ -770,14 +772,18 @@ class Scheduler(service.Service):
     def _handle_due_job(self, job, store, now):
         """Run a due job (by the misfire rules) and store its next run time."""
         run_times, following = self._due_run_times(job, now)
-        if run_times:
-            self._submit(job, run_times, now=now)
         if following is None:
+            # Removed before it runs, so that it may add a job under its own id
+            # (a timer that sets itself again), and its store keeps no history.
             d = store.remove_job(job.id)
             if self._wants(ev.EVENT_JOB_REMOVED):
                 d.addCallback(lambda _: self._dispatch(
                     ev.JobEvent(ev.EVENT_JOB_REMOVED, job.id, job.jobstore)))
+            if run_times:
+                self._submit(job, run_times, now=now)
         else:
+            if run_times:
+                self._submit(job, run_times, now=now)
             self._schedule(job, following)
             d = store.update_job(job)
         if not d.called or d.paused or isinstance(d.result, Failure):
@@ -840,6 +846,13 @@ class Scheduler(service.Service):
         d.addBoth(self._instance_done, job, d)
         return d
 
+    def _is_immediate(self, executor):
+        """Does C{executor} provide L{IImmediateExecutor}?  Asked once per executor."""
+        answer = self._immediate.get(executor)
+        if answer is None:
+            answer = self._immediate[executor] = bool(IImmediateExecutor.providedBy(executor))
+        return answer
+
     def _drop_missed(self, job, run_times, now):
         """The run times still within the job's misfire grace time; report the others."""
         on_time = []
@@ -881,7 +894,7 @@ class Scheduler(service.Service):
                 outcome = executor.run(job.func, job.args, job.kwargs, timeout=job.timeout)
             except Exception:
                 outcome = Failure()
-        elif IImmediateExecutor.providedBy(executor):
+        elif self._is_immediate(executor):
             try:
                 outcome = executor.call(job.func, job.args, job.kwargs)
             except BaseException:
