@@ -987,8 +987,8 @@ class Scheduler(service.Service):
     def _emit(self, level, format, event):
         """
         What C{self.log.emit(level, format, **event)} does, less its check
-        that C{level} is a L{LogLevel} (half its cost, and ours always are):
-        one event per run is on the hot path.
+        that C{level} is a L{LogLevel <twisted.logger.LogLevel>} (half its
+        cost, and ours always are): one event per run is on the hot path.
         """
         log = self.log
         event.update(log_logger=log, log_level=level, log_namespace=log.namespace,
