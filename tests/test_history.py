@@ -191,6 +191,19 @@ class RunEventTests(unittest.TestCase):
                          (after(10).isoformat(), after(12).isoformat(), None))
         self.assertEqual(ev.mask_from_names(["job_run"]), ev.EVENT_JOB_RUN)
 
+    def test_quiet_scheduler_without_history_still_tells_listeners(self):
+        """With no log event and no history to keep, only a listener needs the record."""
+        sched, clock = make_scheduler(self, log_runs=False, history_size=0)
+        sched.add_job(ok, "interval", seconds=10, id="a")
+        built = []
+        real = ev.JobRunEvent
+        self.patch(ev, "JobRunEvent", lambda *a, **k: built.append(a) or real(*a, **k))
+        clock.advance(10)
+        self.assertEqual(built, [], "no record for nobody")
+        runs = EventRecorder(sched, ev.EVENT_JOB_RUN)
+        clock.advance(10)
+        self.assertEqual([(e.job_id, e.outcome) for e in runs.events], [("a", "ok")])
+
     def test_no_event_built_without_listener(self):
         sched, clock = make_scheduler(self)
         built = []

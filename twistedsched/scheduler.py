@@ -949,6 +949,9 @@ class Scheduler(service.Service):
         "kind: detail"): log it, keep it in the job's store, and tell
         L{twistedsched.events.EVENT_JOB_RUN} listeners.  A run that raised logs its traceback.
         """
+        if failure is None and not (self.log_runs or self._history_size
+                                    or self._wants(ev.EVENT_JOB_RUN)):
+            return      # nobody would read the record
         outcome, _, detail = outcome.partition(": ")
         if failure is not None:
             error = failure_summary(failure)
