@@ -115,6 +115,18 @@ class CtlAgainstDaemonTests(DaemonTestCase):
         self.assertIn("cannot connect", err)
 
 
+    def test_reader_that_goes_away(self):
+        """`twistedsched-ctl list | head -1`: a closed pipe ends it quietly."""
+        for i in range(3):
+            self.assertCtl(0, "add", "echo", "--interval", "1h", "--id", "pipe%d" % (i,))
+        ctl = subprocess.Popen(self.ctl_args("list"), cwd=self.workdir, env=environment(),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               stdin=subprocess.DEVNULL)
+        ctl.stdout.close()          # before it has connected, let alone written
+        _, err = ctl.communicate(timeout=TIMEOUT)
+        self.assertEqual((ctl.returncode, err), (0, b""))
+
+
 class FormatEventTests(unittest.TestCase):
 
     def test_format(self):

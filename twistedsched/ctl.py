@@ -342,6 +342,10 @@ async def run(reactor, args):
             await command
         else:
             await _timeout(defer.ensureDeferred(command), reactor, args.timeout, args.command)
+    except BrokenPipeError:
+        # Whoever read our output has gone (`| head`): stop quietly, as Unix tools do.
+        quiet_stdout()
+        raise Exit(EXIT_OK) from None
     except NotAuthorized as e:
         hint = " (use --user and --password)" if args.user is None else ""
         raise Exit(EXIT_REFUSED, "not authorized: %s%s" % (e, hint)) from None
@@ -351,6 +355,13 @@ async def run(reactor, args):
         raise (connection_exit(e, args) or e) from None
     finally:
         client.protocol.transport.loseConnection()
+
+
+def quiet_stdout():
+    """Point standard output at /dev/null, so that exiting flushes nothing into a closed pipe."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 def _main(reactor, args):
