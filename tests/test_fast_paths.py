@@ -16,11 +16,11 @@ from twistedsched.executors.base import call_in_reactor
 from twistedsched.interfaces import IExecutor, IImmediateExecutor
 from twistedsched.job import Job
 from twistedsched.steps import steps
-from twistedsched.stores import MemoryJobStore
-from twistedsched.triggers import DateTrigger, IntervalTrigger
+from twistedsched.triggers import DateTrigger
 
 from tests import jobfuncs
-from tests.helpers import START, EventRecorder, after, make_scheduler
+from tests.helpers import EventRecorder, after, make_scheduler
+from tests.test_memory_store import MemoryStoreTestCase, make_job
 
 
 @implementer(IExecutor)
@@ -248,20 +248,7 @@ class StepsTests(unittest.TestCase):
         self.assertEqual(results, [2])
 
 
-def make_job(job_id, seconds, store_time=None):
-    return Job(None, print, IntervalTrigger(seconds=60, start_date=START), id=job_id,
-               next_run_time=None if seconds is None else after(seconds))
-
-
-class MemoryStoreFastPathTests(unittest.TestCase):
-
-    def setUp(self):
-        self.store = MemoryJobStore()
-
-    def add(self, job_id, seconds):
-        job = make_job(job_id, seconds)
-        self.successResultOf(self.store.add_job(job))
-        return job
+class MemoryStoreFastPathTests(MemoryStoreTestCase):
 
     def next_run_time(self):
         return self.successResultOf(self.store.get_next_run_time())

@@ -22,7 +22,8 @@ def make_job(job_id, seconds):
                next_run_time=None if seconds is None else after(seconds))
 
 
-class MemoryJobStoreTests(unittest.TestCase):
+class MemoryStoreTestCase(unittest.TestCase):
+    """A fresh memory store, and L{add} to put a job in it."""
 
     def setUp(self):
         self.store = MemoryJobStore()
@@ -31,6 +32,9 @@ class MemoryJobStoreTests(unittest.TestCase):
         job = make_job(job_id, seconds)
         self.successResultOf(self.store.add_job(job))
         return job
+
+
+class MemoryJobStoreTests(MemoryStoreTestCase):
 
     def test_interface(self):
         verifyObject(IJobStore, self.store)
