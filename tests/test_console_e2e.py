@@ -39,6 +39,15 @@ class Client:
         self.send(line.encode("utf-8") + b"\r\n")
         return self.read_until(PROMPT).decode("utf-8").split("\r\n")[:-1]
 
+    def watch_one(self, events):
+        """C{watch EVENTS}, read the first event line, stop watching; that line."""
+        self.send(b"watch " + events.encode("utf-8") + b"\r\n")
+        self.read_until(b"stop\r\n")
+        event = self.read_until(b"\r\n").decode("utf-8")
+        self.send(b"\r\n")
+        self.read_until(b"stopped watching\r\n" + PROMPT)
+        return event
+
     def read_to_end(self):
         deadline = time.monotonic() + TIMEOUT
         while time.monotonic() < deadline:
@@ -83,12 +92,7 @@ class ConsoleEndToEndTests(DaemonTestCase):
         lines = client.cmd("jobs")
         self.assertEqual(lines[0].split()[:3], ["ID", "NAME", "TRIGGER"])
         self.assertTrue(lines[1].startswith("e2e "), lines)
-        client.send(b"watch job_executed\r\n")
-        client.read_until(b"stop\r\n")
-        event = client.read_until(b"\r\n").decode("utf-8")
-        self.assertIn("job_executed job_id=e2e", event)
-        client.send(b"\r\n")
-        client.read_until(b"stopped watching\r\n" + PROMPT)
+        self.assertIn("job_executed job_id=e2e", client.watch_one("job_executed"))
         lines = client.cmd("show e2e")
         self.assertIn('args:', lines[6])
         self.assertTrue(any(re.search(r"\bok\b", line) for line in lines), lines)

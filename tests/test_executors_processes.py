@@ -357,12 +357,7 @@ class DaemonTests(DaemonTestCase):
         lines = client.cmd("""add echo every 1s id=p args='["hi"]' executor=processes """
                            """timeout=30""")
         self.assertTrue(lines[0].startswith("added job p (echo)"), lines)
-        client.send(b"watch job_executed job_error\r\n")
-        client.read_until(b"stop\r\n")
-        event = client.read_until(b"\r\n").decode("utf-8")
-        self.assertIn("job_executed job_id=p", event)
-        client.send(b"\r\n")
-        client.read_until(b"stopped watching\r\n" + PROMPT)
+        self.assertIn("job_executed job_id=p", client.watch_one("job_executed job_error"))
         self.assertRegex("\n".join(client.cmd("show p")), r"\ntimeout: +30\n")
         workers = children(self.daemon.pid)
         self.assertEqual(len(workers), 3)
