@@ -348,11 +348,11 @@ class Scheduler(service.Service):
             if value is not UNSET:
                 options[key] = value
         store = self._lookup_jobstore(jobstore)
-        self._lookup_executor(executor)
+        runner = self._lookup_executor(executor)
         job = Job(self, func, trigger, id=id, name=name, args=args, kwargs=kwargs,
                   task=task, func_ref=func_ref, executor=executor, jobstore=jobstore,
                   **options)
-        self._check_runnable(job)
+        self._check_runnable(job, runner)
         if next_run_time is UNSET:
             self._schedule(job, trigger.next_fire_time(None, now))
         elif next_run_time is not None:
@@ -368,9 +368,8 @@ class Scheduler(service.Service):
         d.addCallback(lambda _: self._job_changed(ev.EVENT_JOB_ADDED, job))
         return d
 
-    def _check_runnable(self, job):
+    def _check_runnable(self, job, executor):
         """Let a job's executor refuse at once a job it cannot run (L{IJobChecker})."""
-        executor = self._lookup_executor(job.executor)
         if IJobChecker.providedBy(executor):
             executor.check(job.func, job.args, job.kwargs)
 
@@ -481,7 +480,7 @@ class Scheduler(service.Service):
         # Re-validate arguments by rebuilding them as the constructor does.
         Job(self, job.func, job.trigger, id=job.id, args=job.args, kwargs=job.kwargs)
         job.args = tuple(job.args)
-        self._check_runnable(job)
+        self._check_runnable(job, self._lookup_executor(job.executor))
         return job
 
     def modify_job(self, job_id, jobstore=None, **changes):
