@@ -1,15 +1,15 @@
 """
 Run history: one record per run of a job, kept by the job store.
 
-A record is a small JSON-serializable dict (the memory store keeps it as it
-is, the Redis store as JSON text), with times as POSIX seconds so that
+A record is a small JSON-serializable dict (the memory store keeps it as a
+tuple of L{FIELDS}, the Redis store as JSON text), with times as POSIX seconds so that
 making one costs little on the fire path:
 
   - C{scheduled_run_time}: when the run was due
   - C{started}, C{ended}: when it ran, or C{None} if it never started
     (missed, skipped)
   - C{duration}: seconds it ran (to the microsecond), or C{None}
-  - C{outcome}: C{"ok"}, C{"error"}, C{"missed"}, C{"skipped"}, ...
+  - C{outcome}: C{"ok"}, C{"error"}, C{"timeout"}, C{"missed"}, C{"skipped"}
   - C{error}: one line (at most L{ERROR_LIMIT} characters) saying what went
     wrong, or C{None}
   - C{scheduler}: the id of the scheduler that handled the run
@@ -23,6 +23,7 @@ records out for a table.
 import os
 import socket
 
+from twistedsched.table import format_time
 from twistedsched.timeutil import from_iso, from_timestamp
 
 #: Longest error summary kept in a record.
@@ -113,20 +114,12 @@ def _seconds(value):
     return "-" if value is None else "%.3fs" % (value,)
 
 
-def _time(value, tz):
-    if value is None:
-        return "-"
-    if tz is not None:
-        value = value.astimezone(tz)
-    return value.replace(microsecond=0).isoformat(sep=" ")
-
-
 def history_rows(records, tz=None):
     """
     Rows of L{HISTORY_HEADERS} for records with datetimes, times in C{tz}
     (C{None}: in the zone they carry).
     """
-    return [(_time(record["scheduled_run_time"], tz), record["outcome"],
+    return [(format_time(record["scheduled_run_time"], tz), record["outcome"],
              _seconds(lateness(record)), _seconds(record.get("duration")),
              record.get("scheduler") or "-", record.get("error") or "")
             for record in records]

@@ -16,11 +16,21 @@ def format_table(headers, rows):
     return [line(headers)] + [line(row) for row in rows]
 
 
+def format_time(value, tz=None, missing="-"):
+    """
+    An aware datetime for people: in C{tz} (C{None}: the zone it carries),
+    to the second; C{missing} for C{None}.
+    """
+    if value is None:
+        return missing
+    if tz is not None:
+        value = value.astimezone(tz)
+    return value.replace(microsecond=0).isoformat(sep=" ")
+
+
 def format_run_time(value, tz):
     """A next run time for people: in C{tz}, to the second, or 'paused'."""
-    if value is None:
-        return "paused"
-    return value.astimezone(tz).replace(microsecond=0).isoformat(sep=" ")
+    return format_time(value, tz, "paused")
 
 
 JOB_HEADERS = ("ID", "NAME", "TRIGGER", "NEXT RUN")
