@@ -67,6 +67,11 @@ def format_seconds(seconds):
     return "%g s" % (seconds,)
 
 
+def timed_out(timeout, consequence):
+    """L{JobTimedOut}: "timed out after N s; " + C{consequence}."""
+    return JobTimedOut("timed out after %s; %s" % (format_seconds(timeout), consequence))
+
+
 def add_timeout(d, timeout, reactor, consequence):
     """
     Cancel C{d} after C{timeout} seconds (C{None}: never) and fail it with
@@ -75,9 +80,8 @@ def add_timeout(d, timeout, reactor, consequence):
     if timeout is None:
         return d
 
-    def timed_out(result, _):
+    def on_cancel(result, _):
         if isinstance(result, Failure):
-            raise JobTimedOut("timed out after %s; %s" % (
-                format_seconds(timeout), consequence))
+            raise timed_out(timeout, consequence)
         return result
-    return d.addTimeout(timeout, reactor, onTimeoutCancel=timed_out)
+    return d.addTimeout(timeout, reactor, onTimeoutCancel=on_cancel)

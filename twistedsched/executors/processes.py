@@ -22,8 +22,8 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from twistedsched.errors import (
-    BadArgumentError, JobFailedInWorker, JobTimedOut, SchedulerStateError, WorkerDied)
-from twistedsched.executors.base import check_max_workers, format_seconds
+    BadArgumentError, JobFailedInWorker, SchedulerStateError, WorkerDied)
+from twistedsched.executors.base import check_max_workers, timed_out
 from twistedsched.executors.worker import MAX_VALUE, Hello, RunJob
 from twistedsched.interfaces import IExecutor, IJobChecker
 from twistedsched.job import check_json_arguments
@@ -360,9 +360,8 @@ class ProcessPoolExecutor:
     def _lost_job(self, worker, call, reason):
         """The error of a job whose worker died under it."""
         if worker.timed_out:
-            return JobTimedOut(
-                "timed out after %s; its worker process (pid %s) was killed and "
-                "replaced" % (format_seconds(call.timeout), worker.pid))
+            return timed_out(call.timeout, "its worker process (pid %s) was killed and "
+                                           "replaced" % (worker.pid,))
         if self._stopping:
             return WorkerDied("the process executor shut down while the job ran; its "
                               "worker process (pid %s) was killed" % (worker.pid,))
