@@ -168,8 +168,12 @@ class AMPLoginTests(SecurityTestCase):
         self.assertNotIn("hunter2", text)
 
     def test_closed_without_login(self):
+        """30 s after connecting without a login, whatever came meanwhile: a byte a second."""
         conn = AMPConnection(self.control, self.clock)
-        conn.settle(59)
+        conn.protocol.transport.write(b"\x00\x01k\xff\xff")    # a key, then a long value
+        for _ in range(29):
+            conn.protocol.transport.write(b"v")
+            conn.settle(1)
         self.assertFalse(conn.closed)
         conn.settle(1)
         self.assertTrue(conn.closed)

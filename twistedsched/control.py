@@ -20,7 +20,7 @@ from twisted.python.compat import nativeString
 
 from twistedsched import errors as E
 from twistedsched import remote
-from twistedsched.auth import Authenticator
+from twistedsched.auth import Authenticator, LoginRefused
 from twistedsched.events import EVENT_ALL, mask_from_names
 from twistedsched.history import to_text as run_to_text
 from twistedsched.limits import RateLimit
@@ -36,9 +36,9 @@ PAGE_FETCH = 250
 #: Longest text kept in a pushed event's fields.
 EVENT_TEXT_LIMIT = 2000
 #: With a checker: refused logins that close the connection, and seconds a
-#: connection may stay without logging in.
+#: connection may stay without logging in (whatever it sends meanwhile).
 MAX_LOGIN_FAILURES = 3
-LOGIN_TIMEOUT = 60
+LOGIN_TIMEOUT = 30
 #: The most keys in one AMP box (the largest command has ten); more closes
 #: the connection, so that a box cannot grow without end.
 MAX_BOX_KEYS = 32
@@ -358,7 +358,7 @@ class ControlProtocol(amp.AMP):
         self.add_limit = add_limit
         self.login_timeout = login_timeout
         self.user = None if authenticator is not None else "anonymous"
-        self.logging_in = False
+        self.logging_in = None        # the Deferred of a login being checked
         self.login_failures = 0
         self._login_timer = None
         self.subscribed = False
@@ -429,15 +429,15 @@ class ControlProtocol(amp.AMP):
     def login(self, username, password):
         if self.authenticator is None:
             return {}
-        if self.logging_in:
+        if self.logging_in is not None:
             raise NotAuthorized("a login is already in progress on this connection")
-        self.logging_in = True
-        d = self.authenticator.login(username, password, self.transport.getPeer())
+        d = self.logging_in = self.authenticator.login(
+            username, password, self.transport.getPeer())
         d.addBoth(self._login_done)
         return d.addCallbacks(self._logged_in, self._login_refused)
 
     def _login_done(self, result):
-        self.logging_in = False
+        self.logging_in = None
         return result
 
     def _logged_in(self, user):
@@ -446,11 +446,16 @@ class ControlProtocol(amp.AMP):
         return {}
 
     def _login_refused(self, failure):
+        if failure.check(defer.CancelledError):
+            raise NotAuthorized("login dropped: the connection closed")   # nobody hears it
+        why = failure.getErrorMessage() if failure.check(LoginRefused) \
+            else "wrong user name or password"
         self.login_failures += 1
         if self.login_failures >= MAX_LOGIN_FAILURES:
             self._close_soon()
-            raise NotAuthorized("login refused; too many failures, closing the connection")
-        raise NotAuthorized("login refused (wrong user name or password)")
+            raise NotAuthorized("login refused (%s); too many failures, closing the "
+                                "connection" % (why,))
+        raise NotAuthorized("login refused (%s)" % (why,))
 
     def _close_soon(self):
         """Close once the answer being sent is out."""
@@ -618,6 +623,8 @@ class ControlProtocol(amp.AMP):
 
     def connectionLost(self, reason):
         self._cancel_login_timer()
+        if self.logging_in is not None:
+            self.logging_in.cancel()     # drop the check if it has not started
         self._unsubscribe()
         amp.AMP.connectionLost(self, reason)
 
