@@ -15,7 +15,7 @@ from twisted.test import iosim
 from twisted.trial import unittest
 
 from twistedsched import Scheduler, daemon
-from twistedsched.auth import Authenticator, make_checker
+from twistedsched.auth import Authenticator, CheckQueue, LoginThrottle, make_checker
 from twistedsched.client import (
     BadArgument, ClientProtocol, ControlClient, LimitExceeded, NotAuthorized,
     RefusedByServer, UnknownTask, connect)
@@ -25,6 +25,7 @@ from twistedsched.limits import ConnectionLimiter
 from twistedsched.remote import MAX_ARGUMENT_BYTES
 
 from tests.helpers import make_scheduler
+from tests.test_auth import ManualChecker
 
 #: Task names that must never reach a callable that is not registered.
 FORBIDDEN_TASKS = ["os:system", "builtins:eval", "greet.__call__", "greet.__globals__",
@@ -181,6 +182,119 @@ class AMPLoginTests(SecurityTestCase):
         self.successResultOf(self.login(conn, "secret"))
         conn.settle(3600)
         self.assertFalse(conn.closed)
+
+
+class LoginWorkTests(SecurityTestCase):
+    """
+    What logins cost the daemon, on both ports: one check at a time per
+    host, a few at once in all, none for a client that left.
+    """
+
+    def setUp(self):
+        super().setUp()
+        self.checker = ManualChecker()
+        self.auth = Authenticator(self.checker, self.clock, LoginThrottle(self.clock),
+                                  CheckQueue(concurrency=1, backlog=2))
+        self.control = ControlFactory(self.sched, authenticator=self.auth)
+        self.console = ConsoleFactory(self.sched, authenticator=self.auth)
+
+    def checked(self):
+        return [username for username, _ in self.checker.pending]
+
+    def test_amp_client_that_left_is_not_checked(self):
+        first = AMPConnection(self.control, self.clock, host="198.51.100.1")
+        gone = AMPConnection(self.control, self.clock, host="198.51.100.2")
+        d = first.client.login("alice", "x")
+        first.settle()
+        gone.client.login("mallory", "x")
+        gone.settle()
+        self.assertEqual(self.checked(), [b"alice"])
+        gone.protocol.transport.loseConnection()
+        gone.settle()
+        self.checker.answer(ok=True)
+        first.settle()
+        self.successResultOf(d)
+        self.assertEqual(self.checked(), [], "mallory's check was dropped")
+        self.assertEqual(self.flushLoggedErrors(), [])
+
+    def test_console_client_that_left_is_not_checked(self):
+        first = ConsoleConnection(self.console, host="198.51.100.1")
+        gone = ConsoleConnection(self.console, host="198.51.100.2")
+        first.send(b"login alice x")
+        gone.send(b"login mallory x")
+        gone.proto.connectionLost(None)
+        self.checker.answer(ok=True)
+        self.assertIn(b"logged in as alice", first.take())
+        self.assertEqual(self.checked(), [])
+        self.assertEqual(self.flushLoggedErrors(), [])
+
+    def test_hanging_up_mid_check_still_counts(self):
+        conn = AMPConnection(self.control, self.clock)
+        conn.client.login("alice", "guess")
+        conn.settle()
+        conn.protocol.transport.loseConnection()
+        conn.settle()
+        self.checker.answer(ok=False)
+        conn = AMPConnection(self.control, self.clock)
+        conn.client.login("alice", "guess2")
+        conn.settle()
+        self.checker.answer(ok=False)
+        self.assertEqual(self.auth.throttle.delay_for("192.0.2.7"), 1.0)
+
+    def test_one_check_at_a_time_per_host_across_ports(self):
+        conns = [AMPConnection(self.control, self.clock) for _ in range(3)]
+        calls = [conn.client.login("alice", "guess") for conn in conns]
+        for conn in conns:
+            conn.settle()
+        session = ConsoleConnection(self.console)
+        session.send(b"login alice secret")
+        self.assertEqual(len(self.checked()), 1)
+        self.checker.answer(ok=False)         # no delay after the first failure
+        for conn in conns:
+            conn.settle()
+        self.assertEqual(len(self.checked()), 1)
+        self.checker.answer(ok=False)         # then 0.5 s before the next check
+        for conn in conns:
+            conn.settle()
+        self.assertEqual(self.checked(), [])
+        conns[0].settle(0.5)
+        self.assertEqual(len(self.checked()), 1)
+        self.checker.answer(ok=True)
+        conns[0].settle(1)
+        self.assertEqual(len(self.checked()), 1, "the last one, the console's")
+        self.checker.answer(ok=True)
+        self.assertIn(b"logged in as alice", session.take())
+        for conn in conns:
+            conn.settle(1)
+        for d in calls[:2]:
+            self.failureResultOf(d, NotAuthorized)
+        self.successResultOf(calls[2])
+
+    def test_flood_from_many_hosts_refused_at_once(self):
+        conns = [AMPConnection(self.control, self.clock, host="198.51.100.%d" % n)
+                 for n in range(1, 7)]
+        calls = [conn.client.login("alice", "guess") for conn in conns]
+        for conn in conns:
+            conn.settle()
+        self.assertEqual(len(self.checked()), 1)
+        for d in calls[3:]:
+            failure = self.failureResultOf(d, NotAuthorized)
+            self.assertEqual(failure.getErrorMessage(), "login refused (the server is busy "
+                             "checking other logins; try again shortly)")
+        session = ConsoleConnection(self.console, host="203.0.113.9")
+        session.take()
+        session.send(b"login alice secret")
+        self.assertIn(b"error: login refused (the server is busy checking other logins; "
+                      b"try again shortly)", session.take())
+        for _ in range(3):
+            self.checker.answer(ok=False)
+        for conn in conns:
+            conn.settle()
+        for d in calls[:3]:
+            self.failureResultOf(d, NotAuthorized)
+        session.send(b"login alice secret")
+        self.checker.answer(ok=True)
+        self.assertIn(b"logged in as alice", session.take(), "served once the flood is over")
 
 
 class ConsoleLoginTests(SecurityTestCase):
