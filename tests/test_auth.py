@@ -337,6 +337,14 @@ class AuthenticatorTests(unittest.TestCase):
         self.auth = Authenticator(self.checker, self.clock, LoginThrottle(self.clock),
                                   CheckQueue(concurrency=1, backlog=1))
 
+    def test_the_defaults_in_the_docs(self):
+        """docs/security.rst: 0.5 s doubling to 30 s, 10 waiting per host, 2 checks and 32 waiting."""
+        auth_ = Authenticator(self.checker, self.clock)
+        throttle, checks = auth_.throttle, auth_.checks
+        self.assertEqual((throttle.base_delay, throttle.max_delay, throttle.max_waiting,
+                          throttle.max_hosts), (0.5, 30.0, 10, 10000))
+        self.assertEqual((checks._semaphore.limit, checks.backlog), (2, 32))
+
     def test_failed_logins_answer_later_and_later(self):
         clock = self.clock
         auth_ = Authenticator(make_checker("memory:alice:secret"), clock,
