@@ -7,10 +7,12 @@ registered tasks only, connection and size limits, the daemon's options.
 from twisted.internet import defer, reactor
 from twisted.internet.address import IPv4Address
 from twisted.internet.endpoints import TCP4ServerEndpoint
+from twisted.internet.error import ConnectionDone
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.logger import formatEvent, globalLogPublisher
 from twisted.protocols import amp
 from twisted.python import usage
+from twisted.python.failure import Failure
 from twisted.test import iosim
 from twisted.trial import unittest
 
@@ -479,6 +481,71 @@ class LimitTests(SecurityTestCase):
         self.assertIn(b"error: line too long (more than 100 bytes)", session.take())
         session.send(b"tasks")
         self.assertIn(b"greet", session.take())
+
+
+class BufferedTransport(StringTransport):
+    """
+    A StringTransport that, like a real one, tells its producer when more
+    than C{limit} bytes wait to be sent; L{drain} sends them.
+    """
+
+    limit = 2 ** 16
+
+    def write(self, data):
+        StringTransport.write(self, data)
+        if len(self.io.getvalue()) > self.limit and self.producer is not None \
+                and not getattr(self, "_told", False):
+            self._told = True
+            self.producer.pauseProducing()
+
+    def drain(self):
+        sent = self.value()
+        self.clear()
+        if getattr(self, "_told", False):
+            self._told = False
+            self.producer.resumeProducing()
+        return sent
+
+
+class NonReaderTests(SecurityTestCase):
+    """Clients that send and never read get no more work done, and cost bounded memory."""
+
+    def test_amp_questions_wait_while_answers_are_not_read(self):
+        for n in range(300):
+            self.successResultOf(self.sched.add_job("greet", "interval", hours=1, args=["x" * 150],
+                                                    id="j%03d" % (n,)))
+        server = ControlFactory(self.sched).buildProtocol(peer())
+        transport = BufferedTransport(peerAddress=peer())
+        server.makeConnection(transport)
+        asks = b"".join(amp.Box({b"_command": b"ListJobs", b"_ask": b"%d" % n}).serialize()
+                        for n in range(200))
+        server.dataReceived(asks)                 # 200 questions of ~50 KiB answers each
+        self.assertLess(len(transport.value()), 2 * 2 ** 16, "a bounded buffer")
+        self.assertEqual(transport.producerState, "paused", "input is not read meanwhile")
+        answered = 0
+        for _ in range(400):
+            sent = transport.drain()
+            answered += sent.count(b"_answer")
+            self.assertLess(len(sent), 2 * 2 ** 16)
+            if answered == 200:
+                break
+        self.assertEqual(answered, 200, "every question is answered once the client reads")
+        self.assertEqual(transport.producerState, "producing")
+
+    def test_amp_other_clients_served_meanwhile(self):
+        slow = ControlFactory(self.sched).buildProtocol(peer())
+        transport = BufferedTransport(peerAddress=peer())
+        transport.limit = 10
+        slow.makeConnection(transport)
+        slow.dataReceived(b"".join(amp.Box({b"_command": b"Stats", b"_ask": b"%d" % n}).serialize()
+                                   for n in range(1000)))
+        self.assertEqual(transport.value().count(b"_answer"), 1)
+        conn = AMPConnection(ControlFactory(self.sched), self.clock, host="198.51.100.1")
+        d = conn.client.stats()
+        conn.settle()
+        self.successResultOf(d)
+        slow.connectionLost(Failure(ConnectionDone()))
+        self.assertEqual(len(slow.held_boxes), 0, "nothing kept for a client that left")
 
 
 class DaemonOptionTests(unittest.TestCase):

@@ -10,6 +10,7 @@ and answered with L{ServerError}, and the connection stays up.
 Remote clients schedule registered tasks only (see L{twistedsched.remote}).
 """
 
+import collections
 import json
 
 from twisted.internet import defer
@@ -363,6 +364,7 @@ class ControlProtocol(amp.AMP):
         self._login_timer = None
         self.subscribed = False
         self.writing_paused = False   # the transport's buffer is full: hold events back
+        self.held_boxes = collections.deque()   # questions read while it was
         self.dropped_events = 0
 
     # Every command passes here: authorization, and malformed boxes.
@@ -397,6 +399,9 @@ class ControlProtocol(amp.AMP):
             log.warn("control: a box that is not a question from {peer}; closing",
                      peer=self.transport.getPeer())
             self.transport.loseConnection()
+            return
+        if self.writing_paused:
+            self.held_boxes.append(box)
             return
         amp.AMP.ampBoxReceived(self, box)
 
@@ -599,17 +604,23 @@ class ControlProtocol(amp.AMP):
         except Exception:
             log.failure("control: could not push {event!r}", event=data)
 
-    # A subscriber that does not read must not fill the daemon's memory: the
-    # transport tells this producer when its buffer is full, and events are
-    # dropped (and counted, in an "events_dropped" event) until it drains.
+    # A client that does not read must not fill the daemon's memory: the
+    # transport tells this producer when its buffer is full; until it drains,
+    # events are dropped (and counted, in an "events_dropped" event), input
+    # is not read, and questions already read wait their turn.
     def pauseProducing(self):
         self.writing_paused = True
+        self.transport.pauseProducing()
 
     def resumeProducing(self):
         self.writing_paused = False
         if self.dropped_events and self.subscribed:
             count, self.dropped_events = self.dropped_events, 0
             self._send_event({"event": "events_dropped", "count": count})
+        while self.held_boxes and not self.writing_paused and self.transport is not None:
+            amp.AMP.ampBoxReceived(self, self.held_boxes.popleft())
+        if not self.writing_paused and self.transport is not None:
+            self.transport.resumeProducing()
 
     def stopProducing(self):
         self.writing_paused = True
@@ -623,6 +634,7 @@ class ControlProtocol(amp.AMP):
 
     def connectionLost(self, reason):
         self._cancel_login_timer()
+        self.held_boxes.clear()
         if self.logging_in is not None:
             self.logging_in.cancel()     # drop the check if it has not started
         self._unsubscribe()
