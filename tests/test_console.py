@@ -804,6 +804,21 @@ class LoginTests(ConsoleTestCase):
         self.assertEqual(self.session.take(), "\r\nno login within 30 seconds; goodbye\r\n")
         self.assertTrue(self.session.transport.disconnecting)
 
+    def test_closing_a_client_that_does_not_read(self):
+        """The goodbye cannot hold the connection open: it is cut 10 s later."""
+        self.session.transport.producer.pauseProducing()       # nothing is read
+        self.clock.advance(30)
+        self.assertTrue(self.session.transport.disconnecting)
+        self.assertFalse(self.session.transport.disconnected)
+        self.clock.advance(10)
+        self.assertTrue(self.session.transport.disconnected, "aborted")
+
+    def test_no_cut_left_behind(self):
+        self.clock.advance(30)
+        self.session.proto.connectionLost(None)
+        self.assertEqual([call for call in self.clock.getDelayedCalls()
+                          if call.func == self.session.transport.abortConnection], [])
+
     def test_closed_without_login_after_refusals(self):
         self.login(b"wrong")
         self.clock.advance(29)

@@ -185,6 +185,16 @@ class AMPLoginTests(SecurityTestCase):
         conn.settle(3600)
         self.assertFalse(conn.closed)
 
+    def test_closing_a_client_that_does_not_read(self):
+        server = self.control.buildProtocol(peer())
+        transport = StringTransport(peerAddress=peer())
+        server.makeConnection(transport)
+        self.clock.advance(30)
+        self.assertTrue(transport.disconnecting)
+        self.assertFalse(transport.disconnected)
+        self.clock.advance(10)
+        self.assertTrue(transport.disconnected, "aborted: its output cannot hold it open")
+
 
 class LoginWorkTests(SecurityTestCase):
     """

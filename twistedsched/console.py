@@ -32,6 +32,7 @@ from twistedsched import auth
 from twistedsched.errors import (
     BadArgumentError, JobLookupError, SchedulerError, UnknownTaskError)
 from twistedsched.history import HISTORY_HEADERS, history_rows
+from twistedsched.limits import hang_up
 from twistedsched.remote import (
     REMOTE_OPTIONS, add_remote_job, check_args, check_kwargs, job_to_wire)
 from twistedsched.table import JOB_HEADERS, format_run_time, format_table, job_rows
@@ -234,6 +235,7 @@ class ConsoleProtocol(LineReceiver, TimeoutMixin):
         self._pending_user = None    # a user name typed at the "user:" prompt
         self._login_timer = None     # closes a session that does not log in in time
         self._login_attempt = None   # the Deferred of a login being checked
+        self._cut = None             # cuts a connection closed by the server that lingers
         self.user = None
 
     @property
@@ -264,13 +266,20 @@ class ConsoleProtocol(LineReceiver, TimeoutMixin):
         self._connected = False
         self.setTimeout(None)
         self._cancel_login_timer()
+        if self._cut is not None and self._cut.active():
+            self._cut.cancel()
         if self._login_attempt is not None:
             self._login_attempt.cancel()     # drop the check if it has not started
         self._stop_watching()
 
+    def hang_up(self):
+        """Close the session: its pending output goes out, if the client reads it soon."""
+        if self._cut is None:
+            self._cut = hang_up(self.transport, self.factory.reactor)
+
     def timeoutConnection(self):
         self.write_lines(["idle for %s seconds; goodbye" % (self.factory.idle_timeout,)])
-        self.transport.loseConnection()
+        self.hang_up()
 
     def _login_timed_out(self):
         self._login_timer = None
@@ -278,7 +287,7 @@ class ConsoleProtocol(LineReceiver, TimeoutMixin):
                       s=self.factory.login_timeout, peer=self.transport.getPeer())
         self.write_lines(["", "no login within %s seconds; goodbye" % (
             self.factory.login_timeout,)])
-        self.transport.loseConnection()
+        self.hang_up()
 
     def _cancel_login_timer(self):
         if self._login_timer is not None and self._login_timer.active():
@@ -446,7 +455,7 @@ class ConsoleProtocol(LineReceiver, TimeoutMixin):
             self.error("login refused" + (" (%s)" % (failure.value,) if str(failure.value) else ""))
             if self._login_failures >= MAX_LOGIN_FAILURES:
                 self.write_lines(["too many failed logins; goodbye"])
-                self.transport.loseConnection()
+                self.hang_up()
         elif failure.check(UnknownTaskError):
             self.error("%s; 'tasks' lists the registered tasks" % (failure.value,))
         elif failure.check(SchedulerError):

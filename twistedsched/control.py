@@ -24,7 +24,7 @@ from twistedsched import remote
 from twistedsched.auth import Authenticator, LoginRefused
 from twistedsched.events import EVENT_ALL, mask_from_names
 from twistedsched.history import to_text as run_to_text
-from twistedsched.limits import RateLimit
+from twistedsched.limits import RateLimit, hang_up
 
 log = Logger()
 
@@ -362,6 +362,7 @@ class ControlProtocol(amp.AMP):
         self.logging_in = None        # the Deferred of a login being checked
         self.login_failures = 0
         self._login_timer = None
+        self._cut = None              # cuts a connection closed by the server that lingers
         self.subscribed = False
         self.writing_paused = False   # the transport's buffer is full: hold events back
         self.held_boxes = collections.deque()   # questions read while it was
@@ -465,13 +466,18 @@ class ControlProtocol(amp.AMP):
     def _close_soon(self):
         """Close once the answer being sent is out."""
         if self.transport is not None:
-            self.authenticator.reactor.callLater(0, self.transport.loseConnection)
+            self.authenticator.reactor.callLater(0, self._hang_up)
+
+    def _hang_up(self):
+        """Close after the pending output, which a client that does not read cannot hold up."""
+        if self._cut is None and self.transport is not None:
+            self._cut = hang_up(self.transport, self.authenticator.reactor)
 
     def _login_timed_out(self):
         self._login_timer = None
         log.info("control: no login within {s} s from {peer}; closing",
                  s=self.login_timeout, peer=self.transport.getPeer())
-        self.transport.loseConnection()
+        self._hang_up()
 
     def _cancel_login_timer(self):
         if self._login_timer is not None and self._login_timer.active():
@@ -634,6 +640,8 @@ class ControlProtocol(amp.AMP):
 
     def connectionLost(self, reason):
         self._cancel_login_timer()
+        if self._cut is not None and self._cut.active():
+            self._cut.cancel()
         self.held_boxes.clear()
         if self.logging_in is not None:
             self.logging_in.cancel()     # drop the check if it has not started
