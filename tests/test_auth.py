@@ -15,6 +15,7 @@ from twisted.cred.credentials import IUsernamePassword
 from twisted.cred.error import UnauthorizedLogin
 from twisted.internet import defer, reactor
 from twisted.internet.address import IPv4Address
+from twisted.logger import formatEvent, globalLogPublisher
 from twisted.trial import unittest
 from zope.interface import implementer
 
@@ -421,6 +422,17 @@ class AuthenticatorTests(unittest.TestCase):
         self.checker.answer(ok=False)
         self.assertEqual(self.auth.throttle.delay_for(PEER.host), 1.0,
                          "both failures counted")
+
+    def test_failure_logged_when_the_client_left(self):
+        logged = []
+        globalLogPublisher.addObserver(logged.append)
+        self.addCleanup(globalLogPublisher.removeObserver, logged.append)
+        d = self.auth.login("alice", "x", PEER)
+        d.cancel()
+        self.failureResultOf(d, defer.CancelledError)
+        self.checker.answer(ok=False)
+        text = "\n".join(formatEvent(event) or "" for event in logged)
+        self.assertIn("failed login for 'alice' from %s" % (PEER,), text)
 
     def test_busy_refused_at_once(self):
         self.auth.login("alice", "x", PEER)

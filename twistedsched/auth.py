@@ -397,11 +397,7 @@ class Authenticator:
         host = peer_host(peer)
         credentials = UsernamePassword(_bytes(username), _bytes(password))
         d = self.throttle.turn(host)
-        d.addCallback(lambda _: self._check(credentials, host))
-
-        def ok(avatar_id):
-            log.info("login of {user!r} from {peer}", user=username, peer=peer)
-            return _text(avatar_id)
+        d.addCallback(lambda _: self._check(credentials, username, peer))
 
         def failed(failure):
             if failure.check(defer.CancelledError, LoginRefused):
@@ -409,13 +405,16 @@ class Authenticator:
                     log.warn("login for {user!r} from {peer} refused: {why}",
                              user=username, peer=peer, why=failure.getErrorMessage())
                 return failure
-            log.warn("failed login for {user!r} from {peer}", user=username, peer=peer)
             return task.deferLater(self.reactor, self.throttle.retry_after(host),
                                    _wrong_password)
-        return d.addCallbacks(ok, failed)
+        return d.addCallbacks(_text, failed)
 
-    def _check(self, credentials, host):
-        """Check C{credentials} in the queue; tell the throttle the outcome exactly once."""
+    def _check(self, credentials, username, peer):
+        """
+        Check C{credentials} in the queue; log the outcome and tell the
+        throttle exactly once, even if the client has left meanwhile.
+        """
+        host = peer_host(peer)
         started = []
 
         def check():
@@ -427,6 +426,10 @@ class Authenticator:
             if isinstance(outcome, Failure) and not outcome.check(cred_error.UnauthorizedLogin):
                 log.failure("checking a login failed", outcome)
                 outcome = Failure(cred_error.UnauthorizedLogin())
+            if isinstance(outcome, Failure):
+                log.warn("failed login for {user!r} from {peer}", user=username, peer=peer)
+            else:
+                log.info("login of {user!r} from {peer}", user=username, peer=peer)
             self.throttle.done(host, not isinstance(outcome, Failure))
             return outcome
 
