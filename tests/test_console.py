@@ -18,7 +18,7 @@ import twistedsched
 from twistedsched.console import COMMANDS, ConsoleFactory, TelnetFilter, INTERRUPT
 from twistedsched.errors import JobStoreUnavailable
 
-from tests.helpers import make_scheduler
+from tests.helpers import EventRecorder, make_scheduler
 
 USER_PROMPT = "user: "
 PASSWORD_PROMPT = "password: "
@@ -571,6 +571,51 @@ class WatchTests(ConsoleTestCase):
         self.session.proto.connectionLost(None)
         self.assertEqual(self.sched._listeners, [])
 
+    def test_slow_watcher_gets_a_count_of_dropped_events(self):
+        """While the transport's buffer is full, events are dropped and counted."""
+        self.add("greet", "interval", seconds=1, id="w")
+        self.start()
+        events = EventRecorder(self.sched)
+        transport = self.session.transport
+        transport.producer.pauseProducing()          # what a full buffer does
+        for _ in range(10):
+            self.clock.advance(1)
+        self.assertEqual(self.session.take(), "")
+        self.assertGreaterEqual(len(events.events), 20)
+        transport.producer.resumeProducing()         # the buffer drained
+        self.assertEqual(self.session.take(), "(dropped %d events: the connection did not "
+                         "take them fast enough)\r\n" % (len(events.events),))
+        self.clock.advance(1)
+        self.assertIn("job_executed job_id=w", self.session.take())
+        before = len(events.events)
+        transport.producer.pauseProducing()
+        self.clock.advance(1)
+        transport.producer.resumeProducing()
+        self.assertIn("(dropped %d events:" % (len(events.events) - before,),
+                      self.session.take(), "counted afresh")
+
+    def test_input_not_read_while_output_is_full(self):
+        """A client that sends commands but never reads their output stops being read."""
+        transport = self.session.transport
+        transport.producer.pauseProducing()
+        self.assertEqual(transport.producerState, "paused")
+        self.assertEqual(self.session.send(b"stats\r\n"), "")
+        transport.producer.resumeProducing()
+        self.assertEqual(transport.producerState, "producing")
+        self.assertTrue(self.session.take().startswith("jobs:"))
+
+    def test_output_and_command_pauses_combine(self):
+        """Input resumes only when neither a command nor the output holds it."""
+        slow = defer.Deferred()
+        self.patch(self.sched, "stats", lambda: slow)
+        transport = self.session.transport
+        self.session.send(b"stats\r\n")
+        transport.producer.pauseProducing()
+        slow.callback({"jobs": 0})
+        self.assertEqual(transport.producerState, "paused", "the output still holds it")
+        transport.producer.resumeProducing()
+        self.assertEqual(transport.producerState, "producing")
+
     def test_no_idle_timeout_while_watching(self):
         self.start()
         self.clock.advance(10000)
@@ -748,6 +793,58 @@ class LoginTests(ConsoleTestCase):
     def test_no_login_needed(self):
         session = Session(self, self.sched)
         self.assertEqual(session.cmd("login a b"), ["no login needed"])
+
+    def test_closed_without_login_whatever_it_sends(self):
+        """30 s after connecting without a login the session ends, even if a byte came each second."""
+        for _ in range(29):
+            self.session.send(b"x")
+            self.clock.advance(1)
+        self.assertFalse(self.session.transport.disconnecting)
+        self.clock.advance(1)
+        self.assertEqual(self.session.take(), "\r\nno login within 30 seconds; goodbye\r\n")
+        self.assertTrue(self.session.transport.disconnecting)
+
+    def test_closing_a_client_that_does_not_read(self):
+        """The goodbye cannot hold the connection open: it is cut 10 s later."""
+        self.session.transport.producer.pauseProducing()       # nothing is read
+        self.clock.advance(30)
+        self.assertTrue(self.session.transport.disconnecting)
+        self.assertFalse(self.session.transport.disconnected)
+        self.clock.advance(10)
+        self.assertTrue(self.session.transport.disconnected, "aborted")
+
+    def test_no_cut_left_behind(self):
+        self.clock.advance(30)
+        self.session.proto.connectionLost(None)
+        self.assertEqual([call for call in self.clock.getDelayedCalls()
+                          if call.func == self.session.transport.abortConnection], [])
+
+    def test_closed_without_login_after_refusals(self):
+        self.login(b"wrong")
+        self.clock.advance(29)
+        self.assertTrue(self.session.transport.disconnecting)
+
+    def test_logged_in_session_stays(self):
+        self.clock.advance(29)
+        self.session.cmd("login alice s3cret")
+        self.clock.advance(500)
+        self.assertFalse(self.session.transport.disconnecting)
+        self.clock.advance(100)
+        self.assertTrue(self.session.transport.disconnecting, "the idle timeout still applies")
+
+    def test_no_login_limit_without_a_checker(self):
+        session = Session(self, self.sched)
+        self.clock.advance(599)
+        self.assertFalse(session.transport.disconnecting)
+
+    def test_login_limit_setting(self):
+        checker = InMemoryUsernamePasswordDatabaseDontUse(alice=b"s3cret")
+        for setting, closes_after in ((5, 5), (None, 600)):
+            session = Session(self, self.sched, checker=checker, login_timeout=setting)
+            self.clock.advance(closes_after - 1)
+            self.assertFalse(session.transport.disconnecting)
+            self.clock.advance(1)
+            self.assertTrue(session.transport.disconnecting)
 
 
 class TelnetFilterTests(unittest.TestCase):

@@ -264,8 +264,10 @@ class EventTests(ControlTestCase):
     def test_slow_subscriber_loses_events_not_memory(self):
         self.ok(self.client.subscribe("job_added"))
         self.h.server.pauseProducing()          # as a transport with a full buffer does
-        for i in range(3):
-            self.add("j%d" % (i,))
+        for i in range(3):                      # (this client's own commands would wait)
+            self.successResultOf(self.h.sched.add_job("greet", "interval", seconds=30,
+                                                      id="j%d" % (i,)))
+        self.h.pump.flush()
         self.assertEqual(self.h.events, [])
         self.h.server.resumeProducing()
         self.add("j3")

@@ -7,7 +7,9 @@ from twisted.internet.address import IPv4Address
 from twisted.internet.testing import StringTransport
 from twisted.trial import unittest
 
-from twistedsched.limits import ConnectionLimiter
+from twistedsched.limits import HANG_UP_GRACE, ConnectionLimiter, hang_up
+
+from tests.helpers import make_clock
 
 
 class Echo(protocol.Protocol):
@@ -58,3 +60,21 @@ class ConnectionLimiterTests(unittest.TestCase):
         _, refused = connect(factory, "10.0.0.1")
         self.assertEqual(refused.value(), b"")
         self.assertTrue(refused.disconnecting)
+
+
+class HangUpTests(unittest.TestCase):
+
+    def test_cut_when_the_output_lingers(self):
+        clock, transport = make_clock(), StringTransport()
+        hang_up(transport, clock)
+        self.assertTrue(transport.disconnecting)
+        clock.advance(HANG_UP_GRACE - 0.1)
+        self.assertFalse(transport.disconnected, "time for the output to go out")
+        clock.advance(0.1)
+        self.assertTrue(transport.disconnected, "aborted")
+
+    def test_cancelled_when_lost(self):
+        clock, transport = make_clock(), StringTransport()
+        cut = hang_up(transport, clock)
+        cut.cancel()
+        self.assertEqual(clock.getDelayedCalls(), [])

@@ -7,15 +7,17 @@ registered tasks only, connection and size limits, the daemon's options.
 from twisted.internet import defer, reactor
 from twisted.internet.address import IPv4Address
 from twisted.internet.endpoints import TCP4ServerEndpoint
+from twisted.internet.error import ConnectionDone
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.logger import formatEvent, globalLogPublisher
 from twisted.protocols import amp
 from twisted.python import usage
+from twisted.python.failure import Failure
 from twisted.test import iosim
 from twisted.trial import unittest
 
 from twistedsched import Scheduler, daemon
-from twistedsched.auth import Authenticator, make_checker
+from twistedsched.auth import Authenticator, CheckQueue, LoginThrottle, make_checker
 from twistedsched.client import (
     BadArgument, ClientProtocol, ControlClient, LimitExceeded, NotAuthorized,
     RefusedByServer, UnknownTask, connect)
@@ -25,6 +27,7 @@ from twistedsched.limits import ConnectionLimiter
 from twistedsched.remote import MAX_ARGUMENT_BYTES
 
 from tests.helpers import make_scheduler
+from tests.test_auth import ManualChecker
 
 #: Task names that must never reach a callable that is not registered.
 FORBIDDEN_TASKS = ["os:system", "builtins:eval", "greet.__call__", "greet.__globals__",
@@ -168,8 +171,12 @@ class AMPLoginTests(SecurityTestCase):
         self.assertNotIn("hunter2", text)
 
     def test_closed_without_login(self):
+        """30 s after connecting without a login, whatever came meanwhile: a byte a second."""
         conn = AMPConnection(self.control, self.clock)
-        conn.settle(59)
+        conn.protocol.transport.write(b"\x00\x01k\xff\xff")    # a key, then a long value
+        for _ in range(29):
+            conn.protocol.transport.write(b"v")
+            conn.settle(1)
         self.assertFalse(conn.closed)
         conn.settle(1)
         self.assertTrue(conn.closed)
@@ -177,6 +184,129 @@ class AMPLoginTests(SecurityTestCase):
         self.successResultOf(self.login(conn, "secret"))
         conn.settle(3600)
         self.assertFalse(conn.closed)
+
+    def test_closing_a_client_that_does_not_read(self):
+        server = self.control.buildProtocol(peer())
+        transport = StringTransport(peerAddress=peer())
+        server.makeConnection(transport)
+        self.clock.advance(30)
+        self.assertTrue(transport.disconnecting)
+        self.assertFalse(transport.disconnected)
+        self.clock.advance(10)
+        self.assertTrue(transport.disconnected, "aborted: its output cannot hold it open")
+
+
+class LoginWorkTests(SecurityTestCase):
+    """
+    What logins cost the daemon, on both ports: one check at a time per
+    host, a few at once in all, none for a client that left.
+    """
+
+    def setUp(self):
+        super().setUp()
+        self.checker = ManualChecker()
+        self.auth = Authenticator(self.checker, self.clock, LoginThrottle(self.clock),
+                                  CheckQueue(concurrency=1, backlog=2))
+        self.control = ControlFactory(self.sched, authenticator=self.auth)
+        self.console = ConsoleFactory(self.sched, authenticator=self.auth)
+
+    def checked(self):
+        return [username for username, _ in self.checker.pending]
+
+    def test_amp_client_that_left_is_not_checked(self):
+        first = AMPConnection(self.control, self.clock, host="198.51.100.1")
+        gone = AMPConnection(self.control, self.clock, host="198.51.100.2")
+        d = first.client.login("alice", "x")
+        first.settle()
+        gone.client.login("mallory", "x")
+        gone.settle()
+        self.assertEqual(self.checked(), [b"alice"])
+        gone.protocol.transport.loseConnection()
+        gone.settle()
+        self.checker.answer(ok=True)
+        first.settle()
+        self.successResultOf(d)
+        self.assertEqual(self.checked(), [], "mallory's check was dropped")
+        self.assertEqual(self.flushLoggedErrors(), [])
+
+    def test_console_client_that_left_is_not_checked(self):
+        first = ConsoleConnection(self.console, host="198.51.100.1")
+        gone = ConsoleConnection(self.console, host="198.51.100.2")
+        first.send(b"login alice x")
+        gone.send(b"login mallory x")
+        gone.proto.connectionLost(None)
+        self.checker.answer(ok=True)
+        self.assertIn(b"logged in as alice", first.take())
+        self.assertEqual(self.checked(), [])
+        self.assertEqual(self.flushLoggedErrors(), [])
+
+    def test_hanging_up_mid_check_still_counts(self):
+        conn = AMPConnection(self.control, self.clock)
+        conn.client.login("alice", "guess")
+        conn.settle()
+        conn.protocol.transport.loseConnection()
+        conn.settle()
+        self.checker.answer(ok=False)
+        conn = AMPConnection(self.control, self.clock)
+        conn.client.login("alice", "guess2")
+        conn.settle()
+        self.checker.answer(ok=False)
+        self.assertEqual(self.auth.throttle.delay_for("192.0.2.7"), 1.0)
+
+    def test_one_check_at_a_time_per_host_across_ports(self):
+        conns = [AMPConnection(self.control, self.clock) for _ in range(3)]
+        calls = [conn.client.login("alice", "guess") for conn in conns]
+        for conn in conns:
+            conn.settle()
+        session = ConsoleConnection(self.console)
+        session.send(b"login alice secret")
+        self.assertEqual(len(self.checked()), 1)
+        self.checker.answer(ok=False)         # no delay after the first failure
+        for conn in conns:
+            conn.settle()
+        self.assertEqual(len(self.checked()), 1)
+        self.checker.answer(ok=False)         # then 0.5 s before the next check
+        for conn in conns:
+            conn.settle()
+        self.assertEqual(self.checked(), [])
+        conns[0].settle(0.5)
+        self.assertEqual(len(self.checked()), 1)
+        self.checker.answer(ok=True)
+        conns[0].settle(1)
+        self.assertEqual(len(self.checked()), 1, "the last one, the console's")
+        self.checker.answer(ok=True)
+        self.assertIn(b"logged in as alice", session.take())
+        for conn in conns:
+            conn.settle(1)
+        for d in calls[:2]:
+            self.failureResultOf(d, NotAuthorized)
+        self.successResultOf(calls[2])
+
+    def test_flood_from_many_hosts_refused_at_once(self):
+        conns = [AMPConnection(self.control, self.clock, host="198.51.100.%d" % n)
+                 for n in range(1, 7)]
+        calls = [conn.client.login("alice", "guess") for conn in conns]
+        for conn in conns:
+            conn.settle()
+        self.assertEqual(len(self.checked()), 1)
+        for d in calls[3:]:
+            failure = self.failureResultOf(d, NotAuthorized)
+            self.assertEqual(failure.getErrorMessage(), "login refused (the server is busy "
+                             "checking other logins; try again shortly)")
+        session = ConsoleConnection(self.console, host="203.0.113.9")
+        session.take()
+        session.send(b"login alice secret")
+        self.assertIn(b"error: login refused (the server is busy checking other logins; "
+                      b"try again shortly)", session.take())
+        for _ in range(3):
+            self.checker.answer(ok=False)
+        for conn in conns:
+            conn.settle()
+        for d in calls[:3]:
+            self.failureResultOf(d, NotAuthorized)
+        session.send(b"login alice secret")
+        self.checker.answer(ok=True)
+        self.assertIn(b"logged in as alice", session.take(), "served once the flood is over")
 
 
 class ConsoleLoginTests(SecurityTestCase):
@@ -361,6 +491,71 @@ class LimitTests(SecurityTestCase):
         self.assertIn(b"error: line too long (more than 100 bytes)", session.take())
         session.send(b"tasks")
         self.assertIn(b"greet", session.take())
+
+
+class BufferedTransport(StringTransport):
+    """
+    A StringTransport that, like a real one, tells its producer when more
+    than C{limit} bytes wait to be sent; L{drain} sends them.
+    """
+
+    limit = 2 ** 16
+
+    def write(self, data):
+        StringTransport.write(self, data)
+        if len(self.io.getvalue()) > self.limit and self.producer is not None \
+                and not getattr(self, "_told", False):
+            self._told = True
+            self.producer.pauseProducing()
+
+    def drain(self):
+        sent = self.value()
+        self.clear()
+        if getattr(self, "_told", False):
+            self._told = False
+            self.producer.resumeProducing()
+        return sent
+
+
+class NonReaderTests(SecurityTestCase):
+    """Clients that send and never read get no more work done, and cost bounded memory."""
+
+    def test_amp_questions_wait_while_answers_are_not_read(self):
+        for n in range(300):
+            self.successResultOf(self.sched.add_job("greet", "interval", hours=1, args=["x" * 150],
+                                                    id="j%03d" % (n,)))
+        server = ControlFactory(self.sched).buildProtocol(peer())
+        transport = BufferedTransport(peerAddress=peer())
+        server.makeConnection(transport)
+        asks = b"".join(amp.Box({b"_command": b"ListJobs", b"_ask": b"%d" % n}).serialize()
+                        for n in range(200))
+        server.dataReceived(asks)                 # 200 questions of ~50 KiB answers each
+        self.assertLess(len(transport.value()), 2 * 2 ** 16, "a bounded buffer")
+        self.assertEqual(transport.producerState, "paused", "input is not read meanwhile")
+        answered = 0
+        for _ in range(400):
+            sent = transport.drain()
+            answered += sent.count(b"_answer")
+            self.assertLess(len(sent), 2 * 2 ** 16)
+            if answered == 200:
+                break
+        self.assertEqual(answered, 200, "every question is answered once the client reads")
+        self.assertEqual(transport.producerState, "producing")
+
+    def test_amp_other_clients_served_meanwhile(self):
+        slow = ControlFactory(self.sched).buildProtocol(peer())
+        transport = BufferedTransport(peerAddress=peer())
+        transport.limit = 10
+        slow.makeConnection(transport)
+        slow.dataReceived(b"".join(amp.Box({b"_command": b"Stats", b"_ask": b"%d" % n}).serialize()
+                                   for n in range(1000)))
+        self.assertEqual(transport.value().count(b"_answer"), 1)
+        conn = AMPConnection(ControlFactory(self.sched), self.clock, host="198.51.100.1")
+        d = conn.client.stats()
+        conn.settle()
+        self.successResultOf(d)
+        slow.connectionLost(Failure(ConnectionDone()))
+        self.assertEqual(len(slow.held_boxes), 0, "nothing kept for a client that left")
 
 
 class DaemonOptionTests(unittest.TestCase):

@@ -20,22 +20,26 @@ import re
 import shlex
 
 from twisted.internet import defer, protocol
+from twisted.internet.interfaces import IPushProducer
 from twisted.logger import Logger
 from twisted.protocols.basic import LineReceiver
 from twisted.protocols.policies import TimeoutMixin
+from zope.interface import implementer
 
 import twistedsched
 from twistedsched import events as ev
-from twistedsched.auth import Authenticator
+from twistedsched import auth
 from twistedsched.errors import (
     BadArgumentError, JobLookupError, SchedulerError, UnknownTaskError)
 from twistedsched.history import HISTORY_HEADERS, history_rows
+from twistedsched.limits import hang_up
 from twistedsched.remote import (
     REMOTE_OPTIONS, add_remote_job, check_args, check_kwargs, job_to_wire)
 from twistedsched.table import JOB_HEADERS, format_run_time, format_table, job_rows
 
 #: Defaults for L{ConsoleFactory}.
 DEFAULT_IDLE_TIMEOUT = 600
+DEFAULT_LOGIN_TIMEOUT = 30
 DEFAULT_MAX_LINE_LENGTH = 8192
 DEFAULT_PROMPT = "sched> "
 
@@ -190,6 +194,27 @@ def _event_line(event, when):
     return " ".join([when, event.name] + fields)
 
 
+@implementer(IPushProducer)
+class _OutputPressure:
+    """
+    Registered with a session's transport as a streaming producer, so that
+    the transport says when its write buffer is full (pause) and when it has
+    drained (resume): the session then drops events and stops reading input.
+    """
+
+    def __init__(self, session):
+        self.session = session
+
+    def pauseProducing(self):
+        self.session.output_paused()
+
+    def resumeProducing(self):
+        self.session.output_resumed()
+
+    def stopProducing(self):
+        pass
+
+
 class ConsoleProtocol(LineReceiver, TimeoutMixin):
     """One operator's session.  C{self.factory} gives the scheduler and settings."""
 
@@ -201,11 +226,16 @@ class ConsoleProtocol(LineReceiver, TimeoutMixin):
         self._discarding = False     # inside a line that was too long
         self._requeue = None         # data after a too-long line, to parse again
         self._busy = False           # a command's Deferred has not fired
-        self._held = False           # input paused until it fires
+        self._input_holds = set()    # why input is paused: "command", "output"
         self._watching = False
+        self._writing_paused = False  # the transport's write buffer is full
+        self._dropped_events = 0     # events not written while it was
         self._connected = False
         self._login_failures = 0
         self._pending_user = None    # a user name typed at the "user:" prompt
+        self._login_timer = None     # closes a session that does not log in in time
+        self._login_attempt = None   # the Deferred of a login being checked
+        self._cut = None             # cuts a connection closed by the server that lingers
         self.user = None
 
     @property
@@ -219,6 +249,10 @@ class ConsoleProtocol(LineReceiver, TimeoutMixin):
         self.MAX_LENGTH = self.factory.max_line_length
         self.callLater = self.factory.reactor.callLater
         self.setTimeout(self.factory.idle_timeout)
+        self.transport.registerProducer(_OutputPressure(self), True)
+        if not self.logged_in and self.factory.login_timeout:
+            self._login_timer = self.callLater(self.factory.login_timeout,
+                                               self._login_timed_out)
         self.write_lines([
             "twistedsched %s admin console (time zone: %s)" % (
                 twistedsched.__version__, self.scheduler.timezone),
@@ -231,11 +265,63 @@ class ConsoleProtocol(LineReceiver, TimeoutMixin):
     def connectionLost(self, reason=protocol.connectionDone):
         self._connected = False
         self.setTimeout(None)
+        self._cancel_login_timer()
+        if self._cut is not None and self._cut.active():
+            self._cut.cancel()
+        if self._login_attempt is not None:
+            self._login_attempt.cancel()     # drop the check if it has not started
         self._stop_watching()
+
+    def hang_up(self):
+        """Close the session: its pending output goes out, if the client reads it soon."""
+        if self._cut is None:
+            self._cut = hang_up(self.transport, self.factory.reactor)
 
     def timeoutConnection(self):
         self.write_lines(["idle for %s seconds; goodbye" % (self.factory.idle_timeout,)])
-        self.transport.loseConnection()
+        self.hang_up()
+
+    def _login_timed_out(self):
+        self._login_timer = None
+        self.log.info("console: no login within {s} s from {peer}; closing",
+                      s=self.factory.login_timeout, peer=self.transport.getPeer())
+        self.write_lines(["", "no login within %s seconds; goodbye" % (
+            self.factory.login_timeout,)])
+        self.hang_up()
+
+    def _cancel_login_timer(self):
+        if self._login_timer is not None and self._login_timer.active():
+            self._login_timer.cancel()
+        self._login_timer = None
+
+    # -- Back-pressure -------------------------------------------------------
+    # A client that does not read must not fill the daemon's memory: while
+    # the transport's buffer is full, events are dropped (and counted) and
+    # input is not read, so commands cannot pile up output either.
+
+    def output_paused(self):
+        self._writing_paused = True
+        self._hold_input("output")
+
+    def output_resumed(self):
+        self._writing_paused = False
+        if self._dropped_events:
+            count, self._dropped_events = self._dropped_events, 0
+            self.write_lines(["(dropped %d event%s: the connection did not take them "
+                              "fast enough)" % (count, "" if count == 1 else "s")])
+        self._release_input("output")
+
+    def _hold_input(self, why):
+        if not self._input_holds:
+            self.pauseProducing()
+        self._input_holds.add(why)
+
+    def _release_input(self, why):
+        if why not in self._input_holds:
+            return
+        self._input_holds.discard(why)
+        if not self._input_holds and self._connected and not self.transport.disconnecting:
+            self.resumeProducing()
 
     # -- Output ------------------------------------------------------------
 
@@ -357,18 +443,19 @@ class ConsoleProtocol(LineReceiver, TimeoutMixin):
         d.addErrback(self._failed, cmd)
         d.addBoth(self._finished)
         if self._busy:
-            self._held = True
-            self.pauseProducing()
+            self._hold_input("command")
 
     def _failed(self, failure, cmd):
+        if failure.check(defer.CancelledError) and not self._connected:
+            return      # the session is gone (a login dropped)
         if failure.check(UsageError):
             detail = str(failure.value)
             self.error("%susage: %s" % (detail + "; " if detail else "", cmd.usage))
         elif failure.check(LoginRefused):
-            self.error("login refused")
+            self.error("login refused" + (" (%s)" % (failure.value,) if str(failure.value) else ""))
             if self._login_failures >= MAX_LOGIN_FAILURES:
                 self.write_lines(["too many failed logins; goodbye"])
-                self.transport.loseConnection()
+                self.hang_up()
         elif failure.check(UnknownTaskError):
             self.error("%s; 'tasks' lists the registered tasks" % (failure.value,))
         elif failure.check(SchedulerError):
@@ -380,10 +467,7 @@ class ConsoleProtocol(LineReceiver, TimeoutMixin):
     def _finished(self, _):
         self._busy = False
         self.prompt()
-        if self._held:
-            self._held = False
-            if self._connected and not self.transport.disconnecting:
-                self.resumeProducing()
+        self._release_input("command")
 
     @property
     def logged_in(self):
@@ -583,7 +667,10 @@ class ConsoleProtocol(LineReceiver, TimeoutMixin):
         self.scheduler.add_listener(self._on_event, mask)
 
     def _on_event(self, event):
-        self.write_lines([_event_line(event, self.now_text())])
+        if self._writing_paused:
+            self._dropped_events += 1
+        else:
+            self.write_lines([_event_line(event, self.now_text())])
 
     def _stop_watching(self):
         if self._watching:
@@ -619,16 +706,25 @@ class ConsoleProtocol(LineReceiver, TimeoutMixin):
         if authenticator is None:
             return self.write_lines(["no login needed"])
         user, password = args
-        d = authenticator.login(user, password, self.transport.getPeer())
+        d = self._login_attempt = authenticator.login(user, password, self.transport.getPeer())
+        d.addBoth(self._login_done)
         return d.addCallbacks(self._logged_in, self._login_refused)
+
+    def _login_done(self, result):
+        self._login_attempt = None
+        return result
 
     def _logged_in(self, user):
         self.user = user
+        self._cancel_login_timer()
         self.write_lines(["logged in as %s" % (user,)])
 
     def _login_refused(self, failure):
+        if failure.check(defer.CancelledError):
+            return failure
         self._login_failures += 1
-        raise LoginRefused()
+        raise LoginRefused(failure.getErrorMessage() if failure.check(auth.LoginRefused)
+                           else "")
 
     @command("quit", "quit")
     def do_quit(self, args):
@@ -653,23 +749,27 @@ class ConsoleFactory(protocol.Factory):
     Makes console sessions for C{scheduler}.  With a C{checker} (an
     C{ICredentialsChecker} of user names and passwords) only C{login},
     C{help} and C{quit} work until a login succeeds.  C{idle_timeout} seconds
-    without input close a session (C{None}: never); lines longer than
-    C{max_line_length} bytes are refused.  C{reactor} gives the clock for
-    the idle timeout (default: the scheduler's).  C{authenticator} (an
-    L{Authenticator}, shared with the control port) replaces C{checker}.
+    without input close a session (C{None}: never); with a checker, a
+    session not logged in after C{login_timeout} seconds is closed, whatever
+    it sent (C{None}: never).  Lines longer than C{max_line_length} bytes are
+    refused.  C{reactor} gives the clock for the timeouts (default: the
+    scheduler's).  C{authenticator} (an L{twistedsched.auth.Authenticator},
+    shared with the control port) replaces C{checker}.
     """
 
     protocol = ConsoleProtocol
 
     def __init__(self, scheduler, checker=None, idle_timeout=DEFAULT_IDLE_TIMEOUT,
                  max_line_length=DEFAULT_MAX_LINE_LENGTH, reactor=None,
-                 prompt=DEFAULT_PROMPT, authenticator=None):
+                 prompt=DEFAULT_PROMPT, authenticator=None,
+                 login_timeout=DEFAULT_LOGIN_TIMEOUT):
         self.scheduler = scheduler
         self.idle_timeout = idle_timeout
+        self.login_timeout = login_timeout
         self.max_line_length = max_line_length
         self.reactor = reactor or scheduler.reactor
         self.prompt = prompt
         if authenticator is None and checker is not None:
-            authenticator = Authenticator(checker, self.reactor)
+            authenticator = auth.Authenticator(checker, self.reactor)
         self.authenticator = authenticator
         self.checker = authenticator.checker if authenticator else None

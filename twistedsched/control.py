@@ -10,6 +10,7 @@ and answered with L{ServerError}, and the connection stays up.
 Remote clients schedule registered tasks only (see L{twistedsched.remote}).
 """
 
+import collections
 import json
 
 from twisted.internet import defer
@@ -20,10 +21,10 @@ from twisted.python.compat import nativeString
 
 from twistedsched import errors as E
 from twistedsched import remote
-from twistedsched.auth import Authenticator
+from twistedsched.auth import Authenticator, LoginRefused
 from twistedsched.events import EVENT_ALL, mask_from_names
 from twistedsched.history import to_text as run_to_text
-from twistedsched.limits import RateLimit
+from twistedsched.limits import RateLimit, hang_up
 
 log = Logger()
 
@@ -36,9 +37,9 @@ PAGE_FETCH = 250
 #: Longest text kept in a pushed event's fields.
 EVENT_TEXT_LIMIT = 2000
 #: With a checker: refused logins that close the connection, and seconds a
-#: connection may stay without logging in.
+#: connection may stay without logging in (whatever it sends meanwhile).
 MAX_LOGIN_FAILURES = 3
-LOGIN_TIMEOUT = 60
+LOGIN_TIMEOUT = 30
 #: The most keys in one AMP box (the largest command has ten); more closes
 #: the connection, so that a box cannot grow without end.
 MAX_BOX_KEYS = 32
@@ -358,11 +359,13 @@ class ControlProtocol(amp.AMP):
         self.add_limit = add_limit
         self.login_timeout = login_timeout
         self.user = None if authenticator is not None else "anonymous"
-        self.logging_in = False
+        self.logging_in = None        # the Deferred of a login being checked
         self.login_failures = 0
         self._login_timer = None
+        self._cut = None              # cuts a connection closed by the server that lingers
         self.subscribed = False
         self.writing_paused = False   # the transport's buffer is full: hold events back
+        self.held_boxes = collections.deque()   # questions read while it was
         self.dropped_events = 0
 
     # Every command passes here: authorization, and malformed boxes.
@@ -398,6 +401,9 @@ class ControlProtocol(amp.AMP):
                      peer=self.transport.getPeer())
             self.transport.loseConnection()
             return
+        if self.writing_paused:
+            self.held_boxes.append(box)
+            return
         amp.AMP.ampBoxReceived(self, box)
 
     # A box may not hold more than MAX_BOX_KEYS keys.
@@ -429,15 +435,15 @@ class ControlProtocol(amp.AMP):
     def login(self, username, password):
         if self.authenticator is None:
             return {}
-        if self.logging_in:
+        if self.logging_in is not None:
             raise NotAuthorized("a login is already in progress on this connection")
-        self.logging_in = True
-        d = self.authenticator.login(username, password, self.transport.getPeer())
+        d = self.logging_in = self.authenticator.login(
+            username, password, self.transport.getPeer())
         d.addBoth(self._login_done)
         return d.addCallbacks(self._logged_in, self._login_refused)
 
     def _login_done(self, result):
-        self.logging_in = False
+        self.logging_in = None
         return result
 
     def _logged_in(self, user):
@@ -446,22 +452,32 @@ class ControlProtocol(amp.AMP):
         return {}
 
     def _login_refused(self, failure):
+        if failure.check(defer.CancelledError):
+            raise NotAuthorized("login dropped: the connection closed")   # nobody hears it
+        why = failure.getErrorMessage() if failure.check(LoginRefused) \
+            else "wrong user name or password"
         self.login_failures += 1
         if self.login_failures >= MAX_LOGIN_FAILURES:
             self._close_soon()
-            raise NotAuthorized("login refused; too many failures, closing the connection")
-        raise NotAuthorized("login refused (wrong user name or password)")
+            raise NotAuthorized("login refused (%s); too many failures, closing the "
+                                "connection" % (why,))
+        raise NotAuthorized("login refused (%s)" % (why,))
 
     def _close_soon(self):
         """Close once the answer being sent is out."""
         if self.transport is not None:
-            self.authenticator.reactor.callLater(0, self.transport.loseConnection)
+            self.authenticator.reactor.callLater(0, self._hang_up)
+
+    def _hang_up(self):
+        """Close after the pending output, which a client that does not read cannot hold up."""
+        if self._cut is None and self.transport is not None:
+            self._cut = hang_up(self.transport, self.authenticator.reactor)
 
     def _login_timed_out(self):
         self._login_timer = None
         log.info("control: no login within {s} s from {peer}; closing",
                  s=self.login_timeout, peer=self.transport.getPeer())
-        self.transport.loseConnection()
+        self._hang_up()
 
     def _cancel_login_timer(self):
         if self._login_timer is not None and self._login_timer.active():
@@ -594,17 +610,23 @@ class ControlProtocol(amp.AMP):
         except Exception:
             log.failure("control: could not push {event!r}", event=data)
 
-    # A subscriber that does not read must not fill the daemon's memory: the
-    # transport tells this producer when its buffer is full, and events are
-    # dropped (and counted, in an "events_dropped" event) until it drains.
+    # A client that does not read must not fill the daemon's memory: the
+    # transport tells this producer when its buffer is full; until it drains,
+    # events are dropped (and counted, in an "events_dropped" event), input
+    # is not read, and questions already read wait their turn.
     def pauseProducing(self):
         self.writing_paused = True
+        self.transport.pauseProducing()
 
     def resumeProducing(self):
         self.writing_paused = False
         if self.dropped_events and self.subscribed:
             count, self.dropped_events = self.dropped_events, 0
             self._send_event({"event": "events_dropped", "count": count})
+        while self.held_boxes and not self.writing_paused and self.transport is not None:
+            amp.AMP.ampBoxReceived(self, self.held_boxes.popleft())
+        if not self.writing_paused and self.transport is not None:
+            self.transport.resumeProducing()
 
     def stopProducing(self):
         self.writing_paused = True
@@ -618,6 +640,11 @@ class ControlProtocol(amp.AMP):
 
     def connectionLost(self, reason):
         self._cancel_login_timer()
+        if self._cut is not None and self._cut.active():
+            self._cut.cancel()
+        self.held_boxes.clear()
+        if self.logging_in is not None:
+            self.logging_in.cancel()     # drop the check if it has not started
         self._unsubscribe()
         amp.AMP.connectionLost(self, reason)
 

@@ -99,3 +99,19 @@ class RateLimit:
             return False
         self.tokens -= 1
         return True
+
+
+#: Seconds a connection closed by the server (a timeout, too many failed
+#: logins) may take to send what it has left before it is cut.
+HANG_UP_GRACE = 10
+
+
+def hang_up(transport, clock, grace=HANG_UP_GRACE):
+    """
+    Close C{transport} after its pending output, and cut it if that output
+    has not gone out after C{grace} seconds: a client that does not read
+    must not keep a closing connection (and its slot) open.  Returns the
+    delayed call of the cut; cancel it when the connection is lost.
+    """
+    transport.loseConnection()
+    return clock.callLater(grace, transport.abortConnection)
