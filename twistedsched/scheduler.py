@@ -20,7 +20,7 @@ from twisted.python.failure import Failure
 from twistedsched import events as ev
 from twistedsched.errors import (
     BadArgumentError, ConflictingIdError, JobLookupError, JobStoreUnavailable,
-    JobTimedOut, TooManyJobsError, UnknownAliasError)
+    JobTimedOut, TooManyJobsError, TriggerError, UnknownAliasError)
 from twistedsched.executors import ReactorExecutor, make_executor
 from twistedsched.history import (
     default_scheduler_id, failure_summary, make_record, summarize, with_datetimes)
@@ -794,18 +794,29 @@ class Scheduler(service.Service):
         The trigger's fire times from the job's scheduled run time up to
         C{now} (at most C{limit}), and the first fire time after C{now}.
         """
-        trigger = job.trigger
         run_times = []
         fire_time = job.scheduled_run_time or job.next_run_time
         while fire_time is not None and fire_time <= now and len(run_times) < limit:
             run_times.append(fire_time)
-            fire_time = to_utc(trigger.next_fire_time(fire_time, now))
+            fire_time = self._next_fire(job, fire_time, now)
         if fire_time is not None and fire_time <= now:
             # Too many missed runs to list: skip ahead to the present.
-            fire_time = to_utc(trigger.next_fire_time(None, now))
+            fire_time = self._next_fire(job, None, now)
             while fire_time is not None and fire_time <= now:
-                fire_time = to_utc(trigger.next_fire_time(fire_time, now))
+                fire_time = self._next_fire(job, fire_time, now)
         return run_times, fire_time
+
+    def _next_fire(self, job, previous, now):
+        """
+        The job's next fire time (UTC); C{None}, so that the job ends, when
+        its trigger fails (it gave up: L{TriggerError}).
+        """
+        try:
+            return to_utc(job.trigger.next_fire_time(previous, now))
+        except TriggerError as e:
+            self.log.error("job {job_id!r} ends: its trigger failed: {error}",
+                           job_id=job.id, error=str(e))
+            return None
 
     # -- Running jobs ----------------------------------------------------------
 

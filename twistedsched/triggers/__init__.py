@@ -8,6 +8,7 @@ Trigger kinds register themselves in L{TRIGGER_TYPES}.
 
 from twistedsched.errors import TriggerError
 from twistedsched.interfaces import ITrigger
+from twistedsched.triggers.budget import check_dict_tree, run_metered
 from twistedsched.triggers.calendarinterval import CalendarIntervalTrigger
 from twistedsched.triggers.combining import AndTrigger, OrTrigger
 from twistedsched.triggers.cron import CronTrigger
@@ -54,7 +55,7 @@ def build_trigger(trigger, now, default_timezone, **trigger_args):
     if cls in (DateTrigger, IntervalTrigger):
         trigger_args.setdefault("now", now)
     try:
-        return cls(default_timezone=default_timezone, **trigger_args)
+        return run_metered(lambda: cls(default_timezone=default_timezone, **trigger_args))
     except TypeError as e:
         raise TriggerError("%s trigger: %s" % (trigger, e)) from None
 
@@ -64,8 +65,9 @@ def trigger_from_dict(data):
     if not isinstance(data, dict):
         raise TriggerError("a trigger must be a JSON object, not %r" % (data,))
     cls = _trigger_class(data.get("type"))
+    check_dict_tree(data)
     try:
-        return cls.from_dict(data)
+        return run_metered(cls.from_dict, data)
     except (KeyError, TypeError, ValueError) as e:
         if isinstance(e, TriggerError):
             raise

@@ -12,6 +12,7 @@ from twistedsched.errors import TriggerError
 from twistedsched.interfaces import ITrigger
 from twistedsched.timeutil import UTC, to_utc, wall_time_exists
 from twistedsched.triggers.base import BaseTrigger
+from twistedsched.triggers.budget import metered, spend
 
 _TICK = _dt.timedelta(microseconds=1)
 
@@ -72,6 +73,7 @@ class CalendarIntervalTrigger(BaseTrigger):
         longest = self.months * 31 + self.days  # days one step can span, at most
         return max(0, elapsed // longest)
 
+    @metered
     def next_fire_time(self, previous, now):
         bound = to_utc(previous) + _TICK if previous is not None else to_utc(now)
         bound = max(bound, to_utc(self.start_date))
@@ -79,6 +81,7 @@ class CalendarIntervalTrigger(BaseTrigger):
         try:
             k = self._first_guess(bound)
             while True:
+                spend()
                 wall = self._wall(k)
                 k += 1
                 if wall is None:

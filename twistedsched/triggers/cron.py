@@ -12,6 +12,7 @@ from twistedsched.errors import TriggerError
 from twistedsched.interfaces import ITrigger
 from twistedsched.timeutil import UTC, to_utc, wall_time_exists
 from twistedsched.triggers.base import BaseTrigger
+from twistedsched.triggers.budget import metered, run_metered, spend
 from twistedsched.triggers.cronfields import FIELD_NAMES, parse_field
 
 #: What an omitted field means when a less significant field is given.
@@ -24,9 +25,9 @@ _MACROS = {
     "@hourly": "0 * * * *",
 }
 _SECOND = _dt.timedelta(seconds=1)
-#: Give up after this many DST skips in one search (a day rule that only
-#: ever matches inside DST gaps).
-_MAX_SKIPS = 10000
+#: What skipping a DST gap costs from the work budget, in steps (a month
+#: looked at costs one).
+_SKIP_COST = 10
 
 
 def _next_in(values, value):
@@ -150,7 +151,7 @@ class CronTrigger(BaseTrigger):
     def _check_fires(self):
         """Refuse fields that match no date at all (C{day=31, month=2})."""
         first = _dt.date(self._years[0], 1, 1)
-        if self._next_date(first, first.year + 400) is None:
+        if run_metered(self._next_date, first, first.year + 400) is None:
             if self.crontab is not None:
                 detail = repr(self.crontab)
             else:
@@ -190,6 +191,7 @@ class CronTrigger(BaseTrigger):
         """The first matching date >= C{date}, or None."""
         year, month, day = date.year, date.month, date.day
         while True:
+            spend()
             found = _next_in(self._years, year)
             if found is None or found > last_year:
                 return None
@@ -242,6 +244,7 @@ class CronTrigger(BaseTrigger):
             found = self._next_time(0, 0, 0)
         return _dt.datetime.combine(date, _dt.time(*found))
 
+    @metered
     def next_fire_time(self, previous, now):
         try:
             return self._next_fire_time(previous, now)
@@ -257,12 +260,13 @@ class CronTrigger(BaseTrigger):
             bound = max(bound, _ceil_second(to_utc(self.start_date)))
         tz = self.timezone
         wall = bound.astimezone(tz).replace(tzinfo=None)
-        for _ in range(_MAX_SKIPS):
+        while True:
             wall = self._next_wall(wall)
             if wall is None:
                 return None
             local = wall.replace(tzinfo=tz)
             if not wall_time_exists(local):
+                spend(_SKIP_COST)
                 wall = _gap_end(wall, tz)
                 continue
             fire = local.astimezone(UTC)
@@ -273,7 +277,6 @@ class CronTrigger(BaseTrigger):
             if self.end_date is not None and fire > self.end_date:
                 return None
             return fire
-        return None
 
     # -- serialization -----------------------------------------------------
 
