@@ -105,7 +105,9 @@ class CalendarIntervalTrigger(BaseTrigger):
 
     @classmethod
     def from_dict(cls, data):
-        return cls(months=data["months"], days=data["days"], **cls._common_kwargs(data))
+        return cls(years=data.get("years", 0), months=data.get("months", 0),
+                   weeks=data.get("weeks", 0), days=data.get("days", 0),
+                   **cls._common_kwargs(data))
 
     def __str__(self):
         parts = []
