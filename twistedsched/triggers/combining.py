@@ -52,6 +52,14 @@ class _CombiningTrigger(BaseTrigger):
         self.timezone = self.triggers[0].timezone
         self.jitter = check_jitter(jitter)
 
+    def bound_to(self, seed):
+        """This combination with its parts' C{H} fields hashed from C{seed}."""
+        from twistedsched.triggers import bind_trigger
+        parts = [bind_trigger(t, seed) for t in self.triggers]
+        if all(new is old for new, old in zip(parts, self.triggers)):
+            return self
+        return type(self)(parts, jitter=self.jitter)
+
     def to_dict(self):
         return {"type": self.type_name, "triggers": [t.to_dict() for t in self.triggers],
                 "jitter": self.jitter}

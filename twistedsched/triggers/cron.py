@@ -100,8 +100,11 @@ class CronTrigger(BaseTrigger):
 
     def __init__(self, year=None, month=None, day=None, week=None, day_of_week=None,
                  hour=None, minute=None, second=None, start_date=None, end_date=None,
-                 timezone=None, jitter=None, *, crontab=None, default_timezone=None):
+                 timezone=None, jitter=None, *, crontab=None, hash_seed=None,
+                 default_timezone=None):
         self._set_common(timezone, start_date, end_date, jitter, default_timezone)
+        if hash_seed is not None and not isinstance(hash_seed, str):
+            raise TriggerError("hash_seed: expected text, not %r" % (hash_seed,))
         given = {name: value for name, value in zip(FIELD_NAMES, (
             year, month, day, week, day_of_week, hour, minute, second)) if value is not None}
         if crontab is not None:
@@ -117,9 +120,22 @@ class CronTrigger(BaseTrigger):
             exprs = _with_defaults(given)
         fields = {name: parse_field(name, exprs[name], crontab is not None)
                   for name in FIELD_NAMES}
-        self._compile(fields, day_or=crontab is not None and not (
-            fields["day"].star or fields["day_of_week"].star))
+        self.hashed = any(field.hashed for field in fields.values())
+        self.hash_seed = hash_seed if self.hashed else None
+        self._compile({name: field.with_seed(hash_seed or "")
+                       for name, field in fields.items()},
+                      day_or=crontab is not None and not (
+                          fields["day"].star or fields["day_of_week"].star))
         self._check_fires()
+
+    def bound_to(self, seed):
+        """
+        This trigger with its C{H} fields hashed from C{seed} (the job id):
+        itself if it has none or has that seed already.
+        """
+        if not self.hashed or seed == self.hash_seed:
+            return self
+        return type(self).from_dict(dict(self.to_dict(), hash_seed=seed))
 
     @classmethod
     def from_crontab(cls, expr, timezone=None, start_date=None, end_date=None, jitter=None,
@@ -286,13 +302,16 @@ class CronTrigger(BaseTrigger):
             data["crontab"] = self.crontab
         else:
             data.update(self.given)
+        if self.hash_seed is not None:
+            data["hash_seed"] = self.hash_seed
         data.update(self._common_dict())
         return data
 
     @classmethod
     def from_dict(cls, data):
         fields = {name: data[name] for name in FIELD_NAMES if data.get(name) is not None}
-        return cls(crontab=data.get("crontab"), **fields, **cls._common_kwargs(data))
+        return cls(crontab=data.get("crontab"), hash_seed=data.get("hash_seed"), **fields,
+                   **cls._common_kwargs(data))
 
     def __str__(self):
         if self.crontab is not None:
@@ -320,6 +339,9 @@ def _split_crontab(expr):
     """The field expressions of a crontab line."""
     if not isinstance(expr, str):
         raise TriggerError("crontab: expected text, not %r" % (expr,))
+    if not expr.isascii():
+        raise TriggerError("crontab: only ASCII letters, digits and signs are allowed, "
+                           "not %r" % (expr,))
     text = expr.strip().lower()
     text = _MACROS.get(text, text)
     parts = text.split()
