@@ -131,6 +131,39 @@ def to_datetime(value, tz, argname="datetime"):
     datetime, a date, or an ISO 8601 string; naive values are read in C{tz}.
     C{None} stays C{None}.
     """
+    value = _as_datetime(value, argname)
+    if value is None:
+        return None
+    try:
+        if value.tzinfo is None or value.utcoffset() is None:
+            value = localize(value, as_timezone(tz))
+        else:
+            value = _without_pytz(value)
+        value.astimezone(UTC)
+        value.astimezone(as_timezone(tz))
+    except OverflowError:
+        raise BadArgumentError(
+            "%s: %s is out of range: it must lie between the years 1 and 9999 in UTC "
+            "and in the time zone %s" % (argname, value.isoformat(),
+                                         timezone_name(as_timezone(tz)))) from None
+    return value
+
+
+def to_wall_time(value, tz, argname="datetime"):
+    """
+    The naive wall time in C{tz} that C{value} (as for L{to_datetime})
+    names: a naive value as it is, even inside a DST gap; an aware one
+    converted to C{tz}.
+    """
+    parsed = _as_datetime(value, argname)
+    if parsed is not None and (parsed.tzinfo is None or parsed.utcoffset() is None):
+        return parsed.replace(tzinfo=None)
+    aware = to_datetime(value, tz, argname)
+    return None if aware is None else aware.astimezone(as_timezone(tz)).replace(tzinfo=None)
+
+
+def _as_datetime(value, argname):
+    """A datetime (naive or aware) from a datetime, a date or ISO 8601 text."""
     if value is None:
         return None
     if isinstance(value, str):
@@ -147,18 +180,6 @@ def to_datetime(value, tz, argname="datetime"):
     if not isinstance(value, _dt.datetime):
         raise BadArgumentError(
             "%s: expected a datetime or ISO 8601 text, not %r" % (argname, value))
-    try:
-        if value.tzinfo is None or value.utcoffset() is None:
-            value = localize(value, as_timezone(tz))
-        else:
-            value = _without_pytz(value)
-        value.astimezone(UTC)
-        value.astimezone(as_timezone(tz))
-    except OverflowError:
-        raise BadArgumentError(
-            "%s: %s is out of range: it must lie between the years 1 and 9999 in UTC "
-            "and in the time zone %s" % (argname, value.isoformat(),
-                                         timezone_name(as_timezone(tz)))) from None
     return value
 
 

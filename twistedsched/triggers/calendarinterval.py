@@ -10,7 +10,7 @@ from zope.interface import implementer
 
 from twistedsched.errors import TriggerError
 from twistedsched.interfaces import ITrigger
-from twistedsched.timeutil import UTC, to_utc, wall_time_exists
+from twistedsched.timeutil import UTC, to_utc, to_wall_time, wall_time_exists
 from twistedsched.triggers.base import BaseTrigger
 from twistedsched.triggers.budget import metered, spend
 
@@ -33,7 +33,9 @@ class CalendarIntervalTrigger(BaseTrigger):
 
     A run whose day does not exist (the 31st in a 30-day month, 29 February
     in a common year) is skipped, as is one whose wall time falls in a DST
-    gap; a repeated wall time fires at its first occurrence.
+    gap; a repeated wall time fires at its first occurrence.  A naive start
+    inside a DST gap keeps its wall time: its own run is skipped, the next
+    ones are at that time of day.
     """
 
     type_name = "calendarinterval"
@@ -47,7 +49,9 @@ class CalendarIntervalTrigger(BaseTrigger):
         if start_date is None:
             raise TriggerError("start_date: a calendarinterval trigger needs a start date")
         self._set_common(timezone, start_date, end_date, jitter, default_timezone)
-        self._anchor = self.start_date.astimezone(self.timezone).replace(tzinfo=None)
+        # The wall time given, even inside a DST gap (where start_date, an
+        # instant, is shifted past the gap): the series keeps its time of day.
+        self._anchor = to_wall_time(start_date, self.timezone, "start_date")
 
     def _wall(self, k):
         """The naive wall time of run C{k}, or None if its day does not exist."""
@@ -101,6 +105,8 @@ class CalendarIntervalTrigger(BaseTrigger):
     def to_dict(self):
         data = {"type": "calendarinterval", "months": self.months, "days": self.days}
         data.update(self._common_dict())
+        if not wall_time_exists(self._anchor.replace(tzinfo=self.timezone)):
+            data["start_date"] = self._anchor.isoformat()    # naive: a wall time in a gap
         return data
 
     @classmethod
