@@ -13,6 +13,7 @@ from twistedsched.interfaces import ITrigger
 from twistedsched.timeutil import UTC, to_utc, to_wall_time, wall_time_exists
 from twistedsched.triggers.base import BaseTrigger
 from twistedsched.triggers.budget import metered, spend
+from twistedsched.triggers.previous import last_fire_before
 
 _TICK = _dt.timedelta(microseconds=1)
 
@@ -101,6 +102,15 @@ class CalendarIntervalTrigger(BaseTrigger):
                 return fire
         except OverflowError:
             return None
+
+    @metered
+    def previous_fire_time(self, before):
+        """The last fire time strictly before C{before}, or None."""
+        return last_fire_before(self._first_in, before, self.start_date)
+
+    def _first_in(self, moment, until):
+        fire = self.next_fire_time(None, moment)
+        return fire if fire is not None and fire < until else None
 
     def to_dict(self):
         data = {"type": "calendarinterval", "months": self.months, "days": self.days}

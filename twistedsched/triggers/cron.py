@@ -14,6 +14,7 @@ from twistedsched.timeutil import UTC, to_utc, wall_time_exists
 from twistedsched.triggers.base import BaseTrigger
 from twistedsched.triggers.budget import metered, run_metered, spend
 from twistedsched.triggers.cronfields import FIELD_NAMES, parse_field
+from twistedsched.triggers.previous import last_fire_before
 
 #: What an omitted field means when a less significant field is given.
 _DEFAULTS = {"year": "*", "month": 1, "day": 1, "week": "*", "day_of_week": "*",
@@ -243,16 +244,16 @@ class CronTrigger(BaseTrigger):
                 return None
         return h, self._minutes[0], self._seconds[0]
 
-    def _next_wall(self, wall):
+    def _next_wall(self, wall, last_year=9999):
         """The first naive wall time >= C{wall} that matches every field."""
-        date = self._next_date(wall.date())
+        date = self._next_date(wall.date(), last_year)
         if date is None:
             return None
         start = (wall.hour, wall.minute, wall.second) if date == wall.date() else (0, 0, 0)
         found = self._next_time(*start)
         if found is None:
             try:
-                date = self._next_date(date + _dt.timedelta(days=1))
+                date = self._next_date(date + _dt.timedelta(days=1), last_year)
             except OverflowError:
                 return None
             if date is None:
@@ -267,7 +268,22 @@ class CronTrigger(BaseTrigger):
         except OverflowError:  # past the year 9999
             return None
 
-    def _next_fire_time(self, previous, now):
+    @metered
+    def previous_fire_time(self, before):
+        """The last fire time strictly before C{before}, or None (as croniter's C{get_prev})."""
+        if self.end_date is not None:
+            before = min(to_utc(before), to_utc(self.end_date) + _dt.timedelta(microseconds=1))
+        try:
+            return last_fire_before(self._first_in, before, self.start_date)
+        except OverflowError:
+            return None
+
+    def _first_in(self, moment, until):
+        """The first fire time in [C{moment}, C{until}), or None."""
+        fire = self._next_fire_time(None, moment, until)
+        return fire if fire is not None and fire < until else None
+
+    def _next_fire_time(self, previous, now, until=None):
         if previous is not None:
             bound = to_utc(previous).replace(microsecond=0) + _SECOND
         else:
@@ -276,8 +292,9 @@ class CronTrigger(BaseTrigger):
             bound = max(bound, _ceil_second(to_utc(self.start_date)))
         tz = self.timezone
         wall = bound.astimezone(tz).replace(tzinfo=None)
+        last_year = 9999 if until is None else until.astimezone(tz).year
         while True:
-            wall = self._next_wall(wall)
+            wall = self._next_wall(wall, last_year)
             if wall is None:
                 return None
             local = wall.replace(tzinfo=tz)

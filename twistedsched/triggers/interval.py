@@ -12,6 +12,8 @@ from twistedsched.interfaces import ITrigger
 from twistedsched.timeutil import to_utc
 from twistedsched.triggers.base import BaseTrigger
 
+_TICK = _dt.timedelta(microseconds=1)
+
 
 def _number(name, value):
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 \
@@ -70,6 +72,16 @@ class IntervalTrigger(BaseTrigger):
             return start
         steps = math.ceil((to_utc(now) - start) / self.interval)
         return start + steps * self.interval
+
+    def previous_fire_time(self, before):
+        """The last fire time strictly before C{before}, or None."""
+        start = to_utc(self.start_date)
+        before = to_utc(before)
+        if self.end_date is not None:
+            before = min(before, to_utc(self.end_date) + _TICK)
+        if before <= start:
+            return None
+        return start + ((before - start - _TICK) // self.interval) * self.interval
 
     def to_dict(self):
         data = {"type": "interval", "seconds": self.interval.total_seconds()}
