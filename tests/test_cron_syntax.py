@@ -6,6 +6,7 @@ form and the control port and console.
 """
 
 import binascii
+import datetime as _dt
 import json
 
 from twisted.trial import unittest
@@ -283,3 +284,64 @@ class MacroTests(unittest.TestCase):
             for prefix in ("amp", "console"):
                 job = self.successResultOf(sched.get_job(prefix + macro))
                 self.assertEqual(fire_times(job.trigger, sched.now(), 3), want)
+
+
+class PeerTableTests(unittest.TestCase):
+    """
+    The croniter and APScheduler 3 cells of docs/triggers.rst's comparison
+    table, checked against the installed packages, next to ours.
+    """
+
+    def setUp(self):
+        import warnings
+        from zoneinfo import ZoneInfo
+        warnings.filterwarnings("ignore", module="apscheduler")
+        self.tz = ZoneInfo("America/New_York")
+
+    def croniter_times(self, line, start, count=2):
+        from croniter import croniter
+        it = croniter(line, start.astimezone(self.tz))
+        return [it.get_next(type(start)).astimezone(self.tz).strftime("%d %H:%M%z")
+                for _ in range(count)]
+
+    def apscheduler_times(self, start, count=2, **fields):
+        from apscheduler.triggers.cron import CronTrigger as APSCronTrigger
+        t, out, previous = APSCronTrigger(timezone=self.tz, **fields), [], None
+        for _ in range(count):
+            previous = t.get_next_fire_time(previous, previous or start.astimezone(self.tz))
+            instant = previous.astimezone(_dt.timezone.utc)   # it may be a wall time in a gap
+            out.append(instant.astimezone(self.tz).strftime("%d %H:%M%z"))
+        return out
+
+    def our_times(self, line, start, count=2):
+        t = CronTrigger.from_crontab(line, timezone=self.tz)
+        return [f.astimezone(self.tz).strftime("%d %H:%M%z")
+                for f in fire_times(t, start, count)]
+
+    def test_dst_gap(self):
+        """02:30 on 10 March 2024 in New York does not exist."""
+        start = utc(2024, 3, 9, 12)
+        self.assertEqual(self.our_times("30 2 * * *", start), ["11 02:30-0400", "12 02:30-0400"])
+        self.assertEqual(self.croniter_times("30 2 * * *", start)[0], "10 03:00-0400")
+        self.assertEqual(self.apscheduler_times(start, hour=2, minute=30)[0], "10 03:30-0400")
+
+    def test_repeated_hour(self):
+        """01:30 on 3 November 2024 in New York occurs twice."""
+        start = utc(2024, 11, 2, 12)
+        self.assertEqual(self.our_times("30 1 * * *", start), ["03 01:30-0400", "04 01:30-0500"])
+        twice = ["03 01:30-0400", "03 01:30-0500"]
+        self.assertEqual(self.croniter_times("30 1 * * *", start), twice)
+        self.assertEqual(self.apscheduler_times(start, hour=1, minute=30), twice)
+
+    def test_syntax_cells(self):
+        from apscheduler.triggers.cron import CronTrigger as APSCronTrigger
+        from croniter import croniter
+        self.assertEqual(croniter.expand("0 22-2/3 * * *")[0][1], [2, 22])
+        self.assertRaises(ValueError, APSCronTrigger.from_crontab, "0 22-2 * * *")
+        sunday = APSCronTrigger.from_crontab("0 0 * * 0", timezone="UTC")
+        self.assertEqual(sunday.get_next_fire_time(None, utc(2024, 1, 1)), utc(2024, 1, 1))
+        self.assertRaises(ValueError, croniter, "0 0 LW * *")
+        self.assertEqual(croniter.expand("0 0 15W * *")[0][2], [15])
+        self.assertRaises(ValueError, croniter, "0 0 1,15W * *")
+        for line in ("0 0 L * *", "0 0 15W * *", "H * * * *"):
+            self.assertRaises(ValueError, APSCronTrigger.from_crontab, line)
