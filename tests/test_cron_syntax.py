@@ -40,6 +40,19 @@ class AsciiTests(unittest.TestCase):
             self.assertIn("ASCII", str(e))
 
 
+class LongNumberTests(unittest.TestCase):
+    """A number of thousands of digits is a TriggerError, not Python's ValueError."""
+
+    def test_refused(self):
+        digits = "1" * 5000
+        for fields in ({"minute": digits}, {"minute": "*/" + digits}, {"day": "L-" + digits},
+                       {"minute": "H(%s-2)" % (digits,)}, {"day": digits + "W"},
+                       {"minute": "H/" + digits}):
+            e = self.assertRaises(TriggerError, CronTrigger, **fields)
+            self.assertIn("too large", str(e))
+            self.assertLess(len(str(e)), 200 + len(digits))
+
+
 class SundayEndTests(unittest.TestCase):
     """In a crontab range's end, sunday is 7 as well as 0 (croniter issue 117)."""
 

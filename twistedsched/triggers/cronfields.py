@@ -163,7 +163,7 @@ def _error(field, text, why):
 def _number(field, text, token, names, crontab):
     """The value of one token: a number or a name."""
     if token.isascii() and token.isdigit():
-        value = int(token)
+        value = _small_int(field, text, token)
     elif names and token in names:
         value = names[token]
     elif names and token[:3] in names and token == _full_name(token[:3], names):
@@ -177,6 +177,13 @@ def _number(field, text, token, names, crontab):
     if not lo <= value <= hi:
         raise _error(field, text, "value %s is out of range %d-%d" % (token, lo, hi))
     return value
+
+
+def _small_int(field, text, digits):
+    """The int of ASCII C{digits}; more than 9 of them are out of any range."""
+    if len(digits) > 9:
+        raise _error(field, text, "value %s... is too large" % (digits[:9],))
+    return int(digits)
 
 
 def _full_name(abbrev, names):
@@ -210,7 +217,7 @@ def _dynamic_term(field, text, term, crontab):
             return LastDay()
         match = _LAST_MINUS.match(term)
         if match:
-            before = int(match.group(1))
+            before = _small_int(field, text, match.group(1))
             if before > 30:
                 raise _error(field, text, "L-%d: at most 30 days before the last" % (before,))
             return LastDay(before)
@@ -253,7 +260,7 @@ def _range_values(field, text, term, crontab):
             stop = 7 if cyclic_dow else hi
         else:
             stop = start
-    step = 1 if step is None else int(step)
+    step = 1 if step is None else _small_int(field, text, step)
     if step < 1:
         raise _error(field, text, "step %d must be at least 1" % (step,))
     if cyclic_dow:
@@ -297,9 +304,10 @@ def _hashed_term(field, text, term, crontab):
         hi = _number(field, text, last, None, crontab)
         if hi < lo:
             raise _error(field, text, "range in %r goes backwards" % (term,))
-    if step is not None and int(step) < 1:
+    step = None if step is None else _small_int(field, text, step)
+    if step is not None and step < 1:
         raise _error(field, text, "step %s must be at least 1" % (step,))
-    return HashedTerm(field, lo, hi, None if step is None else int(step))
+    return HashedTerm(field, lo, hi, step)
 
 
 def parse_field(field, value, crontab=False):
