@@ -279,7 +279,9 @@ class MacroTests(unittest.TestCase):
                              fire_times(CronTrigger.from_crontab(line), utc(2024, 3, 5, 7), 3))
         self.assertEqual(fire_times(CronTrigger.from_crontab(" @Weekly "), utc(2024, 1, 1), 1),
                          [utc(2024, 1, 7)])
-        self.assertRaises(TriggerError, CronTrigger.from_crontab, "@fortnightly")
+        for line in ("@fortnightly", "@reboot"):
+            e = self.assertRaises(TriggerError, CronTrigger.from_crontab, line)
+            self.assertIn("unknown macro %r (known: @yearly" % (line,), str(e))
 
     def test_control_port_and_console(self):
         sched, clock = make_scheduler(self)

@@ -360,7 +360,11 @@ def _split_crontab(expr):
         raise TriggerError("crontab: only ASCII letters, digits and signs are allowed, "
                            "not %r" % (expr,))
     text = expr.strip().lower()
-    text = _MACROS.get(text, text)
+    if text.startswith("@"):
+        if text not in _MACROS:
+            raise TriggerError("crontab: unknown macro %r (known: %s)" % (
+                expr.strip(), ", ".join(_MACROS)))
+        text = _MACROS[text]
     parts = text.split()
     if len(parts) == 5:
         parts = ["0"] + parts
