@@ -9,9 +9,11 @@ import binascii
 import datetime as _dt
 import json
 
+from twisted.internet import defer
 from twisted.trial import unittest
 
 from tests.helpers import fire_times, make_scheduler, utc
+from tests.test_redis_store import RedisTestCase
 from tests.test_security import AMPConnection, ConsoleConnection
 from twistedsched.console import ConsoleFactory
 from twistedsched.control import ControlFactory
@@ -360,3 +362,20 @@ class PeerTableTests(unittest.TestCase):
         self.assertRaises(ValueError, croniter, "0 0 1,15W * *")
         for line in ("0 0 L * *", "0 0 15W * *", "H * * * *"):
             self.assertRaises(ValueError, APSCronTrigger.from_crontab, line)
+
+
+class HashedRedisTests(RedisTestCase):
+    """An H trigger through a real Redis store: a second scheduler reads the same times."""
+
+    @defer.inlineCallbacks
+    def test_round_trip(self):
+        sched, clock = self.make_scheduler()
+        job = yield sched.add_job("record", "cron", crontab="H H * * *", id="nightly-7",
+                                  jobstore="redis")
+        other, _ = self.make_scheduler(clock=clock)
+        loaded = yield other.get_job("nightly-7", "redis")
+        self.assertEqual(loaded.trigger, job.trigger)
+        self.assertEqual(loaded.trigger.hash_seed, "nightly-7")
+        self.assertEqual(loaded.next_run_time, job.next_run_time)
+        self.assertEqual((loaded.next_run_time.hour, loaded.next_run_time.minute),
+                         (croniter_hash("nightly-7", 1, 0, 23), croniter_hash("nightly-7", 0, 0, 59)))

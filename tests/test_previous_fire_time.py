@@ -67,6 +67,16 @@ class ExampleTests(unittest.TestCase):
         self.assertEqual(t.previous_fire_time(utc(2024, 5, 1)), utc(2024, 3, 31, 8))
         self.assertIsNone(t.previous_fire_time(utc(2024, 1, 31, 9)))
 
+    def test_edges_of_the_calendar(self):
+        tokyo = CronTrigger(hour=1, timezone="Asia/Tokyo")
+        self.assertEqual(tokyo.previous_fire_time(utc(9999, 12, 31, 23)),
+                         utc(9999, 12, 30, 16))
+        self.assertIsNone(CronTrigger(hour=1).previous_fire_time(utc(1, 1, 3)))
+        self.assertIsNone(IntervalTrigger(hours=1, start_date=utc(2000, 1, 1))
+                          .previous_fire_time(utc(1, 1, 3)))
+        c = CalendarIntervalTrigger(days=1, start_date="9999-12-30 09:00")
+        self.assertEqual(c.previous_fire_time(utc(9999, 12, 31, 23, 59)), utc(9999, 12, 31, 9))
+
     def test_bounded_work(self):
         """A trigger that can cost too much fails with a TriggerError, quickly."""
         t = CronTrigger.from_crontab("30 2 * 3 0L", timezone="Europe/Berlin")

@@ -69,7 +69,7 @@ class CalendarIntervalTrigger(BaseTrigger):
     def _first_guess(self, bound):
         """A run index not after that of the first run at or after C{bound}."""
         wall = bound.astimezone(self.timezone).replace(tzinfo=None)
-        if wall <= self._anchor + _dt.timedelta(days=2):
+        if wall - self._anchor <= _dt.timedelta(days=2):
             return 0
         if not self.days:
             months = (wall.year - self._anchor.year) * 12 + wall.month - self._anchor.month

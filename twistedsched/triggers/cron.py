@@ -273,14 +273,14 @@ class CronTrigger(BaseTrigger):
         """The last fire time strictly before C{before}, or None (as croniter's C{get_prev})."""
         if self.end_date is not None:
             before = min(to_utc(before), to_utc(self.end_date) + _dt.timedelta(microseconds=1))
-        try:
-            return last_fire_before(self._first_in, before, self.start_date)
-        except OverflowError:
-            return None
+        return last_fire_before(self._first_in, before, self.start_date)
 
     def _first_in(self, moment, until):
         """The first fire time in [C{moment}, C{until}), or None."""
-        fire = self._next_fire_time(None, moment, until)
+        try:
+            fire = self._next_fire_time(None, moment, until)
+        except OverflowError:  # moment is past the year 9999 in the zone
+            return None
         return fire if fire is not None and fire < until else None
 
     def _next_fire_time(self, previous, now, until=None):
@@ -292,7 +292,7 @@ class CronTrigger(BaseTrigger):
             bound = max(bound, _ceil_second(to_utc(self.start_date)))
         tz = self.timezone
         wall = bound.astimezone(tz).replace(tzinfo=None)
-        last_year = 9999 if until is None else until.astimezone(tz).year
+        last_year = 9999 if until is None or until.year >= 9999 else until.astimezone(tz).year
         while True:
             wall = self._next_wall(wall, last_year)
             if wall is None:
