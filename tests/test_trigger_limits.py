@@ -63,7 +63,7 @@ class BudgetTests(unittest.TestCase):
         RecordingBudget.made = []
         self.assertRaises(TriggerWorkError, trigger_from_dict(HOSTILE_AND).next_fire_time,
                           None, utc(2024, 1, 1))
-        self.assertEqual(len(RecordingBudget.made), 2)      # building it, computing it
+        self.assertEqual(len(RecordingBudget.made), 4)      # 3 checks of crons, computing it
         self.assertEqual(RecordingBudget.made[-1].spent, MAX_WORK + 1)
 
     def test_each_fire_time_has_its_own_budget(self):
@@ -92,6 +92,16 @@ class BudgetTests(unittest.TestCase):
         """Checking that a rule can fire at all is bounded as well."""
         self.assertRaises(TriggerWorkError, CronTrigger, day="1-28", day_of_week="mon",
                           week=53, month="2-11")
+
+    def test_library_trees_load_back(self):
+        """
+        Each part of a tree built in Python is checked on its own budget, and
+        so again when it is read back (from a store): what was built loads.
+        """
+        leap_mondays = [CronTrigger(month=2, day=29, day_of_week="mon", minute=i)
+                        for i in range(MAX_TRIGGERS - 1)]
+        tree = OrTrigger(leap_mondays)
+        self.assertEqual(trigger_from_dict(tree.to_dict()), tree)
 
 
 class TreeTests(unittest.TestCase):
@@ -156,6 +166,20 @@ class RemoteTests(unittest.TestCase):
                 raise AssertionError("unbounded work")
             return original(trigger, previous, now)
         self.patch(CronTrigger, "next_fire_time", counting)
+
+    def test_a_remote_tree_is_built_on_one_budget(self):
+        """What a remote client sends is built within one budget, however many parts."""
+        conn = AMPConnection(ControlFactory(self.sched), self.clock)
+        leap_mondays = [{"type": "cron", "month": 2, "day": 29, "day_of_week": "mon",
+                         "minute": i} for i in range(MAX_TRIGGERS - 1)]
+        d = conn.client.add_job("greet", ("json", json.dumps(
+            {"type": "or", "triggers": leap_mondays})))
+        conn.settle()
+        self.assertIn("steps of work", self.failureResultOf(d, InvalidTrigger).getErrorMessage())
+        d = conn.client.add_job("greet", ("json", json.dumps(
+            {"type": "or", "triggers": leap_mondays[:4]})))
+        conn.settle()
+        self.successResultOf(d)
 
     def test_control_port(self):
         conn = AMPConnection(ControlFactory(self.sched), self.clock)

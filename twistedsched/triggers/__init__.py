@@ -8,7 +8,7 @@ Trigger kinds register themselves in L{TRIGGER_TYPES}.
 
 from twistedsched.errors import TriggerError
 from twistedsched.interfaces import ITrigger
-from twistedsched.triggers.budget import check_dict_tree, run_metered
+from twistedsched.triggers.budget import check_dict_tree
 from twistedsched.triggers.calendarinterval import CalendarIntervalTrigger
 from twistedsched.triggers.combining import AndTrigger, OrTrigger
 from twistedsched.triggers.cron import CronTrigger
@@ -55,7 +55,7 @@ def build_trigger(trigger, now, default_timezone, **trigger_args):
     if cls in (DateTrigger, IntervalTrigger):
         trigger_args.setdefault("now", now)
     try:
-        return run_metered(lambda: cls(default_timezone=default_timezone, **trigger_args))
+        return cls(default_timezone=default_timezone, **trigger_args)
     except TypeError as e:
         raise TriggerError("%s trigger: %s" % (trigger, e)) from None
 
@@ -77,7 +77,7 @@ def trigger_from_dict(data):
     cls = _trigger_class(data.get("type"))
     check_dict_tree(data)
     try:
-        return run_metered(cls.from_dict, data)
+        return cls.from_dict(data)
     except (KeyError, TypeError, ValueError) as e:
         if isinstance(e, TriggerError):
             raise
