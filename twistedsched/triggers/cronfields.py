@@ -208,24 +208,32 @@ def _weekday(text, token, crontab):
     return (value - 1) % 7 if crontab else value
 
 
+def _month_day_term(text, term):
+    """A L{LastDay} (C{L}, C{L-3}) or L{NearestWeekday} (C{15W}, C{LW}) term, or None."""
+    if term in ("last", "l"):
+        return LastDay()
+    match = _LAST_MINUS.match(term)
+    if match:
+        before = _small_int("day", text, match.group(1))
+        if before > 30:
+            raise _error("day", text, "L-%d: at most 30 days before the last" % (before,))
+        return LastDay(before)
+    match = _NEAREST_WEEKDAY.match(term)
+    if match:
+        token = match.group(1)
+        return NearestWeekday(31 if token == "l" else _number("day", text, token, None, False))
+    return None
+
+
 def _dynamic_term(field, text, term, crontab):
-    """A L{LastDay} or L{NthWeekday} term, or None if C{term} is not one."""
+    """A term whose day depends on the month (L{LastDay}, L{NearestWeekday},
+    L{NthWeekday}), or None if C{term} is not one."""
     if field not in ("day", "day_of_week"):
         return None
     if field == "day":
-        if term in ("last", "l"):
-            return LastDay()
-        match = _LAST_MINUS.match(term)
-        if match:
-            before = _small_int(field, text, match.group(1))
-            if before > 30:
-                raise _error(field, text, "L-%d: at most 30 days before the last" % (before,))
-            return LastDay(before)
-        match = _NEAREST_WEEKDAY.match(term)
-        if match:
-            token = match.group(1)
-            return NearestWeekday(31 if token == "l" else _number(field, text, token, None,
-                                                                    crontab))
+        special = _month_day_term(text, term)
+        if special is not None:
+            return special
     match = _NTH_WORDS.match(term)
     if match:
         return NthWeekday(_NTH[match.group(1)], _weekday(text, match.group(2), crontab))
