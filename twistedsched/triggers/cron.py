@@ -95,6 +95,9 @@ class CronTrigger(BaseTrigger):
 
     DST: a wall time that does not exist is skipped; one that occurs twice
     fires once, at its first occurrence.  Fire times are returned in UTC.
+
+    C{H} fields pick their values from a hash of C{hash_seed}: a job sets
+    it to its id (L{bound_to}); without one, the empty text is hashed.
     """
 
     type_name = "cron"
