@@ -460,7 +460,9 @@ def issue16_lines(draw):
     if restricted == "day":
         parts["day"] = draw(st.one_of(
             wrapping_range("day"), hashed_term("day"),
-            st.integers(1, 31).map(lambda d: "%d-L" % d),
+            # (croniter reads "31-L" as the one-value range 31-31, which it
+            # takes as the whole month.)
+            st.integers(1, 30).map(lambda d: "%d-L" % d),
             st.integers(1, 31).map(lambda d: "%dW" % d)))
     elif restricted == "day_of_week":
         parts["day_of_week"] = draw(st.one_of(
@@ -476,7 +478,10 @@ class CroniterSyntaxTests(unittest.TestCase):
     @given(issue16_lines(), st.text("abcdefgh0123456789-", min_size=1, max_size=12),
            st.integers(0, (len(YEARS) - 1) * 365 * 86400))
     def test_agrees_with_croniter(self, line, job_id, offset):
-        trigger = CronTrigger.from_crontab(line).bound_to(job_id)
+        try:
+            trigger = CronTrigger.from_crontab(line).bound_to(job_id)
+        except TriggerError:
+            assume(False)   # H picked a day the months never have (H(14-31) 2)
         start = _dt.datetime(YEARS[0], 1, 1, tzinfo=UTC) + _dt.timedelta(seconds=offset)
         iterator = croniter(line, start, hash_id=job_id.encode())
         previous = start
