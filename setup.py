@@ -29,7 +29,7 @@ setup(
         "prometheus_client>=0.16",
     ],
     extras_require={
-        "test": ["hypothesis>=6", "croniter>=1.3", "apscheduler>=3.9,<4", "redis"],
+        "test": ["hypothesis>=6", "croniter>=1.3", "apscheduler>=3.9,<4", "pytz", "redis"],
         # The documentation (docs/, built by .ci/run): Sphinx, and pydoctor for the
         # API reference from the epytext docstrings.  The theme is Sphinx's own.
         "docs": ["sphinx>=8", "pydoctor>=24.3"],

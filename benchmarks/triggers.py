@@ -3,6 +3,9 @@ Micro-benchmark: next-fire-time computations per second of the cron trigger,
 for a handful of typical expressions, next to APScheduler 3's CronTrigger
 measured in the same run (if installed: it is a test extra).
 
+Then the worst cases of the work budget (twistedsched.triggers.budget): how
+long a trigger that spends its whole budget takes before it is refused.
+
 Run: python -m benchmarks triggers (or python -m benchmarks.triggers); well under 30 s
 """
 
@@ -10,7 +13,10 @@ import datetime as _dt
 import time
 from zoneinfo import ZoneInfo
 
-from twistedsched.triggers import CalendarIntervalTrigger, CronTrigger, IntervalTrigger
+from twistedsched.errors import TriggerError
+from twistedsched.triggers import (
+    AndTrigger, CalendarIntervalTrigger, CronTrigger, IntervalTrigger, trigger_from_dict)
+from twistedsched.triggers.budget import MAX_WORK
 
 try:
     from apscheduler.triggers.cron import CronTrigger as APSCronTrigger
@@ -95,6 +101,47 @@ def main():
                                        timezone="Europe/London"))]
     for label, trigger in others:
         print("%-24s %10.0f" % (label, rate(lambda p, t=trigger: t.next_fire_time(p, FAR))))
+    print()
+    print("refused after spending the budget of %d steps, 20 runs:" % (MAX_WORK,))
+    print("%-40s %9s %9s" % ("", "median", "worst"))
+    for label, work in BUDGET_CASES:
+        times = sorted(refusal_times(work))
+        print("%-40s %6.2f ms %6.2f ms" % (label, 1000 * times[len(times) // 2],
+                                           1000 * times[-1]))
+
+
+#: (label, work that spends the whole budget and fails)
+BUDGET_CASES = [
+    ("and: seconds 1 and 2 never meet", lambda: AndTrigger(
+        [CronTrigger(second=1), CronTrigger(second=2)]).next_fire_time(None, START)),
+    ("nested and of 'and's that never meet", lambda: trigger_from_dict(
+        {"type": "and", "triggers": [
+            {"type": "and", "triggers": [{"type": "cron", "crontab": "1 * * * * *"},
+                                         {"type": "cron", "crontab": "2 * * * * *"}]},
+            {"type": "cron", "crontab": "* * * * *"}]}).next_fire_time(None, START)),
+    ("and of 31 intervals never meeting", lambda: AndTrigger(
+        [IntervalTrigger(seconds=2, start_date=START + _dt.timedelta(microseconds=i))
+         for i in range(31)]).next_fire_time(None, START)),
+    ("cron only in DST gaps (Berlin)", lambda: CronTrigger.from_crontab(
+        "30 2 * 3 0L", timezone="Europe/Berlin").next_fire_time(None, START)),
+    ("cron check: day 1-28, mon, week 53", lambda: CronTrigger(
+        day="1-28", day_of_week="mon", week=53, month="2-11")),
+]
+
+
+def refusal_times(work, runs=20):
+    """The times of C{runs} calls of C{work}, each of which must fail."""
+    times = []
+    for _ in range(runs):
+        began = time.perf_counter()
+        try:
+            work()
+        except TriggerError:
+            pass
+        else:
+            raise AssertionError("the work was not refused")
+        times.append(time.perf_counter() - began)
+    return times
 
 
 if __name__ == "__main__":

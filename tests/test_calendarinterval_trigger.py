@@ -3,6 +3,7 @@ Tests for the calendar-interval trigger.
 """
 
 import datetime as _dt
+import json
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -11,7 +12,7 @@ from twisted.trial import unittest
 from tests.helpers import fire_times, utc
 from twistedsched.errors import TriggerError
 from twistedsched.timeutil import UTC, wall_time_exists
-from twistedsched.triggers import CalendarIntervalTrigger, build_trigger
+from twistedsched.triggers import CalendarIntervalTrigger, build_trigger, trigger_from_dict
 
 
 def walls(trigger, now, count):
@@ -54,6 +55,30 @@ class CalendarIntervalTests(unittest.TestCase):
                                     timezone="America/New_York")
         self.assertEqual(walls(t, utc(2024, 11, 1), 3), [
             "2024-11-02 01:30-0400", "2024-11-03 01:30-0400", "2024-11-04 01:30-0500"])
+
+    def test_start_inside_a_dst_gap_keeps_its_wall_time(self):
+        """
+        Berlin skips 02:00-03:00 on 27 March 2016: the first run is skipped
+        and the series stays at 02:30 (issue 16 item 2), in the JSON form too.
+        """
+        t = CalendarIntervalTrigger(days=1, start_date="2016-03-27 02:30",
+                                    timezone="Europe/Berlin")
+        want = ["2016-03-28 02:30+0200", "2016-03-29 02:30+0200", "2016-03-30 02:30+0200"]
+        self.assertEqual(walls(t, utc(2016, 3, 1), 3), want)
+        again = trigger_from_dict(json.loads(json.dumps(t.to_dict())))
+        self.assertEqual(again, t)
+        self.assertEqual(walls(again, utc(2016, 3, 1), 3), want)
+        naive = CalendarIntervalTrigger(days=1, timezone="Europe/Berlin",
+                                        start_date=_dt.datetime(2016, 3, 27, 2, 30))
+        self.assertEqual(walls(naive, utc(2016, 3, 1), 3), want)
+
+    def test_aware_start_is_an_instant(self):
+        """An aware start names an instant: its wall time in the zone is the anchor."""
+        t = CalendarIntervalTrigger(days=1, start_date="2016-03-27T01:30:00+00:00",
+                                    timezone="Europe/Berlin")
+        self.assertEqual(walls(t, utc(2016, 3, 1), 2),
+                         ["2016-03-27 03:30+0200", "2016-03-28 03:30+0200"])
+        self.assertEqual(t.to_dict()["start_date"], "2016-03-27T01:30:00+00:00")
 
     def test_far_future_is_quick_and_right(self):
         t = CalendarIntervalTrigger(months=1, start_date="2024-01-31 08:00")

@@ -224,7 +224,7 @@ class ErrorTests(unittest.TestCase):
         self.assertBad("crontab", "4", "* * * *")
         self.assertBad("crontab", "7", "* * * * * * *")
         self.assertBad("crontab", "garbage", "garbage")
-        self.assertBad("hour", "5-3", "0 5-3 * * *")
+        self.assertBad("crontab", "\u0661", "0 \u0661 * * *")
         self.assertBad("minute", "1,,2", "1,,2 * * * *")
         self.assertBad("crontab", "None", None)
 
@@ -236,6 +236,7 @@ class ErrorTests(unittest.TestCase):
         self.assertBad("day_of_week", "7", day_of_week=7)
         self.assertBad("day_of_week", "funday", day_of_week="funday")
         self.assertBad("year", "1969", year=1969)
+        self.assertBad("year", "2030-2025", year="2030-2025")
         self.assertBad("hour", "1.5", hour=1.5)
         self.assertBad("week", "0", week=0)
         self.assertBad("day", "6th", day="6th mon")

@@ -9,7 +9,7 @@ import uuid
 from twistedsched.errors import BadArgumentError
 from twistedsched.refs import is_reference, reference_to, resolve_reference
 from twistedsched.timeutil import from_iso, iso, to_utc
-from twistedsched.triggers import trigger_from_dict
+from twistedsched.triggers import bind_trigger, trigger_from_dict
 
 #: Options a job has besides its callable and trigger, with their checks.
 OPTION_NAMES = ("misfire_grace_time", "coalesce", "max_instances", "jitter", "timeout")
@@ -102,7 +102,7 @@ class Job:
         if not isinstance(kwargs, dict):
             raise BadArgumentError("kwargs: expected a dict, not %r" % (kwargs,))
         self.kwargs = dict(kwargs)
-        self.trigger = trigger
+        self.trigger = bind_trigger(trigger, self.id)
         self.executor = executor
         self.jobstore = jobstore
         options = check_options(dict(misfire_grace_time=misfire_grace_time, coalesce=coalesce,

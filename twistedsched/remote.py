@@ -21,6 +21,7 @@ from twistedsched.interfaces import ITrigger
 from twistedsched.job import check_json_arguments
 from twistedsched.table import format_run_time
 from twistedsched.triggers import build_trigger, trigger_from_dict
+from twistedsched.triggers.budget import run_metered
 
 #: Job options a remote client may set when adding or modifying a job.
 REMOTE_OPTIONS = ("misfire_grace_time", "coalesce", "max_instances", "jitter", "timeout",
@@ -148,8 +149,13 @@ def build_remote_trigger(scheduler, kind, spec):
     A trigger from a remote client: C{kind} is C{"cron"} (crontab text),
     C{"interval"}/C{"every"} (a duration), C{"at"}/C{"date"} (ISO text, naive
     times in the scheduler's zone) or C{"json"} (a trigger dict, or its
-    JSON text).  L{TriggerError} for anything wrong.
+    JSON text).  L{TriggerError} for anything wrong.  Building it is one
+    piece of bounded work (L{twistedsched.triggers.budget}).
     """
+    return run_metered(_build_remote_trigger, scheduler, kind, spec)
+
+
+def _build_remote_trigger(scheduler, kind, spec):
     try:
         if kind == "cron":
             return _cron_trigger(spec, scheduler.timezone)

@@ -20,7 +20,7 @@ from twisted.python.failure import Failure
 from twistedsched import events as ev
 from twistedsched.errors import (
     BadArgumentError, ConflictingIdError, JobLookupError, JobStoreUnavailable,
-    JobTimedOut, TooManyJobsError, UnknownAliasError)
+    JobTimedOut, TooManyJobsError, TriggerError, UnknownAliasError)
 from twistedsched.executors import ReactorExecutor, make_executor
 from twistedsched.history import (
     default_scheduler_id, failure_summary, make_record, summarize, with_datetimes)
@@ -32,7 +32,7 @@ from twistedsched.table import JOB_HEADERS, format_table, job_rows
 from twistedsched.tasks import TaskRegistry
 from twistedsched.timeutil import (
     as_timezone, from_timestamp, to_datetime, to_timestamp, to_utc)
-from twistedsched.triggers import build_trigger
+from twistedsched.triggers import bind_trigger, build_trigger
 
 #: Marks an argument the caller did not give (None is a meaningful value).
 UNSET = object()
@@ -354,7 +354,7 @@ class Scheduler(service.Service):
                   **options)
         self._check_runnable(job, runner)
         if next_run_time is UNSET:
-            self._schedule(job, trigger.next_fire_time(None, now))
+            self._schedule(job, job.trigger.next_fire_time(None, now))
         elif next_run_time is not None:
             tz = getattr(trigger, "timezone", None) or self.timezone
             job.next_run_time = job.scheduled_run_time = to_utc(
@@ -468,6 +468,8 @@ class Scheduler(service.Service):
         for key, value in changes.items():
             if key == "func":
                 job.func, job.task, job.func_ref = value
+            elif key == "trigger":
+                job.trigger = bind_trigger(value, job.id)
             elif key == "next_run_time":
                 if value is None:
                     job.next_run_time = job.scheduled_run_time = None
@@ -503,7 +505,8 @@ class Scheduler(service.Service):
     def reschedule_job(self, job_id, jobstore=None, trigger=None, **trigger_args):
         """Give a job a new trigger; its next run time is computed from now."""
         now = self.now()
-        trigger = build_trigger(trigger, now, self.timezone, **trigger_args)
+        trigger = bind_trigger(build_trigger(trigger, now, self.timezone, **trigger_args),
+                               job_id)
         fire_time = trigger.next_fire_time(None, now)
         d = self._find_job(job_id, jobstore)
 
@@ -794,18 +797,29 @@ class Scheduler(service.Service):
         The trigger's fire times from the job's scheduled run time up to
         C{now} (at most C{limit}), and the first fire time after C{now}.
         """
-        trigger = job.trigger
         run_times = []
         fire_time = job.scheduled_run_time or job.next_run_time
         while fire_time is not None and fire_time <= now and len(run_times) < limit:
             run_times.append(fire_time)
-            fire_time = to_utc(trigger.next_fire_time(fire_time, now))
+            fire_time = self._next_fire(job, fire_time, now)
         if fire_time is not None and fire_time <= now:
             # Too many missed runs to list: skip ahead to the present.
-            fire_time = to_utc(trigger.next_fire_time(None, now))
+            fire_time = self._next_fire(job, None, now)
             while fire_time is not None and fire_time <= now:
-                fire_time = to_utc(trigger.next_fire_time(fire_time, now))
+                fire_time = self._next_fire(job, fire_time, now)
         return run_times, fire_time
+
+    def _next_fire(self, job, previous, now):
+        """
+        The job's next fire time (UTC); C{None}, so that the job ends, when
+        its trigger fails (it gave up: L{TriggerError}).
+        """
+        try:
+            return to_utc(job.trigger.next_fire_time(previous, now))
+        except TriggerError as e:
+            self.log.error("job {job_id!r} ends: its trigger failed: {error}",
+                           job_id=job.id, error=str(e))
+            return None
 
     # -- Running jobs ----------------------------------------------------------
 

@@ -8,6 +8,7 @@ Trigger kinds register themselves in L{TRIGGER_TYPES}.
 
 from twistedsched.errors import TriggerError
 from twistedsched.interfaces import ITrigger
+from twistedsched.triggers.budget import check_dict_tree
 from twistedsched.triggers.calendarinterval import CalendarIntervalTrigger
 from twistedsched.triggers.combining import AndTrigger, OrTrigger
 from twistedsched.triggers.cron import CronTrigger
@@ -59,11 +60,22 @@ def build_trigger(trigger, now, default_timezone, **trigger_args):
         raise TriggerError("%s trigger: %s" % (trigger, e)) from None
 
 
+def bind_trigger(trigger, job_id):
+    """
+    The trigger that the job C{job_id} runs on: C{trigger} with its C{H}
+    (hashed) cron fields picked from the job id (C{trigger.bound_to}), or
+    C{trigger} itself.
+    """
+    bind = getattr(trigger, "bound_to", None)
+    return bind(job_id) if bind is not None else trigger
+
+
 def trigger_from_dict(data):
     """Read back what a trigger's C{to_dict()} returned."""
     if not isinstance(data, dict):
         raise TriggerError("a trigger must be a JSON object, not %r" % (data,))
     cls = _trigger_class(data.get("type"))
+    check_dict_tree(data)
     try:
         return cls.from_dict(data)
     except (KeyError, TypeError, ValueError) as e:
@@ -74,4 +86,4 @@ def trigger_from_dict(data):
 
 __all__ = ["DateTrigger", "IntervalTrigger", "CronTrigger", "AndTrigger", "OrTrigger",
            "CalendarIntervalTrigger", "build_trigger", "trigger_from_dict",
-           "register_trigger_type", "TRIGGER_TYPES"]
+           "register_trigger_type", "bind_trigger", "TRIGGER_TYPES"]

@@ -10,8 +10,10 @@ from zope.interface import implementer
 
 from twistedsched.errors import TriggerError
 from twistedsched.interfaces import ITrigger
-from twistedsched.timeutil import UTC, to_utc, wall_time_exists
+from twistedsched.timeutil import UTC, to_utc, to_wall_time, wall_time_exists
 from twistedsched.triggers.base import BaseTrigger
+from twistedsched.triggers.budget import metered, spend
+from twistedsched.triggers.previous import last_fire_before
 
 _TICK = _dt.timedelta(microseconds=1)
 
@@ -32,7 +34,9 @@ class CalendarIntervalTrigger(BaseTrigger):
 
     A run whose day does not exist (the 31st in a 30-day month, 29 February
     in a common year) is skipped, as is one whose wall time falls in a DST
-    gap; a repeated wall time fires at its first occurrence.
+    gap; a repeated wall time fires at its first occurrence.  A naive start
+    inside a DST gap keeps its wall time: its own run is skipped, the next
+    ones are at that time of day.
     """
 
     type_name = "calendarinterval"
@@ -46,7 +50,9 @@ class CalendarIntervalTrigger(BaseTrigger):
         if start_date is None:
             raise TriggerError("start_date: a calendarinterval trigger needs a start date")
         self._set_common(timezone, start_date, end_date, jitter, default_timezone)
-        self._anchor = self.start_date.astimezone(self.timezone).replace(tzinfo=None)
+        # The wall time given, even inside a DST gap (where start_date, an
+        # instant, is shifted past the gap): the series keeps its time of day.
+        self._anchor = to_wall_time(start_date, self.timezone, "start_date")
 
     def _wall(self, k):
         """The naive wall time of run C{k}, or None if its day does not exist."""
@@ -63,7 +69,7 @@ class CalendarIntervalTrigger(BaseTrigger):
     def _first_guess(self, bound):
         """A run index not after that of the first run at or after C{bound}."""
         wall = bound.astimezone(self.timezone).replace(tzinfo=None)
-        if wall <= self._anchor + _dt.timedelta(days=2):
+        if wall - self._anchor <= _dt.timedelta(days=2):
             return 0
         if not self.days:
             months = (wall.year - self._anchor.year) * 12 + wall.month - self._anchor.month
@@ -72,6 +78,7 @@ class CalendarIntervalTrigger(BaseTrigger):
         longest = self.months * 31 + self.days  # days one step can span, at most
         return max(0, elapsed // longest)
 
+    @metered
     def next_fire_time(self, previous, now):
         bound = to_utc(previous) + _TICK if previous is not None else to_utc(now)
         bound = max(bound, to_utc(self.start_date))
@@ -79,6 +86,7 @@ class CalendarIntervalTrigger(BaseTrigger):
         try:
             k = self._first_guess(bound)
             while True:
+                spend()
                 wall = self._wall(k)
                 k += 1
                 if wall is None:
@@ -95,14 +103,27 @@ class CalendarIntervalTrigger(BaseTrigger):
         except OverflowError:
             return None
 
+    @metered
+    def previous_fire_time(self, before):
+        """The last fire time strictly before C{before}, or None."""
+        return last_fire_before(self._first_in, before, self.start_date)
+
+    def _first_in(self, moment, until):
+        fire = self.next_fire_time(None, moment)
+        return fire if fire is not None and fire < until else None
+
     def to_dict(self):
         data = {"type": "calendarinterval", "months": self.months, "days": self.days}
         data.update(self._common_dict())
+        if not wall_time_exists(self._anchor.replace(tzinfo=self.timezone)):
+            data["start_date"] = self._anchor.isoformat()    # naive: a wall time in a gap
         return data
 
     @classmethod
     def from_dict(cls, data):
-        return cls(months=data["months"], days=data["days"], **cls._common_kwargs(data))
+        return cls(years=data.get("years", 0), months=data.get("months", 0),
+                   weeks=data.get("weeks", 0), days=data.get("days", 0),
+                   **cls._common_kwargs(data))
 
     def __str__(self):
         parts = []

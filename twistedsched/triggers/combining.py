@@ -11,18 +11,18 @@ from twistedsched.errors import TriggerError
 from twistedsched.interfaces import ITrigger
 from twistedsched.timeutil import to_utc
 from twistedsched.triggers.base import BaseTrigger, check_jitter
+from twistedsched.triggers.budget import check_tree, metered, spend
 
 _TICK = _dt.timedelta(microseconds=1)
-#: An C{and} whose triggers have not agreed after this many rounds is taken
-#: never to fire again.
-MAX_AND_ROUNDS = 10000
 
 
 def first_at_or_after(trigger, moment):
     """The first fire time of C{trigger} at or after C{moment} (UTC), or None."""
+    spend()
     fire = trigger.next_fire_time(None, moment)
     while fire is not None and fire < moment:
         # A date trigger answers its (past) run date: look past it.
+        spend()
         fire = trigger.next_fire_time(fire, moment)
     return to_utc(fire)
 
@@ -48,8 +48,17 @@ class _CombiningTrigger(BaseTrigger):
         if not self.triggers:
             raise TriggerError("triggers: an %s trigger needs at least one trigger" % (
                 self.type_name,))
+        self.tree_depth, self.tree_size = check_tree(self.triggers)
         self.timezone = self.triggers[0].timezone
         self.jitter = check_jitter(jitter)
+
+    def bound_to(self, seed):
+        """This combination with its parts' C{H} fields hashed from C{seed}."""
+        from twistedsched.triggers import bind_trigger
+        parts = [bind_trigger(t, seed) for t in self.triggers]
+        if all(new is old for new, old in zip(parts, self.triggers)):
+            return self
+        return type(self)(parts, jitter=self.jitter)
 
     def to_dict(self):
         return {"type": self.type_name, "triggers": [t.to_dict() for t in self.triggers],
@@ -67,15 +76,18 @@ class _CombiningTrigger(BaseTrigger):
 class AndTrigger(_CombiningTrigger):
     """
     Fires when every one of C{triggers} fires at the same instant.  The
-    triggers' own jitter is ignored; this one's applies.  If they do not
-    meet within L{MAX_AND_ROUNDS} rounds, the trigger is taken as finished.
+    triggers' own jitter is ignored; this one's applies.  The search for
+    an instant they agree on is bounded by the work budget
+    (L{twistedsched.triggers.budget}): past it, C{next_fire_time} fails
+    with L{TriggerWorkError <twistedsched.triggers.budget.TriggerWorkError>}.
     """
 
     type_name = "and"
 
+    @metered
     def next_fire_time(self, previous, now):
         moment = _bound(previous, now)
-        for _ in range(MAX_AND_ROUNDS):
+        while True:
             fires = [first_at_or_after(t, moment) for t in self.triggers]
             if None in fires:
                 return None
@@ -83,7 +95,6 @@ class AndTrigger(_CombiningTrigger):
             if min(fires) == latest:
                 return latest
             moment = latest
-        return None
 
 
 @implementer(ITrigger)
@@ -95,9 +106,11 @@ class OrTrigger(_CombiningTrigger):
 
     type_name = "or"
 
+    @metered
     def next_fire_time(self, previous, now):
         if previous is None:
             # Like its triggers, an "or" answers a past date on its first call.
+            spend(len(self.triggers))
             fires = [t.next_fire_time(None, now) for t in self.triggers]
         else:
             moment = _bound(previous, now)

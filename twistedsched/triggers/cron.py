@@ -12,7 +12,9 @@ from twistedsched.errors import TriggerError
 from twistedsched.interfaces import ITrigger
 from twistedsched.timeutil import UTC, to_utc, wall_time_exists
 from twistedsched.triggers.base import BaseTrigger
+from twistedsched.triggers.budget import metered, run_metered, spend
 from twistedsched.triggers.cronfields import FIELD_NAMES, parse_field
+from twistedsched.triggers.previous import last_fire_before
 
 #: What an omitted field means when a less significant field is given.
 _DEFAULTS = {"year": "*", "month": 1, "day": 1, "week": "*", "day_of_week": "*",
@@ -24,9 +26,9 @@ _MACROS = {
     "@hourly": "0 * * * *",
 }
 _SECOND = _dt.timedelta(seconds=1)
-#: Give up after this many DST skips in one search (a day rule that only
-#: ever matches inside DST gaps).
-_MAX_SKIPS = 10000
+#: What skipping a DST gap costs from the work budget, in steps (a month
+#: looked at costs one).
+_SKIP_COST = 10
 
 
 def _next_in(values, value):
@@ -93,14 +95,20 @@ class CronTrigger(BaseTrigger):
 
     DST: a wall time that does not exist is skipped; one that occurs twice
     fires once, at its first occurrence.  Fire times are returned in UTC.
+
+    C{H} fields pick their values from a hash of C{hash_seed}: a job sets
+    it to its id (L{bound_to}); without one, the empty text is hashed.
     """
 
     type_name = "cron"
 
     def __init__(self, year=None, month=None, day=None, week=None, day_of_week=None,
                  hour=None, minute=None, second=None, start_date=None, end_date=None,
-                 timezone=None, jitter=None, *, crontab=None, default_timezone=None):
+                 timezone=None, jitter=None, *, crontab=None, hash_seed=None,
+                 default_timezone=None):
         self._set_common(timezone, start_date, end_date, jitter, default_timezone)
+        if hash_seed is not None and not isinstance(hash_seed, str):
+            raise TriggerError("hash_seed: expected text, not %r" % (hash_seed,))
         given = {name: value for name, value in zip(FIELD_NAMES, (
             year, month, day, week, day_of_week, hour, minute, second)) if value is not None}
         if crontab is not None:
@@ -116,9 +124,22 @@ class CronTrigger(BaseTrigger):
             exprs = _with_defaults(given)
         fields = {name: parse_field(name, exprs[name], crontab is not None)
                   for name in FIELD_NAMES}
-        self._compile(fields, day_or=crontab is not None and not (
-            fields["day"].star or fields["day_of_week"].star))
+        self.hashed = any(field.hashed for field in fields.values())
+        self.hash_seed = hash_seed if self.hashed else None
+        self._compile({name: field.with_seed(hash_seed or "")
+                       for name, field in fields.items()},
+                      day_or=crontab is not None and not (
+                          fields["day"].star or fields["day_of_week"].star))
         self._check_fires()
+
+    def bound_to(self, seed):
+        """
+        This trigger with its C{H} fields hashed from C{seed} (the job id):
+        itself if it has none or has that seed already.
+        """
+        if not self.hashed or seed == self.hash_seed:
+            return self
+        return type(self).from_dict(dict(self.to_dict(), hash_seed=seed))
 
     @classmethod
     def from_crontab(cls, expr, timezone=None, start_date=None, end_date=None, jitter=None,
@@ -150,7 +171,7 @@ class CronTrigger(BaseTrigger):
     def _check_fires(self):
         """Refuse fields that match no date at all (C{day=31, month=2})."""
         first = _dt.date(self._years[0], 1, 1)
-        if self._next_date(first, first.year + 400) is None:
+        if run_metered(self._next_date, first, first.year + 400) is None:
             if self.crontab is not None:
                 detail = repr(self.crontab)
             else:
@@ -190,6 +211,7 @@ class CronTrigger(BaseTrigger):
         """The first matching date >= C{date}, or None."""
         year, month, day = date.year, date.month, date.day
         while True:
+            spend()
             found = _next_in(self._years, year)
             if found is None or found > last_year:
                 return None
@@ -225,16 +247,16 @@ class CronTrigger(BaseTrigger):
                 return None
         return h, self._minutes[0], self._seconds[0]
 
-    def _next_wall(self, wall):
+    def _next_wall(self, wall, last_year=9999):
         """The first naive wall time >= C{wall} that matches every field."""
-        date = self._next_date(wall.date())
+        date = self._next_date(wall.date(), last_year)
         if date is None:
             return None
         start = (wall.hour, wall.minute, wall.second) if date == wall.date() else (0, 0, 0)
         found = self._next_time(*start)
         if found is None:
             try:
-                date = self._next_date(date + _dt.timedelta(days=1))
+                date = self._next_date(date + _dt.timedelta(days=1), last_year)
             except OverflowError:
                 return None
             if date is None:
@@ -242,13 +264,29 @@ class CronTrigger(BaseTrigger):
             found = self._next_time(0, 0, 0)
         return _dt.datetime.combine(date, _dt.time(*found))
 
+    @metered
     def next_fire_time(self, previous, now):
         try:
             return self._next_fire_time(previous, now)
         except OverflowError:  # past the year 9999
             return None
 
-    def _next_fire_time(self, previous, now):
+    @metered
+    def previous_fire_time(self, before):
+        """The last fire time strictly before C{before}, or None (as croniter's C{get_prev})."""
+        if self.end_date is not None:
+            before = min(to_utc(before), to_utc(self.end_date) + _dt.timedelta(microseconds=1))
+        return last_fire_before(self._first_in, before, self.start_date)
+
+    def _first_in(self, moment, until):
+        """The first fire time in [C{moment}, C{until}), or None."""
+        try:
+            fire = self._next_fire_time(None, moment, until)
+        except OverflowError:  # moment is past the year 9999 in the zone
+            return None
+        return fire if fire is not None and fire < until else None
+
+    def _next_fire_time(self, previous, now, until=None):
         if previous is not None:
             bound = to_utc(previous).replace(microsecond=0) + _SECOND
         else:
@@ -257,12 +295,14 @@ class CronTrigger(BaseTrigger):
             bound = max(bound, _ceil_second(to_utc(self.start_date)))
         tz = self.timezone
         wall = bound.astimezone(tz).replace(tzinfo=None)
-        for _ in range(_MAX_SKIPS):
-            wall = self._next_wall(wall)
+        last_year = 9999 if until is None or until.year >= 9999 else until.astimezone(tz).year
+        while True:
+            wall = self._next_wall(wall, last_year)
             if wall is None:
                 return None
             local = wall.replace(tzinfo=tz)
             if not wall_time_exists(local):
+                spend(_SKIP_COST)
                 wall = _gap_end(wall, tz)
                 continue
             fire = local.astimezone(UTC)
@@ -273,7 +313,6 @@ class CronTrigger(BaseTrigger):
             if self.end_date is not None and fire > self.end_date:
                 return None
             return fire
-        return None
 
     # -- serialization -----------------------------------------------------
 
@@ -283,13 +322,16 @@ class CronTrigger(BaseTrigger):
             data["crontab"] = self.crontab
         else:
             data.update(self.given)
+        if self.hash_seed is not None:
+            data["hash_seed"] = self.hash_seed
         data.update(self._common_dict())
         return data
 
     @classmethod
     def from_dict(cls, data):
         fields = {name: data[name] for name in FIELD_NAMES if data.get(name) is not None}
-        return cls(crontab=data.get("crontab"), **fields, **cls._common_kwargs(data))
+        return cls(crontab=data.get("crontab"), hash_seed=data.get("hash_seed"), **fields,
+                   **cls._common_kwargs(data))
 
     def __str__(self):
         if self.crontab is not None:
@@ -317,8 +359,15 @@ def _split_crontab(expr):
     """The field expressions of a crontab line."""
     if not isinstance(expr, str):
         raise TriggerError("crontab: expected text, not %r" % (expr,))
+    if not expr.isascii():
+        raise TriggerError("crontab: only ASCII letters, digits and signs are allowed, "
+                           "not %r" % (expr,))
     text = expr.strip().lower()
-    text = _MACROS.get(text, text)
+    if text.startswith("@"):
+        if text not in _MACROS:
+            raise TriggerError("crontab: unknown macro %r (known: %s)" % (
+                expr.strip(), ", ".join(_MACROS)))
+        text = _MACROS[text]
     parts = text.split()
     if len(parts) == 5:
         parts = ["0"] + parts

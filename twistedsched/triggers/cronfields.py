@@ -3,11 +3,17 @@ Parsing of cron field expressions.
 
 A field expression is a comma-separated list of terms: C{*}, C{*/n}, C{a},
 C{a-b}, C{a-b/n}, C{a/n} (C{a} to the field's maximum), names (C{jan},
-C{mon}), and for days C{last}/C{L}, C{last fri}/C{5L}/C{friL} and
-C{2nd mon}/C{mon#2}.  L{parse_field} turns one into a L{Field}; every error
-is a L{TriggerError} naming the field and the bad value.
+C{mon}), and for days C{last}/C{L}, C{L-n} (n days before the last),
+C{a-L}, C{15W} (the weekday nearest the 15th), C{LW} (the last weekday),
+C{last fri}/C{5L}/C{friL} and C{2nd mon}/C{mon#2}.  A range whose end is
+below its start wraps around (C{fri-mon}, C{nov-feb}, C{22-2}).  C{H},
+C{H/n}, C{H(a-b)} and C{H(a-b)/n} pick values from a hash of the job id
+(L{HashedTerm}).  Only ASCII text is read.  L{parse_field} turns one into a
+L{Field}; every error is a L{TriggerError} naming the field and the bad
+value.
 """
 
+import binascii
 import calendar
 import re
 
@@ -35,10 +41,17 @@ WEEKDAYS = {name: i for i, name in enumerate("mon tue wed thu fri sat sun".split
 CRONTAB_WEEKDAYS = {name: (i + 1) % 7 for name, i in WEEKDAYS.items()}
 _NTH = {"1st": 1, "2nd": 2, "3rd": 3, "4th": 4, "5th": 5, "last": -1}
 
-_RANGE = re.compile(r"^(\*|\?|[a-z0-9]+)(?:-([a-z0-9]+))?(?:/(\d+))?$")
-_NTH_WORDS = re.compile(r"^(1st|2nd|3rd|4th|5th|last)\s+([a-z0-9]+)$")
-_HASH = re.compile(r"^([a-z0-9]+)#([1-5])$")
-_LAST_SUFFIX = re.compile(r"^([a-z0-9]+)l$")
+_RANGE = re.compile(r"^(\*|\?|[a-z0-9]+)(?:-([a-z0-9]+))?(?:/([0-9]+))?$", re.ASCII)
+_NTH_WORDS = re.compile(r"^(1st|2nd|3rd|4th|5th|last) ([a-z0-9]+)$", re.ASCII)
+_HASH = re.compile(r"^([a-z0-9]+)#([1-5])$", re.ASCII)
+_LAST_SUFFIX = re.compile(r"^([a-z0-9]+)l$", re.ASCII)
+_NEAREST_WEEKDAY = re.compile(r"^([0-9]+|l)w$", re.ASCII)
+_LAST_MINUS = re.compile(r"^l-([0-9]+)$", re.ASCII)
+_HASHED = re.compile(r"^h(?:\(([0-9]+)-([0-9]+)\))?(?:/([0-9]+))?$", re.ASCII)
+#: The index croniter gives each field when it hashes (the hash is shifted
+#: right by it), so that C{H} picks the same values as croniter's.
+_HASH_INDEX = {"minute": 0, "hour": 1, "day": 2, "month": 3, "day_of_week": 4,
+               "second": 5, "week": 7}
 
 
 class NthWeekday:
@@ -58,28 +71,89 @@ class NthWeekday:
 
 
 class LastDay:
-    """The last day of a month."""
+    """The last day of a month, or the day C{before} days before it."""
+
+    def __init__(self, before=0):
+        self.before = before
 
     def day_in(self, year, month):
-        return calendar.monthrange(year, month)[1]
+        day = calendar.monthrange(year, month)[1] - self.before
+        return day if day >= 1 else None
+
+
+class NearestWeekday:
+    """
+    The weekday (monday to friday) nearest to C{day} in the same month, as
+    in Quartz and croniter; C{day} past the month's end means its last day
+    (so the last day gives C{LW}, the last weekday).
+    """
+
+    def __init__(self, day):
+        self.day = day
+
+    def day_in(self, year, month):
+        first_weekday, length = calendar.monthrange(year, month)
+        day = min(self.day, length)
+        weekday = (first_weekday + day - 1) % 7
+        if weekday == 5:  # saturday: the friday before, or monday if that is in the last month
+            return day - 1 if day > 1 else day + 2
+        if weekday == 6:  # sunday: the monday after, or friday if that is in the next month
+            return day + 1 if day < length else day - 2
+        return day
+
+
+class HashedTerm:
+    """
+    C{H} terms: values picked from a hash of a seed (the job id) so that
+    jobs written alike spread out.  C{H} is one value in C{lo}-C{hi};
+    C{H/n} starts at a hashed value below C{lo + n} and steps by C{n}.  The
+    hash is croniter's: the CRC-32 of the seed's UTF-8, shifted right by the
+    field's index, modulo the width.
+    """
+
+    def __init__(self, name, lo, hi, step):
+        self.name, self.lo, self.hi, self.step = name, lo, hi, step
+
+    def values(self, seed):
+        crc = binascii.crc32(seed.encode("utf-8", "surrogatepass")) & 0xFFFFFFFF
+        crc >>= _HASH_INDEX[self.name]
+        if self.step is None:
+            return {self.lo + crc % (self.hi - self.lo + 1)}
+        top = min(self.lo + self.step - 1, self.hi)
+        return set(range(self.lo + crc % (top - self.lo + 1), self.hi + 1, self.step))
 
 
 class Field:
     """
     A parsed field: C{values} (a sorted list of plain values), C{dynamic}
-    (day terms that depend on the month: L{LastDay}, L{NthWeekday}),
-    C{star} (the text starts with C{*} or C{?}) and C{full} (every value
-    matches).
+    (day terms that depend on the month: L{LastDay}, L{NthWeekday},
+    L{NearestWeekday}), C{hashed} (L{HashedTerm}s, whose values
+    L{with_seed} adds), C{star} (the text starts with C{*} or C{?}) and
+    C{full} (every value matches).
     """
 
-    def __init__(self, name, values, dynamic, star):
+    def __init__(self, name, values, dynamic, star, hashed=(), crontab=False):
         lo, hi = _BOUNDS[name]
         self.name = name
         self.values = sorted(values)
         self.value_set = frozenset(values)
         self.dynamic = tuple(dynamic)
+        self.hashed = tuple(hashed)
         self.star = star
+        self.crontab = crontab
         self.full = not dynamic and len(self.value_set) == hi - lo + 1
+
+    def with_seed(self, seed):
+        """This field with its C{H} terms' values picked for C{seed}."""
+        if not self.hashed:
+            return self
+        values = set(self.value_set)
+        for term in self.hashed:
+            picked = term.values(seed)
+            if self.name == "day_of_week" and self.crontab:
+                picked = {(v - 1) % 7 for v in picked}
+            values |= picked
+        return Field(self.name, values, self.dynamic, self.star, crontab=self.crontab)
 
 
 def _error(field, text, why):
@@ -88,8 +162,8 @@ def _error(field, text, why):
 
 def _number(field, text, token, names, crontab):
     """The value of one token: a number or a name."""
-    if token.isdigit():
-        value = int(token)
+    if token.isascii() and token.isdigit():
+        value = _small_int(field, text, token)
     elif names and token in names:
         value = names[token]
     elif names and token[:3] in names and token == _full_name(token[:3], names):
@@ -103,6 +177,13 @@ def _number(field, text, token, names, crontab):
     if not lo <= value <= hi:
         raise _error(field, text, "value %s is out of range %d-%d" % (token, lo, hi))
     return value
+
+
+def _small_int(field, text, digits):
+    """The int of ASCII C{digits}; more than 9 of them are out of any range."""
+    if len(digits) > 9:
+        raise _error(field, text, "value %s... is too large" % (digits[:9],))
+    return int(digits)
 
 
 def _full_name(abbrev, names):
@@ -127,12 +208,32 @@ def _weekday(text, token, crontab):
     return (value - 1) % 7 if crontab else value
 
 
+def _month_day_term(text, term):
+    """A L{LastDay} (C{L}, C{L-3}) or L{NearestWeekday} (C{15W}, C{LW}) term, or None."""
+    if term in ("last", "l"):
+        return LastDay()
+    match = _LAST_MINUS.match(term)
+    if match:
+        before = _small_int("day", text, match.group(1))
+        if before > 30:
+            raise _error("day", text, "L-%d: at most 30 days before the last" % (before,))
+        return LastDay(before)
+    match = _NEAREST_WEEKDAY.match(term)
+    if match:
+        token = match.group(1)
+        return NearestWeekday(31 if token == "l" else _number("day", text, token, None, False))
+    return None
+
+
 def _dynamic_term(field, text, term, crontab):
-    """A L{LastDay} or L{NthWeekday} term, or None if C{term} is not one."""
+    """A term whose day depends on the month (L{LastDay}, L{NearestWeekday},
+    L{NthWeekday}), or None if C{term} is not one."""
     if field not in ("day", "day_of_week"):
         return None
-    if field == "day" and term in ("last", "l"):
-        return LastDay()
+    if field == "day":
+        special = _month_day_term(text, term)
+        if special is not None:
+            return special
     match = _NTH_WORDS.match(term)
     if match:
         return NthWeekday(_NTH[match.group(1)], _weekday(text, match.group(2), crontab))
@@ -154,29 +255,67 @@ def _range_values(field, text, term, crontab):
     first, last, step = match.groups()
     names = _names_for(field, crontab)
     lo, hi = _BOUNDS[field]
+    cyclic_dow = field == "day_of_week" and crontab
     if first in ("*", "?"):
         if last is not None or (first == "?" and step is not None):
             raise _error(field, text, "cannot parse %r" % (term,))
-        start, stop = lo, hi
-        if field == "day_of_week" and crontab:
-            start, stop = 0, 6
+        start, stop = (0, 6) if cyclic_dow else (lo, hi)
     else:
         start = _number(field, text, first, names, crontab)
         if last is not None:
-            stop = _number(field, text, last, names, crontab)
+            stop = _range_end(field, text, last, names, crontab)
         elif step is not None:
-            stop = 7 if field == "day_of_week" and crontab else hi
+            stop = 7 if cyclic_dow else hi
         else:
             stop = start
-    if stop < start:
-        raise _error(field, text, "range %r goes backwards" % (term,))
-    step = 1 if step is None else int(step)
+    step = 1 if step is None else _small_int(field, text, step)
     if step < 1:
         raise _error(field, text, "step %d must be at least 1" % (step,))
-    values = range(start, stop + 1, step)
-    if field == "day_of_week" and crontab:
+    if cyclic_dow:
+        if stop == 0 and last is not None and start > 0:
+            stop = 7        # "fri-sun", "5-0": sunday ends a range as 7
+        elif start == 7 and last is not None:
+            start = 0       # "sun-tue", "7-2": and starts one as 0
+    if stop < start:
+        if field == "year":
+            raise _error(field, text, "range %r goes backwards" % (term,))
+        cycle_lo, cycle_hi = (0, 6) if cyclic_dow else (lo, hi)
+        values = (list(range(start, cycle_hi + 1)) + list(range(cycle_lo, stop + 1)))[::step]
+    else:
+        values = range(start, stop + 1, step)
+    if cyclic_dow:
         return {(v - 1) % 7 for v in values}
     return set(values)
+
+
+def _range_end(field, text, token, names, crontab):
+    """A range's end: a number, a name, or C{L}/C{last} (the month's last day)."""
+    if field == "day" and token in ("l", "last"):
+        return 31       # days past a month's end never match
+    return _number(field, text, token, names, crontab)
+
+
+def _hashed_term(field, text, term, crontab):
+    """A L{HashedTerm} for C{H}, C{H/n}, C{H(a-b)}, C{H(a-b)/n}, or None."""
+    match = _HASHED.match(term)
+    if not match:
+        return None
+    if field == "year":
+        raise _error(field, text, "H is not allowed in the year field")
+    first, last, step = match.groups()
+    if first is None:
+        lo, hi = (1, 28) if field == "day" else _BOUNDS[field]
+        if field == "day_of_week" and crontab:
+            lo, hi = 0, 6
+    else:
+        lo = _number(field, text, first, None, crontab)
+        hi = _number(field, text, last, None, crontab)
+        if hi < lo:
+            raise _error(field, text, "range in %r goes backwards" % (term,))
+    step = None if step is None else _small_int(field, text, step)
+    if step is not None and step < 1:
+        raise _error(field, text, "step %s must be at least 1" % (step,))
+    return HashedTerm(field, lo, hi, step)
 
 
 def parse_field(field, value, crontab=False):
@@ -187,10 +326,14 @@ def parse_field(field, value, crontab=False):
     """
     if isinstance(value, bool) or not isinstance(value, (int, str)):
         raise TriggerError("%s: expected an int or text, not %r" % (field, value))
-    text = str(value).strip().lower()
+    text = str(value).strip()
+    if not text.isascii():
+        raise TriggerError("%s: only ASCII letters, digits and signs are allowed, not %r" % (
+            field, text))
+    text = text.lower()
     if not text:
         raise TriggerError("%s: empty expression" % (field,))
-    values, dynamic = set(), []
+    values, dynamic, hashed = set(), [], []
     for term in text.split(","):
         term = " ".join(term.split())
         if not term:
@@ -198,6 +341,13 @@ def parse_field(field, value, crontab=False):
         special = _dynamic_term(field, text, term, crontab)
         if special is not None:
             dynamic.append(special)
+            continue
+        hashed_term = _hashed_term(field, text, term, crontab)
+        if hashed_term is not None:
+            hashed.append(hashed_term)
+        elif "w" in term and field == "day" and _RANGE.match(term):
+            raise _error(field, text, "W goes with one day (15W, LW), not a range: %r" % (
+                term,))
         else:
             values |= _range_values(field, text, term, crontab)
-    return Field(field, values, dynamic, star=text[0] in "*?")
+    return Field(field, values, dynamic, star=text[0] in "*?", hashed=hashed, crontab=crontab)

@@ -12,6 +12,8 @@ from twistedsched.interfaces import ITrigger
 from twistedsched.timeutil import to_utc
 from twistedsched.triggers.base import BaseTrigger
 
+_TICK = _dt.timedelta(microseconds=1)
+
 
 def _number(name, value):
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 \
@@ -44,23 +46,42 @@ class IntervalTrigger(BaseTrigger):
         if self.interval <= _dt.timedelta(0):
             raise TriggerError("interval: must be longer than zero")
         if start_date is None and now is not None:
-            start_date = now + self.interval
+            try:
+                start_date = now + self.interval
+            except OverflowError:
+                raise TriggerError("interval: %s from now is past the year 9999" % (
+                    self.interval,)) from None
         self._set_common(timezone, start_date, end_date, jitter, default_timezone)
         if self.start_date is None:
             raise TriggerError("start_date: an interval trigger needs a start date or now")
 
     def next_fire_time(self, previous, now):
-        start = to_utc(self.start_date)
-        if previous is not None:
-            candidate = to_utc(previous) + self.interval
-        elif now <= start:
-            candidate = start
-        else:
-            steps = math.ceil((to_utc(now) - start) / self.interval)
-            candidate = start + steps * self.interval
+        try:
+            candidate = self._next(previous, now)
+        except OverflowError:  # past the year 9999
+            return None
         if self.end_date is not None and candidate > self.end_date:
             return None
         return candidate
+
+    def _next(self, previous, now):
+        start = to_utc(self.start_date)
+        if previous is not None:
+            return to_utc(previous) + self.interval
+        if now <= start:
+            return start
+        steps = math.ceil((to_utc(now) - start) / self.interval)
+        return start + steps * self.interval
+
+    def previous_fire_time(self, before):
+        """The last fire time strictly before C{before}, or None."""
+        start = to_utc(self.start_date)
+        before = to_utc(before)
+        if self.end_date is not None:
+            before = min(before, to_utc(self.end_date) + _TICK)
+        if before <= start:
+            return None
+        return start + ((before - start - _TICK) // self.interval) * self.interval
 
     def to_dict(self):
         data = {"type": "interval", "seconds": self.interval.total_seconds()}
