@@ -18,7 +18,7 @@ setup(
     # editable installs are invisible to it.  See docs/daemon.rst.
     package_dir={"": "."},
     packages=find_packages(include=["twistedsched", "twistedsched.*"]) + ["twisted.plugins"],
-    package_data={"twisted.plugins": ["twistedsched_plugin.py"]},
+    package_data={"twisted.plugins": ["twistedsched_plugin.py", "twistedsched_worker_plugin.py"]},
     install_requires=[
         "twisted>=22.10",
         "zope.interface>=5",

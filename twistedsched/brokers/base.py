@@ -95,3 +95,11 @@ def outcome(delivery, worker, outcome, started, duration, result=None, error=Non
     return {"run_id": delivery.run_id, "job_id": delivery.message["job_id"],
             "outcome": outcome, "result": result, "error": error, "worker": worker,
             "deliveries": delivery.count, "started": started, "duration": duration}
+
+
+def offers(worker, task):
+    """Does a worker's registry record say it runs C{task}?"""
+    if task in worker.get("tasks", ()):
+        return True
+    module, colon, _ = task.partition(":")
+    return bool(colon) and module in worker.get("modules", ())
