@@ -9,7 +9,7 @@ from twisted.internet import defer
 from twisted.trial import unittest
 
 from twistedsched.brokers import make_broker
-from twistedsched.brokers.base import BrokerError, outcome, run_message
+from twistedsched.brokers.base import BrokerError, Delivery, outcome, run_message
 from twistedsched.brokers.interfaces import IBroker
 from twistedsched.brokers.redisstreams import RedisStreamsBroker
 from twistedsched.errors import BadArgumentError
@@ -93,7 +93,7 @@ class RedisStreamsBrokerTests(BrokerTestCase):
         yield self.broker.publish("default", message())
         held = yield self.broker.read(["default"], "slow", 10, 0.5)
         taken = yield self.broker.reclaim(["default"], "other", 0, 10)
-        yield self.broker.keep(held, "slow")
+        yield self.broker.keep(held, "slow", 10)
         pending = yield self.broker._call("XPENDING", self.broker.queue_key("default"),
                                           "workers", "-", "+", 10)
         self.assertEqual([row[1] for row in pending], ["other"])
@@ -107,6 +107,26 @@ class RedisStreamsBrokerTests(BrokerTestCase):
         self.assertEqual((yield self.broker.queue_stats("default"))["depth"], 0)
         self.assertEqual((yield self.broker.reclaim(["default"], "w2", 0, 10)), [])
         self.assertEqual((yield self.broker.settled("r1")), None)
+
+    @defer.inlineCallbacks
+    def test_begin_takes_a_lease_that_keep_renews(self):
+        self.assertEqual((yield self.broker.begin("r1", "w1", 60)), "started")
+        self.assertEqual((yield self.broker.begin("r1", "w1", 60)), "started")
+        self.assertEqual((yield self.broker.begin("r1", "w2", 60)), "held")
+        key = self.broker._key("running", "r1")
+        yield self.broker._call("PEXPIRE", key, 5000)
+        yield self.broker.keep([Delivery("default", "1-0", message("r1"))], "w1", 60)
+        self.assertGreater(int((yield self.broker._call("PTTL", key))), 5000)
+        # Another's keep does not renew it; once it expires, another may begin.
+        yield self.broker._call("PEXPIRE", key, 5000)
+        yield self.broker.keep([Delivery("default", "1-0", message("r1"))], "w2", 60)
+        self.assertLessEqual(int((yield self.broker._call("PTTL", key))), 5000)
+        yield self.broker._call("DEL", key)
+        self.assertEqual((yield self.broker.begin("r1", "w2", 60)), "started")
+        yield self.broker.abandon("r1")
+        self.assertEqual((yield self.broker.begin("r1", "w2", 60)), "abandoned")
+        yield self.broker._call("SET", self.broker._key("finished", "r1"), "1")
+        self.assertEqual((yield self.broker.begin("r1", "w2", 60)), "finished")
 
     @defer.inlineCallbacks
     def test_abandon(self):

@@ -5,6 +5,8 @@ across processes.
 """
 
 import os
+import threading
+import time
 
 from twisted.internet import task as _task
 
@@ -30,6 +32,9 @@ def mark(path, label, seconds=0):
     with open(path, "a") as f:
         f.write("%s %d\n" % (label, os.getpid()))
     if not seconds:
+        return label
+    if threading.current_thread() is not threading.main_thread():
+        time.sleep(seconds)
         return label
     from twisted.internet import reactor
     return _task.deferLater(reactor, seconds, lambda: label)

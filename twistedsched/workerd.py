@@ -11,7 +11,9 @@ do).  Every C{--heartbeat} seconds it records itself in the broker's worker
 registry and keeps its runs in flight; every such interval it also takes
 over runs that another worker left idle for C{--reclaim-after} seconds (it
 died).  Before running a delivery it asks the broker whether the run id
-finished or was abandoned already: then it acknowledges it unrun.  See
+finished or was abandoned already (then it acknowledges it unrun), or is
+running on another worker (then it leaves it for redelivery); else it
+takes a lease on the run id, renewed at each heartbeat.  See
 C{docs/workers.rst}.
 """
 
@@ -177,8 +179,14 @@ class Worker(service.Service):
             return
         run_id = delivery.run_id
         state = "finished" if run_id in self._finished else (
-            yield self.broker.settled(run_id))
-        if state is not None:
+            yield self.broker.begin(run_id, self.worker_name, self.reclaim_after))
+        if state == "held":
+            # Another worker runs it now: leave this delivery for redelivery,
+            # by which time that run has finished (then it is acknowledged) or
+            # its worker has died (then it runs).
+            self.counters["left (running elsewhere)"] += 1
+            return
+        if state != "started":
             self.counters["not rerun (%s)" % (state,)] += 1
             log.info("run {run_id} is {state}: acknowledged, not run again",
                      run_id=run_id, state=state)
@@ -263,7 +271,8 @@ class Worker(service.Service):
         try:
             yield self.broker.heartbeat(self.record(), 3 * self.heartbeat_interval)
             if self.in_flight:
-                yield self.broker.keep(list(self.in_flight.values()), self.worker_name)
+                yield self.broker.keep(list(self.in_flight.values()), self.worker_name,
+                                       self.reclaim_after)
         except Exception:
             log.failure("the heartbeat to {broker} failed", broker=self.broker)
 
@@ -278,7 +287,7 @@ class Options(usage.Options):
 
     optParameters = [
         ["broker", None, None, "Broker URL: redis://host:port/db or unix:///path?db=N."],
-        ["namespace", None, "twistedsched-work", "Key prefix of the worker tier on the broker "
+        ["broker-namespace", None, "twistedsched-work", "Key prefix of the worker tier on the broker "
                                                  "(the same as the scheduler's)."],
         ["queues", None, "default", "Comma-separated queues to take runs from."],
         ["concurrency", None, 4, "Runs at once.", int],
@@ -325,7 +334,7 @@ def makeService(options, reactor=None):
     registry = _tasks.TaskRegistry()
     import_tasks(options["tasks"], registry)
     try:
-        broker = make_broker(options["broker"], namespace=options["namespace"],
+        broker = make_broker(options["broker"], namespace=options["broker-namespace"],
                              **({"reactor": reactor} if reactor is not None else {}))
         return Worker(broker, options["queues"], registry, modules=options["tasks"],
                       concurrency=options["concurrency"], executor=options["executor"],

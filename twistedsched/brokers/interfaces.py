@@ -37,8 +37,19 @@ class IBroker(Interface):
         have not kept them for C{idle} seconds (their worker died).
         """
 
-    def keep(deliveries, consumer):
-        """Say that C{consumer} still holds C{deliveries} (so nobody reclaims them)."""
+    def begin(run_id, consumer, lease):
+        """
+        Before running a delivery: fire with C{"finished"} or C{"abandoned"}
+        (acknowledge it unrun), C{"held"} (another consumer runs it now:
+        leave it for redelivery), or C{"started"}: C{consumer} holds the run
+        for C{lease} seconds, renewed by L{keep}.
+        """
+
+    def keep(deliveries, consumer, lease):
+        """
+        Say that C{consumer} still holds C{deliveries} (so nobody reclaims
+        them) and renew its lease on their runs.
+        """
 
     def finish(delivery, outcome):
         """

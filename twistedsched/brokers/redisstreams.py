@@ -41,6 +41,22 @@ redis.call('SET', KEYS[3], '1', 'EX', ARGV[4])
 return 1
 """
 
+_BEGIN = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 'finished' end
+if redis.call('EXISTS', KEYS[2]) == 1 then return 'abandoned' end
+local holder = redis.call('GET', KEYS[3])
+if holder and holder ~= ARGV[1] then return 'held' end
+redis.call('SET', KEYS[3], ARGV[1], 'PX', ARGV[2])
+return 'started'
+"""
+
+_KEEP_LEASES = """
+for i, key in ipairs(KEYS) do
+    if redis.call('GET', key) == ARGV[1] then redis.call('PEXPIRE', key, ARGV[2]) end
+end
+return 1
+"""
+
 _ACK = """
 redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
 redis.call('XDEL', KEYS[1], ARGV[2])
@@ -220,13 +236,23 @@ class RedisStreamsBroker:
                 deliveries.append(self._delivery(queue, entry_id, fields, times))
         return deliveries
 
+    def begin(self, run_id, consumer, lease):
+        return self._call("EVAL", _BEGIN, 3, self._key("finished", run_id),
+                          self._key("abandoned", run_id), self._key("running", run_id),
+                          consumer, max(1, int(lease * 1000)))
+
     @defer.inlineCallbacks
-    def keep(self, deliveries, consumer):
+    def keep(self, deliveries, consumer, lease):
+        if deliveries:
+            yield self._call("EVAL", _KEEP_LEASES, len(deliveries), *[
+                self._key("running", d.run_id) for d in deliveries], consumer,
+                max(1, int(lease * 1000)))
         by_queue = {}
         for delivery in deliveries:
             by_queue.setdefault(delivery.queue, set()).add(delivery.tag)
         for queue, tags in by_queue.items():
             key = self.queue_key(queue)
+            yield self.ensure_queue(queue)
             pending = yield self._call("XPENDING", key, GROUP, "-", "+", len(tags) + 100,
                                        consumer)
             ours = [row[0] for row in pending if row[0] in tags]

@@ -13,6 +13,7 @@ workers.  See C{docs/workers.rst} for the guarantees.
 """
 
 import collections
+import re
 import uuid
 
 from twisted.internet import defer, task
@@ -110,7 +111,7 @@ class QueueExecutor:
     def start(self, scheduler, alias):
         self._scheduler = scheduler
         self._reactor = scheduler.reactor
-        self._reply_to = check_name("scheduler id", scheduler.scheduler_id.replace(" ", "_"))
+        self._reply_to = re.sub(r"[^A-Za-z0-9_.:@-]", "_", scheduler.scheduler_id)[:128]
         self._stopping = False
         self._reading = self._read_results()
         self._monitor = task.LoopingCall(self.look)
