@@ -20,6 +20,7 @@ from twistedsched.errors import BadArgumentError, JobFailedInWorker, JobTimedOut
 from twistedsched.executors.queue import QueueExecutor, queue_of
 from twistedsched.interfaces import IRunExecutor
 from twistedsched.workerd import Worker
+from twistedsched.workerinfo import overview
 
 from tests import workertasks
 from tests.redisserver import shared_server
@@ -109,6 +110,16 @@ class QueueExecutorTests(WorkerTierTestCase):
         self.assertEqual((history[0]["worker"], history[0]["deliveries"]),
                          (worker.worker_name, 1))
         self.assertEqual(self.executor.pending("reports"), 0)
+        # The operator's view: the worker, and the queue it emptied.
+        yield wait_until(lambda: self.executor.stats.get("reports", {}).get("depth") == 0)
+        data = overview(sched)
+        queue = [q for q in data["queues"] if q["queue"] == "reports"][0]
+        self.assertEqual((queue["in_flight"], queue["consumers"], queue["runs"],
+                          queue["oldest_age"], queue["unconsumed"]), (0, 1, 1, None, False))
+        listed = [w for w in data["workers"] if w["name"] == worker.worker_name][0]
+        self.assertEqual((listed["queues"], listed["running"], listed["counters"].get("ok")),
+                         (["reports"], [], 1))
+        self.assertIn("wt.add", listed["tasks"])
 
     @defer.inlineCallbacks
     def test_a_failing_task_is_an_error_naming_the_worker(self):

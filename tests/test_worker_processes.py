@@ -19,6 +19,8 @@ from twistedsched.brokers.base import NoWorkerError, run_message
 from twistedsched.brokers.redisstreams import RedisStreamsBroker
 
 from tests.daemonprocess import environment, stop_process
+from tests.redisserver import shared_server
+from tests.test_ctl import DaemonTestCase
 from tests.test_worker import WorkerTierTestCase, wait_until
 
 #: Seconds between a worker's heartbeats, and idle seconds before its runs
@@ -174,3 +176,43 @@ class WorkerProcessTests(WorkerTierTestCase):
         self.assertEqual(self.runs("m")[0].outcome, "ok")
         yield wait_until(lambda: "polite" not in {w["name"] for w in self.executor.workers})
         yield deferLater(reactor, 0, lambda: None)
+
+
+class DaemonWithBrokerTests(DaemonTestCase):
+    """C{twistd sched --broker}, a C{sched-worker} and C{twistedsched-ctl}, all processes."""
+
+    def setUp(self):
+        self.server = shared_server()
+        self.namespace = "d-" + uuid.uuid4().hex[:12]
+        return super().setUp()
+
+    def daemon_args(self):
+        return super().daemon_args() + ["--broker", self.server.url(),
+                                        "--broker-namespace", self.namespace]
+
+    def test_ctl_adds_a_queued_job_and_lists_the_worker(self):
+        worker = WorkerProcessTests.spawn_worker(self, "listed", tasks="twistedsched.example_tasks")
+        deadline = time.monotonic() + 30
+        while True:
+            out, _ = self.assertCtl(0, "workers")
+            if "listed" in out or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        self.assertIn("listed", out)
+        out, _ = self.assertCtl(0, "add", "echo", "--interval", "1h", "--id", "q",
+                                "--args", '["via the queue"]', "--executor", "queue")
+        self.assertCtl(0, "run", "q")
+        deadline = time.monotonic() + 30
+        while True:
+            out, _ = self.assertCtl(0, "show", "q")
+            if "worker listed" in out or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        run = [line for line in out.splitlines() if "worker listed" in line]
+        self.assertEqual(len(run), 1, out)
+        self.assertIn(" ok ", run[0])
+        self.assertIn("worker listed (1 delivery)", run[0])
+        self.assertIn("echo: args=('via the queue',)", WorkerProcessTests.worker_log(self, worker))
+        out, _ = self.assertCtl(0, "workers")
+        queue_line = [line for line in out.splitlines() if line.startswith("default")][0]
+        self.assertEqual(queue_line.split()[:2], ["default", "0"])

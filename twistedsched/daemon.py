@@ -251,6 +251,9 @@ def make_metrics_service(scheduler, endpoint, options, reactor=None, authenticat
     from twisted.web.server import Site
     from twistedsched.metrics import SchedulerMetrics, metrics_resource
     metrics = SchedulerMetrics(scheduler)
+    if options.get("broker"):
+        from twistedsched.workerinfo import QueueCollector
+        metrics.registry.register(QueueCollector(scheduler))
     top = service.MultiService()
     metrics.setName("collector")
     metrics.setServiceParent(top)

@@ -123,5 +123,15 @@ def history_rows(records, tz=None):
     """
     return [(format_time(record["scheduled_run_time"], tz), record["outcome"],
              _seconds(lateness(record)), _seconds(record.get("duration")),
-             record.get("scheduler") or "-", record.get("error") or "")
+             _ran_by(record), record.get("error") or "")
             for record in records]
+
+
+def _ran_by(record):
+    """The scheduler of a run, and the worker that ran it on the worker tier."""
+    scheduler = record.get("scheduler") or "-"
+    if not record.get("worker"):
+        return scheduler
+    deliveries = record.get("deliveries") or 1
+    return "%s / worker %s (%d %s)" % (scheduler, record["worker"], deliveries,
+                                       "delivery" if deliveries == 1 else "deliveries")

@@ -99,6 +99,8 @@ class QueueExecutor:
         self._pending = collections.Counter()  # queue -> runs published, unfinished
         self._unconsumed_since = {}            # queue -> when it was first seen unconsumed
         self._alerted = set()                  # queues whose alarm fired
+        self.rates = {}                        # queue -> runs/s between the last looks
+        self._last_look = (None, {})
         self._scheduler = None
         self._reactor = None
         self._reply_to = None
@@ -266,6 +268,7 @@ class QueueExecutor:
                 log.failure("looking at the workers on {broker} failed", broker=self.broker)
             return
         now = self._reactor.seconds()
+        self._measure_rates(now)
         for queue in sorted(self.queues):
             if any(queue in worker.get("queues", ()) for worker in self.workers):
                 self._unconsumed_since.pop(queue, None)
@@ -278,6 +281,37 @@ class QueueExecutor:
                          queue=queue, seconds=round(now - since, 1))
                 self._scheduler.notify(QueueEvent(ev.EVENT_QUEUE_UNCONSUMED, queue,
                                                   round(now - since, 1)))
+
+    def finished(self):
+        """Runs that a worker finished, per queue."""
+        done = collections.Counter()
+        for (queue, kind), count in self.counters.items():
+            if kind in ("ok", "error", "no_task"):
+                done[queue] += count
+        return done
+
+    def _measure_rates(self, now):
+        """Runs per second per queue that finished since the last look."""
+        done = self.finished()
+        last_time, last_done = self._last_look
+        if last_time is not None and now > last_time:
+            self.rates = {queue: (done[queue] - last_done.get(queue, 0)) / (now - last_time)
+                          for queue in self.queues}
+        self._last_look = (now, done)
+
+    def overview(self):
+        """The live workers and this executor's queues (see L{twistedsched.workerinfo})."""
+        queues = []
+        finished = self.finished()
+        for queue in sorted(self.queues):
+            stats = self.stats.get(queue, {})
+            queues.append({
+                "queue": queue, "depth": stats.get("depth"),
+                "oldest_age": stats.get("oldest_age"), "in_flight": self._pending[queue],
+                "runs_per_second": self.rates.get(queue, 0.0), "runs": finished[queue],
+                "consumers": sum(1 for w in self.workers if queue in w.get("queues", ())),
+                "unconsumed": queue in self._alerted})
+        return {"workers": [dict(w) for w in self.workers], "queues": queues}
 
     def unconsumed(self):
         """The queues whose unconsumed alarm is raised."""
