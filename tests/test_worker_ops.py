@@ -173,3 +173,16 @@ class ConsoleWorkersTests(unittest.TestCase):
         sched, _ = make_scheduler(self)
         self.assertEqual(Session(self, sched).cmd("workers"),
                          ["no worker tier (start the daemon with --broker URL)"])
+
+
+class WorkersPageTests(unittest.TestCase):
+    """docs/workers.rst lists every option of C{twistd sched-worker}."""
+
+    def test_every_option_documented(self):
+        from twistedsched.workerd import Options
+        from tests.test_docs import missing, read
+        options = {"--" + name.rstrip("=") for name in Options().longOpt}
+        self.assertIn("--reclaim-after", options)
+        rows = "\n".join(line for line in read("docs", "workers.rst").splitlines()
+                         if line.startswith("``--"))
+        self.assertEqual(missing(options, rows), [])

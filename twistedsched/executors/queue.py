@@ -44,7 +44,7 @@ def queue_of(executor_alias):
 
 
 class QueueEvent(ev.SchedulerEvent):
-    """A queue had no live consumer for C{seconds} (L{ev.EVENT_QUEUE_UNCONSUMED})."""
+    """A queue had no live consumer for C{seconds} (L{twistedsched.events.EVENT_QUEUE_UNCONSUMED})."""
 
     def __init__(self, code, queue, seconds):
         super().__init__(code)
@@ -77,7 +77,7 @@ class QueueExecutor:
     @param check_interval: seconds between looks at the worker registry
         and the queues (for C{workers}, metrics and the unconsumed alarm).
     @param unconsumed_after: seconds a queue this executor uses may go
-        without a live consumer before L{ev.EVENT_QUEUE_UNCONSUMED} fires.
+        without a live consumer before L{twistedsched.events.EVENT_QUEUE_UNCONSUMED} fires.
     @param queues: queues to watch from the start (others are watched once used).
     """
 
