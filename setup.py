@@ -29,7 +29,9 @@ setup(
         "prometheus_client>=0.16",
     ],
     extras_require={
-        "test": ["hypothesis>=6", "croniter>=1.3", "apscheduler>=3.9,<4", "redis"],
+        "test": ["hypothesis>=6", "croniter>=1.3", "apscheduler>=3.9,<4", "redis", "pika>=1.3"],
+        # The RabbitMQ broker of the worker tier (twistedsched.brokers.rabbitmq).
+        "rabbitmq": ["pika>=1.3"],
         # The documentation (docs/, built by .ci/run): Sphinx, and pydoctor for the
         # API reference from the epytext docstrings.  The theme is Sphinx's own.
         "docs": ["sphinx>=8", "pydoctor>=24.3"],

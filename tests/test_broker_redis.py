@@ -44,7 +44,7 @@ class RedisStreamsBrokerTests(BrokerTestCase):
         self.assertIsInstance(make_broker(self.server.url()), RedisStreamsBroker)
 
     def test_bad_urls_and_names(self):
-        for bad in ("amqp://x", "mysql://x", None, 3):
+        for bad in ("amqps://x", "mysql://x", None, 3):
             self.assertRaises(BadArgumentError, make_broker, bad)
         self.assertRaises(BadArgumentError, RedisStreamsBroker, self.server.url(),
                           namespace="a b")

@@ -235,7 +235,7 @@ class QueueExecutorTests(WorkerTierTestCase):
 
     @defer.inlineCallbacks
     def test_a_queue_without_consumer_raises_an_event(self):
-        sched = self.make_scheduler(unconsumed_after=0.3, queues=["lonely"])
+        self.make_scheduler(unconsumed_after=0.3, queues=["lonely"])
         yield wait_until(lambda: self.executor.unconsumed() == ["lonely"])
         alarms = [e for e in self.events if e.code == ev.EVENT_QUEUE_UNCONSUMED]
         self.assertEqual([(e.queue, e.to_dict()["event"]) for e in alarms],

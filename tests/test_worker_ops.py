@@ -186,3 +186,61 @@ class WorkersPageTests(unittest.TestCase):
         rows = "\n".join(line for line in read("docs", "workers.rst").splitlines()
                          if line.startswith("``--"))
         self.assertEqual(missing(options, rows), [])
+
+
+class WorkerOptionsTests(unittest.TestCase):
+    """C{twistd sched-worker}'s options: each bad one is a usage error sentence."""
+
+    def parse(self, *argv):
+        from twistedsched.workerd import Options
+        options = Options()
+        options.parseOptions(list(argv))
+        return options
+
+    def test_plugin_is_found(self):
+        from twisted.application.service import IServiceMaker
+        from twisted.plugin import getPlugins
+        names = {maker.tapname for maker in getPlugins(IServiceMaker)}
+        self.assertLessEqual({"sched", "sched-worker"}, names)
+
+    def test_good_options(self):
+        options = self.parse("--broker", "redis://127.0.0.1:1/0", "--queues", "a, b,",
+                             "--tasks", "tests.workertasks", "--concurrency", "3")
+        self.assertEqual((options["queues"], options["tasks"], options["concurrency"]),
+                         (["a", "b"], ["tests.workertasks"], 3))
+
+    def test_bad_options(self):
+        from twisted.python.usage import UsageError
+        redis = ("--broker", "redis://127.0.0.1:1/0")
+        for argv, message in [
+                ((), "--broker is required"),
+                (redis + ("--concurrency", "0"), "--concurrency must be at least 1"),
+                (redis + ("--executor", "gpu"), "--executor: use reactor, threads or processes"),
+                (redis + ("--reclaim-after", "1", "--heartbeat", "2"), "--reclaim-after longer"),
+                (redis + ("--queues", " , "), "--queues: name at least one queue"),
+                (redis + ("--queues", "a b"), "--queues: queue 'a b'"),
+                (redis + ("--name", "x\ny"), "--name: worker 'x\\ny'")]:
+            with self.assertRaises(UsageError) as caught:
+                self.parse(*argv)
+            self.assertIn(message, str(caught.exception))
+
+    def test_bad_broker_and_tasks_are_usage_errors(self):
+        from twisted.python.usage import UsageError
+        from twistedsched.workerd import makeService
+        for argv, message in [
+                (("--broker", "mysql://x"), "--broker: broker: expected a redis://"),
+                (("--broker", "redis://h:1/0", "--tasks", "no.such.module"),
+                 "--tasks no.such.module: cannot import it")]:
+            with self.assertRaises(UsageError) as caught:
+                makeService(self.parse(*argv))
+            self.assertIn(message, str(caught.exception))
+
+    def test_make_service(self):
+        from twistedsched.workerd import Worker, makeService
+        service = makeService(self.parse("--broker", "redis://127.0.0.1:1/0", "--name", "w9",
+                                         "--tasks", "tests.workertasks", "--executor",
+                                         "threads", "--concurrency", "2"))
+        self.assertIsInstance(service, Worker)
+        self.assertEqual((service.worker_name, service.executor.max_workers), ("w9", 2))
+        self.assertIn("wt.add", service.tasks)
+        self.assertEqual(service.record()["tasks"], service.tasks.names())

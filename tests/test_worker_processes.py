@@ -16,7 +16,6 @@ from twisted.internet.task import deferLater
 
 from twistedsched import events as ev
 from twistedsched.brokers.base import NoWorkerError, run_message
-from twistedsched.brokers.redisstreams import RedisStreamsBroker
 
 from tests.daemonprocess import environment, stop_process
 from tests.redisserver import shared_server
@@ -39,7 +38,7 @@ class WorkerProcessTests(WorkerTierTestCase):
         log_path = os.path.join(workdir, "worker.log")
         args = [sys.executable, "-c", "from twisted.scripts.twistd import run; run()",
                 "-n", "--pidfile=", "--logfile=-", "sched-worker",
-                "--broker", self.server.url(), "--broker-namespace", self.namespace,
+                "--broker", self.broker_url(), "--broker-namespace", self.namespace,
                 "--queues", queues, "--tasks", tasks, "--name", name,
                 "--concurrency", str(concurrency), "--executor", executor,
                 "--heartbeat", str(HEARTBEAT), "--reclaim-after", str(RECLAIM_AFTER)]
@@ -49,6 +48,9 @@ class WorkerProcessTests(WorkerTierTestCase):
         process.log_path = log_path
         self.addCleanup(stop_process, process)
         return process
+
+    def broker_url(self):
+        return self.server.url()
 
     def worker_log(self, process):
         with open(process.log_path, encoding="utf-8", errors="replace") as f:
@@ -78,7 +80,7 @@ class WorkerProcessTests(WorkerTierTestCase):
                                 args=(path, "j%d" % n), executor="queue")
             yield sched.run_job("j%d" % n)
         # The same run published twice more (a publisher that retried).
-        broker = RedisStreamsBroker(self.server.url(), namespace=self.namespace)
+        broker = self.make_broker()
         self.addCleanup(broker.close)
         duplicate = run_message("dup-run", "dup", "wt.mark", [path, "dup"], {}, "x", 0.0,
                                 "nobody")
@@ -149,12 +151,13 @@ class WorkerProcessTests(WorkerTierTestCase):
         self.make_scheduler(unconsumed_after=1.0, queues=["reports"])
         only = self.spawn_worker("only", queues="reports")
         yield self.wait_registered("only")
-        self.assertEqual(self.executor.unconsumed(), [])
+        yield wait_until(lambda: self.executor.unconsumed() == [], what="no alarm")
+        before = len(self.events)       # (the alarm may have fired while it started)
         only.send_signal(signal.SIGKILL)
         only.wait()
         yield wait_until(lambda: self.executor.unconsumed() == ["reports"], timeout=30,
                          what="the alarm")
-        alarms = [e for e in self.events if e.code == ev.EVENT_QUEUE_UNCONSUMED]
+        alarms = [e for e in self.events[before:] if e.code == ev.EVENT_QUEUE_UNCONSUMED]
         self.assertEqual([e.queue for e in alarms], ["reports"])
 
     @defer.inlineCallbacks
@@ -186,6 +189,9 @@ class DaemonWithBrokerTests(DaemonTestCase):
         self.namespace = "d-" + uuid.uuid4().hex[:12]
         return super().setUp()
 
+    def broker_url(self):
+        return self.server.url()
+
     def daemon_args(self):
         return super().daemon_args() + ["--broker", self.server.url(),
                                         "--broker-namespace", self.namespace]
@@ -213,6 +219,12 @@ class DaemonWithBrokerTests(DaemonTestCase):
         self.assertIn(" ok ", run[0])
         self.assertIn("worker listed (1 delivery)", run[0])
         self.assertIn("echo: args=('via the queue',)", WorkerProcessTests.worker_log(self, worker))
-        out, _ = self.assertCtl(0, "workers")
-        queue_line = [line for line in out.splitlines() if line.startswith("default")][0]
-        self.assertEqual(queue_line.split()[:2], ["default", "0"])
+        deadline = time.monotonic() + 30
+        while True:     # the daemon reads the queue's depth every 2 s
+            out, _ = self.assertCtl(0, "workers")
+            queue_line = [line for line in out.splitlines() if line.startswith("default")]
+            if queue_line and queue_line[0].split()[1] != "-" \
+                    or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        self.assertEqual(queue_line[0].split()[:2], ["default", "0"])

@@ -82,7 +82,8 @@ class Options(usage.Options):
         ["history-size", None, HISTORY_SIZE, "Past runs kept per job (0: none).", int],
         ["scheduler-id", None, None, "Name of this scheduler in run history and logs "
                                      "(default: hostname:pid)."],
-        ["broker", None, None, "Broker URL of the worker tier (redis://...): jobs with "
+        ["broker", None, None, "Broker URL of the worker tier (redis://... or amqp://...): "
+                               "jobs with "
                                "executor 'queue:NAME' run on sched-worker daemons."],
         ["broker-namespace", None, "twistedsched-work", "Key prefix of the worker tier "
                                                         "on the broker."],

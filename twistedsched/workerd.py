@@ -178,8 +178,12 @@ class Worker(service.Service):
             yield self.broker.ack(delivery)
             return
         run_id = delivery.run_id
-        state = "finished" if run_id in self._finished else (
-            yield self.broker.begin(run_id, self.worker_name, self.reclaim_after))
+        if run_id in self._finished:
+            state = "finished"
+        elif self._past_timeout(delivery.message):
+            state = "abandoned"
+        else:
+            state = yield self.broker.begin(run_id, self.worker_name, self.reclaim_after)
         if state == "held":
             # Another worker runs it now: leave this delivery for redelivery,
             # by which time that run has finished (then it is acknowledged) or
@@ -194,6 +198,13 @@ class Worker(service.Service):
             return
         outcome = yield self.execute(delivery)
         yield self._report(delivery, outcome)
+
+    def _past_timeout(self, message):
+        """Has the scheduler given up on this run (its timeout passed since it was published)?"""
+        timeout, published = message.get("timeout"), message.get("published")
+        if not isinstance(timeout, (int, float)) or not isinstance(published, (int, float)):
+            return False
+        return self.reactor.seconds() > published + timeout
 
     def lookup(self, name):
         """The function of a task name, or of C{module:qualname} in a served module."""
@@ -286,7 +297,8 @@ class Options(usage.Options):
                 "the schedulers. See docs/workers.rst.")
 
     optParameters = [
-        ["broker", None, None, "Broker URL: redis://host:port/db or unix:///path?db=N."],
+        ["broker", None, None, "Broker URL: redis://host:port/db, unix:///path?db=N or "
+                               "amqp://user:password@host:port/vhost."],
         ["broker-namespace", None, "twistedsched-work", "Key prefix of the worker tier on the broker "
                                                  "(the same as the scheduler's)."],
         ["queues", None, "default", "Comma-separated queues to take runs from."],
@@ -308,7 +320,7 @@ class Options(usage.Options):
 
     def postOptions(self):
         if not self["broker"]:
-            raise usage.UsageError("--broker is required (a redis:// URL)")
+            raise usage.UsageError("--broker is required (a redis:// or amqp:// URL)")
         if self["concurrency"] < 1:
             raise usage.UsageError("--concurrency must be at least 1")
         if self["executor"] not in ("reactor", "threads", "processes"):
@@ -320,12 +332,14 @@ class Options(usage.Options):
         self["queues"] = [q.strip() for q in self["queues"].split(",") if q.strip()]
         if not self["queues"]:
             raise usage.UsageError("--queues: name at least one queue")
-        for name, value in [("queues", q) for q in self["queues"]] + [("name", self["name"])]:
+        checks = [("queues", "queue", q) for q in self["queues"]] + [
+            ("name", "worker", self["name"])]
+        for option, what, value in checks:
             if value is not None:
                 try:
-                    check_name(name, value)
+                    check_name(what, value)
                 except BadArgumentError as e:
-                    raise usage.UsageError("--%s: %s" % (name, e)) from None
+                    raise usage.UsageError("--%s: %s" % (option, e)) from None
 
 
 def makeService(options, reactor=None):

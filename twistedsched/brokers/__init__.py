@@ -15,4 +15,8 @@ def make_broker(spec, **options):
     if scheme in ("redis", "rediss", "unix"):
         from twistedsched.brokers.redisstreams import RedisStreamsBroker
         return RedisStreamsBroker(spec, **options)
-    raise BadArgumentError("broker: expected a redis:// or unix:// URL, not %r" % (spec,))
+    if scheme == "amqp":
+        from twistedsched.brokers.rabbitmq import RabbitMQBroker
+        return RabbitMQBroker(spec, **options)
+    raise BadArgumentError("broker: expected a redis://, unix:// or amqp:// URL, not %r"
+                           % (spec,))
