@@ -3,6 +3,7 @@ Tests for the Redis Streams broker against a real redis-server (see
 L{tests.redisserver}); each test uses a namespace of its own.
 """
 
+import json
 import uuid
 
 from twisted.internet import defer
@@ -139,10 +140,14 @@ class RedisStreamsBrokerTests(BrokerTestCase):
         yield self.broker._call("XADD", self.broker.queue_key("default"), "*", "run", "{nope")
         yield self.broker._call("XADD", self.broker.queue_key("default"), "*", "run",
                                 '{"run_id": 3}')
+        bad_reply = dict(message(), reply_to="a b")
+        yield self.broker._call("XADD", self.broker.queue_key("default"), "*", "run",
+                                json.dumps(bad_reply))
         got = yield self.broker.read(["default"], "w1", 10, 0.5)
-        self.assertEqual([d.message for d in got], [None, None])
+        self.assertEqual([d.message for d in got], [None, None, None])
         self.assertIn("not JSON", got[0].error)
         self.assertIn("run_id", got[1].error)
+        self.assertIn("field 'reply_to': 'a b' is not a name", got[2].error)
 
     @defer.inlineCallbacks
     def test_worker_registry(self):

@@ -5,6 +5,7 @@ own).  Real time passes here (the broker's blocking reads, heartbeats), so
 every wait is bounded by L{wait_until}; nothing asserts on timing.
 """
 
+import os
 import time
 import uuid
 
@@ -261,6 +262,26 @@ class QueueExecutorTests(WorkerTierTestCase):
         with open(path) as f:
             self.assertEqual(len(f.readlines()), 1)
         self.assertEqual((yield broker.queue_stats("default"))["depth"], 0)
+
+    @defer.inlineCallbacks
+    def test_a_run_delivered_too_often_is_reported_failed_not_run(self):
+        """A run whose workers all died (a task that crashes them) stops going round."""
+        self.make_scheduler()
+        path = self.mktemp()
+        broker = self.make_broker()
+        self.addCleanup(broker.close)
+        yield broker.publish("default", run_message("poison", "j", "wt.mark", [path, "x"], {},
+                                                    "x", 0.0, "test-sched"))
+        yield broker.read(["default"], "dead-0", 1, 1.0)
+        for n in range(1, 3):           # taken over by dead workers twice: 3 deliveries
+            yield broker.reclaim(["default"], "dead-%d" % (n,), 0, 1)
+        worker = yield self.start_worker(max_deliveries=3, reclaim_after=0.2)
+        yield wait_until(lambda: worker.counters["too many deliveries"] == 1)
+        self.assertFalse(os.path.exists(path))
+        self.assertEqual((yield broker.settled("poison")), "finished")
+        results = yield broker.results("test-sched", 0.1)
+        self.assertEqual(results, [])       # read by the executor: it was not waiting for it
+        self.assertEqual(self.executor.counters[("-", "unclaimed outcomes")], 1)
 
     @defer.inlineCallbacks
     def test_an_unreadable_message_is_dropped_and_the_worker_goes_on(self):

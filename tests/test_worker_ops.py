@@ -215,6 +215,7 @@ class WorkerOptionsTests(unittest.TestCase):
         for argv, message in [
                 ((), "--broker is required"),
                 (redis + ("--concurrency", "0"), "--concurrency must be at least 1"),
+                (redis + ("--max-deliveries", "0"), "--max-deliveries must be at least 1"),
                 (redis + ("--executor", "gpu"), "--executor: use reactor, threads or processes"),
                 (redis + ("--reclaim-after", "1", "--heartbeat", "2"), "--reclaim-after longer"),
                 (redis + ("--queues", " , "), "--queues: name at least one queue"),

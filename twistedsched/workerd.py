@@ -28,8 +28,7 @@ from twisted.python import usage
 
 from twistedsched import tasks as _tasks
 from twistedsched.brokers import make_broker
-from twistedsched.brokers.base import outcome as make_outcome
-from twistedsched.brokers.redisstreams import check_name
+from twistedsched.brokers.base import check_name, outcome as make_outcome
 from twistedsched.errors import BadArgumentError, BadReferenceError, SchedulerError
 from twistedsched.executors import make_executor
 from twistedsched.executors.worker import MAX_TRACEBACK, describe_exception, result_json
@@ -42,6 +41,10 @@ REMEMBERED_RUNS = 10000
 
 #: Attempts at reporting an outcome before the run is left to redelivery.
 REPORT_ATTEMPTS = 5
+
+#: Deliveries of a run after which it is reported failed, not run again:
+#: each worker that took it died (a task that crashes its process).
+MAX_DELIVERIES = 5
 
 
 class Worker(service.Service):
@@ -57,7 +60,7 @@ class Worker(service.Service):
 
     def __init__(self, broker, queues, tasks, *, modules=(), concurrency=4,
                  executor="reactor", worker_name=None, heartbeat=2.0, reclaim_after=10.0,
-                 reactor=None):
+                 max_deliveries=MAX_DELIVERIES, reactor=None):
         if reactor is None:
             from twisted.internet import reactor
         self.reactor = reactor
@@ -76,6 +79,7 @@ class Worker(service.Service):
             socket.gethostname(), os.getpid()))
         self.heartbeat_interval = heartbeat
         self.reclaim_after = reclaim_after
+        self.max_deliveries = max_deliveries
         self.in_flight = {}                     # (queue, tag) -> Delivery
         self.counters = collections.Counter()
         self.started_at = None
@@ -196,7 +200,15 @@ class Worker(service.Service):
                      run_id=run_id, state=state)
             yield self.broker.ack(delivery)
             return
-        outcome = yield self.execute(delivery)
+        if delivery.count > self.max_deliveries:
+            self.counters["too many deliveries"] += 1
+            outcome = make_outcome(
+                delivery, self.worker_name, "error", self.reactor.seconds(), 0.0,
+                error="delivered %d times, past the limit of %d: each worker that took it "
+                      "died (does the task crash its process?); not run again" % (
+                          delivery.count, self.max_deliveries))
+        else:
+            outcome = yield self.execute(delivery)
         yield self._report(delivery, outcome)
 
     def _past_timeout(self, message):
@@ -308,6 +320,8 @@ class Options(usage.Options):
         ["heartbeat", None, 2.0, "Seconds between heartbeats.", float],
         ["reclaim-after", None, 10.0, "Seconds a run may sit idle with a silent worker "
                                       "before another worker takes it over.", float],
+        ["max-deliveries", None, MAX_DELIVERIES, "Deliveries after which a run is reported "
+                                                 "failed instead of run again.", int],
     ]
 
     def __init__(self):
@@ -321,8 +335,9 @@ class Options(usage.Options):
     def postOptions(self):
         if not self["broker"]:
             raise usage.UsageError("--broker is required (a redis:// or amqp:// URL)")
-        if self["concurrency"] < 1:
-            raise usage.UsageError("--concurrency must be at least 1")
+        for name in ("concurrency", "max-deliveries"):
+            if self[name] < 1:
+                raise usage.UsageError("--%s must be at least 1" % (name,))
         if self["executor"] not in ("reactor", "threads", "processes"):
             raise usage.UsageError("--executor: use reactor, threads or processes, not %r"
                                    % (self["executor"],))
@@ -353,6 +368,7 @@ def makeService(options, reactor=None):
         return Worker(broker, options["queues"], registry, modules=options["tasks"],
                       concurrency=options["concurrency"], executor=options["executor"],
                       worker_name=options["name"], heartbeat=options["heartbeat"],
-                      reclaim_after=options["reclaim-after"], reactor=reactor)
+                      reclaim_after=options["reclaim-after"],
+                      max_deliveries=options["max-deliveries"], reactor=reactor)
     except SchedulerError as e:
         raise usage.UsageError("--broker: %s" % (e,)) from None

@@ -12,8 +12,9 @@ C{started} and C{duration}.
 """
 
 import json
+import re
 
-from twistedsched.errors import SchedulerError
+from twistedsched.errors import BadArgumentError, SchedulerError
 
 #: The version of the message format.
 MESSAGE_VERSION = 1
@@ -21,6 +22,17 @@ MESSAGE_VERSION = 1
 #: Fields a run message must have, with their types.
 MESSAGE_FIELDS = {"run_id": str, "job_id": str, "task": str, "args": list, "kwargs": dict,
                   "scheduled": str, "reply_to": str}
+
+
+#: Queue, worker and reply stream names: what may appear in a key or queue name.
+NAME = re.compile(r"^[A-Za-z0-9_.:@-]{1,128}$")
+
+
+def check_name(what, name):
+    """C{name} if it may name a queue or worker; L{BadArgumentError} if not."""
+    if not isinstance(name, str) or not NAME.match(name):
+        raise BadArgumentError("%s %r: use 1 to 128 letters, digits and _.:@-" % (what, name))
+    return name
 
 
 class BrokerError(SchedulerError):
@@ -64,6 +76,10 @@ def decode_message(text):
         if not isinstance(message.get(field), kind):
             raise BadMessage("field %r: expected %s, got %r" % (
                 field, kind.__name__, message.get(field)))
+    for field in ("run_id", "reply_to"):
+        if not NAME.match(message[field]):
+            raise BadMessage("field %r: %r is not a name (1 to 128 letters, digits and "
+                             "_.:@-)" % (field, message[field]))
     return message
 
 

@@ -24,9 +24,9 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from twistedsched.brokers.base import BadMessage, BrokerError, Delivery, decode_message, encode
+from twistedsched.brokers.base import (
+    BadMessage, BrokerError, Delivery, check_name, decode_message, encode)
 from twistedsched.brokers.interfaces import IBroker
-from twistedsched.brokers.redisstreams import check_name
 from twistedsched.errors import BadArgumentError
 
 log = Logger()

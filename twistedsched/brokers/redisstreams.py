@@ -16,13 +16,13 @@ entirely or not at all.
 """
 
 import json
-import re
 
 import txredisapi
 from twisted.internet import defer
 from zope.interface import implementer
 
-from twistedsched.brokers.base import BadMessage, BrokerError, Delivery, decode_message, encode
+from twistedsched.brokers.base import (
+    BadMessage, BrokerError, Delivery, check_name, decode_message, encode)
 from twistedsched.brokers.interfaces import IBroker
 from twistedsched.errors import BadArgumentError
 from twistedsched.stores.redis import parse_url
@@ -30,8 +30,6 @@ from twistedsched.stores.redis import parse_url
 #: The consumer group of every queue.
 GROUP = "workers"
 
-#: Queue and worker names: what may appear in a key.
-NAME = re.compile(r"^[A-Za-z0-9_.:@-]{1,128}$")
 
 _FINISH = """
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], '*', 'outcome', ARGV[3])
@@ -62,13 +60,6 @@ redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
 redis.call('XDEL', KEYS[1], ARGV[2])
 return 1
 """
-
-
-def check_name(what, name):
-    """C{name} if it may name a queue or worker; L{BadArgumentError} if not."""
-    if not isinstance(name, str) or not NAME.match(name):
-        raise BadArgumentError("%s %r: use 1 to 128 letters, digits and _.:@-" % (what, name))
-    return name
 
 
 def _pairs(fields):

@@ -22,8 +22,8 @@ from zope.interface import implementer
 
 from twistedsched import events as ev
 from twistedsched.brokers import make_broker
-from twistedsched.brokers.base import NoWorkerError, QueueFull, offers, run_message
-from twistedsched.brokers.redisstreams import check_name
+from twistedsched.brokers.base import (
+    NoWorkerError, QueueFull, check_name, offers, run_message)
 from twistedsched.errors import BadArgumentError, JobFailedInWorker, SchedulerStateError
 from twistedsched.executors.base import add_timeout
 from twistedsched.interfaces import IJobChecker, IRunExecutor
