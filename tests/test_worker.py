@@ -24,7 +24,7 @@ from twistedsched.workerd import Worker
 from twistedsched.workerinfo import overview
 
 from tests import workertasks
-from tests.redisserver import shared_server
+from tests.redisserver import RedisServer, shared_server
 
 WAIT = 15.0
 
@@ -282,6 +282,31 @@ class QueueExecutorTests(WorkerTierTestCase):
         results = yield broker.results("test-sched", 0.1)
         self.assertEqual(results, [])       # read by the executor: it was not waiting for it
         self.assertEqual(self.executor.counters[("-", "unclaimed outcomes")], 1)
+
+    @defer.inlineCallbacks
+    def test_the_tier_carries_on_after_redis_restarts(self):
+        """Redis killed: runs fail with a clear error meanwhile; back: they run again."""
+        self.server = RedisServer(persistent=True).start()
+        self.addCleanup(self.server.cleanup)
+        sched = self.make_scheduler()
+        yield self.start_worker()
+        yield sched.add_job("wt.add", "interval", seconds=3600, id="s", args=(1, 1),
+                            executor="queue")
+        yield sched.run_job("s")
+        yield wait_until(lambda: len(self.runs("s")) == 1)
+        self.server.kill()
+        yield sched.run_job("s")
+        yield wait_until(lambda: len(self.runs("s")) == 2, timeout=30)
+        self.assertEqual(self.runs("s")[1].outcome, "error")
+        self.assertIn("BrokerError: Redis at redis://127.0.0.1:%d/0" % (self.server.port,),
+                      self.runs("s")[1].record["error"])
+        self.server.start()
+        deadline = time.monotonic() + 30
+        while not (self.runs("s")[-1].outcome == "ok" and len(self.runs("s")) > 2):
+            self.assertLess(time.monotonic(), deadline, "no run succeeded after the restart")
+            yield sched.run_job("s")
+            yield wait_until(lambda n=len(self.runs("s")): len(self.runs("s")) > n, timeout=30)
+        self.flushLoggedErrors()
 
     @defer.inlineCallbacks
     def test_an_unreadable_message_is_dropped_and_the_worker_goes_on(self):
