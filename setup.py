@@ -36,7 +36,7 @@ setup(
         # API reference from the epytext docstrings.  The theme is Sphinx's own.
         "docs": ["sphinx>=8", "pydoctor>=24.3"],
         # python -m benchmarks: the contenders it measures twistedsched against.
-        "bench": ["apscheduler>=3.9,<4", "redis"],
+        "bench": ["apscheduler>=3.9,<4", "redis", "celery[redis]>=5.3", "pika>=1.3"],
     },
     entry_points={
         "console_scripts": ["twistedsched-ctl = twistedsched.ctl:main"],

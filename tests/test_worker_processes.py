@@ -16,6 +16,7 @@ from twisted.internet.task import deferLater
 
 from twistedsched import events as ev
 from twistedsched.brokers.base import NoWorkerError, run_message
+from twistedsched.errors import JobTimedOut
 
 from tests.daemonprocess import environment, stop_process
 from tests.redisserver import shared_server
@@ -125,6 +126,35 @@ class WorkerProcessTests(WorkerTierTestCase):
         self.assertEqual(sched.running_instances("long"), 0)
         # For the record (docs/workers.rst states the bound): printed, not asserted.
         print("redelivered and finished %.1f s after the kill" % (redelivered_after,))
+
+    @defer.inlineCallbacks
+    def test_max_instances_and_timeouts_hold_across_worker_processes(self):
+        sched = self.make_scheduler(queues=["default"])
+        worker = self.spawn_worker("busy", concurrency=1)
+        yield self.wait_registered("busy")
+        path = os.path.abspath(self.mktemp())
+        yield sched.add_job("wt.mark", "interval", seconds=3600, id="long",
+                            args=(path, "long", 2.0), executor="queue")
+        yield sched.add_job("wt.mark", "interval", seconds=3600, id="late",
+                            args=(path, "late"), executor="queue", timeout=0.5)
+        yield sched.run_job("long")
+        yield wait_until(lambda: self.lines(path), what="the long run's start")
+        # A second instance while the worker runs the first: skipped.
+        yield sched.run_job("long")
+        skipped = [e for e in self.events if e.code == ev.EVENT_JOB_MAX_INSTANCES]
+        self.assertEqual([e.job_id for e in skipped], ["long"])
+        # A run that waits behind it for longer than its timeout: timed out,
+        # and the worker acknowledges it unrun when it gets to it.
+        yield sched.run_job("late")
+        yield wait_until(lambda: self.runs("late"), what="the timeout")
+        self.assertEqual(self.runs("late")[0].outcome, "timeout")
+        yield wait_until(lambda: self.runs("long"), what="the long run's end")
+        yield wait_until(lambda: "is abandoned: acknowledged, not run again"
+                         in self.worker_log(worker), what="the worker's word")
+        yield wait_until(lambda: self.executor.stats.get("default", {}).get("depth") == 0,
+                         what="an empty queue")
+        self.assertEqual([line[0] for line in self.lines(path)], ["long"])
+        self.flushLoggedErrors(JobTimedOut)
 
     @defer.inlineCallbacks
     def test_a_task_no_live_worker_offers_is_reported(self):
