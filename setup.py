@@ -18,7 +18,7 @@ setup(
     # editable installs are invisible to it.  See docs/daemon.rst.
     package_dir={"": "."},
     packages=find_packages(include=["twistedsched", "twistedsched.*"]) + ["twisted.plugins"],
-    package_data={"twisted.plugins": ["twistedsched_plugin.py"]},
+    package_data={"twisted.plugins": ["twistedsched_plugin.py", "twistedsched_worker_plugin.py"]},
     install_requires=[
         "twisted>=22.10",
         "zope.interface>=5",
@@ -29,12 +29,14 @@ setup(
         "prometheus_client>=0.16",
     ],
     extras_require={
-        "test": ["hypothesis>=6", "croniter>=1.3", "apscheduler>=3.9,<4", "pytz", "redis"],
+        "test": ["hypothesis>=6", "croniter>=1.3", "apscheduler>=3.9,<4", "pytz", "redis", "pika>=1.3"],
+        # The RabbitMQ broker of the worker tier (twistedsched.brokers.rabbitmq).
+        "rabbitmq": ["pika>=1.3"],
         # The documentation (docs/, built by .ci/run): Sphinx, and pydoctor for the
         # API reference from the epytext docstrings.  The theme is Sphinx's own.
         "docs": ["sphinx>=8", "pydoctor>=24.3"],
         # python -m benchmarks: the contenders it measures twistedsched against.
-        "bench": ["apscheduler>=3.9,<4", "redis"],
+        "bench": ["apscheduler>=3.9,<4", "redis", "celery[redis]>=5.3", "pika>=1.3"],
     },
     entry_points={
         "console_scripts": ["twistedsched-ctl = twistedsched.ctl:main"],

@@ -59,6 +59,11 @@ class RecordTests(unittest.TestCase):
         self.assertEqual(from_text(text), python)
         self.assertEqual(history_rows([python]),
                          [("2026-01-05 12:00:10+00:00", "ok", "2.000s", "1.000s", "s", "")])
+        # A run on the worker tier names its worker and deliveries too.
+        python.update(worker="w1", deliveries=2)
+        self.assertEqual(history_rows([python])[0][4], "s / worker w1 (2 deliveries)")
+        python.update(deliveries=1)
+        self.assertEqual(history_rows([python])[0][4], "s / worker w1 (1 delivery)")
 
     def test_error_summary_is_one_capped_line(self):
         self.assertEqual(summarize("a\nb\tc"), "a b c")

@@ -295,6 +295,10 @@ class ControlClient:
     def stats(self):
         return self._call(C.Stats).addCallback(lambda answer: answer["stats"])
 
+    def workers(self):
+        """Fire with the worker tier's live workers and queues (see L{twistedsched.workerinfo})."""
+        return self._call(C.Workers)
+
     def subscribe(self, events="all", on_event=None):
         """Have events (names, comma-separated or a list) pushed to C{on_event}."""
         if on_event is not None:

@@ -651,6 +651,13 @@ class ConsoleProtocol(LineReceiver, TimeoutMixin):
         self.write_lines(lines + ["%-10s %s" % ("time zone:", self.scheduler.timezone),
                                   "%-10s %s" % ("now:", self.now_text())])
 
+    @command("workers", "workers")
+    def do_workers(self, args):
+        """List the worker tier's live workers and queues (daemon started with --broker)."""
+        from twistedsched.workerinfo import lines, overview
+        self._no_args(args)
+        self.write_lines(lines(overview(self.scheduler), self.scheduler.reactor.seconds()))
+
     @command("watch", "watch [EVENT...]")
     def do_watch(self, args):
         """

@@ -228,6 +228,12 @@ class Stats(_Command):
     response = [(b"stats", JSON())]
 
 
+class Workers(_Command):
+    """The live workers and the queues of the worker tier (L{twistedsched.workerinfo})."""
+    arguments = []
+    response = [(b"workers", JSON()), (b"queues", JSON()), (b"truncated", amp.Boolean())]
+
+
 class Subscribe(_Command):
     """Receive L{Event} commands; C{events} is comma-separated event names (default all)."""
     arguments = [(b"events", _text())]
@@ -573,6 +579,16 @@ class ControlProtocol(amp.AMP):
     @Stats.responder
     def stats(self):
         return self._call(self.scheduler.stats).addCallback(lambda stats: {"stats": stats})
+
+    @Workers.responder
+    def workers(self):
+        from twistedsched.workerinfo import overview
+        data = overview(self.scheduler)
+        data["truncated"] = False
+        while data["workers"] and _encoded_size(data) > PAGE_BYTES:
+            data["workers"].pop()
+            data["truncated"] = True
+        return data
 
     @Subscribe.responder
     def subscribe(self, events=None):

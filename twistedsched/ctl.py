@@ -107,12 +107,15 @@ def build_parser():
                    help="keyword arguments, a JSON object")
     p.add_argument("--paused", action="store_true", help="add the job paused")
     p.add_argument("--replace", action="store_true", help="replace a job with the same id")
+    p.add_argument("--executor", help="where it runs: an executor alias, or queue:NAME "
+                                      "for the worker tier")
 
     for name, text in (("remove", "remove a job"), ("pause", "pause a job"),
                        ("resume", "resume a job"), ("run", "run a job now")):
         sub.add_parser(name, help=text).add_argument("id")
     sub.add_parser("tasks", help="tasks the daemon lets clients schedule")
     sub.add_parser("stats", help="counts of jobs, runs, errors, misses")
+    sub.add_parser("workers", help="live workers and queues of the worker tier")
     sub.add_parser("pause-scheduler", help="stop running any job until resume-scheduler")
     sub.add_parser("resume-scheduler", help="run jobs again")
     p = sub.add_parser("watch", help="print events as they come, until Ctrl-C")
@@ -194,6 +197,8 @@ async def do_add(client, args):
     options = {"paused": True} if args.paused else {}
     if args.replace:
         options["replace_existing"] = True
+    if args.executor:
+        options["executor"] = args.executor
     job = await client.add_job(args.task, trigger, args=args.args, kwargs=args.kwargs,
                                id=args.id, name=args.name, **options)
     _out("added %s (next run: %s)" % (job.id, job.data.get("next_run") or "paused"))
@@ -238,6 +243,16 @@ async def do_stats(client, args):
         _out(line)
 
 
+async def do_workers(client, args):
+    import time
+    from twistedsched.workerinfo import lines
+    data = await client.workers()
+    for line in lines(data, time.time()):
+        _out(line)
+    if data.get("truncated"):
+        _out("(more workers than one answer holds)")
+
+
 async def do_pause_scheduler(client, args):
     await client.pause()
     _out("scheduler paused")
@@ -269,7 +284,7 @@ async def do_watch(client, args):
 COMMANDS = {
     "list": do_list, "show": do_show, "add": do_add, "remove": do_remove,
     "pause": do_pause, "resume": do_resume, "run": do_run, "tasks": do_tasks,
-    "stats": do_stats, "watch": do_watch, "pause-scheduler": do_pause_scheduler,
+    "stats": do_stats, "workers": do_workers, "watch": do_watch, "pause-scheduler": do_pause_scheduler,
     "resume-scheduler": do_resume_scheduler,
 }
 

@@ -82,6 +82,11 @@ class Options(usage.Options):
         ["history-size", None, HISTORY_SIZE, "Past runs kept per job (0: none).", int],
         ["scheduler-id", None, None, "Name of this scheduler in run history and logs "
                                      "(default: hostname:pid)."],
+        ["broker", None, None, "Broker URL of the worker tier (redis://... or amqp://...): "
+                               "jobs with "
+                               "executor 'queue:NAME' run on sched-worker daemons."],
+        ["broker-namespace", None, "twistedsched-work", "Key prefix of the worker tier "
+                                                        "on the broker."],
     ]
 
     def __init__(self):
@@ -154,12 +159,25 @@ def import_tasks(modules, registry):
     registry.update(_tasks.default_registry)
 
 
+def queue_executor(options):
+    """C{{"queue": QueueExecutor}} with C{--broker}, else nothing."""
+    if not options.get("broker"):
+        return {}
+    from twistedsched.executors.queue import QueueExecutor
+    try:
+        return {"queue": QueueExecutor(options["broker"],
+                                       namespace=options.get("broker-namespace"))}
+    except SchedulerError as e:
+        raise usage.UsageError("--broker: %s" % (e,)) from None
+
+
 def make_scheduler(options, reactor=None):
     """The scheduler the options describe (store, zone, executors, tasks)."""
     sched = Scheduler(reactor=reactor, timezone=options["timezone"], executors={
         "default": ReactorExecutor(),
         "threads": ThreadPoolExecutor(max_workers=options["max-workers"]),
         "processes": ProcessPoolExecutor(max_workers=options.get("max-processes", 2)),
+        **queue_executor(options),
     }, max_jobs=options.get("max-jobs") or None,
         history_size=options.get("history-size", HISTORY_SIZE),
         scheduler_id=options.get("scheduler-id"), log_runs=not options.get("quiet-runs"))
@@ -234,6 +252,9 @@ def make_metrics_service(scheduler, endpoint, options, reactor=None, authenticat
     from twisted.web.server import Site
     from twistedsched.metrics import SchedulerMetrics, metrics_resource
     metrics = SchedulerMetrics(scheduler)
+    if options.get("broker"):
+        from twistedsched.workerinfo import QueueCollector
+        metrics.registry.register(QueueCollector(scheduler))
     top = service.MultiService()
     metrics.setName("collector")
     metrics.setServiceParent(top)

@@ -29,8 +29,11 @@ EVENT_JOBSTORE_ERROR = 1 << 17
 #: what the events above say, so it is not part of EVENT_ALL: ask for it
 #: by name ("job_run").
 EVENT_JOB_RUN = 1 << 18
+#: A queue of the worker tier had no live consumer for longer than its
+#: bound (see L{twistedsched.executors.queue}).
+EVENT_QUEUE_UNCONSUMED = 1 << 19
 
-EVENT_ALL = (1 << 18) - 1
+EVENT_ALL = ((1 << 18) - 1) | EVENT_QUEUE_UNCONSUMED
 
 EVENT_NAMES = {
     value: name[len("EVENT_"):].lower()

@@ -13,6 +13,8 @@ making one costs little on the fire path:
   - C{error}: one line (at most L{ERROR_LIMIT} characters) saying what went
     wrong, or C{None}
   - C{scheduler}: the id of the scheduler that handled the run
+  - C{worker}, C{deliveries}: for a run on the worker tier, the worker that
+    ran it and how many deliveries it took (else C{None})
 
 L{with_datetimes} gives the times as aware datetimes (what
 C{Scheduler.job_history} returns), L{to_text} as ISO 8601 text (what the
@@ -31,7 +33,7 @@ ERROR_LIMIT = 200
 
 #: The fields of a record, in order.
 FIELDS = ("scheduled_run_time", "started", "ended", "duration", "outcome", "error",
-          "scheduler")
+          "scheduler", "worker", "deliveries")
 #: The fields of a record that are times.
 TIME_FIELDS = FIELDS[:3]
 
@@ -121,5 +123,15 @@ def history_rows(records, tz=None):
     """
     return [(format_time(record["scheduled_run_time"], tz), record["outcome"],
              _seconds(lateness(record)), _seconds(record.get("duration")),
-             record.get("scheduler") or "-", record.get("error") or "")
+             _ran_by(record), record.get("error") or "")
             for record in records]
+
+
+def _ran_by(record):
+    """The scheduler of a run, and the worker that ran it on the worker tier."""
+    scheduler = record.get("scheduler") or "-"
+    if not record.get("worker"):
+        return scheduler
+    deliveries = record.get("deliveries") or 1
+    return "%s / worker %s (%d %s)" % (scheduler, record["worker"], deliveries,
+                                       "delivery" if deliveries == 1 else "deliveries")

@@ -126,6 +126,23 @@ class IExecutor(Interface):
         """
 
 
+class IRunExecutor(IExecutor):
+    """
+    An executor that needs to know which job and which run it carries (the
+    queue executor puts the job id and the scheduled time in each run's
+    message).  The scheduler calls L{run_job} instead of C{run}.
+    """
+
+    def run_job(job, run_time, timeout, details):
+        """
+        Run C{job} once for C{run_time}; return a Deferred as C{run} does.
+
+        @param details: a dict the executor may fill before the Deferred
+            fires (C{worker}, C{deliveries}); the scheduler adds it to the
+            run's history record.
+        """
+
+
 class IJobChecker(Interface):
     """
     An executor that cannot run every job (the process executor needs

@@ -24,7 +24,7 @@ from twistedsched.errors import (
 from twistedsched.executors import ReactorExecutor, make_executor
 from twistedsched.history import (
     default_scheduler_id, failure_summary, make_record, summarize, with_datetimes)
-from twistedsched.interfaces import IImmediateExecutor, IJobChecker, ITrigger
+from twistedsched.interfaces import IImmediateExecutor, IJobChecker, IRunExecutor, ITrigger
 from twistedsched.job import OPTION_NAMES, Job, check_options, describe_callable
 from twistedsched.steps import steps
 from twistedsched.stores import MemoryJobStore, make_jobstore
@@ -248,6 +248,9 @@ class Scheduler(service.Service):
     def _lookup_executor(self, alias):
         if alias == "reactor" and alias not in self._executors:
             alias = "default"
+        elif isinstance(alias, str) and alias.startswith("queue:") \
+                and alias not in self._executors:
+            alias = "queue"         # the queue executor serves every "queue:NAME"
         try:
             return self._executors[alias]
         except (KeyError, TypeError):
@@ -299,6 +302,10 @@ class Scheduler(service.Service):
                 except Exception:
                     self.log.failure("listener {callback!r} failed on {event!r}",
                                      callback=callback, event=event)
+
+    def notify(self, event):
+        """Tell the listeners of an event (for executors and stores)."""
+        self._dispatch(event)
 
     log = Logger()
 
@@ -860,11 +867,18 @@ class Scheduler(service.Service):
         return d
 
     def _is_immediate(self, executor):
-        """Does C{executor} provide L{IImmediateExecutor}?  Asked once per executor."""
-        answer = self._immediate.get(executor)
-        if answer is None:
-            answer = self._immediate[executor] = bool(IImmediateExecutor.providedBy(executor))
-        return answer
+        """
+        Does C{executor} provide L{IImmediateExecutor}?  C{None} if it
+        provides L{IRunExecutor} instead.  Asked once per executor.
+        """
+        try:
+            return self._immediate[executor]
+        except KeyError:
+            answer = bool(IImmediateExecutor.providedBy(executor))
+            if IRunExecutor.providedBy(executor):
+                answer = None
+            self._immediate[executor] = answer
+            return answer
 
     def _drop_missed(self, job, run_times, now):
         """The run times still within the job's misfire grace time; report the others."""
@@ -901,7 +915,14 @@ class Scheduler(service.Service):
         that returned a plain value or raised: no Deferred is made).
         """
         started = self.reactor.seconds()
-        if job.timeout is not None:
+        details = None
+        if self._is_immediate(executor) is None:        # it runs jobs by run_job
+            details = {}
+            try:
+                outcome = executor.run_job(job, run_time, job.timeout, details)
+            except Exception:
+                outcome = Failure()
+        elif job.timeout is not None:
             # The executor enforces it on the Deferred it returns.
             try:
                 outcome = executor.run(job.func, job.args, job.kwargs, timeout=job.timeout)
@@ -918,30 +939,30 @@ class Scheduler(service.Service):
             except Exception:
                 outcome = Failure()
         if isinstance(outcome, Failure):
-            self._run_failed(outcome, job, run_time, started)
+            self._run_failed(outcome, job, run_time, started, details)
             return None
         if not isinstance(outcome, defer.Deferred):
             self._run_succeeded(outcome, job, run_time, started)
             return None
         outcome.addCallbacks(self._run_succeeded, self._run_failed,
-                             callbackArgs=(job, run_time, started),
-                             errbackArgs=(job, run_time, started))
+                             callbackArgs=(job, run_time, started, details),
+                             errbackArgs=(job, run_time, started, details))
         return outcome
 
-    def _run_succeeded(self, result, job, run_time, started):
+    def _run_succeeded(self, result, job, run_time, started, details=None):
         duration = self.reactor.seconds() - started
         self.counters["executed"] += 1
-        self._record(job, run_time, "ok", started, duration)
+        self._record(job, run_time, "ok", started, duration, details=details)
         if self._wants(ev.EVENT_JOB_EXECUTED):
             self._dispatch(ev.JobExecutionEvent(
                 ev.EVENT_JOB_EXECUTED, job.id, job.jobstore, run_time,
                 retval=result, duration=duration))
 
-    def _run_failed(self, failure, job, run_time, started):
+    def _run_failed(self, failure, job, run_time, started, details=None):
         duration = self.reactor.seconds() - started
         self.counters["errors"] += 1
         outcome = "timeout" if failure.check(JobTimedOut) else "error"
-        self._record(job, run_time, outcome, started, duration, failure)
+        self._record(job, run_time, outcome, started, duration, failure, details)
         self._dispatch(ev.JobExecutionEvent(
             ev.EVENT_JOB_ERROR, job.id, job.jobstore, run_time,
             failure=failure, duration=duration))
@@ -956,11 +977,13 @@ class Scheduler(service.Service):
             self.log.failure("job {job_id!r}: instance failed", result, job_id=job.id)
         return None
 
-    def _record(self, job, run_time, outcome, started=None, duration=None, failure=None):
+    def _record(self, job, run_time, outcome, started=None, duration=None, failure=None,
+                details=None):
         """
         Note how a run ended (C{outcome}: "ok", "error", "timeout", "missed", or
         "kind: detail"): log it, keep it in the job's store, and tell
         L{twistedsched.events.EVENT_JOB_RUN} listeners.  A run that raised logs its traceback.
+        C{details} (worker, deliveries) from an L{IRunExecutor} join the record.
         """
         if failure is None and not (self.log_runs or self._history_size
                                     or self._wants(ev.EVENT_JOB_RUN)):
@@ -971,6 +994,8 @@ class Scheduler(service.Service):
         else:
             error = summarize(detail) if detail else None
         record = make_record(run_time, outcome, self.scheduler_id, started, duration, error)
+        if details:
+            record.update(details)
         self._log_run(job, run_time, record, failure)
         if self._history_size:
             store = self._jobstores.get(job.jobstore)
