@@ -417,13 +417,16 @@ class HistoryTests(RedisTestCase):
         sched, clock = self.make_scheduler()
         yield sched.add_job("record", "interval", seconds=10, id="a", jobstore="redis")
         store = sched.jobstores["redis"]
+        # A subscription that completes late wakes the scheduler, which calls
+        # other scripts: only the history scripts are counted.
+        yield store.when_subscribed()
         self.patch(redis_store, "RUNS_BATCH", 4)
         calls = []
         script = store._script
         self.patch(store, "_script", lambda name, args: calls.append(name) or script(name, args))
         yield defer.gatherResults([store.append_run("a", self.run_record(n), 100)
                                    for n in range(10)])
-        self.assertEqual(calls, ["append_runs"] * 3)
+        self.assertEqual([name for name in calls if name == "append_runs"], ["append_runs"] * 3)
         self.assertEqual(len((yield store.get_runs("a"))), 10)
 
     @defer.inlineCallbacks
