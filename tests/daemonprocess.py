@@ -82,8 +82,15 @@ class DaemonTestCase(unittest.TestCase):
         with open(self.log_path, encoding="utf-8", errors="replace") as f:
             return f.read()
 
+    def extra_ports(self):
+        """Other ports the daemon must listen on before a test starts."""
+        return []
+
     def wait_for_port(self):
-        port = self.listening_port()
+        for port in [self.listening_port()] + self.extra_ports():
+            self.wait_for(port)
+
+    def wait_for(self, port):
         deadline = time.monotonic() + TIMEOUT
         while time.monotonic() < deadline:
             if self.daemon.poll() is not None:

@@ -26,6 +26,9 @@ class FileAuthEndToEndTests(DaemonTestCase):
                 "--console", "tcp:%d:interface=127.0.0.1" % (self.console_port,),
                 "--control", "tcp:%d:interface=127.0.0.1" % (self.port,)]
 
+    def extra_ports(self):
+        return [self.console_port]
+
     def endpoint(self):
         return "tcp:127.0.0.1:%d" % (self.port,)
 
