@@ -503,7 +503,10 @@ class ConsoleProtocol(LineReceiver, TimeoutMixin):
             options[key] = _option_value(key, value)
         options["args"] = _checked_json(check_args, options.get("args"), "args")
         options["kwargs"] = _checked_json(check_kwargs, options.get("kwargs"), "kwargs")
-        d = add_remote_job(self.scheduler, task, (kind, " ".join(spec)), **options)
+        d = add_remote_job(self.scheduler, task, (kind, " ".join(spec)),
+                           args=options.pop("args"), kwargs=options.pop("kwargs"),
+                           id=options.pop("id", None), name=options.pop("name", None),
+                           options=options)
         return d.addCallback(self._added)
 
     def _added(self, job):

@@ -476,7 +476,7 @@ class ControlProtocol(amp.AMP):
                                 "connection" % (self.add_limit.rate,))
         d = self._call(lambda: remote.add_remote_job(
             self.scheduler, task, (trigger_kind, trigger), args=args, kwargs=kwargs,
-            id=id, name=name, **_parse_options(options)))
+            id=id, name=name, options=_parse_options(options)))
         return d.addCallback(self._job_answer)
 
     @ModifyJob.responder
