@@ -19,7 +19,8 @@ from twisted.internet import defer
 from twistedsched.errors import (
     BadArgumentError, SchedulerError, TriggerError, UnknownTaskError)
 from twistedsched.interfaces import ITrigger
-from twistedsched.job import check_job_id, check_json_arguments, check_json_depth
+from twistedsched.job import (
+    MAX_JSON_DEPTH, check_job_id, check_json_arguments, check_json_depth)
 from twistedsched.table import format_run_time
 from twistedsched.triggers import build_trigger, trigger_from_dict
 
@@ -66,7 +67,9 @@ def parse_json_value(text, what):
         raise BadArgumentError("%s: expected JSON text, not %r" % (what, text))
     try:
         value = json.loads(text, parse_constant=_reject_constant)
-    except (ValueError, RecursionError) as e:
+    except RecursionError:
+        raise BadArgumentError("%s: nested more than %d deep" % (what, MAX_JSON_DEPTH)) from None
+    except ValueError as e:
         raise BadArgumentError("%s: not valid JSON (%s)" % (what, e)) from None
     return check_json_depth(value, what)
 

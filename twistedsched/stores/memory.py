@@ -102,7 +102,8 @@ class MemoryJobStore:
         if size > old_size and total > self.max_argument_bytes:
             raise ArgumentBytesExceeded(
                 "job %r: its arguments take %d bytes, and the jobs stored hold %d; "
-                "together more than the %d allowed" % (
+                "together more than the %d allowed (max_argument_bytes; the daemon's "
+                "--max-stored-bytes)" % (
                     job.id, size, self.argument_bytes - old_size, self.max_argument_bytes))
         self._sizes[job.id] = size
         self.argument_bytes = total
