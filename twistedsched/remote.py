@@ -201,13 +201,17 @@ def check_min_interval(scheduler, trigger):
             raise _too_often(interval.total_seconds(), least)
     now = scheduler.now()
     previous = None
-    fire_time = trigger.next_fire_time(None, now)
-    for _ in range(INTERVAL_SAMPLES):
-        if fire_time is None:
-            return
-        if previous is not None and (fire_time - previous).total_seconds() < least:
-            raise _too_often((fire_time - previous).total_seconds(), least)
-        previous, fire_time = fire_time, trigger.next_fire_time(fire_time, now)
+    try:
+        fire_time = trigger.next_fire_time(None, now)
+        for _ in range(INTERVAL_SAMPLES):
+            if fire_time is None:
+                return
+            if previous is not None and (fire_time - previous).total_seconds() < least:
+                raise _too_often((fire_time - previous).total_seconds(), least)
+            previous, fire_time = fire_time, trigger.next_fire_time(fire_time, now)
+    except OverflowError:
+        raise TriggerError("this trigger's next fire times go past the last date there "
+                           "is (9999-12-31)") from None
 
 
 def _too_often(seconds, least):
