@@ -30,6 +30,7 @@ from twistedsched.threadcheck import check_reactor_thread
 
 from tests.test_console import Session
 from tests.test_control import START
+from tests.test_ctl import DaemonTestCase as CtlDaemonTestCase
 
 
 def deep(depth):
@@ -386,6 +387,8 @@ class ThreadTests(unittest.TestCase):
     @defer.inlineCallbacks
     def test_every_public_method(self):
         calls = [("add_job", (len,)), ("get_job", ("x",)), ("get_jobs", ()),
+                 ("reschedule_job", ("x",)), ("job_history", ("x",)),
+                 ("add_jobstore", ("memory", "other")), ("remove_jobstore", ("default",)),
                  ("remove_job", ("x",)), ("modify_job", ("x",)), ("pause_job", ("x",)),
                  ("resume_job", ("x",)), ("run_job", ("x",)), ("remove_all_jobs", ()),
                  ("pause", ()), ("resume", ()), ("stats", ()), ("count_jobs", ())]
@@ -446,3 +449,33 @@ class RunLogTargetTests(unittest.TestCase):
         [event] = [e for e in logged.events if "outcome" in e]
         self.assertEqual(event["target"], "tests.jobfuncs:whoami")
         self.assertIn("(greet) ran tests.jobfuncs:whoami in", formatEvent(event))
+
+
+class DaemonProcessTests(CtlDaemonTestCase):
+    """The limits through `twistd -n sched` and `twistedsched-ctl`, as a user meets them."""
+
+    def daemon_args(self):
+        return CtlDaemonTestCase.daemon_args(self) + [
+            "--max-stored-bytes", "60000", "--min-interval", "2"]
+
+    def test_limits_end_to_end(self):
+        _, err = self.assertCtl(2, "add", "echo", "--interval", "5s", "--args",
+                                "[" * 990 + "]" * 990)
+        self.assertIn("--args: JSON: nested more than %d deep" % (MAX_JSON_DEPTH,), err)
+        _, err = self.assertCtl(1, "add", "echo", "--interval", "5s", "--id", "\u202eevil")
+        self.assertIn("id: character U+202E (RIGHT-TO-LEFT OVERRIDE)", err)
+        _, err = self.assertCtl(1, "add", "echo", "--interval", "1s")
+        self.assertIn("at least 2 s apart (the daemon's --min-interval)", err)
+        big = json.dumps(["x" * 25000])
+        self.assertCtl(0, "add", "echo", "--interval", "1h", "--id", "a", "--args", big)
+        self.assertCtl(0, "add", "echo", "--interval", "1h", "--id", "b", "--args", big)
+        _, err = self.assertCtl(1, "add", "echo", "--interval", "1h", "--id", "c",
+                                "--args", big)
+        self.assertEqual(err, "twistedsched-ctl: job 'c': its arguments take 25161 bytes, "
+                              "and the jobs stored hold 50322; together more than the 60000 "
+                              "allowed (max_argument_bytes; the daemon's --max-stored-bytes)\n")
+        self.assertCtl(0, "remove", "a")
+        self.assertCtl(0, "add", "echo", "--interval", "1h", "--id", "c", "--args", big)
+        log = self.daemon_log()
+        self.assertNotIn("Traceback", log)
+        self.assertNotIn("SERVER_ERROR", log)
