@@ -16,8 +16,9 @@ from twisted.trial import unittest
 
 from twistedsched import Scheduler
 from twistedsched.client import ClientProtocol, ControlClient
+from twistedsched import remote
 from twistedsched.control import (
-    AddJob, BadArgument, ControlFactory, InvalidTrigger, LimitExceeded)
+    AddJob, BadArgument, ControlFactory, InvalidTrigger, LimitExceeded, NoSuchJob)
 from twistedsched.daemon import MAX_STORED_BYTES, Options, make_scheduler
 from twistedsched.errors import (
     ArgumentBytesExceeded, BadArgumentError, JobStoreUnavailable, SchedulerStateError,
@@ -303,6 +304,32 @@ class MinIntervalTests(PortTestCase):
 
     def test_python_api_is_not_limited(self):
         self.ok(self.sched.add_job("greet", "interval", seconds=0.01))
+
+    def test_run_now_again_and_again(self):
+        """RunJob in a loop would run a job as fast as a client asks: once per interval."""
+        self.ok(self.client.add_job("greet", ("interval", "1h"), id="j"))
+        self.ok(self.client.run_job("j"))
+        message = self.error(self.client.run_job("j"), LimitExceeded)
+        self.assertEqual(message, "job 'j' was run 0 s ago; remote clients may run a job "
+                                  "at most once every 1 s (the daemon's --min-interval)")
+        self.assertIn("--min-interval", self.session.error("run j"))
+        self.clock.advance(0.999)
+        self.error(self.client.run_job("j"), LimitExceeded)
+        self.clock.advance(0.001)
+        self.ok(self.client.run_job("j"))
+        self.assertEqual(len(self.calls), 2)
+        self.error(self.client.run_job("absent"), NoSuchJob)
+        self.ok(self.sched.run_job("j"))        # the Python API is not limited
+
+    def test_run_times_kept_are_bounded(self):
+        self.patch(remote, "_REMOTE_RUNS_KEPT", 3)
+        for n in range(6):
+            self.ok(self.client.add_job("greet", ("interval", "1h"), id="j%d" % n))
+        for n in range(6):
+            self.ok(self.client.run_job("j%d" % n))
+            self.clock.advance(1)
+        self.assertLessEqual(len(remote._remote_runs[self.sched]), 3)
+        self.ok(self.client.run_job("j5"))
 
 
 class StoredBytesTests(PortTestCase):

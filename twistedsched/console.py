@@ -31,7 +31,7 @@ from twistedsched.errors import (
     BadArgumentError, JobLookupError, SchedulerError, UnknownTaskError)
 from twistedsched.history import HISTORY_HEADERS, history_rows
 from twistedsched.remote import (
-    REMOTE_OPTIONS, add_remote_job, check_args, check_kwargs, job_to_wire)
+    REMOTE_OPTIONS, add_remote_job, check_args, check_kwargs, job_to_wire, run_remote_job)
 from twistedsched.table import JOB_HEADERS, format_run_time, format_table, job_rows
 
 #: Defaults for L{ConsoleFactory}.
@@ -544,7 +544,7 @@ class ConsoleProtocol(LineReceiver, TimeoutMixin):
     def do_run(self, args):
         """Run a job now, outside its schedule (max_instances applies)."""
         job_id = self._one_id(args)
-        return self.scheduler.run_job(job_id).addCallback(
+        return run_remote_job(self.scheduler, job_id).addCallback(
             lambda _: self.write_lines(["submitted job %s; 'show %s' for the outcome" % (
                 job_id, job_id)]))
 

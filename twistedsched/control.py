@@ -104,6 +104,7 @@ ERROR_MAP = (
     (E.UnknownAliasError, BadArgument),
     (E.SchedulerStateError, BadArgument),
     (E.TooManyJobsError, LimitExceeded),
+    (E.TooSoonError, LimitExceeded),
     (ControlError, None),
 )
 
@@ -120,7 +121,7 @@ def to_control_error(failure):
         raise ServerError("job store unavailable: %s" % (failure.getErrorMessage(),))
     log.failure("control command failed unexpectedly", failure)
     raise ServerError("internal error (%s: %s); see the daemon's log" % (
-        failure.type.__name__, failure.getErrorMessage()))
+        failure.type.__name__, E.describe_error(failure)))
 
 
 # -- Argument types and commands ---------------------------------------------
@@ -537,7 +538,8 @@ class ControlProtocol(amp.AMP):
 
     @RunJob.responder
     def run_job(self, id):
-        return self._call(self.scheduler.run_job, id).addCallback(self._job_answer)
+        return self._call(remote.run_remote_job, self.scheduler, id).addCallback(
+            self._job_answer)
 
     @ListTasks.responder
     def list_tasks(self):

@@ -94,6 +94,10 @@ class ArgumentBytesExceeded(TooManyJobsError):
     """A job store holds as many bytes of job arguments as it allows."""
 
 
+class TooSoonError(SchedulerError):
+    """A remote client asked to run a job again sooner than the minimum interval allows."""
+
+
 class JobStoreUnavailable(SchedulerError, ConnectionError):
     """The job store's backend cannot be reached right now."""
 

@@ -13,11 +13,12 @@ Every error is one of the typed errors of L{twistedsched.errors}.
 import datetime as _dt
 import json
 import re
+import weakref
 
 from twisted.internet import defer
 
 from twistedsched.errors import (
-    BadArgumentError, SchedulerError, TriggerError, UnknownTaskError)
+    BadArgumentError, SchedulerError, TooSoonError, TriggerError, UnknownTaskError)
 from twistedsched.interfaces import ITrigger
 from twistedsched.job import (
     MAX_JSON_DEPTH, check_job_id, check_json_arguments, check_json_depth)
@@ -307,6 +308,41 @@ def add_remote_job(scheduler, task, trigger, args=(), kwargs=None, id=None, name
                                  name=name, **options)
     except Exception:
         return defer.fail()
+
+
+#: Per scheduler: job id -> reactor time of the last run a remote client asked for.
+_remote_runs = weakref.WeakKeyDictionary()
+#: How many such times are kept before those older than the minimum interval go.
+_REMOTE_RUNS_KEPT = 1000
+
+
+def run_remote_job(scheduler, job_id):
+    """
+    Run a job now for a remote client (C{Scheduler.run_job}), at most once
+    per L{min_interval} for each job, so that asking again and again cannot
+    run a job faster than a trigger may: L{TooSoonError} (a failed
+    Deferred) if asked sooner.
+    """
+    try:
+        least = min_interval(scheduler)
+        now = scheduler.reactor.seconds()
+        runs = _remote_runs.setdefault(scheduler, {})
+        last = runs.get(job_id)
+        if least and last is not None and now - last < least:
+            raise TooSoonError("job %r was run %g s ago; remote clients may run a job at "
+                               "most once every %g s (the daemon's --min-interval)"
+                               % (job_id, now - last, least))
+        if len(runs) >= _REMOTE_RUNS_KEPT:
+            for old in [key for key, when in runs.items() if now - when >= least]:
+                del runs[old]
+        d = scheduler.run_job(job_id)
+    except Exception:
+        return defer.fail()
+
+    def ran(job):
+        runs[job_id] = now
+        return job
+    return d.addCallback(ran)
 
 
 #: What C{modify_remote_job} may change.
