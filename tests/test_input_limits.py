@@ -190,7 +190,8 @@ class JobIdTests(PortTestCase):
     BAD = ["a\x85b", "a\u2028b", "a\u2029b", "\u202eevil", "a\u200bb", "\ufeffid", " ",
            " lead", "trail ", "tab\tin", "nbsp\u00a0in", "a\u2066b", "\ue000private",
            "\U000e0041tag", "a\u3164b", "a\ufe0fb", "a\u034fb", "\u0378unassigned",
-           "a\x00b", "a\x7fb", "\u2800", "a\u180eb", "\u2003em"]
+           "a\x00b", "a\x7fb", "\u2800", "a\u180eb", "\u2003em", "\u0301\u0301",
+           "\u20dd", "a\u061cb", "\u00ad"]
     GOOD = ["job-1", "a b", "été", "日本の仕事", "x:y/z", "ünï.côdé", "emoji\U0001f600"]
 
     def test_check_job_id(self):

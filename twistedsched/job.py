@@ -81,13 +81,12 @@ def check_job_id(value, what="id"):
     and copy: not empty, no control, format (bidirectional overrides,
     zero-width), separator, private-use, surrogate or unassigned
     characters, no invisible fillers, no space but U+0020 and none at
-    either end.
+    either end, no combining mark first.
     """
     if not isinstance(value, str):
         raise BadArgumentError("%s: expected text, not %s" % (what, _short_repr(value)))
-    if not value or value.strip() != value:
-        raise BadArgumentError("%s: %s must not be empty or start or end with a space"
-                               % (what, _short_repr(value)))
+    if not value:
+        raise BadArgumentError("%s: must not be empty" % (what,))
     for position, char in enumerate(value):
         category = unicodedata.category(char)
         if category[0] == "C" or category in ("Zl", "Zp") \
@@ -95,6 +94,12 @@ def check_job_id(value, what="id"):
             raise BadArgumentError(
                 "%s: character U+%04X (%s) at position %d cannot be shown; use visible "
                 "characters" % (what, ord(char), unicodedata.name(char, category), position))
+    if value.strip() != value:
+        raise BadArgumentError("%s: %s must not start or end with a space"
+                               % (what, _short_repr(value)))
+    if unicodedata.category(value[0])[0] == "M":
+        raise BadArgumentError("%s: %s starts with a combining mark (it would be drawn on "
+                               "what comes before it)" % (what, _short_repr(value)))
     return value
 
 
