@@ -1,5 +1,5 @@
 """
-Issue 13, item 14: a job written into Redis by hand, naming a function that
+Issue 13, items 14 and 7 with Redis. A job written into Redis by hand, naming a function that
 is not a registered task, is not run by a daemon (unless C{--allow-module}
 allows its module); the daemon says why, keeps the job, takes it off the
 schedule and goes on serving.  Against a real redis-server.
@@ -13,7 +13,7 @@ from twisted.logger import formatEvent, globalLogPublisher
 from twisted.trial import unittest
 
 from twistedsched.daemon import Options, make_scheduler
-from twistedsched.errors import BadReferenceError
+from twistedsched.errors import BadReferenceError, TooManyJobsError
 
 from tests.helpers import make_clock
 from tests.redisserver import shared_server
@@ -102,6 +102,18 @@ class HostileJobTests(unittest.TestCase):
         self.assertEqual((event["job_name"], event["target"]),
                          ("record", "tests.test_redis_hostile:hostile"))
         self.assertIn("ran tests.test_redis_hostile:hostile in", formatEvent(event))
+
+    @defer.inlineCallbacks
+    def test_max_jobs_counts_the_namespace(self):
+        """Item 7 with Redis: --max-jobs bounds the jobs of every daemon on a namespace."""
+        one, _ = yield self.daemon("--max-jobs", "2")
+        other, _ = yield self.daemon("--max-jobs", "2")
+        yield other.add_job("record", "interval", seconds=10, id="a")
+        yield other.add_job("record", "interval", seconds=10, id="b")
+        yield self.assertFailure(one.add_job("record", "interval", seconds=10, id="c"),
+                                 TooManyJobsError)
+        yield other.remove_job("a")
+        yield one.add_job("record", "interval", seconds=10, id="c")
 
     def test_allow_module_checks_its_argument(self):
         for bad in ("", "os:system", "a..b", "-x"):
