@@ -1,8 +1,9 @@
 """
-Issue 13, items 14 and 7 with Redis. A job written into Redis by hand, naming a function that
-is not a registered task, is not run by a daemon (unless C{--allow-module}
-allows its module); the daemon says why, keeps the job, takes it off the
-schedule and goes on serving.  Against a real redis-server.
+The daemon and a Redis writer, against a real redis-server (issue 13, item
+14): a job written into Redis by hand, naming a function that is not a
+registered task, is not run (unless C{--allow-module} allows its module);
+the daemon says why, keeps the job, takes it off the schedule and goes on
+serving.  Also C{--max-jobs} with Redis (item 7): it counts the namespace.
 """
 
 import json
