@@ -184,6 +184,17 @@ class DeepJSONTests(PortTestCase):
             self.assertIn("nested more than", str(e))
 
 
+    def test_deep_arguments_added_in_python_are_listed(self):
+        """A job added in Python with deep arguments can still be listed remotely."""
+        self.ok(self.sched.add_job("greet", "interval", seconds=5, id="deep",
+                                   args=[deep(5000)], kwargs={"k": deep(5000)}))
+        [job] = self.ok(self.client.get_jobs())
+        self.assertEqual((job.args, job.kwargs),
+                         (["<nested more than 32 deep>"], {"k": "<nested more than 32 deep>"}))
+        self.assertEqual(self.ok(self.client.get_job("deep")).id, "deep")
+        self.assertIn("deep", "\n".join(self.session.cmd("show deep")))
+
+
 class JobIdTests(PortTestCase):
     """Item 12: ids a person cannot read, or that reorder a line, are refused everywhere."""
 

@@ -21,7 +21,7 @@ from twistedsched.errors import (
     BadArgumentError, SchedulerError, TooSoonError, TriggerError, UnknownTaskError)
 from twistedsched.interfaces import ITrigger
 from twistedsched.job import (
-    MAX_JSON_DEPTH, check_job_id, check_json_arguments, check_json_depth)
+    MAX_JSON_DEPTH, check_job_id, check_json_arguments, check_json_depth, json_depth_error)
 from twistedsched.table import format_run_time
 from twistedsched.triggers import build_trigger, trigger_from_dict
 
@@ -387,7 +387,12 @@ def modify_remote_job(scheduler, job_id, changes):
 
 
 def _jsonable(value):
-    """C{value} if it is a JSON value, else its repr (for jobs added in-process)."""
+    """
+    C{value} if it is a JSON value, else its repr (for jobs added
+    in-process); a placeholder if it nests too deep to show.
+    """
+    if json_depth_error(value, "") is not None:
+        return "<nested more than %d deep>" % (MAX_JSON_DEPTH,)
     try:
         json.dumps(value, allow_nan=False)
         return value
