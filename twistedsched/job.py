@@ -87,13 +87,8 @@ def check_job_id(value, what="id"):
         raise BadArgumentError("%s: expected text, not %s" % (what, _short_repr(value)))
     if not value:
         raise BadArgumentError("%s: must not be empty" % (what,))
-    for position, char in enumerate(value):
-        category = unicodedata.category(char)
-        if category[0] == "C" or category in ("Zl", "Zp") \
-                or (category == "Zs" and char != " ") or _INVISIBLE.match(char):
-            raise BadArgumentError(
-                "%s: character U+%04X (%s) at position %d cannot be shown; use visible "
-                "characters" % (what, ord(char), unicodedata.name(char, category), position))
+    if not (value.isascii() and value.isprintable()):  # (the usual case skips this)
+        _check_characters(value, what)
     if value.strip() != value:
         raise BadArgumentError("%s: %s must not start or end with a space"
                                % (what, _short_repr(value)))
@@ -101,6 +96,16 @@ def check_job_id(value, what="id"):
         raise BadArgumentError("%s: %s starts with a combining mark (it would be drawn on "
                                "what comes before it)" % (what, _short_repr(value)))
     return value
+
+
+def _check_characters(value, what):
+    for position, char in enumerate(value):
+        category = unicodedata.category(char)
+        if category[0] == "C" or category in ("Zl", "Zp") \
+                or (category == "Zs" and char != " ") or _INVISIBLE.match(char):
+            raise BadArgumentError(
+                "%s: character U+%04X (%s) at position %d cannot be shown; use visible "
+                "characters" % (what, ord(char), unicodedata.name(char, category), position))
 
 
 def json_depth_error(value, what, limit=MAX_JSON_DEPTH):
