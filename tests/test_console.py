@@ -164,7 +164,8 @@ class ParsingTests(ConsoleTestCase):
         self.assertEqual(self.session.cmd("ls"), ["no jobs"])
 
     def test_control_characters_replaced(self):
-        self.add(greet, "interval", seconds=10, id="evil\x1b[31m\x07")
+        # Ids are refused with such characters (JobIdTests); names are not.
+        self.add(greet, "interval", seconds=10, id="evil", name="evil\x1b[31m\x07")
         out = "\n".join(self.session.cmd("jobs"))
         self.assertNotIn("\x1b", out)
         self.assertNotIn("\x07", out)

@@ -25,7 +25,9 @@ from twistedsched.auth import Authenticator, make_checker
 from twistedsched.client import ClientProtocol, ControlClient
 from twistedsched.console import COMMANDS, ConsoleFactory
 from twistedsched.limits import ConnectionLimiter
-from twistedsched.remote import job_to_wire
+from twistedsched.job import MAX_JSON_DEPTH, argument_bytes, check_job_id
+from twistedsched.remote import MIN_INTERVAL, REMOTE_OPTIONS, job_to_wire
+from twistedsched.stores import MemoryJobStore
 
 from tests.helpers import make_scheduler
 
@@ -157,7 +159,7 @@ class FuzzTestCase(unittest.TestCase):
             self.assertIsNotNone(job, "lost %s %s" % (job_id, seed))
             self.assertEqual(job_to_wire(job, self.sched.timezone), before, seed)
         self.clock.advance(job.next_run_time.timestamp() - self.clock.seconds())
-        ran = {args[0] for args in self.calls if args}
+        ran = {args[0] for args in self.calls if args and isinstance(args[0], str)}
         self.assertTrue(set(self.sentinels) <= ran, "sentinels did not run %s" % (seed,))
 
 
@@ -224,11 +226,137 @@ class AMPFuzzTests(FuzzTestCase):
         self.check_sentinels()
 
 
+#: Option keys: the allowed ones, the parameters they could collide with, and others.
+OPTION_KEYS = list(REMOTE_OPTIONS) + [
+    "trigger", "task", "id", "args", "kwargs", "name", "scheduler", "options", "func",
+    "trigger_kind", "next_run_time", "func_ref", "self", "__class__", ""]
+#: Numbers as JSON text, at and past every bound.
+NUMBERS = ["0", "-0.0", "1", "0.5", "-1", "1e-320", "999999999.9", "1e9", "1e300", "1e400",
+           "-1e400", "9007199254740993", "1000000", "1000001", "true", "null", '"5"', "[]"]
+#: Characters from every category that ids must refuse, and some they accept.
+ID_CHARS = ["a", "Z", "7", "-", "_", ".", " ", "é", "日", "\U0001f600", "\x00", "\x1b",
+            "\x7f", "\x85", "\xa0", "\u00ad", "\u034f", "\u200b", "\u200d", "\u2028",
+            "\u2029", "\u202e", "\u2066", "\u3164", "\ufe0f", "\ufeff", "\ue000",
+            "\U000e0001", "\u0378", "\t", "\u2003", "\u2800"]
+
+
+class LimitFuzzTests(FuzzTestCase):
+    """
+    AddJob and ModifyJob with random option keys, numbers at and past the
+    bounds, nested JSON, ids of every character category and short
+    intervals: each answer is a typed error other than SERVER_ERROR, and
+    what was accepted is within every limit.
+    """
+
+    LIMIT_BYTES = 150000
+
+    def setUp(self):
+        FuzzTestCase.setUp(self)
+        self.store = MemoryJobStore(max_argument_bytes=self.LIMIT_BYTES)
+        self.successResultOf(self.sched.add_jobstore(self.store, alias="bounded"))
+
+    def nested(self):
+        depth = self.rng.choice([1, 2, MAX_JSON_DEPTH - 1, MAX_JSON_DEPTH,
+                                 MAX_JSON_DEPTH + 1, 100, 990, 3000])
+        opener, closer = self.rng.choice([("[", "]"), ('{"a":', "}")])
+        return opener * depth + ("1" if opener == "[" else "[]") + closer * depth
+
+    def job_id(self):
+        if self.rng.random() < 0.5:
+            return "f%d" % (self.rng.randrange(50),)
+        return "".join(self.rng.choice(ID_CHARS) for _ in range(self.rng.randrange(1, 6)))
+
+    def options(self, *more):
+        """A JSON object of random keys and values, plus the pairs C{more}."""
+        keys = self.rng.sample(OPTION_KEYS, self.rng.choice([0, 0, 1, 2]))
+        pairs = ['"%s": %s' % (key, self.rng.choice(NUMBERS + ['"default"', "false"]))
+                 for key in keys]
+        return "{%s}" % ", ".join(pairs + list(more))
+
+    def add_arguments(self):
+        call = dict(task="greet", trigger_kind="interval")
+        choice = self.rng.random()
+        if choice < 0.3:
+            call["trigger"] = "%s%s" % (self.rng.choice(
+                ["0.000001", "0.5", "0.999", "1", "1.5", "59", "1e-9", "0.0001"]),
+                self.rng.choice(["", "s", "m", "h", "d", "w"]))
+        elif choice < 0.5:
+            call.update(trigger_kind="json", trigger='{"type": "interval", "%s": %s}' % (
+                self.rng.choice(["seconds", "minutes", "weeks"]),
+                self.rng.choice(NUMBERS)))
+        else:
+            call["trigger"] = "1h"
+        if self.rng.random() < 0.7:
+            call["options"] = self.options('"jobstore": "bounded"')
+        else:
+            call["options"] = self.nested()
+        if self.rng.random() < 0.3:
+            call[self.rng.choice(["args", "kwargs"])] = self.nested()
+        elif self.rng.random() < 0.6:
+            call["args"] = '["%s"]' % ("x" * self.rng.randrange(5000, 30000),)
+        call["id"] = self.job_id()
+        return call
+
+    def test_limits_hold(self):
+        client, pump = self.client()
+        answers = {"ok": 0}
+        for n in range(600):
+            command = C.AddJob
+            arguments = self.add_arguments()
+            if self.rng.random() < 0.2 and n:
+                command = C.ModifyJob
+                arguments = dict(id=self.job_id(), changes=self.rng.choice([
+                    self.options(), '{"args": %s}' % (self.nested(),),
+                    '{"args": ["%s"]}' % ("y" * self.rng.randrange(30000),)]))
+            results = []
+            client._call(command, **arguments).addBoth(results.append)
+            pump.flush()
+            [result] = results
+            if isinstance(result, Failure):
+                self.assertFalse(result.check(C.ServerError),
+                                 "seed %d: %r -> %s" % (SEED, arguments, result))
+                self.assertTrue(result.check(C.ControlError), "seed %d: %r" % (SEED, result))
+                name = result.type.__name__
+                answers[name] = answers.get(name, 0) + 1
+            else:
+                answers["ok"] += 1
+        self.assertEqual(self.flushLoggedErrors(), [])
+        for name in ("ok", "BadArgument", "InvalidTrigger", "LimitExceeded"):
+            self.assertIn(name, answers, "seed %d: %r" % (SEED, answers))
+        self.check_stored_jobs()
+        self.check_sentinels()
+
+    def check_stored_jobs(self):
+        jobs = self.successResultOf(self.sched.get_jobs())
+        for job in jobs:
+            check_job_id(job.id)
+            for value in (job.jitter, job.misfire_grace_time, job.timeout):
+                self.assertTrue(value is None or 0 <= value < 1e9, job)
+            self.assertLessEqual(job.max_instances, 1000000)
+            interval = getattr(job.trigger, "interval", None)
+            if interval is not None:
+                self.assertGreaterEqual(interval.total_seconds(), MIN_INTERVAL, job)
+        self.assertLessEqual(self.store.argument_bytes, self.LIMIT_BYTES)
+        bounded = [job for job in jobs if job.jobstore == "bounded"]
+        self.assertEqual(self.store.argument_bytes,
+                         sum(argument_bytes(job.args, job.kwargs) for job in bounded))
+
+    def client(self):
+        server = C.ControlFactory(self.sched).buildProtocol(peer(0))
+        protocol = ClientProtocol()
+        pump = iosim.connect(server, iosim.makeFakeServer(server),
+                             protocol, iosim.makeFakeClient(protocol))
+        return ControlClient(protocol), pump
+
+
 class ConsoleFuzzTests(FuzzTestCase):
 
     WORDS = sorted(COMMANDS) + ["greet", "every", "cron", "at", "1s", "30s", "*/5 * * * *",
                                 "id=f1", "args='[1]'", "kwargs='{\"a\": 1}'", "f1", "\"",
-                                "'", "--paused", "os:system", "paused=true", "ls", "?"]
+                                "'", "--paused", "os:system", "paused=true", "ls", "?",
+                                "jitter=1e300", "timeout=1e400", "max_instances=-1",
+                                "trigger=1", "id=\u202eevil", "id=\u200b", "0.1s",
+                                "args='%s'" % ("[" * 40 + "]" * 40,)]
 
     def line(self):
         choice = self.rng.random()

@@ -242,7 +242,8 @@ class RunLogTests(unittest.TestCase):
             "scheduler_id": "n1", "error": None})
         self.assertEqual(event["log_level"].name, "info")
         self.assertEqual(formatEvent(event),
-                         "job 'a' (Alpha) ran in 0.0 s (due 2026-01-05T12:00:10+00:00)")
+                         "job 'a' (Alpha) ran tests.test_history:ok in 0.0 s "
+                         "(due 2026-01-05T12:00:10+00:00)")
         # twistd --logger JSON output: the fields survive serialization.
         loaded = eventFromJSON(eventAsJSON(event))
         self.assertEqual({key: loaded[key] for key in self.FIELDS},
@@ -257,7 +258,8 @@ class RunLogTests(unittest.TestCase):
         self.assertEqual((event["outcome"], event["error"], event["log_level"].name),
                          ("error", "ValueError: it broke badly", "critical"))
         self.assertTrue(event["log_failure"].check(ValueError))
-        self.assertEqual(formatEvent(event), "job 'b' (boom) raised an exception after "
+        self.assertEqual(formatEvent(event), "job 'b' (boom): tests.test_history:boom raised an "
+                         "exception after "
                          "0.0 s (due 2026-01-05T12:00:10+00:00)")
         loaded = eventFromJSON(eventAsJSON(event))
         self.assertEqual((loaded["job_id"], loaded["outcome"]), ("b", "error"))
@@ -278,8 +280,9 @@ class RunLogTests(unittest.TestCase):
         self.clock.advance(10)      # s is still running: skipped
         texts = [formatEvent(e) for e in self.runs() if e["outcome"] != "ok"]
         self.assertEqual(texts, [
-            "job 'm' (late): the run due 2026-01-05T12:00:05+00:00 was missed",
-            "job 's' (slow): the run due 2026-01-05T12:00:20+00:00 was skipped "
+            "job 'm' (late): the run of tests.test_history:ok due 2026-01-05T12:00:05+00:00 "
+            "was missed",
+            "job 's' (slow): the run of slow due 2026-01-05T12:00:20+00:00 was skipped "
             "(1 instances running)"])
         self.assertEqual({e["log_level"].name for e in self.runs() if e["outcome"] != "ok"},
                          {"warn"})
@@ -301,4 +304,5 @@ class JSONLogTests(unittest.TestCase):
                           event["scheduled"], event["scheduler_id"]),
                          ("a", "Alpha", "ok", after(10).isoformat(), "n1"))
         self.assertEqual(formatEvent(event),
-                         "job 'a' (Alpha) ran in 0.0 s (due 2026-01-05T12:00:10+00:00)")
+                         "job 'a' (Alpha) ran tests.test_history:ok in 0.0 s "
+                         "(due 2026-01-05T12:00:10+00:00)")

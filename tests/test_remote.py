@@ -111,10 +111,10 @@ class AddRemoteJobTests(unittest.TestCase):
             (BadArgumentError, dict(args="[1,")),
             (BadArgumentError, dict(id="x" * 500)),
             (BadArgumentError, dict(id="a\nb")),
-            (BadArgumentError, dict(func_ref="os:system")),
-            (BadArgumentError, dict(max_instances=0)),
-            (BadArgumentError, dict(timeout=0)),
-            (BadArgumentError, dict(timeout="soon")),
+            (BadArgumentError, dict(options={"func_ref": "os:system"})),
+            (BadArgumentError, dict(options={"max_instances": 0})),
+            (BadArgumentError, dict(options={"timeout": 0})),
+            (BadArgumentError, dict(options={"timeout": "soon"})),
         ]
         for error, overrides in cases:
             call = dict(task="greet", trigger=("interval", "30s"))
@@ -130,7 +130,7 @@ class AddRemoteJobTests(unittest.TestCase):
     def test_paused(self):
         sched, _ = make_scheduler()
         job = self.successResultOf(add_remote_job(
-            sched, "greet", ("interval", "30s"), paused=True))
+            sched, "greet", ("interval", "30s"), options={"paused": True}))
         self.assertTrue(job.paused)
 
     def test_modify(self):
@@ -150,7 +150,7 @@ class WireTests(unittest.TestCase):
     def test_job_to_wire(self):
         sched, _ = make_scheduler("Europe/London")
         job = self.successResultOf(add_remote_job(
-            sched, "greet", ("interval", "30s"), args="[1]", id="a", timeout=90))
+            sched, "greet", ("interval", "30s"), args="[1]", id="a", options={"timeout": 90}))
         wire = job_to_wire(job, sched.timezone)
         self.assertEqual(wire["id"], "a")
         self.assertEqual(wire["options"]["timeout"], 90)

@@ -30,6 +30,7 @@ from twistedsched.control import (  # noqa: F401  (re-exported)
     NotAuthorized, ServerError, UnknownTask)
 from twistedsched.history import from_text
 from twistedsched.interfaces import ITrigger
+from twistedsched.job import json_depth_error
 from twistedsched.remote import REMOTE_OPTIONS
 from twistedsched.tls import client_endpoint
 
@@ -81,10 +82,25 @@ def _json_default(value):
 
 
 def _dumps(value, what):
+    """JSON text of C{value}; L{BadArgument} if it is not JSON or nests too deep."""
+    error = json_depth_error(value, what)
+    if error is not None:
+        raise BadArgument(str(error))
     try:
         return json.dumps(value, default=_json_default, allow_nan=False)
-    except (TypeError, ValueError) as e:
+    except (TypeError, ValueError, RecursionError) as e:
         raise BadArgument("%s: %s" % (what, e)) from None
+
+
+def _check_sendable(arguments):
+    """L{BadArgument} if a text argument cannot be sent (not encodable as UTF-8)."""
+    for key, value in arguments.items():
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError as e:
+                raise BadArgument("%s: not valid Unicode text (%s at position %d)" % (
+                    key, e.reason, e.start)) from None
 
 
 def trigger_to_wire(trigger, trigger_args):
@@ -200,6 +216,10 @@ class ControlClient:
 
     def _call(self, command, **arguments):
         arguments = {k: v for k, v in arguments.items() if v is not None}
+        try:
+            _check_sendable(arguments)
+        except BadArgument:
+            return defer.fail()
         # AMP drops the connection if a command's error is still unhandled at
         # the end of its own Deferred: hand the outcome over to a fresh one.
         result = defer.Deferred()
@@ -224,6 +244,8 @@ class ControlClient:
         """
         options, trigger_args = _split_options(options_and_trigger_args)
         try:
+            if not isinstance(args, (list, tuple)):
+                raise BadArgument("args: expected a list or tuple, not %r" % (args,))
             kind, spec = trigger_to_wire(trigger, trigger_args)
             return self._job(C.AddJob, task=task, trigger_kind=kind, trigger=spec,
                              args=_dumps(list(args), "args"),

@@ -34,7 +34,7 @@ from twistedsched.errors import (
 from twistedsched.history import HISTORY_HEADERS, history_rows
 from twistedsched.limits import hang_up
 from twistedsched.remote import (
-    REMOTE_OPTIONS, add_remote_job, check_args, check_kwargs, job_to_wire)
+    REMOTE_OPTIONS, add_remote_job, check_args, check_kwargs, job_to_wire, run_remote_job)
 from twistedsched.table import JOB_HEADERS, format_run_time, format_table, job_rows
 
 #: Defaults for L{ConsoleFactory}.
@@ -587,7 +587,10 @@ class ConsoleProtocol(LineReceiver, TimeoutMixin):
             options[key] = _option_value(key, value)
         options["args"] = _checked_json(check_args, options.get("args"), "args")
         options["kwargs"] = _checked_json(check_kwargs, options.get("kwargs"), "kwargs")
-        d = add_remote_job(self.scheduler, task, (kind, " ".join(spec)), **options)
+        d = add_remote_job(self.scheduler, task, (kind, " ".join(spec)),
+                           args=options.pop("args"), kwargs=options.pop("kwargs"),
+                           id=options.pop("id", None), name=options.pop("name", None),
+                           options=options)
         return d.addCallback(self._added)
 
     def _added(self, job):
@@ -625,7 +628,7 @@ class ConsoleProtocol(LineReceiver, TimeoutMixin):
     def do_run(self, args):
         """Run a job now, outside its schedule (max_instances applies)."""
         job_id = self._one_id(args)
-        return self.scheduler.run_job(job_id).addCallback(
+        return run_remote_job(self.scheduler, job_id).addCallback(
             lambda _: self.write_lines(["submitted job %s; 'show %s' for the outcome" % (
                 job_id, job_id)]))
 

@@ -105,6 +105,7 @@ ERROR_MAP = (
     (E.UnknownAliasError, BadArgument),
     (E.SchedulerStateError, BadArgument),
     (E.TooManyJobsError, LimitExceeded),
+    (E.TooSoonError, LimitExceeded),
     (ControlError, None),
 )
 
@@ -121,7 +122,7 @@ def to_control_error(failure):
         raise ServerError("job store unavailable: %s" % (failure.getErrorMessage(),))
     log.failure("control command failed unexpectedly", failure)
     raise ServerError("internal error (%s: %s); see the daemon's log" % (
-        failure.type.__name__, failure.getErrorMessage()))
+        failure.type.__name__, E.describe_error(failure)))
 
 
 # -- Argument types and commands ---------------------------------------------
@@ -498,7 +499,7 @@ class ControlProtocol(amp.AMP):
                                 "connection" % (self.add_limit.rate,))
         d = self._call(lambda: remote.add_remote_job(
             self.scheduler, task, (trigger_kind, trigger), args=args, kwargs=kwargs,
-            id=id, name=name, **_parse_options(options)))
+            id=id, name=name, options=_parse_options(options)))
         return d.addCallback(self._job_answer)
 
     @ModifyJob.responder
@@ -559,7 +560,8 @@ class ControlProtocol(amp.AMP):
 
     @RunJob.responder
     def run_job(self, id):
-        return self._call(self.scheduler.run_job, id).addCallback(self._job_answer)
+        return self._call(remote.run_remote_job, self.scheduler, id).addCallback(
+            self._job_answer)
 
     @ListTasks.responder
     def list_tasks(self):

@@ -21,7 +21,8 @@ from twisted.internet.task import react
 
 from twistedsched.client import ControlError, NotAuthorized, connect
 from twistedsched.history import HISTORY_HEADERS, history_rows
-from twistedsched.remote import parse_duration
+from twistedsched.errors import BadArgumentError
+from twistedsched.remote import parse_duration, parse_json_value
 from twistedsched.table import JOB_HEADERS, format_table
 from twistedsched.tls import client_endpoint, describe_tls_failure, endpoint_host
 
@@ -43,9 +44,9 @@ class Exit(Exception):
 def _json_arg(kind):
     def parse(text):
         try:
-            value = json.loads(text)
-        except ValueError as e:
-            raise argparse.ArgumentTypeError("not JSON: %s" % (e,)) from None
+            value = parse_json_value(text, "JSON")
+        except BadArgumentError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
         if not isinstance(value, kind):
             raise argparse.ArgumentTypeError("expected a JSON %s" % (
                 "list" if kind is list else "object",))

@@ -21,7 +21,9 @@ from twistedsched.console import DEFAULT_MAX_LINE_LENGTH
 from twistedsched.errors import SchedulerError
 from twistedsched.executors import ProcessPoolExecutor, ReactorExecutor, ThreadPoolExecutor
 from twistedsched.limits import ConnectionLimiter
+from twistedsched.remote import MIN_INTERVAL
 from twistedsched.scheduler import Scheduler
+from twistedsched.stores import MemoryJobStore
 from twistedsched.timeutil import as_timezone
 from twistedsched.tls import check_listen_safety, listens_beyond_loopback, server_endpoint
 
@@ -32,8 +34,11 @@ DEFAULT_CONSOLE = "tcp:7731:interface=127.0.0.1"
 DISABLED = ("none", "off", "")
 #: Defaults of the limits (per port).
 MAX_CONNECTIONS, MAX_CONNECTIONS_PER_PEER, MAX_ADDS_PER_SECOND = 100, 10, 1000
-#: Default cap on the jobs the daemon holds (one store of a million is fine).
-MAX_JOBS = 1000000
+#: Default cap on the jobs the daemon holds: about 300 MB of interval jobs
+#: with their run history (docs/security.rst, "Limits").
+MAX_JOBS = 100000
+#: Default cap on the memory the arguments of the memory store's jobs take.
+MAX_STORED_BYTES = 64 * 1024 * 1024
 #: Default number of past runs kept per job.
 HISTORY_SIZE = 10
 #: What the metrics port answers a connection over its limits.
@@ -72,6 +77,12 @@ class Options(usage.Options):
          "Connections each port accepts from one host.", int],
         ["max-jobs", None, MAX_JOBS, "Jobs the scheduler may hold; adding more is "
                                      "refused (0: no limit).", int],
+        ["max-stored-bytes", None, MAX_STORED_BYTES,
+         "Bytes of memory the arguments of all jobs may take, in the memory store; "
+         "adding more is refused (0: no limit).", int],
+        ["min-interval", None, MIN_INTERVAL,
+         "Seconds that must separate two runs of a job a remote client schedules "
+         "(0: no minimum).", float],
         ["max-adds-per-second", None, MAX_ADDS_PER_SECOND,
          "Jobs one control connection may add per second (0: no limit).", int],
         ["console-max-line", None, DEFAULT_MAX_LINE_LENGTH,
@@ -92,12 +103,22 @@ class Options(usage.Options):
     def __init__(self):
         usage.Options.__init__(self)
         self["tasks"] = []
+        self["allow-module"] = []
         self["auth"] = None
         self["credCheckers"] = []
 
     def opt_tasks(self, module):
         """Import MODULE: tasks it registers may be scheduled remotely (repeatable)."""
         self["tasks"].append(module)
+
+    def opt_allow_module(self, prefix):
+        """
+        Let jobs in the Redis store name callables of module PREFIX (and its
+        submodules) besides registered tasks (repeatable; default: tasks only).
+        """
+        if not prefix or not all(part.isidentifier() for part in prefix.split(".")):
+            raise usage.UsageError("--allow-module: %r is not a module name" % (prefix,))
+        self["allow-module"].append(prefix)
 
     def opt_auth(self, spec):
         """Require a login on both ports: file:PATH or memory:USER:PASSWORD."""
@@ -125,6 +146,10 @@ class Options(usage.Options):
                 raise usage.UsageError("--%s must be at least 1" % (name,))
         if self["max-jobs"] < 0:
             raise usage.UsageError("--max-jobs must be 0 (no limit) or more")
+        if self["max-stored-bytes"] < 0:
+            raise usage.UsageError("--max-stored-bytes must be 0 (no limit) or more")
+        if not 0 <= self["min-interval"] < 1e9:
+            raise usage.UsageError("--min-interval must be 0 (no minimum) or more seconds")
         if self["max-adds-per-second"] < 0:
             raise usage.UsageError("--max-adds-per-second must be 0 (no limit) or more")
         if self["history-size"] < 0:
@@ -173,7 +198,12 @@ def queue_executor(options):
 
 def make_scheduler(options, reactor=None):
     """The scheduler the options describe (store, zone, executors, tasks)."""
-    sched = Scheduler(reactor=reactor, timezone=options["timezone"], executors={
+    stores = {}
+    if options["store"] == "memory":
+        max_bytes = options.get("max-stored-bytes", MAX_STORED_BYTES) or None
+        stores["default"] = MemoryJobStore(max_argument_bytes=max_bytes)
+    sched = Scheduler(reactor=reactor, timezone=options["timezone"], jobstores=stores,
+                      executors={
         "default": ReactorExecutor(),
         "threads": ThreadPoolExecutor(max_workers=options["max-workers"]),
         "processes": ProcessPoolExecutor(max_workers=options.get("max-processes", 2)),
@@ -181,11 +211,13 @@ def make_scheduler(options, reactor=None):
     }, max_jobs=options.get("max-jobs") or None,
         history_size=options.get("history-size", HISTORY_SIZE),
         scheduler_id=options.get("scheduler-id"), log_runs=not options.get("quiet-runs"))
+    sched.remote_min_interval = options.get("min-interval", MIN_INTERVAL)
     import_tasks(options["tasks"], sched.tasks)
     if options["store"] != "memory":
         try:
             sched.add_jobstore(options["store"], alias="default",
-                               namespace=options["namespace"])
+                               namespace=options["namespace"],
+                               allowed_modules=options.get("allow-module", []))
         except SchedulerError as e:
             raise usage.UsageError("--store: %s" % (e,)) from None
     return sched

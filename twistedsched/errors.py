@@ -5,6 +5,26 @@ Every error a user can cause has its own type, so that the control port and the
 console can turn it into a clear, typed answer.
 """
 
+from twisted.internet import defer
+
+
+def describe_error(error):
+    """
+    The message of an exception (or of a L{Failure
+    <twisted.python.failure.Failure>}'s) as a sentence for a person: a
+    Deferred's timeout says how long it waited instead of its arguments'
+    repr, an error without text gives its type's name.
+    """
+    error = getattr(error, "value", error)
+    if isinstance(error, defer.TimeoutError):
+        seconds = error.args[0] if error.args else None
+        if isinstance(seconds, (int, float)) and not isinstance(seconds, bool):
+            return "no answer within %g s" % (seconds,)
+        return "no answer in time"
+    if isinstance(error, defer.CancelledError):
+        return "cancelled before it finished"
+    return str(error) or type(error).__name__
+
 
 class SchedulerError(Exception):
     """Base class of every twistedsched error."""
@@ -68,6 +88,14 @@ class SchedulerStateError(SchedulerError, RuntimeError):
 
 class TooManyJobsError(SchedulerError):
     """The scheduler holds as many jobs as its C{max_jobs} allows."""
+
+
+class ArgumentBytesExceeded(TooManyJobsError):
+    """A job store holds as many bytes of job arguments as it allows."""
+
+
+class TooSoonError(SchedulerError):
+    """A remote client asked to run a job again sooner than the minimum interval allows."""
 
 
 class JobStoreUnavailable(SchedulerError, ConnectionError):

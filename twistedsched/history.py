@@ -25,6 +25,7 @@ records out for a table.
 import os
 import socket
 
+from twistedsched.errors import describe_error
 from twistedsched.table import format_time
 from twistedsched.timeutil import from_iso, from_timestamp
 
@@ -58,9 +59,9 @@ def summarize(text):
 
 def failure_summary(failure):
     """C{Type: message} of a L{Failure <twisted.python.failure.Failure>}, as one capped line."""
-    message = failure.getErrorMessage()
     name = failure.type.__name__ if failure.type is not None else "Error"
-    return summarize("%s: %s" % (name, message) if message else name)
+    message = describe_error(failure) if failure.value is not None else name
+    return summarize("%s: %s" % (name, message) if message != name else name)
 
 
 def make_record(scheduled_run_time, outcome, scheduler_id, started=None, duration=None,

@@ -4,6 +4,9 @@ A job: what to call, with what, on which trigger, under which options.
 
 import json
 import operator
+import re
+import sys
+import unicodedata
 import uuid
 
 from twistedsched.errors import BadArgumentError
@@ -14,40 +17,148 @@ from twistedsched.triggers import bind_trigger, trigger_from_dict
 #: Options a job has besides its callable and trigger, with their checks.
 OPTION_NAMES = ("misfire_grace_time", "coalesce", "max_instances", "jitter", "timeout")
 
+#: Seconds options (misfire_grace_time, jitter, timeout) stay below this (about 31 years).
+MAX_SECONDS = 1e9
+#: The most instances of one job that may run at once.
+MAX_INSTANCES = 1000000
+#: The deepest nesting of lists and objects accepted in JSON arguments.
+MAX_JSON_DEPTH = 32
+
+#: Code points that show nothing although their category is not "other"
+#: (Unicode's default-ignorable and filler characters).
+_INVISIBLE = re.compile(
+    "[\u034f\u115f\u1160\u17b4\u17b5\u180b-\u180f\u2800\u3164\ufe00-\ufe0f"
+    "\uffa0\U000e0000-\U000e0fff]")
+
+
+def _check_seconds(key, value, zero_ok):
+    """A number of seconds: finite, more than (or, if C{zero_ok}, equal to) 0, below 1e9."""
+    low = "seconds >= 0" if zero_ok else "seconds > 0"
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)) \
+            or not (0 <= value if zero_ok else 0 < value) or not value < MAX_SECONDS:
+        raise BadArgumentError("%s: expected %s (below %d) or None, not %s" % (
+            key, low, MAX_SECONDS, _short_repr(value)))
+
+
+def _short_repr(value):
+    """A repr that stays short (huge numbers and texts are cut)."""
+    try:
+        text = repr(value)
+    except ValueError:          # an int too long to print
+        return "a number of more than 4300 digits"
+    return text if len(text) <= 60 else text[:57] + "..."
+
 
 def check_options(options):
     """Validate job options; return them normalized."""
     checked = {}
     for key, value in options.items():
-        if key == "misfire_grace_time":
-            if value is not None and (isinstance(value, bool)
-                                      or not isinstance(value, (int, float)) or value <= 0):
-                raise BadArgumentError(
-                    "misfire_grace_time: expected seconds > 0 or None, not %r" % (value,))
+        if key in ("misfire_grace_time", "timeout"):
+            _check_seconds(key, value, zero_ok=False)
+        elif key == "jitter":
+            _check_seconds(key, value, zero_ok=True)
         elif key == "coalesce":
             if not isinstance(value, bool):
-                raise BadArgumentError("coalesce: expected True or False, not %r" % (value,))
+                raise BadArgumentError("coalesce: expected True or False, not %s"
+                                       % (_short_repr(value),))
         elif key == "max_instances":
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            if isinstance(value, bool) or not isinstance(value, int) \
+                    or not 1 <= value <= MAX_INSTANCES:
                 raise BadArgumentError(
-                    "max_instances: expected an integer >= 1, not %r" % (value,))
-        elif key == "jitter":
-            if value is not None and (isinstance(value, bool)
-                                      or not isinstance(value, (int, float)) or value < 0):
-                raise BadArgumentError("jitter: expected seconds >= 0 or None, not %r" % (value,))
-        elif key == "timeout":
-            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
-                                      or not 0 < value < 1e9):
-                raise BadArgumentError(
-                    "timeout: expected seconds > 0 (below 1e9) or None, not %r" % (value,))
+                    "max_instances: expected a whole number from 1 to %d, not %s"
+                    % (MAX_INSTANCES, _short_repr(value)))
         else:
             raise BadArgumentError("unknown job option %r" % (key,))
         checked[key] = value
     return checked
 
 
+def check_job_id(value, what="id"):
+    """
+    Raise L{BadArgumentError} unless C{value} is text a person can read
+    and copy: not empty, no control, format (bidirectional overrides,
+    zero-width), separator, private-use, surrogate or unassigned
+    characters, no invisible fillers, no space but U+0020 and none at
+    either end, no combining mark first.
+    """
+    if not isinstance(value, str):
+        raise BadArgumentError("%s: expected text, not %s" % (what, _short_repr(value)))
+    if not value:
+        raise BadArgumentError("%s: must not be empty" % (what,))
+    if not (value.isascii() and value.isprintable()):  # (the usual case skips this)
+        _check_characters(value, what)
+    if value.strip() != value:
+        raise BadArgumentError("%s: %s must not start or end with a space"
+                               % (what, _short_repr(value)))
+    if unicodedata.category(value[0])[0] == "M":
+        raise BadArgumentError("%s: %s starts with a combining mark (it would be drawn on "
+                               "what comes before it)" % (what, _short_repr(value)))
+    return value
+
+
+def _check_characters(value, what):
+    for position, char in enumerate(value):
+        category = unicodedata.category(char)
+        if category[0] == "C" or category in ("Zl", "Zp") \
+                or (category == "Zs" and char != " ") or _INVISIBLE.match(char):
+            raise BadArgumentError(
+                "%s: character U+%04X (%s) at position %d cannot be shown; use visible "
+                "characters" % (what, ord(char), unicodedata.name(char, category), position))
+
+
+def json_depth_error(value, what, limit=MAX_JSON_DEPTH):
+    """
+    A L{BadArgumentError} if C{value} nests lists and dicts more than
+    C{limit} deep (checked without recursion), else C{None}.
+    """
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children = item.values()
+        elif isinstance(item, (list, tuple)):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return BadArgumentError("%s: nested more than %d deep" % (what, limit))
+        stack.extend((child, depth + 1) for child in children)
+    return None
+
+
+def check_json_depth(value, what, limit=MAX_JSON_DEPTH):
+    """Raise L{json_depth_error}'s error, if any."""
+    error = json_depth_error(value, what, limit)
+    if error is not None:
+        raise error
+    return value
+
+
+def argument_bytes(args, kwargs):
+    """
+    About how much memory C{args} and C{kwargs} take: C{sys.getsizeof} of
+    every list, dict, key and value in them (shared objects are counted at
+    each use, so this never counts too little).
+    """
+    total = 0
+    stack = [args, kwargs]
+    while stack:
+        item = stack.pop()
+        total += sys.getsizeof(item)
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
+    return total
+
+
 def check_json_arguments(args, kwargs):
     """Raise L{BadArgumentError} naming the first argument that is not a JSON value."""
+    check_json_depth(list(args), "args")
+    check_json_depth(kwargs, "kwargs")
     for index, value in enumerate(args):
         _check_json("args[%d]" % (index,), value)
     for key, value in kwargs.items():
@@ -60,11 +171,12 @@ def _check_json(label, value):
     try:
         text = json.dumps(value, allow_nan=False)
     except (TypeError, ValueError) as e:
-        raise BadArgumentError("%s: %r is not a JSON value (%s)" % (label, value, e)) from None
+        raise BadArgumentError("%s: %s is not a JSON value (%s)" % (
+            label, _short_repr(value), e)) from None
     if json.loads(text) != value:
         raise BadArgumentError(
-            "%s: %r does not survive a JSON round trip (use lists, not tuples; "
-            "string keys)" % (label, value))
+            "%s: %s does not survive a JSON round trip (use lists, not tuples; "
+            "string keys)" % (label, _short_repr(value)))
 
 
 class Job:

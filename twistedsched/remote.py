@@ -10,15 +10,18 @@ applies to what a client sends.
 Every error is one of the typed errors of L{twistedsched.errors}.
 """
 
+import datetime as _dt
 import json
 import re
+import weakref
 
 from twisted.internet import defer
 
 from twistedsched.errors import (
-    BadArgumentError, SchedulerError, TriggerError, UnknownTaskError)
+    BadArgumentError, SchedulerError, TooSoonError, TriggerError, UnknownTaskError)
 from twistedsched.interfaces import ITrigger
-from twistedsched.job import check_json_arguments
+from twistedsched.job import (
+    MAX_JSON_DEPTH, check_job_id, check_json_arguments, check_json_depth, json_depth_error)
 from twistedsched.table import format_run_time
 from twistedsched.triggers import build_trigger, trigger_from_dict
 from twistedsched.triggers.budget import run_metered
@@ -32,6 +35,15 @@ MAX_ID_LENGTH = 200
 
 #: The most bytes of JSON a remote client may give as args, and as kwargs.
 MAX_ARGUMENT_BYTES = 32 * 1024
+
+#: Default shortest time between two runs of a job a remote client
+#: schedules (the daemon's C{--min-interval}; a scheduler's
+#: C{remote_min_interval} attribute overrides it).
+MIN_INTERVAL = 1.0
+
+#: How many fire times of a remote client's trigger are looked at to find
+#: runs closer together than the minimum interval.
+INTERVAL_SAMPLES = 4
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)([wdhms])")
 _DURATION_UNITS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
@@ -56,9 +68,12 @@ def parse_json_value(text, what):
     if not isinstance(text, str):
         raise BadArgumentError("%s: expected JSON text, not %r" % (what, text))
     try:
-        return json.loads(text, parse_constant=_reject_constant)
-    except (ValueError, RecursionError) as e:
+        value = json.loads(text, parse_constant=_reject_constant)
+    except RecursionError:
+        raise BadArgumentError("%s: nested more than %d deep" % (what, MAX_JSON_DEPTH)) from None
+    except ValueError as e:
         raise BadArgumentError("%s: not valid JSON (%s)" % (what, e)) from None
+    return check_json_depth(value, what)
 
 
 def check_args(value):
@@ -149,10 +164,66 @@ def build_remote_trigger(scheduler, kind, spec):
     A trigger from a remote client: C{kind} is C{"cron"} (crontab text),
     C{"interval"}/C{"every"} (a duration), C{"at"}/C{"date"} (ISO text, naive
     times in the scheduler's zone) or C{"json"} (a trigger dict, or its
-    JSON text).  L{TriggerError} for anything wrong.  Building it is one
-    piece of bounded work (L{twistedsched.triggers.budget}).
+    JSON text).  L{TriggerError} for anything wrong, and for a trigger that
+    runs more often than L{min_interval} allows.  Building and checking it
+    is one piece of bounded work (L{twistedsched.triggers.budget}).
     """
-    return run_metered(_build_remote_trigger, scheduler, kind, spec)
+    return run_metered(_build_checked_trigger, scheduler, kind, spec)
+
+
+def _build_checked_trigger(scheduler, kind, spec):
+    trigger = _build_remote_trigger(scheduler, kind, spec)
+    check_min_interval(scheduler, trigger)
+    return trigger
+
+
+def min_interval(scheduler):
+    """Seconds that must separate two runs of a remote client's job on C{scheduler}."""
+    return getattr(scheduler, "remote_min_interval", MIN_INTERVAL)
+
+
+def _interval_triggers(trigger):
+    """The interval triggers in C{trigger}, looking inside and/or combinations."""
+    stack = [trigger]
+    while stack:
+        current = stack.pop()
+        stack.extend(getattr(current, "triggers", None) or ())
+        interval = getattr(current, "interval", None)
+        if isinstance(interval, _dt.timedelta):
+            yield interval
+
+
+def check_min_interval(scheduler, trigger):
+    """
+    L{TriggerError} if C{trigger} may run twice within L{min_interval}
+    seconds: an interval trigger (alone or in a combination) shorter than
+    that, or two of its next few fire times that close together (cron
+    seconds fields, combinations of triggers).
+    """
+    least = min_interval(scheduler)
+    if not least:
+        return
+    for interval in _interval_triggers(trigger):
+        if interval.total_seconds() < least:
+            raise _too_often(interval.total_seconds(), least)
+    now = scheduler.now()
+    previous = None
+    try:
+        fire_time = trigger.next_fire_time(None, now)
+        for _ in range(INTERVAL_SAMPLES):
+            if fire_time is None:
+                return
+            if previous is not None and (fire_time - previous).total_seconds() < least:
+                raise _too_often((fire_time - previous).total_seconds(), least)
+            previous, fire_time = fire_time, trigger.next_fire_time(fire_time, now)
+    except OverflowError:
+        raise TriggerError("this trigger's next fire times go past the last date there "
+                           "is (9999-12-31)") from None
+
+
+def _too_often(seconds, least):
+    return TriggerError("this trigger runs %g s apart; jobs from remote clients must run at "
+                        "least %g s apart (the daemon's --min-interval)" % (seconds, least))
 
 
 def _build_remote_trigger(scheduler, kind, spec):
@@ -185,16 +256,18 @@ def _as_trigger(scheduler, trigger):
 
 
 def check_text(value, what, required=False):
-    """An id or name: short text without control characters (or C{None})."""
+    """
+    An id or name: at most L{MAX_ID_LENGTH} characters a person can read
+    (L{twistedsched.job.check_job_id}), or C{None}.
+    """
     if value is None or value == "":
         if required:
             raise BadArgumentError("%s: required" % (what,))
         return None
-    if not isinstance(value, str) or len(value) > MAX_ID_LENGTH \
-            or any(ord(c) < 32 or ord(c) == 127 for c in value):
-        raise BadArgumentError("%s: expected text of at most %d printable characters, not %r"
-                               % (what, MAX_ID_LENGTH, value))
-    return value
+    if isinstance(value, str) and len(value) > MAX_ID_LENGTH:
+        raise BadArgumentError("%s: expected text of at most %d characters, not %d"
+                               % (what, MAX_ID_LENGTH, len(value)))
+    return check_job_id(value, what)
 
 
 def check_remote_options(options):
@@ -219,24 +292,63 @@ def check_remote_options(options):
 
 
 def add_remote_job(scheduler, task, trigger, args=(), kwargs=None, id=None, name=None,
-                   **options):
+                   options=None):
     """
     Add a job for a remote client, applying the rules above.  C{trigger} is
     a trigger object, a C{(kind, spec)} pair or a trigger dict; C{args} and
-    C{kwargs} may be JSON text.  Returns a Deferred firing with the L{Job};
-    every error (wrong input as well as a taken id) fails the Deferred.
+    C{kwargs} may be JSON text; C{options} is a dict of L{REMOTE_OPTIONS}
+    (any other key, such as C{"trigger"} or C{"args"}, is refused).  Returns
+    a Deferred firing with the L{Job}; every error (wrong input as well as a
+    taken id) fails the Deferred.
     """
     try:
         lookup_remote_task(scheduler, task)
+        if options is not None and not isinstance(options, dict):
+            raise BadArgumentError("options: expected a JSON object, not %r" % (options,))
+        options = check_remote_options(options or {})
         trigger = _as_trigger(scheduler, trigger)
         args, kwargs = check_args(args), check_kwargs(kwargs)
         id = check_text(id, "id")
         name = check_text(name, "name")
-        options = check_remote_options(options)
         return scheduler.add_job(task, trigger, args=args, kwargs=kwargs, id=id,
                                  name=name, **options)
     except Exception:
         return defer.fail()
+
+
+#: Per scheduler: job id -> reactor time of the last run a remote client asked for.
+_remote_runs = weakref.WeakKeyDictionary()
+#: How many such times are kept before those older than the minimum interval go.
+_REMOTE_RUNS_KEPT = 1000
+
+
+def run_remote_job(scheduler, job_id):
+    """
+    Run a job now for a remote client (C{Scheduler.run_job}), at most once
+    per L{min_interval} for each job, so that asking again and again cannot
+    run a job faster than a trigger may: L{TooSoonError} (a failed
+    Deferred) if asked sooner.
+    """
+    try:
+        least = min_interval(scheduler)
+        now = scheduler.reactor.seconds()
+        runs = _remote_runs.setdefault(scheduler, {})
+        last = runs.get(job_id)
+        if least and last is not None and now - last < least:
+            raise TooSoonError("job %r was run %g s ago; remote clients may run a job at "
+                               "most once every %g s (the daemon's --min-interval)"
+                               % (job_id, now - last, least))
+        if len(runs) >= _REMOTE_RUNS_KEPT:
+            for old in [key for key, when in runs.items() if now - when >= least]:
+                del runs[old]
+        d = scheduler.run_job(job_id)
+    except Exception:
+        return defer.fail()
+
+    def ran(job):
+        runs[job_id] = now
+        return job
+    return d.addCallback(ran)
 
 
 #: What C{modify_remote_job} may change.
@@ -281,7 +393,12 @@ def modify_remote_job(scheduler, job_id, changes):
 
 
 def _jsonable(value):
-    """C{value} if it is a JSON value, else its repr (for jobs added in-process)."""
+    """
+    C{value} if it is a JSON value, else its repr (for jobs added
+    in-process); a placeholder if it nests too deep to show.
+    """
+    if json_depth_error(value, "") is not None:
+        return "<nested more than %d deep>" % (MAX_JSON_DEPTH,)
     try:
         json.dumps(value, allow_nan=False)
         return value

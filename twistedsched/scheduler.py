@@ -25,11 +25,13 @@ from twistedsched.executors import ReactorExecutor, make_executor
 from twistedsched.history import (
     default_scheduler_id, failure_summary, make_record, summarize, with_datetimes)
 from twistedsched.interfaces import IImmediateExecutor, IJobChecker, IRunExecutor, ITrigger
-from twistedsched.job import OPTION_NAMES, Job, check_options, describe_callable
+from twistedsched.job import (
+    OPTION_NAMES, Job, check_job_id, check_options, describe_callable)
 from twistedsched.steps import steps
 from twistedsched.stores import MemoryJobStore, make_jobstore
 from twistedsched.table import JOB_HEADERS, format_table, job_rows
 from twistedsched.tasks import TaskRegistry
+from twistedsched.threadcheck import reactor_thread_only
 from twistedsched.timeutil import (
     as_timezone, from_timestamp, to_datetime, to_timestamp, to_utc)
 from twistedsched.triggers import bind_trigger, build_trigger
@@ -167,6 +169,7 @@ class Scheduler(service.Service):
             ev.SchedulerEvent(ev.EVENT_SCHEDULER_SHUTDOWN)))
         return d
 
+    @reactor_thread_only
     def pause(self):
         """Stop running jobs until L{resume}; jobs can still be changed."""
         if not self._paused:
@@ -174,6 +177,7 @@ class Scheduler(service.Service):
             self._cancel_timer()
             self._dispatch(ev.SchedulerEvent(ev.EVENT_SCHEDULER_PAUSED))
 
+    @reactor_thread_only
     def resume(self):
         """Run jobs again, starting with any that came due while paused."""
         if self._paused:
@@ -197,6 +201,7 @@ class Scheduler(service.Service):
         d.addErrback(self._store_failed, alias, "starting")
         return d
 
+    @reactor_thread_only
     def add_jobstore(self, jobstore, alias="default", **options):
         """
         Add a job store: an L{IJobStore}, C{"memory"}, or a URL
@@ -212,6 +217,7 @@ class Scheduler(service.Service):
         d.addCallback(lambda _: self._arm())
         return d
 
+    @reactor_thread_only
     def remove_jobstore(self, alias, shutdown=True):
         """Remove a job store (and its jobs from this scheduler's view)."""
         store = self._lookup_jobstore(alias)
@@ -331,6 +337,7 @@ class Scheduler(service.Service):
 
     # -- Adding and changing jobs -------------------------------------------
 
+    @reactor_thread_only
     def add_job(self, func, trigger=None, *, args=(), kwargs=None, id=None, name=None,
                 misfire_grace_time=UNSET, coalesce=UNSET, max_instances=UNSET,
                 jitter=UNSET, timeout=UNSET, next_run_time=UNSET, replace_existing=False,
@@ -345,6 +352,8 @@ class Scheduler(service.Service):
         Wrong arguments raise at once; the returned Deferred fires with the
         L{Job}, or fails with L{ConflictingIdError} when the id is taken.
         """
+        if id is not None:
+            check_job_id(id)
         now = self.now()
         trigger = build_trigger(trigger, now, self.timezone, **trigger_args)
         func, task, func_ref = describe_callable(func, self.tasks)
@@ -492,6 +501,7 @@ class Scheduler(service.Service):
         self._check_runnable(job, self._lookup_executor(job.executor))
         return job
 
+    @reactor_thread_only
     def modify_job(self, job_id, jobstore=None, **changes):
         """
         Change fields of a job (name, func, args, kwargs, trigger,
@@ -509,6 +519,7 @@ class Scheduler(service.Service):
         d.addCallback(lambda _: job)
         return d
 
+    @reactor_thread_only
     def reschedule_job(self, job_id, jobstore=None, trigger=None, **trigger_args):
         """Give a job a new trigger; its next run time is computed from now."""
         now = self.now()
@@ -530,10 +541,12 @@ class Scheduler(service.Service):
         return self._store_update(job).addCallback(
             lambda job: self._job_changed(ev.EVENT_JOB_MODIFIED, job))
 
+    @reactor_thread_only
     def pause_job(self, job_id, jobstore=None):
         """Stop a job from running until L{resume_job}."""
         return self.modify_job(job_id, jobstore, next_run_time=None)
 
+    @reactor_thread_only
     def resume_job(self, job_id, jobstore=None):
         """
         Let a paused job run again, from its trigger's next fire time after
@@ -549,6 +562,7 @@ class Scheduler(service.Service):
             return d if fire_time is not None else d.addCallback(lambda _: None)
         return d.addCallback(resume)
 
+    @reactor_thread_only
     def remove_job(self, job_id, jobstore=None):
         """Remove a job; fails with L{JobLookupError} if there is none."""
         d = self._find_job(job_id, jobstore)
@@ -560,6 +574,7 @@ class Scheduler(service.Service):
         d.addCallback(lambda _: self._job_changed(ev.EVENT_JOB_REMOVED, job))
         return d
 
+    @reactor_thread_only
     def remove_all_jobs(self, jobstore=None):
         """Remove every job (of one store, or of all)."""
         aliases = [jobstore] if jobstore is not None else list(self._jobstores)
@@ -573,12 +588,14 @@ class Scheduler(service.Service):
         d.addCallback(lambda _: self._arm())
         return d
 
+    @reactor_thread_only
     def get_job(self, job_id, jobstore=None):
         """Fire with the job, or C{None} if there is none."""
         d = self._find_job(job_id, jobstore)
         d.addErrback(lambda f: f.trap(JobLookupError) and None)
         return d
 
+    @reactor_thread_only
     def get_jobs(self, jobstore=None, offset=0, limit=None):
         """
         Fire with jobs ordered by next run time (paused last).  C{offset}
@@ -617,6 +634,7 @@ class Scheduler(service.Service):
         job.jobstore = alias
         return job
 
+    @reactor_thread_only
     def count_jobs(self):
         """Fire with the number of jobs in all stores."""
         self._default_store()
@@ -634,6 +652,7 @@ class Scheduler(service.Service):
                     out.write(line + "\n")
         return self.get_jobs(jobstore).addCallback(write)
 
+    @reactor_thread_only
     def run_job(self, job_id, jobstore=None):
         """
         Run a job now, outside its schedule (which stays as it is).  Fires
@@ -1013,7 +1032,8 @@ class Scheduler(service.Service):
         """One structured log event per run (fields for C{twistd --logger} JSON output)."""
         if failure is None and not self.log_runs:
             return
-        fields = dict(job_id=job.id, job_name=job.name, run_time=record["started"],
+        fields = dict(job_id=job.id, job_name=job.name, target=job.target,
+                      run_time=record["started"],
                       scheduled=self._iso(run_time), duration=record["duration"],
                       outcome=record["outcome"], error=record["error"],
                       scheduler_id=self.scheduler_id)
@@ -1046,6 +1066,7 @@ class Scheduler(service.Service):
         self.log.failure("keeping the run history of job {job_id!r} failed", failure,
                          job_id=job_id)
 
+    @reactor_thread_only
     def job_history(self, job_id, jobstore=None, limit=None):
         """
         Fire with the last runs of a job (at most C{limit}), newest first, as
@@ -1067,6 +1088,7 @@ class Scheduler(service.Service):
             return self._running.get(job_id, 0)
         return sum(self._running.values())
 
+    @reactor_thread_only
     def stats(self):
         """Fire with a dict of counts: jobs, running, submitted, executed, errors, missed, skipped."""
         def build(jobs):
@@ -1092,10 +1114,12 @@ def gather(deferreds):
 
 #: The sentences of the per-run log events (formatted only if someone reads them).
 #: No format specs: JSON logs (flattened events) drop them.
-_RUN_OK = "job {job_id!r} ({job_name}) ran in {duration} s (due {scheduled})"
-_RUN_FAILED = ("job {job_id!r} ({job_name}) raised an exception after {duration} s "
-               "(due {scheduled})")
-_RUN_NOT_STARTED = "job {job_id!r} ({job_name}): the run due {scheduled} was {outcome}"
+#: They name the callable that ran (C{target}), which a stored job's name may belie.
+_RUN_OK = "job {job_id!r} ({job_name}) ran {target} in {duration} s (due {scheduled})"
+_RUN_FAILED = ("job {job_id!r} ({job_name}): {target} raised an exception after "
+               "{duration} s (due {scheduled})")
+_RUN_NOT_STARTED = ("job {job_id!r} ({job_name}): the run of {target} due {scheduled} "
+                    "was {outcome}")
 _RUN_NOT_STARTED_BECAUSE = _RUN_NOT_STARTED + " ({error})"
 
 

@@ -22,7 +22,7 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from twistedsched.errors import (
-    BadArgumentError, JobFailedInWorker, SchedulerStateError, WorkerDied)
+    BadArgumentError, JobFailedInWorker, SchedulerStateError, WorkerDied, describe_error)
 from twistedsched.executors.base import check_max_workers, timed_out
 from twistedsched.executors.worker import MAX_VALUE, Hello, RunJob
 from twistedsched.interfaces import IExecutor, IJobChecker
@@ -286,7 +286,7 @@ class ProcessPoolExecutor:
         self._failures += 1
         delay = min(MAX_RESTART_DELAY, 0.5 * 2 ** self._failures)
         log.error("a process worker failed to start ({error}); trying again in {delay} s",
-                  error=failure.getErrorMessage(), delay=delay)
+                  error=describe_error(failure), delay=delay)
         if not any(other.ready for other in self._workers):
             self._fail_queued(WorkerDied("no worker process could start: %s" % (
                 failure.getErrorMessage(),)))

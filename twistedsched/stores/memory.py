@@ -19,9 +19,10 @@ import itertools
 from twisted.internet.defer import fail, succeed
 from zope.interface import implementer
 
-from twistedsched.errors import ConflictingIdError, JobLookupError
+from twistedsched.errors import ArgumentBytesExceeded, ConflictingIdError, JobLookupError
 from twistedsched.history import FIELDS
 from twistedsched.interfaces import IJobStore
+from twistedsched.job import argument_bytes
 from twistedsched.timeutil import to_timestamp
 
 
@@ -39,9 +40,19 @@ def _deferred(func):
 
 @implementer(IJobStore)
 class MemoryJobStore:
-    """Keeps jobs in this process; they are gone when it exits."""
+    """
+    Keeps jobs in this process; they are gone when it exits.
 
-    def __init__(self):
+    @param max_argument_bytes: the most memory (see
+        L{twistedsched.job.argument_bytes}) the arguments of all its jobs
+        together may take; adding or changing a job past it fails with
+        L{ArgumentBytesExceeded}.  C{None}: no limit (and no counting).
+    """
+
+    def __init__(self, max_argument_bytes=None):
+        self.max_argument_bytes = max_argument_bytes
+        self.argument_bytes = 0     # counted only with a limit
+        self._sizes = {}            # id -> argument bytes of the job (with a limit)
         self._jobs = {}        # id -> Job
         self._current = {}     # id -> sequence number of its live heap entry
         self._heap = []        # (timestamp, sequence, id)
@@ -84,11 +95,26 @@ class MemoryJobStore:
                 heapq.heappush(self._heap, entry)
             self._taken.clear()
 
+    def _count_arguments(self, job, old_size):
+        """Count a job's arguments in place of C{old_size}; refuse them past the limit."""
+        size = argument_bytes(job.args, job.kwargs)
+        total = self.argument_bytes - old_size + size
+        if size > old_size and total > self.max_argument_bytes:
+            raise ArgumentBytesExceeded(
+                "job %r: its arguments take %d bytes, and the jobs stored hold %d; "
+                "together more than the %d allowed (max_argument_bytes; the daemon's "
+                "--max-stored-bytes)" % (
+                    job.id, size, self.argument_bytes - old_size, self.max_argument_bytes))
+        self._sizes[job.id] = size
+        self.argument_bytes = total
+
     @_deferred
     def add_job(self, job):
         self._listing = None
         if job.id in self._jobs:
             raise ConflictingIdError(job.id)
+        if self.max_argument_bytes is not None:
+            self._count_arguments(job, 0)
         self._jobs[job.id] = job
         self._push(job)
         return None
@@ -99,6 +125,9 @@ class MemoryJobStore:
         if job.id not in self._jobs:
             raise JobLookupError(job.id)
         old = self._jobs[job.id]
+        if self.max_argument_bytes is not None and (
+                old.args is not job.args or old.kwargs is not job.kwargs):
+            self._count_arguments(job, self._sizes.get(job.id, 0))
         self._jobs[job.id] = job
         taken = self._taken.pop(job.id, None)
         # The scheduler writes back the very instance it got from
@@ -115,6 +144,7 @@ class MemoryJobStore:
         if job_id not in self._jobs:
             raise JobLookupError(job_id)
         del self._jobs[job_id]
+        self.argument_bytes -= self._sizes.pop(job_id, 0)
         self._runs.pop(job_id, None)
         self._current.pop(job_id, None)
         self._taken.pop(job_id, None)
@@ -126,6 +156,8 @@ class MemoryJobStore:
     def remove_all_jobs(self):
         self._listing = None
         self._jobs.clear()
+        self._sizes.clear()
+        self.argument_bytes = 0
         self._current.clear()
         self._runs.clear()
         self._taken.clear()

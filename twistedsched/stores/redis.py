@@ -27,7 +27,7 @@ from zope.interface import implementer
 
 from twistedsched.errors import (
     BadArgumentError, BadReferenceError, ConflictingIdError, JobLookupError,
-    JobStoreUnavailable)
+    JobStoreUnavailable, describe_error)
 from twistedsched.interfaces import IJobStore
 from twistedsched.job import Job
 from twistedsched.stores import STORE_SCHEMES
@@ -292,7 +292,7 @@ class RedisJobStore:
         if not transient:
             return failure
         raise JobStoreUnavailable("Redis at %s is unavailable (%s: %s); reconnecting" % (
-            self._where(), command, failure.getErrorMessage() or failure.type.__name__))
+            self._where(), command, describe_error(failure)))
 
     def _call(self, command, *args):
         """Run a Redis command (a method of the txredisapi connection)."""

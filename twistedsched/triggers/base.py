@@ -26,8 +26,10 @@ def trigger_datetime(value, tz, argname):
 def check_jitter(jitter):
     if jitter is None:
         return None
-    if isinstance(jitter, bool) or not isinstance(jitter, (int, float)) or jitter < 0:
-        raise TriggerError("jitter: expected a number of seconds >= 0, not %r" % (jitter,))
+    if isinstance(jitter, bool) or not isinstance(jitter, (int, float)) \
+            or not 0 <= jitter < 1e9:
+        raise TriggerError("jitter: expected a number of seconds >= 0 (below 1e9), not %r"
+                           % (jitter,))
     return jitter
 
 
