@@ -8,6 +8,7 @@ form and the control port and console.
 import binascii
 import datetime as _dt
 import json
+import sys
 
 from twisted.internet import defer
 from twisted.trial import unittest
@@ -21,6 +22,7 @@ from twistedsched.errors import TriggerError
 from twistedsched.job import Job
 from twistedsched.triggers import (
     AndTrigger, CronTrigger, OrTrigger, bind_trigger, trigger_from_dict)
+from twistedsched.triggers.cronfields import compact_values
 
 
 def days(line, start, count, **kwargs):
@@ -156,12 +158,12 @@ class HashedTests(unittest.TestCase):
     """H fields: a value from a hash of the job id."""
 
     def minutes(self, line, seed):
-        return CronTrigger.from_crontab(line).bound_to(seed)._minutes
+        return list(CronTrigger.from_crontab(line).bound_to(seed)._minutes)
 
     def test_stable_value_from_the_id(self):
         """The same minute in every process (not Python's randomized hash)."""
         t = CronTrigger.from_crontab("H H * * *").bound_to("job-1")
-        self.assertEqual((t._hours, t._minutes), ([23], [23]))
+        self.assertEqual((list(t._hours), list(t._minutes)), ([23], [23]))
         for seed in ("backup", "respawn-forest", "\u00e9t\u00e9"):
             self.assertEqual(self.minutes("H * * * *", seed),
                              [croniter_hash(seed, 0, 0, 59)])
@@ -193,7 +195,7 @@ class HashedTests(unittest.TestCase):
 
     def test_unbound_hashes_the_empty_id(self):
         t = CronTrigger.from_crontab("H * * * *")
-        self.assertEqual(t._minutes, [croniter_hash("", 0, 0, 59)])
+        self.assertEqual(list(t._minutes), [croniter_hash("", 0, 0, 59)])
         self.assertNotIn("hash_seed", t.to_dict())
 
     def test_binding(self):
@@ -379,3 +381,29 @@ class HashedRedisTests(RedisTestCase):
         self.assertEqual(loaded.next_run_time, job.next_run_time)
         self.assertEqual((loaded.next_run_time.hour, loaded.next_run_time.minute),
                          (croniter_hash("nightly-7", 1, 0, 23), croniter_hash("nightly-7", 0, 0, 59)))
+
+
+class CompactValuesTests(unittest.TestCase):
+    """A parsed field keeps its values in little memory (issue 13 item 7)."""
+
+    def test_a_few_values_are_a_list(self):
+        self.assertEqual(compact_values({50, 5, 20}), [5, 20, 50])
+        self.assertEqual(compact_values(set()), [])
+
+    def test_evenly_spaced_values_are_a_range(self):
+        self.assertEqual(compact_values(set(range(1970, 10000))), range(1970, 10000))
+        self.assertEqual(compact_values(set(range(2000, 3000, 7))), range(2000, 3000, 7))
+
+    def test_other_values_are_an_array(self):
+        values = compact_values(set(range(2000, 2100)) | {2500})
+        self.assertEqual((values.typecode, list(values)),
+                         ("H", list(range(2000, 2100)) + [2500]))
+
+    def test_a_cron_trigger_is_small(self):
+        """Every year from 1970 to 9999 is no longer 8,030 ints per trigger."""
+        trigger = CronTrigger.from_crontab("0 4 * * *")
+        self.assertLess(sys.getsizeof(trigger._years), 100)
+        years = CronTrigger(year="1970-2000,2002-9999")._years
+        self.assertLess(sys.getsizeof(years), 2 * 8030 + 100)
+        self.assertEqual((years[0], years[-1], 2001 in years, len(years)),
+                         (1970, 9999, False, 8029))
