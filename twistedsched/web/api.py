@@ -12,7 +12,7 @@ import datetime
 import re
 from urllib.parse import unquote
 
-from twisted.internet import defer
+from twisted.internet import defer, task
 from twisted.logger import Logger
 
 from twistedsched import remote
@@ -37,8 +37,9 @@ STATUS = {
 #: Jobs a page holds unless the request says otherwise.
 DEFAULT_PAGE = 50
 #: How many jobs one filtered listing or upcoming timeline examines at most,
-#: and how many it takes from the store at a time.
-SCAN_BUDGET, SCAN_CHUNK = 20000, 1000
+#: and how many it takes from the store at a time (between two chunks the
+#: reactor serves others: a chunk of the memory store costs about 15 ms).
+SCAN_BUDGET, SCAN_CHUNK = 5000, 500
 #: The largest answer given for a job's history (bytes of JSON).
 HISTORY_BYTES = 1 << 20
 #: The most fire times C{/next} computes, the longest upcoming window (hours)
@@ -106,9 +107,22 @@ def fire_times(job, now, count, until=None):
     return times
 
 
+def breather():
+    """A Deferred that fires once the reactor has served others (between scan chunks)."""
+    from twisted.internet import reactor
+    return task.deferLater(reactor, 0, lambda: None)
+
+
 def matches(job, needle):
     """True if C{needle} (lower case) is in the job's id, name or task."""
     return any(needle in (text or "").lower() for text in (job.id, job.name, job.target))
+
+
+def _keep_earliest(entries, limit):
+    """Sort C{(time, job)} entries and keep the first C{limit}; the last time kept."""
+    entries.sort(key=lambda entry: entry[0])
+    del entries[limit:]
+    return entries[-1][0] if entries else None
 
 
 class Route:
@@ -245,6 +259,7 @@ class JobsAPI:
                     return page, position
             if len(chunk) < SCAN_CHUNK:
                 return page, None
+            yield breather()
         return page, position
 
     def add_job(self, job_id, params, body):
@@ -323,7 +338,8 @@ class JobsAPI:
     def upcoming(self, job_id, params, body):
         """
         The fire times of the next C{hours} across all jobs, earliest first,
-        at most C{limit}; C{truncated} if more were left out.
+        at most C{limit}; C{truncated} once there are C{limit} (later ones
+        may be left out) or the scan budget ran out.
         """
         hours = integer(params, "hours", 24, 1, MAX_HOURS)
         limit = integer(params, "limit", 500, 1, MAX_UPCOMING)
@@ -338,16 +354,16 @@ class JobsAPI:
                     chunk = ()
                     break
                 entries.extend((when, job) for when in fire_times(job, now, limit, horizon))
-                if len(entries) >= limit:
-                    entries.sort(key=lambda entry: entry[0])
-                    truncated = truncated or len(entries) > limit
-                    del entries[limit:]
-                    horizon = entries[-1][0]
+                if len(entries) >= 2 * limit or len(entries) >= limit and horizon == until:
+                    horizon = _keep_earliest(entries, limit)
+                    truncated = True
             if len(chunk) < SCAN_CHUNK:
                 break
+            yield breather()
         else:
             truncated = True
-        entries.sort(key=lambda entry: entry[0])
+        truncated = truncated or len(entries) >= limit
+        _keep_earliest(entries, limit)
         return {"from": now.astimezone(self.tz).isoformat(),
                 "until": until.astimezone(self.tz).isoformat(), "truncated": truncated,
                 "upcoming": [{"job_id": job.id, "name": job.name,
