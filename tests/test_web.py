@@ -310,6 +310,7 @@ class GuardTests(APITestCase):
             self.assertIn("script-src 'self'", csp)
             self.assertNotIn("unsafe-inline", csp)
             self.assertEqual(answer.header("X-Content-Type-Options"), b"nosniff")
+            self.assertEqual(answer.header("X-Frame-Options"), b"DENY")
 
 
 class ProbeTests(APITestCase):
