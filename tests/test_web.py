@@ -272,6 +272,19 @@ class GuardTests(APITestCase):
         self.assertEqual(answer.status, 200)
 
     @defer.inlineCallbacks
+    def test_dns_rebinding_refused(self):
+        port = self.client.base.rsplit(":", 1)[1]
+        for host in ("evil.example:" + port, "127.0.0.1.evil.example", "evil.example", ""):
+            answer = yield self.client.get("/api/jobs", headers={"Host": host})
+            self.assertError(answer, 403, "NOT_AUTHORIZED")
+        for host in ("localhost:" + port, "127.0.0.1", "[::1]:" + port):
+            answer = yield self.client.get("/api/jobs", headers={"Host": host})
+            self.assertEqual(answer.status, 200, host)
+        # The probes answer whatever the name (a kubelet uses the pod's address).
+        answer = yield self.client.get("/healthz", headers={"Host": "10.1.2.3:" + port})
+        self.assertEqual(answer.status, 200)
+
+    @defer.inlineCallbacks
     def test_bad_bodies(self):
         for raw in (b"{", b"[1]", b"\xff\xfe", b'{"task": NaN}'):
             answer = yield self.client.post("/api/jobs", raw=raw)

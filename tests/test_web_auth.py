@@ -8,17 +8,21 @@ import io
 import os
 import sys
 
-from twisted.internet import defer, reactor
+from twisted.internet import defer, reactor, ssl
 from twisted.internet.address import IPv4Address
 from twisted.trial import unittest
+from twisted.web.client import Agent, BrowserLikePolicyForHTTPS
 
 from twistedsched import daemon
 from twistedsched.auth import Authenticator, LoginThrottle, make_checker
+from twistedsched.tls import server_endpoint
 from twistedsched.web import security, tokens
 from twistedsched.web.api import WebError
+from twistedsched.web.site import make_site
 
+from tests.certs import make_pki
 from tests.helpers import make_scheduler
-from tests.webhelpers import serve
+from tests.webhelpers import WebClient, serve
 
 
 def basic(user, password):
@@ -293,6 +297,42 @@ class TokenTests(AuthTestCase):
 
     def test_tokens_differ(self):
         self.assertEqual(len({tokens.new_token() for _ in range(50)}), 50)
+
+
+class TLSTests(unittest.TestCase):
+    """An ssl: web port: HTTPS, the cookie is Secure, Basic is taken."""
+
+    timeout = 30
+
+    @defer.inlineCallbacks
+    def setUp(self):
+        self.sched, self.clock = make_scheduler(self)
+        pki = make_pki(self.mktemp())
+        authenticator = Authenticator(make_checker("memory:alice:secret"), reactor,
+                                      LoginThrottle(reactor, base_delay=0.0))
+        endpoint = server_endpoint(reactor, "ssl:0:interface=127.0.0.1:privateKey=%s" % (
+            pki["server.pem"].replace(":", "\\:"),))
+        self.port = yield endpoint.listen(make_site(self.sched, authenticator))
+        self.addCleanup(self.port.stopListening)
+        with open(pki["ca.pem"], "rb") as f:
+            trust = ssl.Certificate.loadPEM(f.read())
+        agent = Agent(reactor, contextFactory=BrowserLikePolicyForHTTPS(trustRoot=trust))
+        self.client = WebClient(self.port.getHost().port, "https", agent)
+
+    @defer.inlineCallbacks
+    def test_https(self):
+        answer = yield self.client.get("/healthz")
+        self.assertEqual(answer.status, 200)
+        self.assertEqual(answer.header("Strict-Transport-Security"), b"max-age=31536000")
+        answer = yield self.client.get("/api/jobs", headers={"Authorization": basic(
+            "alice", "secret")})
+        self.assertEqual(answer.status, 200)
+        answer = yield self.client.post("/login", raw=form("alice", "secret"),
+                                        content_type="application/x-www-form-urlencoded")
+        self.assertEqual(answer.status, 303)
+        cookie = answer.header("Set-Cookie").decode().lower()
+        self.assertIn("; secure", cookie)
+        self.assertIn("httponly", cookie)
 
 
 class DaemonTests(unittest.TestCase):

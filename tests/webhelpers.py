@@ -86,9 +86,9 @@ class WebClient:
     document are checked against it.  C{cookie} (text) is sent if set.
     """
 
-    def __init__(self, port):
-        self.base = "http://127.0.0.1:%d" % (port,)
-        self.agent = Agent(reactor)
+    def __init__(self, port, scheme="http", agent=None):
+        self.base = "%s://127.0.0.1:%d" % (scheme, port)
+        self.agent = agent or Agent(reactor)
         self.cookie = None
         self.headers = {}
 

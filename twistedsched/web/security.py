@@ -42,7 +42,7 @@ SECURITY_HEADERS = {
         b"connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
     b"X-Content-Type-Options": b"nosniff",
     b"X-Frame-Options": b"DENY",
-    b"Referrer-Policy": b"no-referrer",
+    b"Referrer-Policy": b"same-origin",
 }
 
 
@@ -234,6 +234,21 @@ def check_same_origin(request):
     host = header(request, b"host")
     if origin == "null" or urlsplit(origin).netloc.lower() != host.lower():
         raise not_authorized("cross-origin request refused (Origin %r)" % (origin[:100],), 403)
+
+
+def check_host(request):
+    """
+    Refuse (403) a request to a loopback port that names another host: a web
+    page whose name was pointed at 127.0.0.1 (DNS rebinding) must not reach
+    a port without login.  Ports with a login, or beyond loopback, take any name.
+    """
+    if not is_loopback(getattr(request.getHost(), "host", "")):
+        return
+    host = header(request, b"host")
+    name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+    if not is_loopback(name.strip("[]")):
+        raise not_authorized("Host %r refused: this port answers loopback names only "
+                             "(127.0.0.1, localhost)" % (host[:100],), 403)
 
 
 def check_json_request(request):

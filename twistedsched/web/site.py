@@ -134,6 +134,8 @@ class WebRoot(resource.Resource):
         method = request.method.decode("latin-1")
         if path in ("/healthz", "/readyz", "/api/openapi.json"):
             return self._probe(request, path)
+        if not self.gate.required:
+            security.check_host(request)
         if path.startswith("/static/"):
             return self._static(request, path[len("/static/"):])
         if path in ("/", "/index.html"):
