@@ -18,7 +18,9 @@ setup(
     # editable installs are invisible to it.  See docs/daemon.rst.
     package_dir={"": "."},
     packages=find_packages(include=["twistedsched", "twistedsched.*"]) + ["twisted.plugins"],
-    package_data={"twisted.plugins": ["twistedsched_plugin.py", "twistedsched_worker_plugin.py"]},
+    package_data={"twisted.plugins": ["twistedsched_plugin.py", "twistedsched_worker_plugin.py"],
+                  # The web dashboard's page, script and style (twistedsched.web).
+                  "twistedsched.web": ["static/*"]},
     install_requires=[
         "twisted>=22.10",
         "zope.interface>=5",
@@ -29,7 +31,11 @@ setup(
         "prometheus_client>=0.16",
     ],
     extras_require={
-        "test": ["hypothesis>=6", "croniter>=1.3", "apscheduler>=3.9,<4", "pytz", "redis", "pika>=1.3"],
+        # jsonschema: checks every web API answer against the OpenAPI 3.1 document
+        # (whose schemas are JSON Schema 2020-12); PyYAML: parses the Kubernetes
+        # manifests of docs/deploy.rst; selenium: drives Chromium in the browser tests.
+        "test": ["hypothesis>=6", "croniter>=1.3", "apscheduler>=3.9,<4", "pytz", "redis",
+                 "pika>=1.3", "jsonschema>=4.18", "PyYAML>=6", "selenium>=4.11"],
         # The RabbitMQ broker of the worker tier (twistedsched.brokers.rabbitmq).
         "rabbitmq": ["pika>=1.3"],
         # The documentation (docs/, built by .ci/run): Sphinx, and pydoctor for the

@@ -332,7 +332,7 @@ def _parse_options(text):
     return options
 
 
-def _task_info(registry, name):
+def task_info(registry, name):
     doc = (getattr(registry.lookup(name), "__doc__", None) or "").strip()
     return {"name": name, "doc": doc.splitlines()[0] if doc else ""}
 
@@ -566,7 +566,7 @@ class ControlProtocol(amp.AMP):
     @ListTasks.responder
     def list_tasks(self):
         registry = self.scheduler.tasks
-        return {"tasks": [_task_info(registry, name) for name in registry.names()]}
+        return {"tasks": [task_info(registry, name) for name in registry.names()]}
 
     @PauseScheduler.responder
     def pause_scheduler(self):

@@ -5,7 +5,8 @@ The daemon behind C{twistd sched}: its options and its service tree::
 
 The tree is a L{service.MultiService} holding the scheduler (named C{"scheduler"}),
 the control port (C{"control"}), the admin console (C{"console"}) and, with
-C{--metrics}, the Prometheus metrics port (C{"metrics"}).
+C{--metrics}, the Prometheus metrics port (C{"metrics"}), with C{--web} the
+web port (C{"web"}).
 """
 
 import importlib
@@ -98,6 +99,11 @@ class Options(usage.Options):
                                "executor 'queue:NAME' run on sched-worker daemons."],
         ["broker-namespace", None, "twistedsched-work", "Key prefix of the worker tier "
                                                         "on the broker."],
+        # The web port (twistedsched.web).
+        ["web", None, "none", "Endpoint of the web dashboard and HTTP JSON API "
+                              "(e.g. tcp:7732:interface=127.0.0.1; default: off)."],
+        ["web-tokens", None, None, "File of bearer tokens for the web API (made by "
+                                   "python -m twistedsched.web.tokens NAME); needs --auth."],
     ]
 
     def __init__(self):
@@ -166,11 +172,25 @@ class Options(usage.Options):
         except ValueError as e:
             raise usage.UsageError(str(e)) from None
         if self["client-ca"] and not any(e.startswith("ssl:") for e in self.endpoints()):
-            raise usage.UsageError("--client-ca needs an ssl: --control or --console endpoint")
+            raise usage.UsageError("--client-ca needs an ssl: --control, --console or "
+                                   "--web endpoint")
+        self._check_web_tokens()
+
+    def _check_web_tokens(self):
+        if self["web-tokens"] is None:
+            return
+        if self["auth"] is None:
+            raise usage.UsageError("--web-tokens needs --auth (without it the web port "
+                                   "has no login at all)")
+        from twistedsched.web.tokens import TokenFile
+        try:
+            self["webTokens"] = TokenFile(self["web-tokens"])
+        except ValueError as e:
+            raise usage.UsageError("--web-tokens: %s" % (e,)) from None
 
     def endpoints(self):
         """The endpoint strings of the ports that are on."""
-        return [self[name] for name in ("control", "console")
+        return [self[name] for name in ("control", "console", "web")
                 if self[name].lower() not in DISABLED]
 
 
@@ -299,6 +319,19 @@ def make_metrics_service(scheduler, endpoint, options, reactor=None, authenticat
     return top
 
 
+def make_web_service(scheduler, endpoint, options, reactor=None, authenticator=None):
+    """
+    The web port (L{twistedsched.web}) on C{endpoint}: the dashboard, the
+    JSON API, the event stream and the health probes, logins through
+    C{authenticator} (shared with the other ports, and so their throttle).
+    """
+    from twistedsched.web.site import make_site
+    adds = options.get("max-adds-per-second", MAX_ADDS_PER_SECOND)
+    site = make_site(scheduler, authenticator, options.get("webTokens"), adds or None)
+    return _endpoint_service(endpoint, limited(site, options, HTTP_REFUSAL), "web",
+                             options, reactor)
+
+
 def makeService(options, reactor=None):
     """The service tree for C{twistd sched} (C{reactor} is for tests)."""
     top = service.MultiService()
@@ -307,7 +340,7 @@ def makeService(options, reactor=None):
     sched.setServiceParent(top)
     authenticator = make_authenticator(options, reactor)
     for name, make in (("control", make_control_service), ("console", make_console_service),
-                       ("metrics", make_metrics_service)):
+                       ("metrics", make_metrics_service), ("web", make_web_service)):
         endpoint = options[name]
         if endpoint.lower() in DISABLED:
             continue

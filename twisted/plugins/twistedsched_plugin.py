@@ -6,6 +6,6 @@ from twisted.application.service import ServiceMaker
 twistedsched = ServiceMaker(
     "twistedsched daemon",
     "twistedsched.daemon",
-    "A job scheduler with an AMP control port and an admin console.",
+    "A job scheduler with an AMP control port, an admin console and a web dashboard.",
     "sched",
 )
