@@ -23,6 +23,7 @@ from twistedsched import auth
 from twistedsched.auth import (
     Authenticator, CheckQueue, HashedPasswordFile, LoginRefused, LoginThrottle, hash_password,
     main, make_checker, parse_hash, verify_password)
+from twistedsched.web.tokens import token_line
 
 from tests.helpers import make_clock
 
@@ -191,6 +192,17 @@ class PasswordToolTests(unittest.TestCase):
         user, _, stored = out.strip().partition(":")
         self.assertEqual(user, "alice")
         self.assertTrue(verify_password("pw", stored))
+
+    def test_token(self):
+        """--token prints a web API token and its tokens-file line, asking nothing."""
+        code, out, _ = self.run_tool(["--token", "deploy-bot"], passwords=())
+        self.assertEqual(code, 0)
+        token = out.split("it is not kept): ")[1].split()[0]
+        line = out.split("--web-tokens file: ")[1].strip()
+        self.assertEqual(line, token_line("deploy-bot", token))
+        code, out, err = self.run_tool(["--token", "a:b"], passwords=())
+        self.assertEqual((code, out), (2, ""))
+        self.assertIn("may not contain ':'", err)
 
     def test_help(self):
         code, out, _ = self.run_tool(["--help"])

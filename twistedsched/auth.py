@@ -465,10 +465,17 @@ def main(argv=None):
                     "(salted scrypt). The password is asked for twice on the terminal.",
         epilog="example: python -m twistedsched.auth ops >> /etc/twistedsched.users")
     parser.add_argument("user", help="the user name (no ':', not starting with '-' or '#')")
+    parser.add_argument("--token", action="store_true",
+                        help="print a new bearer token for the web API (twistd sched "
+                             "--web-tokens FILE) and its file line, instead of asking for "
+                             "a password")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     problem = user_name_problem(args.user)
     if problem:
         parser.error("bad user name %r: %s" % (args.user, problem))
+    if args.token:
+        from twistedsched.web import tokens
+        return tokens.main([args.user])
     password = getpass.getpass("password for %s: " % (args.user,))
     if not password:
         sys.stderr.write("error: the password is empty; nothing printed\n")
