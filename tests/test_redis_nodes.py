@@ -108,6 +108,10 @@ class NodeTestCase(unittest.TestCase):
         self.nodes.append((process, out))
         return process, out
 
+    def runs_of(self, out, kinds=("submitted", "missed")):
+        """The run records of one node (of those kinds)."""
+        return [r for r in self.read(out) if r.get("kind") in kinds]
+
     @staticmethod
     def read(out):
         if not os.path.exists(out):
@@ -126,9 +130,9 @@ class NodeTestCase(unittest.TestCase):
                 process.send_signal(signal.SIGTERM)
         yield wait_for(lambda: all(p.poll() is not None for p, _ in self.nodes), 15)
 
-    def runs(self):
-        """All run records of all nodes."""
-        return [r for _, out in self.nodes for r in self.read(out) if "kind" in r]
+    def runs(self, kinds=("submitted", "missed")):
+        """All run records of all nodes (of those kinds)."""
+        return [r for _, out in self.nodes for r in self.read(out) if r.get("kind") in kinds]
 
 
 class SharedNamespaceTests(NodeTestCase):
@@ -192,8 +196,8 @@ class CrashTests(NodeTestCase):
         crashing.wait(10)
         # A survivor that would poll only every 30 s.
         survivor, out = self.start_node("--lease", str(lease), "--poll", "30")
-        yield wait_for(lambda: len([r for r in self.read(out) if "kind" in r]) >= 20, 20)
-        records = [r for r in self.read(out) if "kind" in r]
+        yield wait_for(lambda: len(self.runs_of(out)) >= 20, 20)
+        records = self.runs_of(out)
         first = from_timestamp(start).isoformat()
         self.assertEqual(sorted((r["job"], r["kind"]) for r in records),
                          sorted([("late-%03d" % i, "submitted") for i in range(10)]
@@ -259,3 +263,72 @@ class RedisRestartTests(unittest.TestCase):
             self.assertGreaterEqual(len(fired), 7, job_id)
             job = yield checker.lookup_job(job_id)
             self.assertEqual(job.scheduled_run_time, fired[-1] + SECOND, job_id)
+
+
+class LivenessTests(NodeTestCase):
+    """
+    A node killed (SIGKILL) or stopped (SIGSTOP) while it holds claims with
+    a 30-second lease: its liveness record runs out after 3 s, and another
+    node runs its jobs within 5 s of the signal.
+    """
+
+    @defer.inlineCallbacks
+    def check_take_over(self, sig):
+        start = whole_second(2.5)
+        yield self.add_jobs(10, start, prefix="late", seconds=60, misfire_grace_time=None)
+        yield self.add_jobs(10, start, prefix="strict", seconds=60, misfire_grace_time=0.5)
+        stalled, stalled_out = self.start_node("--stall", "--lease", "30")
+        yield wait_for(lambda: any("claimed" in r for r in self.read(stalled_out)), 20)
+        [claim] = [r for r in self.read(stalled_out) if "claimed" in r]
+        self.assertEqual(len(claim["claimed"]), 20)
+        survivor, out = self.start_node("--lease", "30", "--poll", "30")
+        yield self.wait_ready([out])
+        yield sleep(1.0)
+        self.assertEqual(self.runs_of(out), [])     # the claims hold while the holder lives
+        signalled = time.time()
+        stalled.send_signal(sig)
+        yield wait_for(lambda: len(self.runs_of(out)) >= 20, 20)
+        records = self.runs_of(out)
+        first = from_timestamp(start).isoformat()
+        self.assertEqual(sorted((r["job"], r["kind"]) for r in records),
+                         sorted([("late-%03d" % i, "submitted") for i in range(10)]
+                                + [("strict-%03d" % i, "missed") for i in range(10)]))
+        self.assertEqual({r["run"] for r in records}, {first})
+        self.assertLess(max(r["at"] for r in records) - signalled, 5.0)
+        return stalled
+
+    def test_killed_node_jobs_fire_within_5_seconds(self):
+        return self.check_take_over(signal.SIGKILL)
+
+    @defer.inlineCallbacks
+    def test_stopped_node_jobs_fire_within_5_seconds(self):
+        stalled = yield self.check_take_over(signal.SIGSTOP)
+        stalled.send_signal(signal.SIGCONT)
+        yield self.stop_nodes()
+        # Resumed, the stopped node ran none of the runs taken from it.
+        log = self.read(self.nodes[0][1])
+        self.assertEqual([r for r in log if "kind" in r], [])
+
+    @defer.inlineCallbacks
+    def test_stopped_node_resumes_without_firing_twice(self):
+        """
+        Two healthy nodes share 20 jobs firing every second; one is stopped
+        for 5 s and resumed: no run fires twice and none is lost.
+        """
+        start = whole_second(4)
+        yield self.add_jobs(20, start, misfire_grace_time=None, coalesce=False)
+        (one, _), (two, _) = self.start_node(), self.start_node()
+        yield self.wait_ready([out for _, out in self.nodes])
+        yield sleep_until(start + 2.3)
+        one.send_signal(signal.SIGSTOP)
+        yield sleep(5)
+        one.send_signal(signal.SIGCONT)
+        yield sleep_until(start + 11.5)
+        yield self.stop_nodes()
+        fired = collections.Counter((r["job"], r["run"]) for r in self.runs())
+        self.assertEqual({key: n for key, n in fired.items() if n > 1}, {})
+        first = from_timestamp(start)
+        for i in range(20):
+            runs = sorted(from_iso(run) for job, run in fired if job == "job-%03d" % i)
+            self.assertEqual(runs, [first + k * SECOND for k in range(len(runs))])
+            self.assertGreaterEqual(len(runs), 10)

@@ -101,6 +101,26 @@ class IJobStore(Interface):
         """Fire with the kept runs of a job, newest first, at most C{limit}."""
 
 
+class IClusterStore(Interface):
+    """
+    A job store shared by several schedulers that counts running instances
+    across all of them, so that C{max_instances} holds for the cluster.
+    The scheduler calls these synchronously, in the reactor thread.
+    """
+
+    def instances_elsewhere(job_id):
+        """
+        How many instances of the job ran on other schedulers when this
+        store handed it out as due (by C{acquire_due_jobs}).
+        """
+
+    def instance_started(job_id):
+        """Count a new instance of the job run here; return a token for it."""
+
+    def instance_ended(job_id, token):
+        """Stop counting the instance C{token}."""
+
+
 class IExecutor(Interface):
     """
     Runs a job's callable somewhere (the reactor thread, a thread pool, a

@@ -24,7 +24,7 @@ from twistedsched.errors import (
 from twistedsched.executors import ReactorExecutor, make_executor
 from twistedsched.history import (
     default_scheduler_id, failure_summary, make_record, summarize, with_datetimes)
-from twistedsched.interfaces import IImmediateExecutor, IJobChecker, ITrigger
+from twistedsched.interfaces import IClusterStore, IImmediateExecutor, IJobChecker, ITrigger
 from twistedsched.job import OPTION_NAMES, Job, check_options, describe_callable
 from twistedsched.steps import steps
 from twistedsched.stores import MemoryJobStore, make_jobstore
@@ -111,6 +111,7 @@ class Scheduler(service.Service):
         self.log_runs = log_runs
         self._last_iso = (None, None)             # the last run time put in ISO text
         self._immediate = {}                      # executor -> provides IImmediateExecutor
+        self._clustered = {}                      # store -> provides IClusterStore
         self.log = self.log        # bound once: the descriptor builds a Logger per access
         self.counters = collections.Counter()
         self._jobstores = {}
@@ -820,7 +821,9 @@ class Scheduler(service.Service):
             run_times = self._drop_missed(job, run_times, now or self.now())
         if not run_times:
             return None
-        running = self._running.get(job.id, 0)
+        here = self._running.get(job.id, 0)
+        cluster = self._cluster_store(job)
+        running = here if cluster is None else here + cluster.instances_elsewhere(job.id)
         if running >= job.max_instances:
             self.counters["skipped"] += 1
             self._record(job, run_times[-1], "skipped: %d instances running" % (running,))
@@ -832,18 +835,30 @@ class Scheduler(service.Service):
         except UnknownAliasError:
             self.log.failure("job {job_id!r} names an unknown executor", job_id=job.id)
             return None
-        self._running[job.id] = running + 1
+        self._running[job.id] = here + 1
+        token = None if cluster is None else cluster.instance_started(job.id)
         self.counters["submitted"] += 1
         if self._wants(ev.EVENT_JOB_SUBMITTED):
             self._dispatch(ev.JobSubmissionEvent(
                 ev.EVENT_JOB_SUBMITTED, job.id, job.jobstore, run_times))
         d = self._run_instance(job, executor, run_times)
         if d is None:                   # ended at once, and reported
-            self._instance_done(None, job, None)
+            self._instance_done(None, job, None, cluster, token)
             return None
         self._in_flight.add(d)
-        d.addBoth(self._instance_done, job, d)
+        d.addBoth(self._instance_done, job, d, cluster, token)
         return d
+
+    def _cluster_store(self, job):
+        """
+        The job's store if it counts instances across schedulers
+        (L{IClusterStore}), else C{None}.  Asked once per store.
+        """
+        store = self._jobstores.get(job.jobstore)
+        answer = self._clustered.get(store)
+        if answer is None:
+            answer = self._clustered[store] = bool(IClusterStore.providedBy(store))
+        return store if answer else None
 
     def _is_immediate(self, executor):
         """Does C{executor} provide L{IImmediateExecutor}?  Asked once per executor."""
@@ -932,7 +947,9 @@ class Scheduler(service.Service):
             ev.EVENT_JOB_ERROR, job.id, job.jobstore, run_time,
             failure=failure, duration=duration))
 
-    def _instance_done(self, result, job, d):
+    def _instance_done(self, result, job, d, cluster=None, token=None):
+        if token is not None:
+            cluster.instance_ended(job.id, token)
         running = self._running.pop(job.id, 0) - 1
         if running > 0:
             self._running[job.id] = running

@@ -21,6 +21,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import txredisapi
 from twisted.internet import defer, error
 from twisted.internet.endpoints import HostnameEndpoint, UNIXClientEndpoint, wrapClientTLS
+from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
@@ -28,7 +29,7 @@ from zope.interface import implementer
 from twistedsched.errors import (
     BadArgumentError, BadReferenceError, ConflictingIdError, JobLookupError,
     JobStoreUnavailable)
-from twistedsched.interfaces import IJobStore
+from twistedsched.interfaces import IClusterStore, IJobStore
 from twistedsched.job import Job
 from twistedsched.stores import STORE_SCHEMES
 from twistedsched.stores.redislua import SCRIPTS
@@ -127,7 +128,7 @@ class _Subscriber(txredisapi.SubscriberProtocol):
         self.factory.store._message(message)
 
 
-@implementer(IJobStore)
+@implementer(IJobStore, IClusterStore)
 class RedisJobStore:
     """
     Jobs in Redis, under the key prefix C{namespace}.
@@ -137,7 +138,13 @@ class RedisJobStore:
         platform's trust roots) or C{unix:///path.sock?db=0}.
     @param namespace: prefix of every key and of the pub/sub channel.
     @param lease: seconds a claim on due jobs lasts if its holder never
-        writes them back (it crashed); then other schedulers take them.
+        writes them back while it stays alive (a stuck job store call);
+        then other schedulers take them.
+    @param heartbeat: seconds between renewals of this scheduler's liveness
+        record (and of the leases of the instances it runs).
+    @param liveness: seconds a liveness record lasts unrenewed: when a
+        scheduler's record runs out (killed, stopped, cut off), the others
+        release its claims, and its instances stop counting.
     @param poll_interval: the scheduler re-checks the store at least this
         often (seconds) even without notifications: a safety net.
     @param timeout: seconds a call may wait for a connection or a reply
@@ -154,7 +161,8 @@ class RedisJobStore:
 
     def __init__(self, url="redis://localhost:6379/0", namespace=None, *, lease=30.0,
                  poll_interval=30.0, timeout=5.0, poolsize=2, allowed_modules=None,
-                 tls_options=None, tasks=None, node_id=None, reactor=None):
+                 tls_options=None, tasks=None, node_id=None, heartbeat=1.0, liveness=3.0,
+                 reactor=None):
         if reactor is None:
             from twisted.internet import reactor
         self.reactor = reactor
@@ -162,9 +170,15 @@ class RedisJobStore:
         self.url = url
         self.namespace = namespace or self.settings["namespace"] or "twistedsched"
         for name, value in (("lease", lease), ("poll_interval", poll_interval),
-                            ("timeout", timeout)):
+                            ("timeout", timeout), ("heartbeat", heartbeat),
+                            ("liveness", liveness)):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
                 raise BadArgumentError("%s: expected seconds > 0, not %r" % (name, value))
+        if liveness <= heartbeat:
+            raise BadArgumentError("liveness (%r s) must be longer than heartbeat (%r s)"
+                                   % (liveness, heartbeat))
+        self.heartbeat = heartbeat
+        self.liveness = liveness
         self.lease = lease
         self.poll_interval = poll_interval
         self.timeout = timeout
@@ -175,7 +189,8 @@ class RedisJobStore:
                                                 uuid.uuid4().hex[:8])
         ns = self.namespace
         self.keys = ["%s:jobs" % ns, "%s:run_times" % ns, "%s:paused" % ns,
-                     "%s:claims" % ns, "%s:leases" % ns, "%s:history" % ns]
+                     "%s:claims" % ns, "%s:leases" % ns, "%s:history" % ns,
+                     "%s:nodes" % ns, "%s:instances" % ns]
         self.channel = "%s:changes@%d" % (ns, self.settings["db"])
         self._tasks = tasks
         self._scheduler = None
@@ -191,8 +206,17 @@ class RedisJobStore:
         self._runs = []             # (id, size, record JSON) waiting to be written
         self._runs_waiting = []     # Deferreds fired when those are written
         self._runs_flush = None     # the delayed call that writes them
+        self._beats = None          # the LoopingCall of heartbeats
+        self._beating = False       # a heartbeat is on its way
+        self._beat_failing = False  # the last heartbeat failed (logged once)
+        self._elsewhere = {}        # id -> instances running elsewhere, at claim time
+        self._instances = {}        # token -> job id: instances running here
+        self._unregistered = {}     # id -> tokens started while claimed, not yet sent
+        self._writing = set()       # ids whose write-back is on its way
+        self._instance_count = 0
         self.subscribed = False
         self.notifications = 0      # messages from other schedulers
+        self.reaped = 0             # dead schedulers this one found
 
     def __repr__(self):
         return "<RedisJobStore %s namespace=%r>" % (self._where(), self.namespace)
@@ -334,7 +358,100 @@ class RedisJobStore:
         self._scheduler = scheduler
         self._alias = alias
         self._stopped = False
+        if self._beats is None:
+            self._beats = LoopingCall(self._beat)
+            self._beats.clock = self.reactor
+            self._beats.start(self.heartbeat, now=True)
         return self._call("ping").addCallback(lambda _: None)
+
+    # -- Liveness ------------------------------------------------------------------
+
+    def _beat(self):
+        """
+        Renew this scheduler's liveness record and its instances' leases;
+        reap dead schedulers (one heartbeat at a time; trouble logged once).
+        """
+        if self._beating or self._stopped:
+            return None
+        self._beating = True
+        args = [self.channel, self.node_id, self.liveness]
+        for token, job_id in self._instances.items():
+            args += [job_id, token]
+        d = self._script("beat", args)
+        d.addCallbacks(self._beaten, self._beat_failed)
+        return d
+
+    def _beaten(self, reply):
+        self._beating = False
+        known, reaped = int(reply[0]), int(reply[1])
+        if self._beat_failing:
+            self._beat_failing = False
+            self.log.info("Redis liveness record of {node} renewed again", node=self.node_id)
+        elif not known and self._beats_sent:
+            self.log.warn(
+                "this scheduler ({node}) did not renew its liveness record for more than "
+                "{liveness} s (stopped, blocked, or cut off from Redis): the others took "
+                "over its claims", node=self.node_id, liveness=self.liveness)
+        self._beats_sent = True
+        if reaped:
+            self.reaped += reaped
+            self.log.warn("{count} scheduler(s) on namespace {ns!r} stopped renewing their "
+                          "liveness record: their claims are released", count=reaped,
+                          ns=self.namespace)
+            if self._scheduler is not None and self._scheduler.running:
+                self._scheduler.wakeup()
+
+    _beats_sent = False
+
+    def _beat_failed(self, failure):
+        self._beating = False
+        if self._stopped:
+            return
+        if not self._beat_failing:
+            self._beat_failing = True
+            self.log.warn("renewing the Redis liveness record of {node} failed: {error}",
+                          node=self.node_id, error=failure.getErrorMessage())
+
+    # -- Instances across the cluster -------------------------------------------------
+
+    def instances_elsewhere(self, job_id):
+        """
+        How many instances of a job that this store handed out as due ran on
+        other schedulers when it was claimed (0 for other jobs).
+        """
+        return self._elsewhere.get(job_id, 0)
+
+    def instance_started(self, job_id):
+        """
+        Count a new instance of a job across the cluster, with a lease that
+        the heartbeat renews; returns its token for L{instance_ended}.  An
+        instance of a claimed job is counted by the claim's write-back,
+        before the claim goes, so the next holder sees it.
+        """
+        self._instance_count += 1
+        token = "%s#%d" % (self.node_id, self._instance_count)
+        self._instances[token] = job_id
+        if job_id in self._claimed and job_id not in self._writing:
+            self._unregistered.setdefault(job_id, []).append(token)
+        else:
+            self._instance_call(job_id, token, self.liveness)
+        return token
+
+    def instance_ended(self, job_id, token):
+        """Stop counting an instance."""
+        if self._instances.pop(token, None) is None:
+            return
+        tokens = self._unregistered.get(job_id)
+        if tokens is not None and token in tokens:
+            tokens.remove(token)
+            return
+        self._instance_call(job_id, token, "")
+
+    def _instance_call(self, job_id, token, lease):
+        d = self._script("instance", [job_id, token, lease])
+        d.addErrback(lambda f: self.log.warn(
+            "job {job_id!r}: counting an instance in Redis failed ({error}); its lease "
+            "ends it", job_id=job_id, error=f.getErrorMessage()))
 
     @defer.inlineCallbacks
     def shutdown(self):
@@ -344,6 +461,10 @@ class RedisJobStore:
         """
         if self._runs_flush is not None:
             yield self._flush_runs()
+        if self._beats is not None:
+            if self._beats.running:
+                self._beats.stop()
+            self._beats = None
         if self._pool is None or self._stopped:
             self._stopped = True
             return
@@ -450,21 +571,32 @@ class RedisJobStore:
                           "another scheduler handles it", job_id=job_id)
 
     def _write_back(self, job_id, values):
-        """Write back a claimed job (C{values}: doc and score) or remove it (C{None})."""
+        """
+        Write back a claimed job (C{values}: doc and score) or remove it
+        (C{None}); the write-back also starts counting the job's instances
+        that began while this store held it.
+        """
         if values is None:
             d = self._script("remove", [self.channel, self.node_id, job_id, "writeback"])
             d.addCallback(lambda removed: None if int(removed) else _raise(JobLookupError(job_id)))
         else:
-            d = self._script("update", [self.channel, self.node_id, job_id] + values
-                             + ["writeback"])
+            # values: doc, score, then the tokens of instances started
+            # while claimed (kept with them if the write-back is retried).
+            values = values + self._unregistered.pop(job_id, [])
+            d = self._script("update", [self.channel, self.node_id, job_id] + values[:2]
+                             + ["writeback", self.liveness] + values[2:])
             d.addCallback(self._updated, job_id)
+        self._writing.add(job_id)
 
         def written(result):
+            self._writing.discard(job_id)
             self._claimed.discard(job_id)
+            self._elsewhere.pop(job_id, None)
             self._unsaved.pop(job_id, None)
             return result
 
         def failed(failure):
+            self._writing.discard(job_id)
             if failure.check(JobStoreUnavailable):
                 self._unsaved[job_id] = values      # retried before the next claim
             else:
@@ -493,6 +625,8 @@ class RedisJobStore:
         """Remove every job of this namespace."""
         self._claimed.clear()
         self._unsaved.clear()
+        self._unregistered.clear()
+        self._elsewhere.clear()
         return self._script("remove_all", [self.channel, self.node_id]).addCallback(
             lambda _: None)
 
@@ -526,9 +660,12 @@ class RedisJobStore:
         yield self._flush_unsaved()
         reply = yield self._script("acquire", [self.node_id, score(now), limit, self.lease])
         jobs = []
-        for job_id, doc in zip(reply[::2], reply[1::2]):
+        for job_id, doc, elsewhere in zip(reply[::3], reply[1::3], reply[2::3]):
             job_id = job_id.decode() if isinstance(job_id, bytes) else job_id
             self._claimed.add(job_id)
+            elsewhere = int(elsewhere)
+            if elsewhere:
+                self._elsewhere[job_id] = elsewhere
             try:
                 jobs.append(self._decode(doc))
             except Exception:
