@@ -42,6 +42,7 @@ def noop():
 def registry():
     tasks = TaskRegistry()
     tasks.register("noop", noop)
+    tasks.register("sleep", noop)       # (run by the nodes only)
     return tasks
 
 
@@ -90,13 +91,13 @@ class NodeTestCase(unittest.TestCase):
         return store
 
     @defer.inlineCallbacks
-    def add_jobs(self, count, start, prefix="job", **options):
-        """Add interval jobs (1 s) starting at POSIX time C{start}."""
+    def add_jobs(self, count, start, prefix="job", task="noop", **options):
+        """Add interval jobs (1 s) of C{task} starting at POSIX time C{start}."""
         sched = Scheduler(tasks=registry())
         sched.add_jobstore(self.make_store(), alias="redis")
         options.setdefault("seconds", 1)
         yield defer.gatherResults([
-            sched.add_job("noop", "interval", id="%s-%03d" % (prefix, i), jobstore="redis",
+            sched.add_job(task, "interval", id="%s-%03d" % (prefix, i), jobstore="redis",
                           start_date=from_timestamp(start), **options)
             for i in range(count)])
 
@@ -332,3 +333,60 @@ class LivenessTests(NodeTestCase):
             runs = sorted(from_iso(run) for job, run in fired if job == "job-%03d" % i)
             self.assertEqual(runs, [first + k * SECOND for k in range(len(runs))])
             self.assertGreaterEqual(len(runs), 10)
+
+
+class ClusterMaxInstancesTests(NodeTestCase):
+    """max_instances holds across the nodes of a namespace."""
+
+    def instances(self, job_id):
+        """(start, end, node) of each instance of a job, by start (end None: running)."""
+        records = self.runs(kinds=("submitted", "ended"))
+        ends = {(r["node"], r["run"]): r["at"] for r in records
+                if r["job"] == job_id and r["kind"] == "ended"}
+        return sorted((r["at"], ends.get((r["node"], r["run"])), r["node"])
+                      for r in records if r["job"] == job_id and r["kind"] == "submitted")
+
+    @defer.inlineCallbacks
+    def test_one_instance_at_a_time_across_three_nodes(self):
+        """
+        Three nodes, jobs that take 2.5 s every second with max_instances=1:
+        an instance starts only after the previous one ended, wherever it ran.
+        """
+        start = whole_second(4)
+        yield self.add_jobs(3, start, task="sleep", args=[2.5], max_instances=1)
+        yield self.add_jobs(60, start, prefix="busy")   # so that every node claims often
+        outs = [self.start_node()[1] for _ in range(3)]
+        yield self.wait_ready(outs)
+        yield sleep_until(start + 10.5)
+        yield self.stop_nodes()
+        for i in range(3):
+            instances = self.instances("job-%03d" % i)
+            self.assertGreaterEqual(len(instances), 3, instances)
+            for (_, end, _), (next_start, _, _) in zip(instances, instances[1:]):
+                self.assertIsNotNone(end)
+                self.assertGreaterEqual(next_start, end, instances)
+        self.assertGreater(len(self.runs(kinds=("skipped",))), 0)
+
+    @defer.inlineCallbacks
+    def test_killed_nodes_instance_stops_counting(self):
+        """
+        The node running the only allowed instance is killed: another node
+        starts one within 5 s (its instance's lease ran out with its
+        liveness record).
+        """
+        start = whole_second(3)
+        yield self.add_jobs(1, start, task="sleep", args=[60], max_instances=1)
+        yield self.add_jobs(40, start, prefix="busy")
+        outs = [self.start_node()[1] for _ in range(2)]
+        yield self.wait_ready(outs)
+        yield wait_for(lambda: self.instances("job-000"), 20)
+        [(started, _, node)] = self.instances("job-000")
+        yield sleep(3)
+        self.assertEqual(len(self.instances("job-000")), 1)     # the others skip
+        [victim] = [p for p, _ in self.nodes if node == "node-%d" % (p.pid,)]
+        killed = time.time()
+        victim.send_signal(signal.SIGKILL)
+        yield wait_for(lambda: len(self.instances("job-000")) == 2, 20)
+        (_, _, first), (restarted, _, second) = self.instances("job-000")
+        self.assertNotEqual(first, second)
+        self.assertLess(restarted - killed, 5.0)
