@@ -222,7 +222,11 @@ class RedisRestartTests(unittest.TestCase):
         self.addCleanup(self.server.cleanup)
 
     @defer.inlineCallbacks
-    def test_redis_killed_and_restarted(self):
+    def run_through_restart(self, coalesce):
+        """
+        20 jobs every second; Redis killed for 1.5 s.  Fires with the
+        counts of (job, run time) submitted and missed, by kind.
+        """
         store = RedisJobStore(self.server.url(), namespace="restart", timeout=0.5,
                               poll_interval=5, lease=5)
         sched = Scheduler(tasks=registry())
@@ -231,16 +235,19 @@ class RedisRestartTests(unittest.TestCase):
         yield defer.gatherResults([
             sched.add_job("noop", "interval", seconds=1, id="job-%02d" % i, jobstore="redis",
                           start_date=from_timestamp(start), misfire_grace_time=None,
-                          coalesce=False) for i in range(20)])
+                          coalesce=coalesce) for i in range(20)])
         runs = collections.Counter()
+        missed = collections.Counter()
         errors = []
 
         def on_event(event):
             if event.code == ev.EVENT_JOBSTORE_ERROR:
                 errors.append(event)
             else:
-                runs.update((event.job_id, t) for t in event.scheduled_run_times)
-        sched.add_listener(on_event, ev.EVENT_JOB_SUBMITTED | ev.EVENT_JOBSTORE_ERROR)
+                counter = runs if event.code == ev.EVENT_JOB_SUBMITTED else missed
+                counter.update((event.job_id, t) for t in event.scheduled_run_times)
+        sched.add_listener(on_event, ev.EVENT_JOB_SUBMITTED | ev.EVENT_JOB_MISSED
+                           | ev.EVENT_JOBSTORE_ERROR)
         sched.startService()
         self.addCleanup(sched.shutdown, False)
         yield sleep_until(start + 2.5)
@@ -252,18 +259,30 @@ class RedisRestartTests(unittest.TestCase):
         self.flushLoggedErrors()
 
         self.assertGreater(len(errors), 0)
-        self.assertEqual([key for key, n in runs.items() if n > 1], [])
+        self.assertEqual([key for key, n in (runs + missed).items() if n > 1], [])
         checker = RedisJobStore(self.server.url(), namespace="restart", tasks=registry())
         self.addCleanup(checker.shutdown)
         self.assertEqual((yield checker.count_jobs()), 20)
         first = from_timestamp(start)
         for i in range(20):
             job_id = "job-%02d" % i
-            fired = sorted(t for (j, t) in runs if j == job_id)
+            # Every run time up to the last is accounted for: it ran or was missed.
+            fired = sorted(t for (j, t) in runs + missed if j == job_id)
             self.assertEqual(fired, [first + k * SECOND for k in range(len(fired))], job_id)
             self.assertGreaterEqual(len(fired), 7, job_id)
             job = yield checker.lookup_job(job_id)
             self.assertEqual(job.scheduled_run_time, fired[-1] + SECOND, job_id)
+        return runs, missed
+
+    @defer.inlineCallbacks
+    def test_redis_killed_and_restarted(self):
+        runs, missed = yield self.run_through_restart(coalesce=False)
+        self.assertEqual(missed, {})            # every run ran, late
+
+    @defer.inlineCallbacks
+    def test_runs_folded_while_redis_was_down_are_on_the_record(self):
+        runs, missed = yield self.run_through_restart(coalesce=True)
+        self.assertEqual({job for job, _ in missed}, {"job-%02d" % i for i in range(20)})
 
 
 class LivenessTests(NodeTestCase):
@@ -297,6 +316,35 @@ class LivenessTests(NodeTestCase):
         self.assertEqual({r["run"] for r in records}, {first})
         self.assertLess(max(r["at"] for r in records) - signalled, 5.0)
         return stalled
+
+    @defer.inlineCallbacks
+    def test_runs_lost_to_a_killed_node_are_on_the_record(self):
+        """
+        Jobs every second, coalescing: the runs that fell due while a killed
+        node held them are folded into one, and each is on the record as
+        missed; every run time is accounted for exactly once.
+        """
+        start = whole_second(2.5)
+        yield self.add_jobs(10, start, misfire_grace_time=None)
+        stalled, stalled_out = self.start_node("--stall", "--lease", "30")
+        yield wait_for(lambda: any("claimed" in r for r in self.read(stalled_out)), 20)
+        survivor, out = self.start_node("--lease", "30")
+        yield self.wait_ready([out])
+        yield sleep(1.5)
+        stalled.send_signal(signal.SIGKILL)
+        yield sleep(6)
+        yield self.stop_nodes()
+        records = self.runs()
+        counts = collections.Counter((r["job"], r["run"]) for r in records)
+        self.assertEqual({key: n for key, n in counts.items() if n > 1}, {})
+        first = from_timestamp(start)
+        for i in range(10):
+            job_id = "job-%03d" % i
+            mine = sorted((from_iso(r["run"]), r["kind"]) for r in records if r["job"] == job_id)
+            self.assertEqual([t for t, _ in mine], [first + k * SECOND for k in range(len(mine))])
+            kinds = [kind for _, kind in mine]
+            self.assertGreaterEqual(kinds.count("missed"), 3, mine)
+            self.assertEqual(kinds[-3:], ["submitted"] * 3, mine)
 
     def test_killed_node_jobs_fire_within_5_seconds(self):
         return self.check_take_over(signal.SIGKILL)

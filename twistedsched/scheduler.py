@@ -37,6 +37,10 @@ from twistedsched.triggers import build_trigger
 #: Marks an argument the caller did not give (None is a meaningful value).
 UNSET = object()
 
+#: The most overdue run times of a job listed at once; past them the
+#: scheduler skips ahead to the present.
+DUE_LIMIT = 1000
+
 #: Changes C{modify_job} accepts besides the options in L{check_options}.
 JOB_FIELDS = ("name", "func", "args", "kwargs", "trigger", "executor", "next_run_time")
 
@@ -790,7 +794,7 @@ class Scheduler(service.Service):
             d.addErrback(_trap_lookup_error)        # (a fired success needs nothing)
         return d
 
-    def _due_run_times(self, job, now, limit=1000):
+    def _due_run_times(self, job, now, limit=DUE_LIMIT):
         """
         The trigger's fire times from the job's scheduled run time up to
         C{now} (at most C{limit}), and the first fire time after C{now}.
@@ -816,6 +820,7 @@ class Scheduler(service.Service):
         start one instance for those left.
         """
         if job.coalesce and len(run_times) > 1:
+            self._fold(job, run_times)
             run_times = run_times[-1:]
         if not force and job.misfire_grace_time is not None:
             run_times = self._drop_missed(job, run_times, now or self.now())
@@ -866,6 +871,20 @@ class Scheduler(service.Service):
         if answer is None:
             answer = self._immediate[executor] = bool(IImmediateExecutor.providedBy(executor))
         return answer
+
+    def _fold(self, job, run_times):
+        """
+        Coalescing folds overdue runs into the last one: the others are on
+        the record as one C{"missed: N runs folded into one"} record (N:
+        all the runs due), one L{EVENT_JOB_MISSED <ev.EVENT_JOB_MISSED>}
+        listing them, and counted as missed.
+        """
+        folded = run_times[:-1]
+        self.counters["missed"] += len(folded)
+        at_least = "at least " if len(run_times) >= DUE_LIMIT else ""
+        self._record(job, folded[0], "missed: %s%d runs folded into one" % (
+            at_least, len(run_times)), runs=len(folded))
+        self._dispatch(ev.JobSubmissionEvent(ev.EVENT_JOB_MISSED, job.id, job.jobstore, folded))
 
     def _drop_missed(self, job, run_times, now):
         """The run times still within the job's misfire grace time; report the others."""
@@ -959,11 +978,13 @@ class Scheduler(service.Service):
             self.log.failure("job {job_id!r}: instance failed", result, job_id=job.id)
         return None
 
-    def _record(self, job, run_time, outcome, started=None, duration=None, failure=None):
+    def _record(self, job, run_time, outcome, started=None, duration=None, failure=None,
+                runs=1):
         """
         Note how a run ended (C{outcome}: "ok", "error", "timeout", "missed", or
         "kind: detail"): log it, keep it in the job's store, and tell
         L{twistedsched.events.EVENT_JOB_RUN} listeners.  A run that raised logs its traceback.
+        C{runs}: how many scheduled runs the record stands for (folded missed runs).
         """
         if failure is None and not (self.log_runs or self._history_size
                                     or self._wants(ev.EVENT_JOB_RUN)):
@@ -985,7 +1006,7 @@ class Scheduler(service.Service):
                 d.addErrback(self._history_failed, job.id)
         if self._wants(ev.EVENT_JOB_RUN):
             self._dispatch(ev.JobRunEvent(job.id, job.jobstore, job.name, record,
-                                          run_time, started))
+                                          run_time, started, runs))
 
     def _log_run(self, job, run_time, record, failure):
         """One structured log event per run (fields for C{twistd --logger} JSON output)."""
