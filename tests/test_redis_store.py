@@ -8,6 +8,7 @@ real time, and those waits are short.
 """
 
 import datetime as _dt
+import json
 import time
 import uuid
 
@@ -20,7 +21,7 @@ from twistedsched import Scheduler
 from twistedsched import events as ev
 from twistedsched.errors import (
     BadArgumentError, BadReferenceError, ConflictingIdError, JobLookupError,
-    JobStoreUnavailable)
+    JobStoreOutcomeUnknown, JobStoreUnavailable)
 from twistedsched.stores import make_jobstore
 from twistedsched.stores import redis as redis_store
 from twistedsched.stores.redis import RedisJobStore, parse_url, score
@@ -164,6 +165,79 @@ class StoreTests(RedisTestCase):
                                        jobstore="redis", replace_existing=True)
         stored = yield sched.get_job("a", "redis")
         self.assertEqual(stored.trigger.to_dict(), replaced.trigger.to_dict())
+
+    @defer.inlineCallbacks
+    def test_adding_the_same_job_again_is_success(self):
+        """A retried add (same id, same job) succeeds; another job under the id fails."""
+        sched, clock = self.make_scheduler()
+        store = sched.jobstores["redis"]
+        first = yield sched.add_job("record", "interval", seconds=10, id="a", args=[1],
+                                    jobstore="redis")
+        clock.advance(3)        # a retry computes a later start date
+        again = yield sched.add_job("record", "interval", seconds=10, id="a", args=[1],
+                                    jobstore="redis")
+        self.assertNotEqual(again.next_run_time, first.next_run_time)
+        self.assertEqual((yield store.count_jobs()), 1)
+        self.assertEqual((yield store.lookup_job("a")).next_run_time, first.next_run_time)
+        for changed in (dict(args=[2]), dict(seconds=11), dict(name="other")):
+            options = dict(dict(seconds=10, args=[1]), **changed)
+            yield self.assertFailure(sched.add_job("record", "interval", id="a",
+                                                   jobstore="redis", **options),
+                                     ConflictingIdError)
+        # In a batch: the same job again and a new one are both "added"...
+        job = (yield store.lookup_job("a"))
+        new = job.copy()
+        new.id = "b"
+        yield store.add_jobs([job, new])
+        self.assertEqual((yield store.count_jobs()), 2)
+        # ...but a different job under a taken id fails the whole batch.
+        different, other = job.copy(), job.copy()
+        different.args, other.id = (2,), "c"
+        yield self.assertFailure(store.add_jobs([other, different]), ConflictingIdError)
+        self.assertIsNone((yield store.lookup_job("c")))
+
+    def test_same_job(self):
+        doc = lambda **changes: json.dumps(dict(dict(
+            id="a", func="m:f", args=[1], trigger={"type": "interval", "seconds": 10,
+                                                   "start_date": "2026-01-01T00:00:00+00:00"},
+            next_run_time="2026-01-01T00:00:00+00:00"), **changes))
+        self.assertTrue(redis_store.same_job(doc(), doc()))
+        self.assertTrue(redis_store.same_job(doc(), doc(next_run_time=None)))
+        self.assertTrue(redis_store.same_job(doc(), doc(trigger={
+            "type": "interval", "seconds": 10, "start_date": "2027-01-01T00:00:00+00:00"})))
+        self.assertFalse(redis_store.same_job(doc(), doc(trigger={
+            "type": "interval", "seconds": 11, "start_date": "2026-01-01T00:00:00+00:00"})))
+        self.assertFalse(redis_store.same_job(doc(), doc(args=[2])))
+        self.assertFalse(redis_store.same_job("not json", doc()))
+
+    @defer.inlineCallbacks
+    def test_unanswered_add_says_the_outcome_is_unknown(self):
+        """
+        Redis holds writes (CLIENT PAUSE) past the store's timeout: the add
+        fails saying it may have been made; a read fails plainly; adding the
+        same job again once Redis answers is success, and stores it once.
+        """
+        sched, clock = self.make_scheduler(self.make_store(timeout=0.3))
+        store = sched.jobstores["redis"]
+        yield store.count_jobs()
+        self.server.command("CLIENT", "PAUSE", "1000", "WRITE")
+        failure = yield self.assertFailure(
+            sched.add_job("record", "interval", seconds=10, id="a", jobstore="redis"),
+            JobStoreOutcomeUnknown)
+        self.assertIn("may have been made", str(failure))
+        self.assertIn("adding the same job again is safe", str(failure))
+        yield deferLater(reactor, 1.0, lambda: None)       # the pause is over
+        yield sched.add_job("record", "interval", seconds=10, id="a", jobstore="redis")
+        self.assertEqual((yield store.count_jobs()), 1)
+
+    @defer.inlineCallbacks
+    def test_unanswered_read_is_plainly_unavailable(self):
+        store = self.make_store(timeout=0.3)
+        yield store.count_jobs()
+        self.server.command("CLIENT", "PAUSE", "1000", "ALL")
+        failure = yield self.assertFailure(store.count_jobs(), JobStoreUnavailable)
+        self.assertNotIsInstance(failure, JobStoreOutcomeUnknown)
+        yield deferLater(reactor, 1.0, lambda: None)
 
     @defer.inlineCallbacks
     def test_non_json_arguments_rejected(self):

@@ -28,7 +28,7 @@ from zope.interface import implementer
 
 from twistedsched.errors import (
     BadArgumentError, BadReferenceError, ConflictingIdError, JobLookupError,
-    JobStoreUnavailable)
+    JobStoreOutcomeUnknown, JobStoreUnavailable)
 from twistedsched.interfaces import IClusterStore, IJobStore
 from twistedsched.job import Job
 from twistedsched.stores import STORE_SCHEMES
@@ -37,6 +37,12 @@ from twistedsched.timeutil import EPOCH, from_timestamp
 
 #: The most run records written by one script call.
 RUNS_BATCH = 500
+
+#: Scripts that change nothing: when they go unanswered, nothing is unknown.
+_READ_ONLY = frozenset(["next", "page"])
+
+#: How often an add is tried again when the ids it found taken are freed meanwhile.
+_ADD_TRIES = 3
 
 #: Redis error replies that mean "not now" rather than "wrong".
 _TRANSIENT_REPLIES = ("LOADING", "BUSY", "MASTERDOWN", "TRYAGAIN", "READONLY")
@@ -304,8 +310,12 @@ class RedisJobStore:
         d.addTimeout(self.timeout, self.reactor)
         return d
 
-    def _unavailable(self, failure, command):
-        """Turn connection trouble into L{JobStoreUnavailable}."""
+    def _unavailable(self, failure, command, sent=None):
+        """
+        Turn connection trouble into L{JobStoreUnavailable}, or
+        L{JobStoreOutcomeUnknown} when a change was sent (C{sent} is true)
+        and no answer came.
+        """
         if failure.check(JobStoreUnavailable):
             return failure
         transient = failure.check(
@@ -315,23 +325,35 @@ class RedisJobStore:
             transient = str(failure.value).startswith(_TRANSIENT_REPLIES)
         if not transient:
             return failure
-        raise JobStoreUnavailable("Redis at %s is unavailable (%s: %s); reconnecting" % (
-            self._where(), command, failure.getErrorMessage() or failure.type.__name__))
+        why = "Redis at %s is unavailable (%s: %s); reconnecting" % (
+            self._where(), command, failure.getErrorMessage() or failure.type.__name__)
+        if sent and not failure.check(txredisapi.ResponseError):
+            raise JobStoreOutcomeUnknown(
+                why + "; the change was sent but not confirmed, so it may have been made: "
+                "check, or retry (adding the same job again is safe)")
+        raise JobStoreUnavailable(why)
 
     def _call(self, command, *args):
-        """Run a Redis command (a method of the txredisapi connection)."""
-        return self._send(command, lambda handler: getattr(handler, command)(*args))
+        """Run a Redis command that changes nothing (a method of the txredisapi connection)."""
+        return self._send(command, lambda handler: getattr(handler, command)(*args),
+                          changes=False)
 
-    def _send(self, what, operation):
+    def _send(self, what, operation, changes=True):
         """
         Once connected, run C{operation(handler)}: bounded in time, failures
-        while Redis is away turned into L{JobStoreUnavailable}, and tracked
+        while Redis is away turned into L{JobStoreUnavailable} (or
+        L{JobStoreOutcomeUnknown} for an unanswered change), and tracked
         until done.
         """
+        sent = []
+
+        def send(_):
+            sent.append(changes)
+            return operation(self._pool.handler)
         d = self._ready()
-        d.addCallback(lambda _: operation(self._pool.handler))
+        d.addCallback(send)
         d.addTimeout(self.timeout * 2, self.reactor)
-        d.addErrback(self._unavailable, what)
+        d.addErrback(lambda failure: self._unavailable(failure, what, any(sent)))
         self._pending.add(d)
         d.addBoth(self._done, d)
         return d
@@ -349,7 +371,7 @@ class RedisJobStore:
             d.addErrback(lambda f: f.trap(txredisapi.ScriptDoesNotExist) and handler.execute_command(
                 "EVAL", script.source, len(self.keys), *(self.keys + list(args))))
             return d
-        return self._send(name, run)
+        return self._send(name, run, changes=name not in _READ_ONLY)
 
     # -- Service ---------------------------------------------------------------
 
@@ -532,24 +554,51 @@ class RedisJobStore:
     # -- IJobStore ---------------------------------------------------------------
 
     def add_job(self, job):
-        """Store a new job; fail with L{ConflictingIdError} if its id is taken."""
+        """
+        Store a new job; fail with L{ConflictingIdError} if its id is taken
+        by another job.  The same job again is success (see L{add_jobs}).
+        """
         return self.add_jobs([job])
 
     def add_jobs(self, jobs):
-        """Store several new jobs in one call: all of them, or none if an id is taken."""
+        """
+        Store several new jobs in one call: all of them, or none if an id is
+        taken by a different job.  Adding is idempotent: a job stored under
+        its id already, the same but for the times computed when it was
+        added (see L{same_job}), counts as added, so that a client told
+        L{JobStoreOutcomeUnknown} may simply add again.
+        """
         try:
-            args = [self.channel, self.node_id]
+            entries = []
             for job in jobs:
                 doc, when = self._encode(job)
-                args += [job.id, doc, when]
+                entries.append((job.id, doc, when))
         except Exception:
             return defer.fail()
+        return self._add(entries)
 
-        def check(taken):
-            if taken:
-                taken = taken[0]
-                raise ConflictingIdError(taken.decode() if isinstance(taken, bytes) else taken)
-        return self._script("add", args).addCallback(check)
+    @defer.inlineCallbacks
+    def _add(self, entries):
+        for _ in range(_ADD_TRIES):
+            args = [self.channel, self.node_id]
+            for entry in entries:
+                args += entry
+            taken = [_text(job_id) for job_id in (yield self._script("add", args))]
+            if not taken:
+                return None
+            stored = yield self._call("hmget", self.keys[0], taken)
+            docs = {job_id: doc for job_id, doc, _ in entries}
+            same = set()
+            for job_id, doc in zip(taken, stored):
+                if doc is None:
+                    continue        # removed meanwhile: try again
+                if not same_job(_text(doc), docs[job_id]):
+                    raise ConflictingIdError(job_id)
+                same.add(job_id)
+            entries = [entry for entry in entries if entry[0] not in same]
+            if not entries:
+                return None
+        raise ConflictingIdError(entries[0][0])
 
     def update_job(self, job):
         """Replace the stored job (writing back a claimed one releases the claim)."""
@@ -780,6 +829,25 @@ class _SubscriberFactory(txredisapi.RedisFactory):
 
     protocol = _Subscriber
     store = None
+
+
+def same_job(stored, added):
+    """
+    Whether the JSON document C{added} describes the stored job C{stored}
+    again: equal but for the times computed when a job is added (its next
+    run time, and its trigger's start date).
+    """
+    def content(doc):
+        data = json.loads(doc)
+        data.pop("next_run_time", None)
+        data.pop("scheduled_run_time", None)
+        if isinstance(data.get("trigger"), dict):
+            data["trigger"] = dict(data["trigger"], start_date=None)
+        return data
+    try:
+        return content(stored) == content(added)
+    except ValueError:
+        return False
 
 
 def _text(value):
