@@ -10,6 +10,7 @@ and answered with L{ServerError}, and the connection stays up.
 Remote clients schedule registered tasks only (see L{twistedsched.remote}).
 """
 
+import collections
 import json
 
 from twisted.internet import defer
@@ -42,6 +43,10 @@ LOGIN_TIMEOUT = 60
 #: The most keys in one AMP box (the largest command has ten); more closes
 #: the connection, so that a box cannot grow without end.
 MAX_BOX_KEYS = 32
+#: The most commands of one connection being answered at once.  Past it the
+#: connection stops reading (back-pressure): the client's commands wait in
+#: its own buffers instead of piling up here to time out.
+MAX_IN_FLIGHT = 32
 
 
 # -- Errors --------------------------------------------------------------------
@@ -364,6 +369,10 @@ class ControlProtocol(amp.AMP):
         self.subscribed = False
         self.writing_paused = False   # the transport's buffer is full: hold events back
         self.dropped_events = 0
+        self.in_flight = 0            # commands being answered
+        self._held = collections.deque()  # boxes read past MAX_IN_FLIGHT, in order
+        self._reading_paused = False
+        self._draining = False
 
     # Every command passes here: authorization, and malformed boxes.
     def locateResponder(self, name):
@@ -384,6 +393,8 @@ class ControlProtocol(amp.AMP):
             except Exception as e:
                 d = defer.fail(amp.RemoteAmpError(
                     ERRORS[BadArgument], "malformed %s command: %s" % (name, e)))
+            self.in_flight += 1
+            d.addBoth(self._answered)
             return d.addErrback(_shorten_error)
         return guarded
 
@@ -398,7 +409,35 @@ class ControlProtocol(amp.AMP):
                      peer=self.transport.getPeer())
             self.transport.loseConnection()
             return
+        if self.in_flight >= MAX_IN_FLIGHT or self._held:
+            self._held.append(box)
+            if not self._reading_paused:
+                self._reading_paused = True
+                self.transport.pauseProducing()
+            return
         amp.AMP.ampBoxReceived(self, box)
+
+    # Back-pressure: at most MAX_IN_FLIGHT commands answered at once; the
+    # boxes read past that (one read's worth at most: reading stops) wait.
+    def _answered(self, result):
+        self.in_flight -= 1
+        self._drain()
+        return result
+
+    def _drain(self):
+        """Answer held boxes while there is room; read again once none is held."""
+        if self._draining:
+            return
+        self._draining = True
+        try:
+            while self._held and self.in_flight < MAX_IN_FLIGHT \
+                    and not self.transport.disconnecting:
+                amp.AMP.ampBoxReceived(self, self._held.popleft())
+        finally:
+            self._draining = False
+        if not self._held and self._reading_paused and not self.transport.disconnecting:
+            self._reading_paused = False
+            self.transport.resumeProducing()
 
     # A box may not hold more than MAX_BOX_KEYS keys.
     def proto_value(self, string):
@@ -617,6 +656,8 @@ class ControlProtocol(amp.AMP):
                 self.login_timeout, self._login_timed_out)
 
     def connectionLost(self, reason):
+        self._held.clear()
+        self._reading_paused = False
         self._cancel_login_timer()
         self._unsubscribe()
         amp.AMP.connectionLost(self, reason)
