@@ -215,6 +215,28 @@ class PagingTests(ControlTestCase):
         self.assertEqual(ids, ["job-%05d" % (i,) for i in range(10000)])
         self.assertGreater(len(pages), 10)
 
+    def test_pages_by_id_list_each_job_once_while_jobs_fire(self):
+        """
+        Jobs fire between pages (their run order changes): paging by id
+        lists each once, where paging by position in run order would not.
+        """
+        for i in range(10):
+            self.add("j%d" % i, ("interval", "%ds" % (10 + i)))
+        seen, after = [], ""
+        while after is not None:
+            answer = self.ok(self.client._call(ListJobs, after=after, limit=3))
+            seen += [job["id"] for job in answer["jobs"]]
+            after = answer.get("next_after")
+            self.h.clock.advance(7)
+        self.assertEqual(seen, ["j%d" % i for i in range(10)])
+        jobs = self.ok(self.client.get_jobs())
+        self.assertEqual(sorted(job.id for job in jobs), ["j%d" % i for i in range(10)])
+        self.assertEqual(jobs, sorted(jobs, key=lambda job: job.next_run_time))
+
+    def test_offset_and_after_together_refused(self):
+        self.add("a")
+        self.error(self.client._call(ListJobs, after="", offset=1), BadArgument)
+
     def test_page_under_amp_limit(self):
         for i in range(300):
             self.h.sched.add_job("greet", "interval", seconds=60, id="big-%03d" % (i,),

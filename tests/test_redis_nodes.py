@@ -438,3 +438,29 @@ class ClusterMaxInstancesTests(NodeTestCase):
         (_, _, first), (restarted, _, second) = self.instances("job-000")
         self.assertNotEqual(first, second)
         self.assertLess(restarted - killed, 5.0)
+
+
+class ListingTests(NodeTestCase):
+    """Listings page by id: each stored job once however jobs fire meanwhile."""
+
+    @defer.inlineCallbacks
+    def test_listings_while_300_jobs_fire_every_second(self):
+        start = whole_second(3)
+        yield self.add_jobs(300, start, misfire_grace_time=None)
+        outs = [self.start_node()[1] for _ in range(2)]
+        yield self.wait_ready(outs)
+        yield sleep_until(start + 0.5)
+        store = self.make_store()
+        expected = ["job-%03d" % i for i in range(300)]
+        for _ in range(20):
+            ids, after = [], None
+            while True:
+                page = yield store.get_jobs_by_id(after, 50)
+                ids += [job.id for job in page]
+                if len(page) < 50:
+                    break
+                after = page[-1].id
+                yield sleep(0.02)       # let jobs fire between pages
+            self.assertEqual(ids, expected)
+        yield self.stop_nodes()
+        self.assertGreater(len(self.runs()), 300)       # they did fire meanwhile

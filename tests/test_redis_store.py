@@ -274,6 +274,31 @@ class StoreTests(RedisTestCase):
                 self.assertEqual([j.id for j in page], order[offset:offset + limit])
 
     @defer.inlineCallbacks
+    def test_listing_by_id_pages_with_a_cursor(self):
+        sched, clock = self.make_scheduler()
+        store = sched.jobstores["redis"]
+        for job_id, seconds in (("b", 10), ("a", 30), ("é", 5), ("B", 20)):
+            yield sched.add_job("record", "interval", seconds=seconds, id=job_id,
+                                jobstore="redis")
+        yield sched.add_job("record", "interval", seconds=5, id="c", jobstore="redis",
+                            next_run_time=None)
+        ids = lambda jobs: [job.id for job in jobs]
+        self.assertEqual(ids((yield store.get_jobs_by_id())), ["B", "a", "b", "c", "é"])
+        self.assertEqual(ids((yield store.get_jobs_by_id(limit=2))), ["B", "a"])
+        self.assertEqual(ids((yield store.get_jobs_by_id("a", 2))), ["b", "c"])
+        self.assertEqual(ids((yield store.get_jobs_by_id("bb"))), ["c", "é"])
+        self.assertEqual(ids((yield store.get_jobs_by_id("é"))), [])
+        self.assertEqual((yield store.get_jobs_by_id(limit=0)), [])
+        yield sched.remove_job("a", "redis")
+        self.assertEqual(ids((yield store.get_jobs_by_id("a", 2))), ["b", "c"])
+        # A namespace stored before the id index existed gets one.
+        self.server.command("DEL", "%s:ids" % (self.namespace,))
+        self.assertEqual(ids((yield store.get_jobs_by_id())), ["B", "b", "c", "é"])
+        yield store.remove_all_jobs()
+        self.assertEqual(self.server.command("EXISTS", "%s:ids" % (self.namespace,)),
+                         b":0\r\n")
+
+    @defer.inlineCallbacks
     def test_scripts_reloaded_after_flush(self):
         """EVALSHA falls back to EVAL when the server forgot the scripts."""
         sched, clock = self.make_scheduler()

@@ -200,11 +200,16 @@ class GetJob(_Command):
 class ListJobs(_Command):
     """
     One page of jobs in run order, under 64 KiB.  C{next_offset} is where
-    the next page starts, or absent at the end.
+    the next page starts, or absent at the end.  With C{after} (a job id,
+    or C{""} for the first page) the page is by id instead, after that id,
+    and C{next_after} is the cursor of the next page: paging so lists each
+    job exactly once however jobs fire meanwhile (offsets in run order
+    move when they do).
     """
     arguments = [(b"offset", amp.Integer(optional=True)), (b"limit", amp.Integer(optional=True)),
-                 (b"jobstore", _text())]
-    response = [(b"jobs", JSON()), (b"next_offset", amp.Integer(optional=True))]
+                 (b"jobstore", _text()), (b"after", _text())]
+    response = [(b"jobs", JSON()), (b"next_offset", amp.Integer(optional=True)),
+                (b"next_after", _text())]
 
 
 class RunJob(_Command):
@@ -559,18 +564,26 @@ class ControlProtocol(amp.AMP):
         return self._call(self.scheduler.get_job, id).addCallback(found)
 
     @ListJobs.responder
-    def list_jobs(self, offset=None, limit=None, jobstore=None):
+    def list_jobs(self, offset=None, limit=None, jobstore=None, after=None):
         offset = offset or 0
         limit = MAX_PAGE if limit is None else limit
         if offset < 0 or not 0 < limit <= MAX_PAGE:
             raise BadArgument("offset must be >= 0 and limit between 1 and %d" % (MAX_PAGE,))
+        if after is not None and offset:
+            raise BadArgument("give offset or after, not both")
         fetch = min(limit, PAGE_FETCH)
-        d = self._call(self.scheduler.get_jobs, jobstore or "default", offset, fetch + 1)
+        if after is None:
+            d = self._call(self.scheduler.get_jobs, jobstore or "default", offset, fetch + 1)
+        else:
+            d = self._call(self.scheduler.get_jobs_by_id, jobstore or "default",
+                           after or None, fetch + 1)
 
         def page(jobs):
             tz = self.scheduler.timezone
             packed = pack_page(wire_job(job, tz) for job in jobs[:fetch])
             more = len(packed) < len(jobs)
+            if after is not None:
+                return {"jobs": packed, "next_after": packed[-1]["id"] if more else None}
             return {"jobs": packed, "next_offset": offset + len(packed) if more else None}
         return d.addCallback(page)
 

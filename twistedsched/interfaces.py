@@ -74,6 +74,14 @@ class IJobStore(Interface):
         """Fire with jobs ordered by next run time (paused ones last), from
         position C{offset}, at most C{limit} of them."""
 
+    def get_jobs_by_id(after=None, limit=None):
+        """
+        Fire with at most C{limit} jobs whose id comes after C{after} (from
+        the first without it), ordered by id (code point order): a cursor
+        that jobs firing meanwhile do not move, so that paging through with
+        the last id of each page lists each stored job exactly once.
+        """
+
     def count_jobs():
         """Fire with the number of stored jobs."""
 

@@ -595,6 +595,15 @@ class Scheduler(service.Service):
                                  tzinfo=_dt.timezone.utc))))
         return d
 
+    def get_jobs_by_id(self, jobstore="default", after=None, limit=None):
+        """
+        Fire with at most C{limit} jobs of one store whose id comes after
+        C{after}, by id: page through with the last id of each page to list
+        every job exactly once, however jobs fire meanwhile.
+        """
+        d = self._lookup_jobstore(jobstore).get_jobs_by_id(after, limit)
+        return d.addCallback(self._attach, jobstore)
+
     def _attach(self, jobs, alias):
         return [self._own(job, alias) for job in jobs]
 

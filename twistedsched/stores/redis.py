@@ -39,7 +39,8 @@ from twistedsched.timeutil import EPOCH, from_timestamp
 RUNS_BATCH = 500
 
 #: Scripts that change nothing: when they go unanswered, nothing is unknown.
-_READ_ONLY = frozenset(["next", "page"])
+#: (page_by_id may rebuild the id index, which changes no job.)
+_READ_ONLY = frozenset(["next", "page", "page_by_id"])
 
 #: How often an add is tried again when the ids it found taken are freed meanwhile.
 _ADD_TRIES = 3
@@ -196,7 +197,7 @@ class RedisJobStore:
         ns = self.namespace
         self.keys = ["%s:jobs" % ns, "%s:run_times" % ns, "%s:paused" % ns,
                      "%s:claims" % ns, "%s:leases" % ns, "%s:history" % ns,
-                     "%s:nodes" % ns, "%s:instances" % ns]
+                     "%s:nodes" % ns, "%s:instances" % ns, "%s:ids" % ns]
         self.channel = "%s:changes@%d" % (ns, self.settings["db"])
         self._tasks = tasks
         self._scheduler = None
@@ -695,6 +696,20 @@ class RedisJobStore:
             return defer.succeed([])
         d = self._script("page", [offset, -1 if limit is None else limit])
         return d.addCallback(self._decode_all)
+
+    def get_jobs_by_id(self, after=None, limit=None):
+        """
+        Fire with at most C{limit} jobs whose id comes after C{after} (from
+        the first without it), by id (code point order of their UTF-8).
+        """
+        if limit is not None and limit < 0:
+            return defer.fail(BadArgumentError("limit must be >= 0"))
+        if limit == 0:
+            return defer.succeed([])
+        d = self._script("page_by_id", ["" if after is None else after,
+                                        -1 if limit is None else limit])
+        return d.addCallback(lambda reply: self._decode_all(
+            [doc for doc in reply[1::2] if doc is not None]))
 
     def count_jobs(self):
         """Fire with the number of stored jobs."""

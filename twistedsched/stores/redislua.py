@@ -1,7 +1,7 @@
 """
 The Lua scripts of the Redis job store.
 
-Every script gets the same eight keys, in this order:
+Every script gets the same nine keys, in this order:
 
   1. C{<ns>:jobs}       hash: job id -> JSON document
   2. C{<ns>:run_times}  sorted set: job id -> next run time (UTC POSIX seconds)
@@ -18,6 +18,9 @@ Every script gets the same eight keys, in this order:
                         instances, the sorted set C{<ns>:instances:<job id>}:
                         instance token (C{<scheduler id>#<n>}) -> end of its
                         lease, renewed by the scheduler running it
+  9. C{<ns>:ids}        sorted set: every stored job id, all scored 0, so that
+                        listings page by id (C{ZRANGEBYLEX}) with a cursor
+                        that run times do not move (L{PAGE_BY_ID})
 
 A claimed job stays in C{run_times}: listings keep showing it, and the
 claim is simply skipped by other schedulers until it is written back, its
@@ -98,6 +101,7 @@ end
 if #taken > 0 then return taken end
 for i = 3, #ARGV, 3 do
   redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+  redis.call('ZADD', KEYS[9], 0, ARGV[i])
   schedule(ARGV[i], ARGV[i + 2])
 end
 redis.call('PUBLISH', ARGV[1], ARGV[2] .. ' added ' .. ARGV[3])
@@ -136,6 +140,7 @@ return 1
 REMOVE = _PROLOGUE + """
 local id = ARGV[3]
 local removed = redis.call('HDEL', KEYS[1], id)
+redis.call('ZREM', KEYS[9], id)
 redis.call('ZREM', KEYS[2], id)
 redis.call('ZREM', KEYS[3], id)
 release(id)
@@ -153,7 +158,7 @@ REMOVE_ALL = _PROLOGUE + """
 for _, id in ipairs(redis.call('HKEYS', KEYS[1])) do
   redis.call('DEL', history(id), instances(id))
 end
-redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5])
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[9])
 redis.call('PUBLISH', ARGV[1], ARGV[2] .. ' cleared *')
 return 1
 """
@@ -237,6 +242,26 @@ for _, id in ipairs(ids) do
   if doc then docs[#docs + 1] = doc end
 end
 return docs
+"""
+
+#: ARGV: after ('' = from the first), limit.  Returns the ids and JSON
+#: documents (id, doc, id, doc...) of at most `limit` jobs whose id comes
+#: after `after`, by id: a cursor that jobs firing meanwhile do not move,
+#: so that paging lists each stored job once.  An id index that does not
+#: match the jobs (kept by a version before it existed) is rebuilt first.
+PAGE_BY_ID = _PROLOGUE + """
+if redis.call('ZCARD', KEYS[9]) ~= redis.call('HLEN', KEYS[1]) then
+  redis.call('DEL', KEYS[9])
+  for _, id in ipairs(redis.call('HKEYS', KEYS[1])) do redis.call('ZADD', KEYS[9], 0, id) end
+end
+local start = '-'
+if ARGV[1] ~= '' then start = '(' .. ARGV[1] end
+local out = {}
+for _, id in ipairs(redis.call('ZRANGEBYLEX', KEYS[9], start, '+', 'LIMIT', 0, ARGV[2])) do
+  out[#out + 1] = id
+  out[#out + 1] = redis.call('HGET', KEYS[1], id)
+end
+return out
 """
 
 #: ARGV: channel, node, ids...  A scheduler leaving: releases its claims on
@@ -334,5 +359,5 @@ class Script:
 
 SCRIPTS = {name: Script(name, source) for name, source in dict(
     add=ADD, update=UPDATE, remove=REMOVE, remove_all=REMOVE_ALL, acquire=ACQUIRE,
-    next=NEXT, page=PAGE, release=RELEASE, shelve=SHELVE,
+    next=NEXT, page=PAGE, page_by_id=PAGE_BY_ID, release=RELEASE, shelve=SHELVE,
     append_runs=APPEND_RUNS, beat=BEAT, instance=INSTANCE).items()}
