@@ -464,3 +464,31 @@ class ListingTests(NodeTestCase):
             self.assertEqual(ids, expected)
         yield self.stop_nodes()
         self.assertGreater(len(self.runs()), 300)       # they did fire meanwhile
+
+
+class RecoveryNodeTests(NodeTestCase):
+    """
+    At most once by default, at least once with recover=True: a node is
+    killed while both kinds of job run on it; only the recoverable run is
+    run again, on the other node, within 5 s.
+    """
+
+    @defer.inlineCallbacks
+    def test_killed_nodes_recoverable_run_runs_again(self):
+        start = whole_second(3)
+        yield self.add_jobs(1, start, prefix="recoverable", task="sleep", args=[60],
+                            seconds=600, recover=True)
+        yield self.add_jobs(1, start, prefix="plain", task="sleep", args=[60], seconds=600)
+        victim, victim_out = self.start_node()
+        yield self.wait_ready([victim_out])
+        yield wait_for(lambda: len(self.runs_of(victim_out)) == 2, 20)
+        survivor, out = self.start_node()
+        yield self.wait_ready([out])
+        killed = time.time()
+        victim.send_signal(signal.SIGKILL)
+        yield wait_for(lambda: self.runs_of(out), 20)
+        yield sleep(2)          # time for a second, wrong, recovery to show
+        [again] = self.runs_of(out)
+        self.assertEqual((again["job"], again["kind"], again["run"]),
+                         ("recoverable-000", "submitted", from_timestamp(start).isoformat()))
+        self.assertLess(again["at"] - killed, 5.0)

@@ -732,8 +732,8 @@ def hang(deferreds=[]):
     return d
 
 
-class ClusterInstanceTests(RedisTestCase):
-    """max_instances holds across the schedulers of a namespace."""
+class ClusterTestCase(RedisTestCase):
+    """Schedulers on Clocks sharing a namespace, with the task "hang"."""
 
     def setUp(self):
         RedisTestCase.setUp(self)
@@ -746,6 +746,10 @@ class ClusterInstanceTests(RedisTestCase):
         sched, clock = self.make_scheduler(store, tasks=registry)
         return sched, clock, EventRecorder(sched, ev.EVENT_JOB_SUBMITTED
                                            | ev.EVENT_JOB_MAX_INSTANCES)
+
+
+class ClusterInstanceTests(ClusterTestCase):
+    """max_instances holds across the schedulers of a namespace."""
 
     @defer.inlineCallbacks
     def test_instance_elsewhere_counts(self):
@@ -792,6 +796,70 @@ class ClusterInstanceTests(RedisTestCase):
             "EXISTS", "%s:instances:a" % (self.namespace,)) == b":1\r\n")
         clock_two.advance(10)
         yield drive(clock_two, lambda: events_two.codes() == [ev.EVENT_JOB_MAX_INSTANCES])
+
+
+class RecoveryTests(ClusterTestCase):
+    """
+    A run of a job with C{recover=True} is held in Redis until it ends; if
+    its scheduler dies first, another runs it again (at least once).  Other
+    jobs' runs are not (at most once).
+    """
+
+    def recovery(self):
+        return self.server.command("HLEN", "%s:recovery" % (self.namespace,))
+
+    @defer.inlineCallbacks
+    def start_and_kill(self, recover):
+        """A run starts on one scheduler, which dies; fire with the other's events."""
+        one, clock_one, events_one = self.scheduler(heartbeat=0.05, liveness=0.3)
+        two, clock_two, events_two = self.scheduler(heartbeat=0.05, liveness=0.3)
+        yield one.add_job("hang", "interval", seconds=10, id="a", jobstore="redis",
+                          recover=recover)
+        clock_one.advance(10)
+        yield drive(clock_one, lambda: events_one.codes() == [ev.EVENT_JOB_SUBMITTED])
+        yield wait_for(lambda: not one.jobstores["redis"]._claimed)
+        self.assertEqual(self.recovery(), b":1\r\n" if recover else b":0\r\n")
+        one.jobstores["redis"]._beats.stop()        # as if killed
+        return events_two
+
+    @defer.inlineCallbacks
+    def test_recoverable_run_runs_again(self):
+        events = yield self.start_and_kill(recover=True)
+        yield wait_for(lambda: events.codes() == [ev.EVENT_JOB_SUBMITTED])
+        self.assertEqual(events.events[0].scheduled_run_times, [after(10)])
+        # Held again while it runs on its new scheduler.
+        yield wait_for(lambda: self.recovery() == b":1\r\n")
+
+    @defer.inlineCallbacks
+    def test_other_runs_are_not_run_again(self):
+        events = yield self.start_and_kill(recover=False)
+        yield deferLater(reactor, 0.8, lambda: None)        # reaped meanwhile
+        self.assertEqual(events.events, [])
+
+    @defer.inlineCallbacks
+    def test_ended_run_is_released(self):
+        one, clock, events = self.scheduler()
+        yield one.add_job("hang", "interval", seconds=10, id="a", jobstore="redis",
+                          recover=True)
+        clock.advance(10)
+        yield drive(clock, lambda: events.codes() == [ev.EVENT_JOB_SUBMITTED])
+        yield wait_for(lambda: self.recovery() == b":1\r\n")
+        hang.__defaults__[0][0].callback(None)
+        yield wait_for(lambda: self.recovery() == b":0\r\n")
+
+    @defer.inlineCallbacks
+    def test_leaving_scheduler_hands_its_runs_over(self):
+        """A scheduler stopped without waiting for its runs hands recoverable ones over."""
+        one, clock, events = self.scheduler()
+        yield one.add_job("hang", "interval", seconds=10, id="a", jobstore="redis",
+                          recover=True)
+        clock.advance(10)
+        yield drive(clock, lambda: events.codes() == [ev.EVENT_JOB_SUBMITTED])
+        yield wait_for(lambda: self.recovery() == b":1\r\n")
+        yield one.shutdown(wait=False)
+        self.assertEqual(self.server.command("LRANGE", "%s:recover" % (self.namespace,), 0, -1),
+                         b"*1\r\n$19\r\n%s\na\r\n" % (
+                             redis_store.score(after(10)).encode(),))
 
 
 class UnavailableTests(unittest.TestCase):

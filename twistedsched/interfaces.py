@@ -122,8 +122,13 @@ class IClusterStore(Interface):
         store handed it out as due (by C{acquire_due_jobs}).
         """
 
-    def instance_started(job_id):
-        """Count a new instance of the job run here; return a token for it."""
+    def instance_started(job_id, recover_time=None):
+        """
+        Count a new instance of the job run here; return a token for it.
+        With C{recover_time} (the job has the C{recover} option), hold the
+        run until it ends, so that another scheduler runs it again (as due
+        at C{recover_time}) if this one dies first.
+        """
 
     def instance_ended(job_id, token):
         """Stop counting the instance C{token}."""

@@ -331,7 +331,8 @@ class Scheduler(service.Service):
 
     def add_job(self, func, trigger=None, *, args=(), kwargs=None, id=None, name=None,
                 misfire_grace_time=UNSET, coalesce=UNSET, max_instances=UNSET,
-                jitter=UNSET, timeout=UNSET, next_run_time=UNSET, replace_existing=False,
+                jitter=UNSET, timeout=UNSET, recover=UNSET, next_run_time=UNSET,
+                replace_existing=False,
                 jobstore="default", executor="default", **trigger_args):
         """
         Schedule C{func}: a callable, a registered task name, or a text
@@ -349,7 +350,7 @@ class Scheduler(service.Service):
         options = dict(self.job_defaults)
         for key, value in (("misfire_grace_time", misfire_grace_time), ("coalesce", coalesce),
                            ("max_instances", max_instances), ("jitter", jitter),
-                           ("timeout", timeout)):
+                           ("timeout", timeout), ("recover", recover)):
             if value is not UNSET:
                 options[key] = value
         store = self._lookup_jobstore(jobstore)
@@ -638,15 +639,17 @@ class Scheduler(service.Service):
                     out.write(line + "\n")
         return self.get_jobs(jobstore).addCallback(write)
 
-    def run_job(self, job_id, jobstore=None):
+    def run_job(self, job_id, jobstore=None, run_time=None):
         """
         Run a job now, outside its schedule (which stays as it is).  Fires
-        with the job once submitted; max_instances applies.
+        with the job once submitted; max_instances applies.  C{run_time}:
+        the scheduled run time to report (now by default; a store
+        recovering the run of a dead scheduler gives the run's own).
         """
         d = self._find_job(job_id, jobstore)
 
         def run(job):
-            self._submit(job, [self.now()], force=True)
+            self._submit(job, [run_time or self.now()], force=True)
             return job
         return d.addCallback(run)
 
@@ -850,7 +853,8 @@ class Scheduler(service.Service):
             self.log.failure("job {job_id!r} names an unknown executor", job_id=job.id)
             return None
         self._running[job.id] = here + 1
-        token = None if cluster is None else cluster.instance_started(job.id)
+        token = None if cluster is None else cluster.instance_started(
+            job.id, run_times[-1] if job.recover else None)
         self.counters["submitted"] += 1
         if self._wants(ev.EVENT_JOB_SUBMITTED):
             self._dispatch(ev.JobSubmissionEvent(

@@ -197,7 +197,8 @@ class RedisJobStore:
         ns = self.namespace
         self.keys = ["%s:jobs" % ns, "%s:run_times" % ns, "%s:paused" % ns,
                      "%s:claims" % ns, "%s:leases" % ns, "%s:history" % ns,
-                     "%s:nodes" % ns, "%s:instances" % ns, "%s:ids" % ns]
+                     "%s:nodes" % ns, "%s:instances" % ns, "%s:ids" % ns,
+                     "%s:recovery" % ns, "%s:recover" % ns]
         self.channel = "%s:changes@%d" % (ns, self.settings["db"])
         self._tasks = tasks
         self._scheduler = None
@@ -407,6 +408,8 @@ class RedisJobStore:
     def _beaten(self, reply):
         self._beating = False
         known, reaped = int(reply[0]), int(reply[1])
+        for run in reply[2:]:
+            self._recover(_text(run))
         if self._beat_failing:
             self._beat_failing = False
             self.log.info("Redis liveness record of {node} renewed again", node=self.node_id)
@@ -426,6 +429,20 @@ class RedisJobStore:
 
     _beats_sent = False
 
+    def _recover(self, run):
+        """Run again the run of a recoverable job whose scheduler died while it ran."""
+        when, _, job_id = run.partition("\n")
+        run_time = from_timestamp(float(when))
+        self.log.warn("job {job_id!r}: its run due {run_time} was in flight on a scheduler "
+                      "that died; running it again (recover=True)", job_id=job_id,
+                      run_time=run_time.isoformat())
+        if self._scheduler is None or not self._scheduler.running:
+            return
+        d = self._scheduler.run_job(job_id, self._alias, run_time=run_time)
+        d.addErrback(lambda f: self.log.warn(
+            "job {job_id!r}: recovering its run failed: {error}", job_id=job_id,
+            error=f.getErrorMessage()))
+
     def _beat_failed(self, failure):
         self._beating = False
         if self._stopped:
@@ -444,15 +461,20 @@ class RedisJobStore:
         """
         return self._elsewhere.get(job_id, 0)
 
-    def instance_started(self, job_id):
+    def instance_started(self, job_id, recover_time=None):
         """
         Count a new instance of a job across the cluster, with a lease that
         the heartbeat renews; returns its token for L{instance_ended}.  An
         instance of a claimed job is counted by the claim's write-back,
-        before the claim goes, so the next holder sees it.
+        before the claim goes, so the next holder sees it.  With
+        C{recover_time} (a job with the C{recover} option), the run is held
+        in Redis until it ends: if this scheduler dies first, another runs
+        it again, as due at C{recover_time}.
         """
         self._instance_count += 1
         token = "%s#%d" % (self.node_id, self._instance_count)
+        if recover_time is not None:
+            token += "@" + score(recover_time)
         self._instances[token] = job_id
         if job_id in self._claimed and job_id not in self._writing:
             self._unregistered.setdefault(job_id, []).append(token)

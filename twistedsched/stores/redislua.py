@@ -1,7 +1,7 @@
 """
 The Lua scripts of the Redis job store.
 
-Every script gets the same nine keys, in this order:
+Every script gets the same eleven keys, in this order:
 
   1. C{<ns>:jobs}       hash: job id -> JSON document
   2. C{<ns>:run_times}  sorted set: job id -> next run time (UTC POSIX seconds)
@@ -21,6 +21,12 @@ Every script gets the same nine keys, in this order:
   9. C{<ns>:ids}        sorted set: every stored job id, all scored 0, so that
                         listings page by id (C{ZRANGEBYLEX}) with a cursor
                         that run times do not move (L{PAGE_BY_ID})
+ 10. C{<ns>:recovery}   hash: instance token -> job id, for the running
+                        instances of jobs with the C{recover} option; their
+                        token ends in C{@<run time>}
+ 11. C{<ns>:recover}    list: C{"<run time>\\n<job id>"} of the runs whose
+                        scheduler died while they ran, waiting for a live
+                        scheduler's heartbeat to take them (L{BEAT})
 
 A claimed job stays in C{run_times}: listings keep showing it, and the
 claim is simply skipped by other schedulers until it is written back, its
@@ -54,8 +60,26 @@ end
 local function history(id)
   return KEYS[6] .. ':' .. id
 end
--- Schedulers whose liveness record ran out are dead: forget them and
--- release their claims.  Returns how many were reaped.
+-- The scheduler id in an instance token ("<node>#<n>[@<run time>]").
+local function token_node(token)
+  return string.match(token, '^(.*)#[^#]*$')
+end
+-- The runs of recoverable jobs that the schedulers in `gone` (a set) were
+-- running go to the list of runs to recover.
+local function orphan_runs(gone)
+  local running = redis.call('HGETALL', KEYS[10])
+  for i = 1, #running, 2 do
+    local token = running[i]
+    if gone[token_node(token)] then
+      local run_time = string.match(token, '@([^@]*)$')
+      redis.call('RPUSH', KEYS[11], run_time .. '\\n' .. running[i + 1])
+      redis.call('HDEL', KEYS[10], token)
+    end
+  end
+end
+-- Schedulers whose liveness record ran out are dead: forget them, release
+-- their claims, and queue the recoverable runs they had in flight.
+-- Returns how many were reaped.
 local function reap(now)
   local dead = redis.call('ZRANGEBYSCORE', KEYS[7], '-inf', now)
   if #dead == 0 then return 0 end
@@ -66,16 +90,19 @@ local function reap(now)
   for i = 1, #claims, 2 do
     if gone[claims[i + 1]] then release(claims[i]) end
   end
+  orphan_runs(gone)
   return #dead
 end
 local function instances(id)
   return KEYS[8] .. ':' .. id
 end
--- Start counting an instance of job `id` (token) until now + lease seconds.
+-- Start counting an instance of job `id` (token) until now + lease seconds;
+-- hold its run for recovery if its token names a run time.
 local function add_instance(id, token, now, lease)
   local key = instances(id)
   redis.call('ZADD', key, now + lease, token)
   redis.call('PEXPIRE', key, math.ceil(lease * 1000))
+  if string.find(token, '@', 1, true) then redis.call('HSET', KEYS[10], token, id) end
 end
 -- How many instances of job `id` run on schedulers other than `node`
 -- (instances whose lease ran out are dropped first).
@@ -158,7 +185,7 @@ REMOVE_ALL = _PROLOGUE + """
 for _, id in ipairs(redis.call('HKEYS', KEYS[1])) do
   redis.call('DEL', history(id), instances(id))
 end
-redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[9])
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[9], KEYS[10], KEYS[11])
 redis.call('PUBLISH', ARGV[1], ARGV[2] .. ' cleared *')
 return 1
 """
@@ -265,10 +292,12 @@ return out
 """
 
 #: ARGV: channel, node, ids...  A scheduler leaving: releases its claims on
-#: those jobs, drops its liveness record and announces that it left, so
-#: that the others look again at once rather than when its leases run out.
+#: those jobs, drops its liveness record (recoverable runs it leaves
+#: running are queued for the others) and announces that it left, so that
+#: the others look again at once rather than when its leases run out.
 RELEASE = _PROLOGUE + """
 redis.call('ZREM', KEYS[7], ARGV[2])
+orphan_runs({[ARGV[2]] = true})
 local count = 0
 for i = 3, #ARGV do
   if redis.call('HGET', KEYS[4], ARGV[i]) == ARGV[2] then
@@ -314,8 +343,9 @@ return kept
 #: instances this node runs.  A scheduler's heartbeat: renews its liveness
 #: record and its instances' leases (only those still counted: an instance
 #: that ended meanwhile is not brought back), then reaps dead schedulers and
-#: tells the others if it did.  Returns {1 if this node's record was still
-#: there (0: it was reaped, or this is its first beat), schedulers reaped}.
+#: tells the others if it did, and takes up to 10 runs to recover.
+#: Returns {1 if this node's record was still there (0: it was reaped, or
+#: this is its first beat), schedulers reaped, runs to recover...}.
 BEAT = _PROLOGUE + """
 local now = server_time()
 local ttl = tonumber(ARGV[3])
@@ -331,13 +361,20 @@ local reaped = reap(now)
 if reaped > 0 then
   redis.call('PUBLISH', ARGV[1], ARGV[2] .. ' reaped ' .. reaped)
 end
-return {known and 1 or 0, reaped}
+local out = {known and 1 or 0, reaped}
+for _ = 1, 10 do
+  local run = redis.call('LPOP', KEYS[11])
+  if not run then break end
+  out[#out + 1] = run
+end
+return out
 """
 
 #: ARGV: job id, token, lease seconds ('' to stop counting it).  Starts or
 #: stops counting one instance outside a claim's write-back.
 INSTANCE = _PROLOGUE + """
 if ARGV[3] == '' then
+  redis.call('HDEL', KEYS[10], ARGV[2])
   return redis.call('ZREM', instances(ARGV[1]), ARGV[2])
 end
 add_instance(ARGV[1], ARGV[2], server_time(), tonumber(ARGV[3]))
