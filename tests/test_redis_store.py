@@ -9,10 +9,12 @@ real time, and those waits are short.
 
 import datetime as _dt
 import json
+import os
 import time
 import uuid
 
 from twisted.internet import defer, reactor
+from twisted.internet.ssl import Certificate, optionsForClientTLS
 from twisted.internet.task import deferLater
 from twisted.logger import Logger, formatEvent
 from twisted.trial import unittest
@@ -28,6 +30,7 @@ from twistedsched.stores.redis import RedisJobStore, parse_url, score
 from twistedsched.tasks import TaskRegistry
 from twistedsched.timeutil import from_timestamp
 
+from tests.certs import make_pki
 from tests.helpers import START, EventRecorder, after, make_clock
 from tests.redisserver import RedisServer, shared_server
 
@@ -860,6 +863,46 @@ class RecoveryTests(ClusterTestCase):
         self.assertEqual(self.server.command("LRANGE", "%s:recover" % (self.namespace,), 0, -1),
                          b"*1\r\n$19\r\n%s\na\r\n" % (
                              redis_store.score(after(10)).encode(),))
+
+
+class TLSTests(unittest.TestCase):
+    """rediss:// against a real redis-server that speaks TLS only."""
+
+    timeout = 60
+
+    def setUp(self):
+        self.pki = make_pki(os.path.abspath(self.mktemp()))
+        self.server = RedisServer(tls=self.pki).start()
+        self.addCleanup(self.server.cleanup)
+
+    def make_store(self, ca):
+        with open(self.pki[ca], "rb") as f:
+            trust = Certificate.loadPEM(f.read())
+        store = RedisJobStore(self.server.url(), namespace="tls", timeout=1, tasks=tasks(),
+                              tls_options=optionsForClientTLS("localhost", trustRoot=trust))
+        self.addCleanup(store.shutdown)
+        return store
+
+    @defer.inlineCallbacks
+    def test_jobs_over_tls(self):
+        sched = Scheduler(reactor=make_clock(), tasks=tasks())
+        sched.add_jobstore(self.make_store("ca.pem"), alias="redis")
+        sched.startService()
+        self.addCleanup(sched.shutdown, False)
+        recorder = EventRecorder(sched, ev.EVENT_JOB_EXECUTED)
+        yield sched.add_job("record", "interval", seconds=10, id="a", args=[1],
+                            jobstore="redis")
+        self.assertEqual((yield sched.get_job("a")).args, (1,))
+        sched.reactor.advance(10)
+        yield drive(sched.reactor, lambda: recorder.events)
+        self.assertEqual(calls, [((1,), {})])
+
+    @defer.inlineCallbacks
+    def test_server_not_trusted(self):
+        store = self.make_store("other-ca.pem")
+        failure = yield self.assertFailure(store.count_jobs(), JobStoreUnavailable)
+        self.assertIn("Redis at rediss://localhost", str(failure))
+        self.flushLoggedErrors()
 
 
 class UnavailableTests(unittest.TestCase):
