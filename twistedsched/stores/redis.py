@@ -256,8 +256,15 @@ class RedisJobStore:
         factory.store = self
         factory.initialDelay = 0.2
         factory.maxDelay = 5
+        factory.deferred.addErrback(self._setup_failed)
         factory.startConnecting(self._endpoint())
         return factory
+
+    def _setup_failed(self, failure):
+        """txredisapi gave up on a connection it could not set up (login, database, TLS)."""
+        if not self._stopped:
+            self.log.error("Redis at {where}: {error}", where=self._where(),
+                           error=failure.getErrorMessage())
 
     def _connect(self):
         """Start the connection pool and the subscriber (once)."""
