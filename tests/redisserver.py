@@ -46,13 +46,14 @@ class RedisServer:
     back with every acknowledged write.
     """
 
-    def __init__(self, persistent=False, tls=None):
+    def __init__(self, persistent=False, tls=None, extra=()):
         require_redis()
         self.dir = tempfile.mkdtemp(prefix="twistedsched-redis-")
         self.port = free_port()
         self.socket_path = os.path.join(self.dir, "redis.sock")
         self.persistent = persistent
         self.tls = tls          # paths from tests.certs.make_pki: TLS only, on self.port
+        self.extra = list(extra)    # more redis-server options
         self.process = None
 
     def url(self, db=0):
@@ -79,6 +80,7 @@ class RedisServer:
             args += ["--appendonly", "yes", "--appendfsync", "always"]
         else:
             args += ["--appendonly", "no"]
+        args += self.extra
         self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL,
                                         stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout
@@ -142,3 +144,51 @@ def shared_server():
         atexit.register(server.cleanup)
         _shared = server
     return _shared
+
+
+class Sentinel:
+    """
+    One C{redis-server --sentinel} watching the primary named C{service}
+    at C{primary_port}: it calls it down after C{down_after} ms.
+    """
+
+    def __init__(self, primary_port, service="primary", down_after=1000):
+        require_redis()
+        self.dir = tempfile.mkdtemp(prefix="twistedsched-sentinel-")
+        self.port = free_port()
+        self.config = os.path.join(self.dir, "sentinel.conf")
+        with open(self.config, "w") as f:
+            f.write("port %d\nbind 127.0.0.1\ndir %s\n"
+                    "sentinel monitor %s 127.0.0.1 %d 2\n"
+                    "sentinel down-after-milliseconds %s %d\n"
+                    "sentinel failover-timeout %s 5000\n" % (
+                        self.port, self.dir, service, primary_port, service, down_after,
+                        service))
+        self.process = None
+
+    def start(self):
+        self.process = subprocess.Popen(
+            [REDIS_SERVER, self.config, "--sentinel", "--logfile",
+             os.path.join(self.dir, "sentinel.log")],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return self
+
+    def command(self, *args):
+        """Send one command and return the raw reply."""
+        return _command(("127.0.0.1", self.port), args)
+
+    def cleanup(self):
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(10)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _command(address, args):
+    parts = [b"*%d\r\n" % len(args)]
+    for arg in args:
+        arg = arg if isinstance(arg, bytes) else str(arg).encode()
+        parts.append(b"$%d\r\n%s\r\n" % (len(arg), arg))
+    with socket.create_connection(address, timeout=5) as s:
+        s.sendall(b"".join(parts))
+        return s.recv(65536)

@@ -98,6 +98,19 @@ class URLTests(unittest.TestCase):
         s = parse_url("unix:///run/redis.sock?db=2&namespace=game")
         self.assertEqual((s["path"], s["db"], s["namespace"]), ("/run/redis.sock", 2, "game"))
 
+    def test_sentinel(self):
+        s = parse_url("redis-sentinel://:p%40ss@10.0.0.1:26379,sentinel-b:26380/game/3")
+        self.assertEqual((s["sentinels"], s["service"], s["db"], s["password"]),
+                         ([("10.0.0.1", 26379), ("sentinel-b", 26380)], "game", 3, "p@ss"))
+        self.assertEqual(parse_url("redis-sentinel://h:1/game")["db"], 0)
+        for bad in ("redis-sentinel://h:1/", "redis-sentinel:///game/0",
+                    "redis-sentinel://h:port/game", "redis-sentinel://h:1/game/x",
+                    "redis-sentinel://h:1/game/0/extra"):
+            self.assertRaises(BadArgumentError, parse_url, bad)
+        store = make_jobstore("redis-sentinel://h:1,h:2/game/3")
+        self.assertEqual(repr(store),
+                         "<RedisJobStore redis-sentinel://h:1,h:2/game/3 namespace='twistedsched'>")
+
     def test_bad(self):
         self.assertRaises(BadArgumentError, parse_url, "redis://h/notanumber")
         self.assertRaises(BadArgumentError, parse_url, "http://h/0")

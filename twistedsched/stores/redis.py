@@ -67,8 +67,12 @@ _MICROSECOND = _dt.timedelta(microseconds=1)
 def parse_url(url):
     """
     Read a Redis URL into connection settings: C{redis://[:password@]host:port/db},
-    C{rediss://...} (TLS) or C{unix:///path.sock?db=0}.
+    C{rediss://...} (TLS), C{unix:///path.sock?db=0} or
+    C{redis-sentinel://[:password@]host:port,host:port/service/db} (the
+    primary of C{service}, as Redis Sentinels on those addresses name it).
     """
+    if url.startswith("redis-sentinel://"):
+        return _parse_sentinel_url(url)
     parts = urlsplit(url)
     query = {key: values[-1] for key, values in parse_qs(parts.query).items()}
     settings = {"scheme": parts.scheme, "username": None, "password": None, "db": 0,
@@ -98,6 +102,35 @@ def parse_url(url):
         settings["db"] = int(db) if db is not None else 0
     except ValueError:
         raise BadArgumentError("bad database number %r in Redis URL %r" % (db, url)) from None
+    return settings
+
+
+def _parse_sentinel_url(url):
+    parts = urlsplit(url)
+    query = {key: values[-1] for key, values in parse_qs(parts.query).items()}
+    credentials, _, hosts = parts.netloc.rpartition("@")
+    settings = {"scheme": "redis-sentinel", "username": None, "password": None,
+                "namespace": query.get("namespace"), "sentinels": []}
+    if credentials:
+        user, _, password = credentials.rpartition(":")
+        settings["password"] = unquote(password)
+        settings["username"] = unquote(user) or None
+    for host in hosts.split(","):
+        name, _, port = host.rpartition(":")
+        try:
+            settings["sentinels"].append((name or "localhost", int(port or 26379)))
+        except ValueError:
+            raise BadArgumentError("bad sentinel address %r in Redis URL %r" % (host, url)) \
+                from None
+    path = [part for part in parts.path.split("/") if part]
+    if not hosts or not 1 <= len(path) <= 2:
+        raise BadArgumentError("expected redis-sentinel://host:port[,host:port...]/service[/db],"
+                               " not %r" % (url,))
+    settings["service"] = unquote(path[0])
+    try:
+        settings["db"] = int(path[1]) if len(path) > 1 else int(query.get("db", 0))
+    except ValueError:
+        raise BadArgumentError("bad database number in Redis URL %r" % (url,)) from None
     return settings
 
 
@@ -205,6 +238,7 @@ class RedisJobStore:
         self._alias = "default"
         self._pool = None
         self._subscriber = None
+        self._sentinel = None       # txredisapi.Sentinel, for redis-sentinel:// URLs
         self._waiting = []          # Deferreds waiting for a connection
         self._claimed = set()       # ids this node claimed and not yet wrote back
         self._unsaved = {}          # id -> args of a write-back that failed
@@ -235,6 +269,9 @@ class RedisJobStore:
         s = self.settings
         if s["scheme"] == "unix":
             return "unix:%s?db=%d" % (s["path"], s["db"])
+        if s["scheme"] == "redis-sentinel":
+            return "redis-sentinel://%s/%s/%d" % (
+                ",".join("%s:%d" % address for address in s["sentinels"]), s["service"], s["db"])
         return "%s://%s:%s/%d" % (s["scheme"], s["host"], s["port"], s["db"])
 
     def _endpoint(self):
@@ -257,8 +294,29 @@ class RedisJobStore:
         factory.initialDelay = 0.2
         factory.maxDelay = 5
         factory.deferred.addErrback(self._setup_failed)
-        factory.startConnecting(self._endpoint())
+        if s["scheme"] == "redis-sentinel":
+            factory.startConnecting(self._sentinel_endpoint(factory))
+        else:
+            factory.startConnecting(self._endpoint())
         return factory
+
+    def _sentinel_endpoint(self, factory):
+        """
+        An endpoint that asks the sentinels for the current primary before
+        each connection; pooled connections also check that the server they
+        reach calls itself primary (a demoted one is left at once).
+        """
+        if self._sentinel is None:
+            s = self.settings
+            # (The password is the servers': sentinels are asked without one.)
+            self._sentinel = txredisapi.Sentinel(s["sentinels"], replyTimeout=self.timeout)
+            self._sentinel.discovery_timeout = self.timeout
+        factory.sentinel_manager = self._sentinel
+        factory.service_name = self.settings["service"]
+        factory.is_master = True
+        if factory.protocol is txredisapi.RedisProtocol:
+            factory.protocol = txredisapi.SentinelRedisProtocol
+        return txredisapi._SentinelEndpoint(factory)
 
     def _setup_failed(self, failure):
         """txredisapi gave up on a connection it could not set up (login, database, TLS)."""
@@ -537,7 +595,11 @@ class RedisJobStore:
         self._stopped = True
         self.subscribed = False
         pool, sub, self._pool, self._subscriber = self._pool, self._subscriber, None, None
-        yield defer.DeferredList([pool.disconnect(), sub.disconnect()], consumeErrors=True)
+        stopping = [pool.disconnect(), sub.disconnect()]
+        if self._sentinel is not None:
+            stopping.append(self._sentinel.disconnect())
+            self._sentinel = None
+        yield defer.DeferredList(stopping, consumeErrors=True)
 
     # -- Documents ---------------------------------------------------------------
 
@@ -910,5 +972,5 @@ def _make(url, **options):
     return RedisJobStore(url, **options)
 
 
-for _scheme in ("redis", "rediss", "unix"):
+for _scheme in ("redis", "rediss", "unix", "redis-sentinel"):
     STORE_SCHEMES[_scheme] = _make
