@@ -889,7 +889,7 @@ class Scheduler(service.Service):
         """
         Coalescing folds overdue runs into the last one: the others are on
         the record as one C{"missed: N runs folded into one"} record (N:
-        all the runs due), one L{EVENT_JOB_MISSED <ev.EVENT_JOB_MISSED>}
+        all the runs due), one C{EVENT_JOB_MISSED}
         listing them, and counted as missed.
         """
         folded = run_times[:-1]
