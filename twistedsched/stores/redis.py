@@ -315,7 +315,7 @@ class RedisJobStore:
         factory.service_name = self.settings["service"]
         factory.is_master = True
         if factory.protocol is txredisapi.RedisProtocol:
-            factory.protocol = txredisapi.SentinelRedisProtocol
+            factory.protocol = _PrimaryProtocol
         return txredisapi._SentinelEndpoint(factory)
 
     def _setup_failed(self, failure):
@@ -928,6 +928,15 @@ class RedisJobStore:
         if self._scheduler is not None:
             return self._scheduler.now()
         return from_timestamp(self.reactor.seconds())
+
+
+class _PrimaryProtocol(txredisapi.SentinelRedisProtocol):
+    """Leaves a server that is not the primary; a connection lost meanwhile is no error."""
+
+    def connectionMade(self):
+        d = txredisapi.SentinelRedisProtocol.connectionMade(self)
+        d.addErrback(lambda failure: failure.trap(txredisapi.ConnectionError))
+        return d
 
 
 class _SubscriberFactory(txredisapi.RedisFactory):
