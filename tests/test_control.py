@@ -353,6 +353,23 @@ class ErrorTests(ControlTestCase):
         self.error(self.client.add_job("greet", ("interval", "5s"), args=[object()]),
                    BadArgument)
 
+    def test_unknown_outcome_says_so(self):
+        """A change that may or may not have been made says so, and that a retry is safe."""
+        from twistedsched.errors import JobStoreOutcomeUnknown
+
+        def unanswered(*args, **kwargs):
+            raise JobStoreOutcomeUnknown(
+                "Redis at redis://r:6379/0 is unavailable (add: Not received Redis response); "
+                "the change was sent but not confirmed, so it may have been made: check, or "
+                "retry (adding the same job again is safe)")
+        self.h.sched.add_job = unanswered
+        failure = self.error(self.client.add_job("greet", ("interval", "5s"), id="a"),
+                             ServerError)
+        self.assertIn("job store unavailable", failure.getErrorMessage())
+        self.assertIn("may have been made", failure.getErrorMessage())
+        self.assertIn("adding the same job again is safe", failure.getErrorMessage())
+        self.flushLoggedErrors()
+
     def test_malformed_box_keeps_connection(self):
         d = Deferred()
         self.h.protocol._sendBoxCommand(b"ListJobs", amp.Box({b"offset": b"abc"})
