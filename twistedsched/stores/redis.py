@@ -669,28 +669,37 @@ class RedisJobStore:
             return defer.fail()
         return self._add(entries)
 
+    def _add(self, entries, tries=_ADD_TRIES):
+        """Add; if ids are taken, see whether by the same jobs (L{_taken})."""
+        args = [self.channel, self.node_id]
+        for entry in entries:
+            args += entry
+
+        def added(taken):
+            if taken:
+                return self._taken([_text(job_id) for job_id in taken], entries, tries)
+        return self._script("add", args).addCallback(added)
+
     @defer.inlineCallbacks
-    def _add(self, entries):
-        for _ in range(_ADD_TRIES):
-            args = [self.channel, self.node_id]
-            for entry in entries:
-                args += entry
-            taken = [_text(job_id) for job_id in (yield self._script("add", args))]
-            if not taken:
-                return None
-            stored = yield self._call("hmget", self.keys[0], taken)
-            docs = {job_id: doc for job_id, doc, _ in entries}
-            same = set()
-            for job_id, doc in zip(taken, stored):
-                if doc is None:
-                    continue        # removed meanwhile: try again
-                if not same_job(_text(doc), docs[job_id]):
-                    raise ConflictingIdError(job_id)
-                same.add(job_id)
-            entries = [entry for entry in entries if entry[0] not in same]
-            if not entries:
-                return None
-        raise ConflictingIdError(entries[0][0])
+    def _taken(self, taken, entries, tries):
+        """
+        Ids were taken: fail if by a different job, else add the other jobs
+        again (an id freed meanwhile is tried again, C{tries} times in all).
+        """
+        stored = yield self._call("hmget", self.keys[0], taken)
+        docs = {job_id: doc for job_id, doc, _ in entries}
+        same = set()
+        for job_id, doc in zip(taken, stored):
+            if doc is None:
+                continue        # removed meanwhile: try again
+            if not same_job(_text(doc), docs[job_id]):
+                raise ConflictingIdError(job_id)
+            same.add(job_id)
+        entries = [entry for entry in entries if entry[0] not in same]
+        if entries and tries <= 1:
+            raise ConflictingIdError(entries[0][0])
+        if entries:
+            yield self._add(entries, tries - 1)
 
     def update_job(self, job):
         """Replace the stored job (writing back a claimed one releases the claim)."""
