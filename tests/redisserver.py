@@ -12,6 +12,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -45,22 +46,33 @@ class RedisServer:
     back with every acknowledged write.
     """
 
-    def __init__(self, persistent=False):
+    def __init__(self, persistent=False, tls=None, extra=()):
         require_redis()
         self.dir = tempfile.mkdtemp(prefix="twistedsched-redis-")
         self.port = free_port()
         self.socket_path = os.path.join(self.dir, "redis.sock")
         self.persistent = persistent
+        self.tls = tls          # paths from tests.certs.make_pki: TLS only, on self.port
+        self.extra = list(extra)    # more redis-server options
         self.process = None
 
     def url(self, db=0):
+        if self.tls:
+            return "rediss://localhost:%d/%d" % (self.port, db)
         return "redis://127.0.0.1:%d/%d" % (self.port, db)
 
     def unix_url(self, db=0):
         return "unix://%s?db=%d" % (self.socket_path, db)
 
     def start(self, timeout=10):
-        args = [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1",
+        if self.tls:
+            port = ["--port", "0", "--tls-port", str(self.port),
+                    "--tls-cert-file", self.tls["server.pem"],
+                    "--tls-key-file", self.tls["server.pem"],
+                    "--tls-ca-cert-file", self.tls["ca.pem"], "--tls-auth-clients", "no"]
+        else:
+            port = ["--port", str(self.port)]
+        args = [REDIS_SERVER] + port + ["--bind", "127.0.0.1",
                 "--dir", self.dir, "--unixsocket", self.socket_path,
                 "--unixsocketperm", "700", "--save", "", "--daemonize", "no",
                 "--logfile", os.path.join(self.dir, "redis.log")]
@@ -68,6 +80,7 @@ class RedisServer:
             args += ["--appendonly", "yes", "--appendfsync", "always"]
         else:
             args += ["--appendonly", "no"]
+        args += self.extra
         self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL,
                                         stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout
@@ -80,9 +93,16 @@ class RedisServer:
         self.stop()
         raise RuntimeError("redis-server did not answer within %ss" % (timeout,))
 
+    def _connect(self, timeout):
+        s = socket.create_connection(("127.0.0.1", self.port), timeout=timeout)
+        if self.tls:
+            context = ssl.create_default_context(cafile=self.tls["ca.pem"])
+            s = context.wrap_socket(s, server_hostname="localhost")
+        return s
+
     def ping(self):
         try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as s:
+            with self._connect(0.5) as s:
                 s.sendall(b"PING\r\n")
                 return s.recv(64).startswith(b"+PONG")
         except OSError:
@@ -94,7 +114,7 @@ class RedisServer:
         for arg in args:
             arg = arg if isinstance(arg, bytes) else str(arg).encode()
             parts.append(b"$%d\r\n%s\r\n" % (len(arg), arg))
-        with socket.create_connection(("127.0.0.1", self.port), timeout=5) as s:
+        with self._connect(5) as s:
             s.sendall(b"".join(parts))
             return s.recv(65536)
 
@@ -124,3 +144,51 @@ def shared_server():
         atexit.register(server.cleanup)
         _shared = server
     return _shared
+
+
+class Sentinel:
+    """
+    One C{redis-server --sentinel} watching the primary named C{service}
+    at C{primary_port}: it calls it down after C{down_after} ms.
+    """
+
+    def __init__(self, primary_port, service="primary", down_after=1000):
+        require_redis()
+        self.dir = tempfile.mkdtemp(prefix="twistedsched-sentinel-")
+        self.port = free_port()
+        self.config = os.path.join(self.dir, "sentinel.conf")
+        with open(self.config, "w") as f:
+            f.write("port %d\nbind 127.0.0.1\ndir %s\n"
+                    "sentinel monitor %s 127.0.0.1 %d 2\n"
+                    "sentinel down-after-milliseconds %s %d\n"
+                    "sentinel failover-timeout %s 5000\n" % (
+                        self.port, self.dir, service, primary_port, service, down_after,
+                        service))
+        self.process = None
+
+    def start(self):
+        self.process = subprocess.Popen(
+            [REDIS_SERVER, self.config, "--sentinel", "--logfile",
+             os.path.join(self.dir, "sentinel.log")],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return self
+
+    def command(self, *args):
+        """Send one command and return the raw reply."""
+        return _command(("127.0.0.1", self.port), args)
+
+    def cleanup(self):
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(10)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _command(address, args):
+    parts = [b"*%d\r\n" % len(args)]
+    for arg in args:
+        arg = arg if isinstance(arg, bytes) else str(arg).encode()
+        parts.append(b"$%d\r\n%s\r\n" % (len(arg), arg))
+    with socket.create_connection(address, timeout=5) as s:
+        s.sendall(b"".join(parts))
+        return s.recv(65536)

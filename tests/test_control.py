@@ -7,14 +7,18 @@ import json
 
 from twisted.cred.checkers import InMemoryUsernamePasswordDatabaseDontUse
 from twisted.internet.defer import Deferred
+from twisted.internet.error import ConnectionDone
 from twisted.internet.task import Clock
+from twisted.internet.testing import StringTransport
 from twisted.protocols import amp
+from twisted.python.failure import Failure
 from twisted.test import iosim
 from twisted.trial import unittest
 
 from twistedsched import Scheduler
 from twistedsched.client import ClientProtocol, ControlClient, RemoteJob
 from twistedsched.control import (
+    MAX_IN_FLIGHT,
     PAGE_BYTES, BadArgument, ControlFactory, GetJob, InvalidTrigger, JobIdTaken, ListJobs,
     NoSuchJob, NotAuthorized, ServerError, UnknownTask)
 from twistedsched.triggers import IntervalTrigger
@@ -211,6 +215,28 @@ class PagingTests(ControlTestCase):
         self.assertEqual(ids, ["job-%05d" % (i,) for i in range(10000)])
         self.assertGreater(len(pages), 10)
 
+    def test_pages_by_id_list_each_job_once_while_jobs_fire(self):
+        """
+        Jobs fire between pages (their run order changes): paging by id
+        lists each once, where paging by position in run order would not.
+        """
+        for i in range(10):
+            self.add("j%d" % i, ("interval", "%ds" % (10 + i)))
+        seen, after = [], ""
+        while after is not None:
+            answer = self.ok(self.client._call(ListJobs, after=after, limit=3))
+            seen += [job["id"] for job in answer["jobs"]]
+            after = answer.get("next_after")
+            self.h.clock.advance(7)
+        self.assertEqual(seen, ["j%d" % i for i in range(10)])
+        jobs = self.ok(self.client.get_jobs())
+        self.assertEqual(sorted(job.id for job in jobs), ["j%d" % i for i in range(10)])
+        self.assertEqual(jobs, sorted(jobs, key=lambda job: job.next_run_time))
+
+    def test_offset_and_after_together_refused(self):
+        self.add("a")
+        self.error(self.client._call(ListJobs, after="", offset=1), BadArgument)
+
     def test_page_under_amp_limit(self):
         for i in range(300):
             self.h.sched.add_job("greet", "interval", seconds=60, id="big-%03d" % (i,),
@@ -329,6 +355,23 @@ class ErrorTests(ControlTestCase):
         self.error(self.client.add_job("greet", ("interval", "5s"), args=[object()]),
                    BadArgument)
 
+    def test_unknown_outcome_says_so(self):
+        """A change that may or may not have been made says so, and that a retry is safe."""
+        from twistedsched.errors import JobStoreOutcomeUnknown
+
+        def unanswered(*args, **kwargs):
+            raise JobStoreOutcomeUnknown(
+                "Redis at redis://r:6379/0 is unavailable (add: Not received Redis response); "
+                "the change was sent but not confirmed, so it may have been made: check, or "
+                "retry (adding the same job again is safe)")
+        self.h.sched.add_job = unanswered
+        failure = self.error(self.client.add_job("greet", ("interval", "5s"), id="a"),
+                             ServerError)
+        self.assertIn("job store unavailable", failure.getErrorMessage())
+        self.assertIn("may have been made", failure.getErrorMessage())
+        self.assertIn("adding the same job again is safe", failure.getErrorMessage())
+        self.flushLoggedErrors()
+
     def test_malformed_box_keeps_connection(self):
         d = Deferred()
         self.h.protocol._sendBoxCommand(b"ListJobs", amp.Box({b"offset": b"abc"})
@@ -345,6 +388,69 @@ class ErrorTests(ControlTestCase):
         self.assertIn("ZeroDivisionError", failure.getErrorMessage())
         self.assertEqual(len(self.flushLoggedErrors(ZeroDivisionError)), 1)
         self.ok(self.client.tasks())
+
+
+class BackPressureTests(unittest.TestCase):
+    """
+    At most MAX_IN_FLIGHT commands of a connection are answered at once; the
+    connection stops reading meanwhile, and the held commands are answered
+    in order as room frees.
+    """
+
+    def setUp(self):
+        h = Harness()
+        self.pending = []
+        self.looked_up = []
+
+        def get_job(job_id, jobstore=None):
+            self.looked_up.append(job_id)
+            d = Deferred()
+            self.pending.append(d)
+            return d
+        h.sched.get_job = get_job
+        self.server = h.factory.buildProtocol(None)
+        self.transport = StringTransport()
+        self.server.makeConnection(self.transport)
+
+    def send(self, count):
+        data = b""
+        for i in range(count):
+            box = GetJob.makeArguments({"id": "j%d" % i, "history": False}, None)
+            box[amp.COMMAND] = GetJob.commandName
+            box[amp.ASK] = b"%d" % (i + 1,)
+            data += box.serialize()
+        self.server.dataReceived(data)
+
+    def answers(self):
+        return self.transport.value().count(b"_error_code")
+
+    def test_excess_commands_wait_and_reading_stops(self):
+        self.send(MAX_IN_FLIGHT + 8)
+        self.assertEqual(len(self.looked_up), MAX_IN_FLIGHT)
+        self.assertEqual(self.transport.producerState, "paused")
+        self.pending[0].callback(None)          # answered (no such job): one more starts
+        self.assertEqual((self.answers(), len(self.looked_up)), (1, MAX_IN_FLIGHT + 1))
+        self.assertEqual(self.transport.producerState, "paused")
+        for i in range(1, MAX_IN_FLIGHT + 8):
+            self.pending[i].callback(None)
+        self.assertEqual(self.answers(), MAX_IN_FLIGHT + 8)
+        self.assertEqual(self.looked_up, ["j%d" % i for i in range(MAX_IN_FLIGHT + 8)])
+        self.assertEqual(self.transport.producerState, "producing")
+
+    def test_commands_within_the_bound_do_not_pause(self):
+        self.send(MAX_IN_FLIGHT)
+        self.assertEqual(self.transport.producerState, "producing")
+        for d in self.pending:
+            d.callback(None)
+        self.send(1)        # room again
+        self.assertEqual(len(self.looked_up), MAX_IN_FLIGHT + 1)
+
+    def test_lost_connection_drops_held_commands(self):
+        self.send(MAX_IN_FLIGHT + 2)
+        self.server.connectionLost(Failure(ConnectionDone()))
+        for d in self.pending:
+            d.callback(None)
+        self.assertEqual(len(self.looked_up), MAX_IN_FLIGHT)
 
 
 class AuthTests(unittest.TestCase):

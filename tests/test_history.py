@@ -136,12 +136,18 @@ class SchedulerHistoryTests(unittest.TestCase):
                           missed["scheduled_run_time"]), ("missed", None, "node-a", after(40)))
         self.assertIsNone(missed["started"])
         self.assertIsNone(missed["duration"])
-        bad = history("bad")[1]
+        # "bad" coalesces: of its runs due at 30, 40 and 50, the last ran and
+        # the others are on the record as folded.
+        folded = history("bad")[1]
+        self.assertEqual((folded["outcome"], folded["error"], folded["scheduled_run_time"]),
+                         ("missed", "3 runs folded into one", after(30)))
+        self.assertIsNone(folded["started"])
+        bad = history("bad")[2]
         self.assertEqual((bad["outcome"], bad["error"]), ("error", "ValueError: it broke badly"))
         self.assertEqual(bad["started"], after(20))
         self.assertEqual(bad["ended"], after(20))
         self.assertEqual(bad["duration"], 0.0)
-        skipped = history("slow")[1]
+        skipped = history("slow")[2]
         self.assertEqual((skipped["outcome"], skipped["error"], skipped["scheduled_run_time"]),
                          ("skipped", "1 instances running", after(20)))
         slow.callback(None)

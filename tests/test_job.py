@@ -26,12 +26,12 @@ class JobDictTests(unittest.TestCase):
     def test_round_trip_with_reference(self):
         job = make(func_ref="tests.jobfuncs:square", id="sq", args=(4,), kwargs={"k": [1, 2]},
                    max_instances=3, coalesce=False, misfire_grace_time=None, jitter=2,
-                   timeout=7.5)
+                   timeout=7.5, recover=True)
         data = json.loads(json.dumps(job.to_dict()))
         again = Job.from_dict(None, data)
         self.assertIs(again.func, jobfuncs.square)
         for attr in ("id", "name", "args", "kwargs", "trigger", "max_instances", "coalesce",
-                     "misfire_grace_time", "jitter", "timeout", "next_run_time",
+                     "misfire_grace_time", "jitter", "timeout", "recover", "next_run_time",
                      "scheduled_run_time"):
             self.assertEqual(getattr(again, attr), getattr(job, attr), attr)
 
@@ -68,6 +68,17 @@ class OptionTests(unittest.TestCase):
             e = self.assertRaises(BadArgumentError, check_options, {"timeout": bad})
             self.assertIn("timeout", str(e))
         self.assertRaises(BadArgumentError, make, timeout=-3)
+
+    def test_recover(self):
+        self.assertEqual(check_options({"recover": True}), {"recover": True})
+        self.assertFalse(make().recover)
+        for bad in (1, None, "yes"):
+            e = self.assertRaises(BadArgumentError, check_options, {"recover": bad})
+            self.assertIn("recover: expected True or False", str(e))
+        # Documents stored before the option existed load with the default.
+        data = make(func_ref="tests.jobfuncs:square").to_dict()
+        del data["recover"]
+        self.assertFalse(Job.from_dict(None, data).recover)
 
 
 class TaskRegistryTests(unittest.TestCase):

@@ -93,6 +93,22 @@ class MemoryJobStoreTests(MemoryStoreTestCase):
         self.add("c", 1)
         self.assertEqual([j.id for j in self.successResultOf(self.store.get_jobs())], ["c", "a"])
 
+    def test_listing_by_id_pages_with_a_cursor(self):
+        for job_id, seconds in (("b", 10), ("a", 30), ("é", 5), ("c", None), ("B", 20)):
+            self.add(job_id, seconds)
+        ids = lambda d: [job.id for job in self.successResultOf(d)]
+        self.assertEqual(ids(self.store.get_jobs_by_id()), ["B", "a", "b", "c", "é"])
+        self.assertEqual(ids(self.store.get_jobs_by_id(limit=2)), ["B", "a"])
+        self.assertEqual(ids(self.store.get_jobs_by_id("a", 2)), ["b", "c"])
+        self.assertEqual(ids(self.store.get_jobs_by_id("bb")), ["c", "é"])
+        self.assertEqual(ids(self.store.get_jobs_by_id("é")), [])
+        # A cursor does not move when run times change or jobs go.
+        self.successResultOf(self.store.update_job(make_job("b", 1)))
+        self.successResultOf(self.store.remove_job("a"))
+        self.add("d", 1)
+        self.assertEqual(ids(self.store.get_jobs_by_id("a", 2)), ["b", "c"])
+        self.assertEqual(ids(self.store.get_jobs_by_id("c")), ["d", "é"])
+
     def test_remove_all(self):
         self.add("a", 1)
         self.successResultOf(self.store.remove_all_jobs())

@@ -61,6 +61,17 @@ class CollectorTests(unittest.TestCase):
         self.assertEqual(s[("twistedsched_job_duration_seconds_count", ())], 3)
         self.assertEqual(s[("twistedsched_job_lateness_seconds_count", ())], 3)
 
+    def test_folded_runs_count_as_missed(self):
+        self.sched.add_job(ok, "interval", seconds=10, name="tick", coalesce=True,
+                           misfire_grace_time=None)
+        self.sched.pause()
+        self.clock.advance(45)
+        self.sched.resume()                      # runs due at 10..40: three folded into 40
+        self.clock.advance(0)
+        s = self.scrape()
+        self.assertEqual(s[("twistedsched_jobs_missed_total", (("job", "tick"),))], 3)
+        self.assertEqual(s[("twistedsched_jobs_fired_total", (("job", "tick"),))], 1)
+
     def test_skipped_running_and_lateness(self):
         slow = defer.Deferred()
         self.sched.add_job(lambda: slow, "interval", seconds=10, name="slow")

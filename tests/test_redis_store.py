@@ -8,10 +8,13 @@ real time, and those waits are short.
 """
 
 import datetime as _dt
+import json
+import os
 import time
 import uuid
 
 from twisted.internet import defer, reactor
+from twisted.internet.ssl import Certificate, optionsForClientTLS
 from twisted.internet.task import deferLater
 from twisted.logger import Logger, formatEvent
 from twisted.trial import unittest
@@ -20,13 +23,14 @@ from twistedsched import Scheduler
 from twistedsched import events as ev
 from twistedsched.errors import (
     BadArgumentError, BadReferenceError, ConflictingIdError, JobLookupError,
-    JobStoreUnavailable)
+    JobStoreOutcomeUnknown, JobStoreUnavailable)
 from twistedsched.stores import make_jobstore
 from twistedsched.stores import redis as redis_store
 from twistedsched.stores.redis import RedisJobStore, parse_url, score
 from twistedsched.tasks import TaskRegistry
 from twistedsched.timeutil import from_timestamp
 
+from tests.certs import make_pki
 from tests.helpers import START, EventRecorder, after, make_clock
 from tests.redisserver import RedisServer, shared_server
 
@@ -93,6 +97,19 @@ class URLTests(unittest.TestCase):
     def test_unix(self):
         s = parse_url("unix:///run/redis.sock?db=2&namespace=game")
         self.assertEqual((s["path"], s["db"], s["namespace"]), ("/run/redis.sock", 2, "game"))
+
+    def test_sentinel(self):
+        s = parse_url("redis-sentinel://:p%40ss@10.0.0.1:26379,sentinel-b:26380/game/3")
+        self.assertEqual((s["sentinels"], s["service"], s["db"], s["password"]),
+                         ([("10.0.0.1", 26379), ("sentinel-b", 26380)], "game", 3, "p@ss"))
+        self.assertEqual(parse_url("redis-sentinel://h:1/game")["db"], 0)
+        for bad in ("redis-sentinel://h:1/", "redis-sentinel:///game/0",
+                    "redis-sentinel://h:port/game", "redis-sentinel://h:1/game/x",
+                    "redis-sentinel://h:1/game/0/extra"):
+            self.assertRaises(BadArgumentError, parse_url, bad)
+        store = make_jobstore("redis-sentinel://h:1,h:2/game/3")
+        self.assertEqual(repr(store),
+                         "<RedisJobStore redis-sentinel://h:1,h:2/game/3 namespace='twistedsched'>")
 
     def test_bad(self):
         self.assertRaises(BadArgumentError, parse_url, "redis://h/notanumber")
@@ -166,6 +183,79 @@ class StoreTests(RedisTestCase):
         self.assertEqual(stored.trigger.to_dict(), replaced.trigger.to_dict())
 
     @defer.inlineCallbacks
+    def test_adding_the_same_job_again_is_success(self):
+        """A retried add (same id, same job) succeeds; another job under the id fails."""
+        sched, clock = self.make_scheduler()
+        store = sched.jobstores["redis"]
+        first = yield sched.add_job("record", "interval", seconds=10, id="a", args=[1],
+                                    jobstore="redis")
+        clock.advance(3)        # a retry computes a later start date
+        again = yield sched.add_job("record", "interval", seconds=10, id="a", args=[1],
+                                    jobstore="redis")
+        self.assertNotEqual(again.next_run_time, first.next_run_time)
+        self.assertEqual((yield store.count_jobs()), 1)
+        self.assertEqual((yield store.lookup_job("a")).next_run_time, first.next_run_time)
+        for changed in (dict(args=[2]), dict(seconds=11), dict(name="other")):
+            options = dict(dict(seconds=10, args=[1]), **changed)
+            yield self.assertFailure(sched.add_job("record", "interval", id="a",
+                                                   jobstore="redis", **options),
+                                     ConflictingIdError)
+        # In a batch: the same job again and a new one are both "added"...
+        job = (yield store.lookup_job("a"))
+        new = job.copy()
+        new.id = "b"
+        yield store.add_jobs([job, new])
+        self.assertEqual((yield store.count_jobs()), 2)
+        # ...but a different job under a taken id fails the whole batch.
+        different, other = job.copy(), job.copy()
+        different.args, other.id = (2,), "c"
+        yield self.assertFailure(store.add_jobs([other, different]), ConflictingIdError)
+        self.assertIsNone((yield store.lookup_job("c")))
+
+    def test_same_job(self):
+        doc = lambda **changes: json.dumps(dict(dict(
+            id="a", func="m:f", args=[1], trigger={"type": "interval", "seconds": 10,
+                                                   "start_date": "2026-01-01T00:00:00+00:00"},
+            next_run_time="2026-01-01T00:00:00+00:00"), **changes))
+        self.assertTrue(redis_store.same_job(doc(), doc()))
+        self.assertTrue(redis_store.same_job(doc(), doc(next_run_time=None)))
+        self.assertTrue(redis_store.same_job(doc(), doc(trigger={
+            "type": "interval", "seconds": 10, "start_date": "2027-01-01T00:00:00+00:00"})))
+        self.assertFalse(redis_store.same_job(doc(), doc(trigger={
+            "type": "interval", "seconds": 11, "start_date": "2026-01-01T00:00:00+00:00"})))
+        self.assertFalse(redis_store.same_job(doc(), doc(args=[2])))
+        self.assertFalse(redis_store.same_job("not json", doc()))
+
+    @defer.inlineCallbacks
+    def test_unanswered_add_says_the_outcome_is_unknown(self):
+        """
+        Redis holds writes (CLIENT PAUSE) past the store's timeout: the add
+        fails saying it may have been made; a read fails plainly; adding the
+        same job again once Redis answers is success, and stores it once.
+        """
+        sched, clock = self.make_scheduler(self.make_store(timeout=0.3))
+        store = sched.jobstores["redis"]
+        yield store.count_jobs()
+        self.server.command("CLIENT", "PAUSE", "1000", "WRITE")
+        failure = yield self.assertFailure(
+            sched.add_job("record", "interval", seconds=10, id="a", jobstore="redis"),
+            JobStoreOutcomeUnknown)
+        self.assertIn("may have been made", str(failure))
+        self.assertIn("adding the same job again is safe", str(failure))
+        yield deferLater(reactor, 1.0, lambda: None)       # the pause is over
+        yield sched.add_job("record", "interval", seconds=10, id="a", jobstore="redis")
+        self.assertEqual((yield store.count_jobs()), 1)
+
+    @defer.inlineCallbacks
+    def test_unanswered_read_is_plainly_unavailable(self):
+        store = self.make_store(timeout=0.3)
+        yield store.count_jobs()
+        self.server.command("CLIENT", "PAUSE", "1000", "ALL")
+        failure = yield self.assertFailure(store.count_jobs(), JobStoreUnavailable)
+        self.assertNotIsInstance(failure, JobStoreOutcomeUnknown)
+        yield deferLater(reactor, 1.0, lambda: None)
+
+    @defer.inlineCallbacks
     def test_non_json_arguments_rejected(self):
         sched, clock = self.make_scheduler()
         f = yield self.assertFailure(
@@ -198,6 +288,31 @@ class StoreTests(RedisTestCase):
             for limit in (1, 2, 4):
                 page = yield sched.get_jobs("redis", offset=offset, limit=limit)
                 self.assertEqual([j.id for j in page], order[offset:offset + limit])
+
+    @defer.inlineCallbacks
+    def test_listing_by_id_pages_with_a_cursor(self):
+        sched, clock = self.make_scheduler()
+        store = sched.jobstores["redis"]
+        for job_id, seconds in (("b", 10), ("a", 30), ("é", 5), ("B", 20)):
+            yield sched.add_job("record", "interval", seconds=seconds, id=job_id,
+                                jobstore="redis")
+        yield sched.add_job("record", "interval", seconds=5, id="c", jobstore="redis",
+                            next_run_time=None)
+        ids = lambda jobs: [job.id for job in jobs]
+        self.assertEqual(ids((yield store.get_jobs_by_id())), ["B", "a", "b", "c", "é"])
+        self.assertEqual(ids((yield store.get_jobs_by_id(limit=2))), ["B", "a"])
+        self.assertEqual(ids((yield store.get_jobs_by_id("a", 2))), ["b", "c"])
+        self.assertEqual(ids((yield store.get_jobs_by_id("bb"))), ["c", "é"])
+        self.assertEqual(ids((yield store.get_jobs_by_id("é"))), [])
+        self.assertEqual((yield store.get_jobs_by_id(limit=0)), [])
+        yield sched.remove_job("a", "redis")
+        self.assertEqual(ids((yield store.get_jobs_by_id("a", 2))), ["b", "c"])
+        # A namespace stored before the id index existed gets one.
+        self.server.command("DEL", "%s:ids" % (self.namespace,))
+        self.assertEqual(ids((yield store.get_jobs_by_id())), ["B", "b", "c", "é"])
+        yield store.remove_all_jobs()
+        self.assertEqual(self.server.command("EXISTS", "%s:ids" % (self.namespace,)),
+                         b":0\r\n")
 
     @defer.inlineCallbacks
     def test_scripts_reloaded_after_flush(self):
@@ -552,6 +667,257 @@ class WakeupTests(RedisTestCase):
         yield leaving.shutdown()
         yield wait_for(lambda: other.notifications == 1)
         self.assertEqual([j.id for j in (yield other.acquire_due_jobs(now, 10))], ["a"])
+
+
+class LivenessTests(RedisTestCase):
+    """
+    Each started store renews a liveness record; when one runs out, the
+    others release that scheduler's claims long before their lease ends.
+    """
+
+    def test_options_checked(self):
+        for options in (dict(heartbeat=0), dict(liveness=-1), dict(heartbeat=True),
+                        dict(heartbeat=2, liveness=2), dict(heartbeat=3, liveness=1)):
+            self.assertRaises(BadArgumentError, RedisJobStore, self.server.url(), **options)
+
+    def nodes(self):
+        return self.server.command("ZRANGE", "%s:nodes" % (self.namespace,), 0, -1)
+
+    @defer.inlineCallbacks
+    def started(self, **options):
+        store = self.make_store(tasks=tasks(), **options)
+        yield store.start(None, "redis")
+        yield wait_for(lambda: store._beats_sent)
+        return store
+
+    @defer.inlineCallbacks
+    def test_dead_schedulers_claims_released(self):
+        sched, clock = self.make_scheduler(start=False)
+        yield sched.add_job("record", "interval", seconds=10, id="a", jobstore="redis")
+        dying = yield self.started(heartbeat=0.05, liveness=0.3)     # lease: 30 s
+        other = self.make_store(tasks=tasks())
+        now = sched.now() + _dt.timedelta(seconds=10)
+        self.assertEqual(len((yield dying.acquire_due_jobs(now, 10))), 1)
+        self.assertIn(dying.node_id.encode(), self.nodes())
+        self.assertEqual((yield other.acquire_due_jobs(now, 10)), [])
+        # The earliest claim ends with its holder's liveness record, not its lease.
+        next_time = yield other.get_next_run_time()
+        self.assertLess(next_time, other._now() + _dt.timedelta(seconds=1))
+        # Alive, it keeps its claim past its liveness period.
+        yield deferLater(reactor, 0.5, lambda: None)
+        self.assertEqual((yield other.acquire_due_jobs(now, 10)), [])
+        dying._beats.stop()         # as if killed
+        yield deferLater(reactor, 0.4, lambda: None)
+        self.assertEqual([j.id for j in (yield other.acquire_due_jobs(now, 10))], ["a"])
+        self.assertNotIn(dying.node_id.encode(), self.nodes())
+
+    @defer.inlineCallbacks
+    def test_heartbeat_reaps_and_tells_the_others(self):
+        dying = yield self.started(heartbeat=0.05, liveness=0.3)
+        reaper = yield self.started(heartbeat=0.05, liveness=0.3)
+        listener = self.make_store(tasks=tasks())
+        yield listener.when_subscribed()
+        dying._beats.stop()
+        yield wait_for(lambda: reaper.reaped == 1 and listener.notifications == 1)
+        self.assertEqual(self.nodes(), b"*1\r\n$%d\r\n%s\r\n" % (
+            len(reaper.node_id), reaper.node_id.encode()))
+
+    @defer.inlineCallbacks
+    def test_resumed_scheduler_learns_it_was_reaped(self):
+        logged = []
+        stopped = yield self.started(heartbeat=0.05, liveness=0.3)
+        stopped.log = Logger(observer=logged.append)
+        yield self.started(heartbeat=0.05, liveness=0.3)
+        stopped._beats.stop()
+        yield wait_for(lambda: stopped.node_id.encode() not in self.nodes())
+        yield stopped._beat()
+        self.assertIn(stopped.node_id.encode(), self.nodes())
+        [event] = logged
+        self.assertIn("did not renew its liveness record", formatEvent(event))
+
+    @defer.inlineCallbacks
+    def test_shutdown_drops_the_record(self):
+        store = yield self.started()
+        self.assertIn(store.node_id.encode(), self.nodes())
+        yield store.shutdown()
+        self.assertEqual(self.nodes(), b"*0\r\n")
+
+
+def hang(deferreds=[]):
+    """A job whose instance runs until the test fires its Deferred."""
+    d = defer.Deferred()
+    deferreds.append(d)
+    return d
+
+
+class ClusterTestCase(RedisTestCase):
+    """Schedulers on Clocks sharing a namespace, with the task "hang"."""
+
+    def setUp(self):
+        RedisTestCase.setUp(self)
+        del hang.__defaults__[0][:]
+
+    def scheduler(self, **store_options):
+        registry = tasks()
+        registry.register("hang", hang)
+        store = self.make_store(tasks=registry, **store_options)
+        sched, clock = self.make_scheduler(store, tasks=registry)
+        return sched, clock, EventRecorder(sched, ev.EVENT_JOB_SUBMITTED
+                                           | ev.EVENT_JOB_MAX_INSTANCES)
+
+
+class ClusterInstanceTests(ClusterTestCase):
+    """max_instances holds across the schedulers of a namespace."""
+
+    @defer.inlineCallbacks
+    def test_instance_elsewhere_counts(self):
+        one, clock_one, events_one = self.scheduler()
+        two, clock_two, events_two = self.scheduler()
+        yield one.add_job("hang", "interval", seconds=10, id="a", jobstore="redis")
+        clock_one.advance(10)
+        yield drive(clock_one, lambda: events_one.codes() == [ev.EVENT_JOB_SUBMITTED])
+        yield wait_for(lambda: not one.jobstores["redis"]._claimed)
+        clock_two.advance(20)
+        yield drive(clock_two, lambda: events_two.codes() == [ev.EVENT_JOB_MAX_INSTANCES])
+        self.assertEqual(two.running_instances("a"), 0)
+        # The instance ends: the next run starts on either scheduler.
+        hang.__defaults__[0][0].callback(None)
+        yield wait_for(lambda: self.server.command(
+            "EXISTS", "%s:instances:a" % (self.namespace,)) == b":0\r\n")
+        clock_two.advance(10)
+        yield drive(clock_two, lambda: events_two.codes()[-1:] == [ev.EVENT_JOB_SUBMITTED])
+
+    @defer.inlineCallbacks
+    def test_dead_schedulers_instances_stop_counting(self):
+        one, clock_one, events_one = self.scheduler(heartbeat=0.05, liveness=0.3)
+        two, clock_two, events_two = self.scheduler()
+        yield one.add_job("hang", "interval", seconds=10, id="a", jobstore="redis")
+        clock_one.advance(10)
+        yield drive(clock_one, lambda: events_one.codes() == [ev.EVENT_JOB_SUBMITTED])
+        # Renewed while its scheduler lives, past the instance lease.
+        yield deferLater(reactor, 0.5, lambda: None)
+        clock_two.advance(20)
+        yield drive(clock_two, lambda: events_two.codes() == [ev.EVENT_JOB_MAX_INSTANCES])
+        one.jobstores["redis"]._beats.stop()        # as if killed
+        yield deferLater(reactor, 0.4, lambda: None)
+        clock_two.advance(10)
+        yield drive(clock_two, lambda: events_two.codes()[-1:] == [ev.EVENT_JOB_SUBMITTED])
+
+    @defer.inlineCallbacks
+    def test_run_now_counts_too(self):
+        one, clock_one, events_one = self.scheduler()
+        two, clock_two, events_two = self.scheduler()
+        yield one.add_job("hang", "interval", seconds=10, id="a", jobstore="redis")
+        yield one.run_job("a")
+        self.assertEqual(events_one.codes(), [ev.EVENT_JOB_SUBMITTED])
+        yield wait_for(lambda: self.server.command(
+            "EXISTS", "%s:instances:a" % (self.namespace,)) == b":1\r\n")
+        clock_two.advance(10)
+        yield drive(clock_two, lambda: events_two.codes() == [ev.EVENT_JOB_MAX_INSTANCES])
+
+
+class RecoveryTests(ClusterTestCase):
+    """
+    A run of a job with C{recover=True} is held in Redis until it ends; if
+    its scheduler dies first, another runs it again (at least once).  Other
+    jobs' runs are not (at most once).
+    """
+
+    def recovery(self):
+        return self.server.command("HLEN", "%s:recovery" % (self.namespace,))
+
+    @defer.inlineCallbacks
+    def start_and_kill(self, recover):
+        """A run starts on one scheduler, which dies; fire with the other's events."""
+        one, clock_one, events_one = self.scheduler(heartbeat=0.05, liveness=0.3)
+        two, clock_two, events_two = self.scheduler(heartbeat=0.05, liveness=0.3)
+        yield one.add_job("hang", "interval", seconds=10, id="a", jobstore="redis",
+                          recover=recover)
+        clock_one.advance(10)
+        yield drive(clock_one, lambda: events_one.codes() == [ev.EVENT_JOB_SUBMITTED])
+        yield wait_for(lambda: not one.jobstores["redis"]._claimed)
+        self.assertEqual(self.recovery(), b":1\r\n" if recover else b":0\r\n")
+        one.jobstores["redis"]._beats.stop()        # as if killed
+        return events_two
+
+    @defer.inlineCallbacks
+    def test_recoverable_run_runs_again(self):
+        events = yield self.start_and_kill(recover=True)
+        yield wait_for(lambda: events.codes() == [ev.EVENT_JOB_SUBMITTED])
+        self.assertEqual(events.events[0].scheduled_run_times, [after(10)])
+        # Held again while it runs on its new scheduler.
+        yield wait_for(lambda: self.recovery() == b":1\r\n")
+
+    @defer.inlineCallbacks
+    def test_other_runs_are_not_run_again(self):
+        events = yield self.start_and_kill(recover=False)
+        yield deferLater(reactor, 0.8, lambda: None)        # reaped meanwhile
+        self.assertEqual(events.events, [])
+
+    @defer.inlineCallbacks
+    def test_ended_run_is_released(self):
+        one, clock, events = self.scheduler()
+        yield one.add_job("hang", "interval", seconds=10, id="a", jobstore="redis",
+                          recover=True)
+        clock.advance(10)
+        yield drive(clock, lambda: events.codes() == [ev.EVENT_JOB_SUBMITTED])
+        yield wait_for(lambda: self.recovery() == b":1\r\n")
+        hang.__defaults__[0][0].callback(None)
+        yield wait_for(lambda: self.recovery() == b":0\r\n")
+
+    @defer.inlineCallbacks
+    def test_leaving_scheduler_hands_its_runs_over(self):
+        """A scheduler stopped without waiting for its runs hands recoverable ones over."""
+        one, clock, events = self.scheduler()
+        yield one.add_job("hang", "interval", seconds=10, id="a", jobstore="redis",
+                          recover=True)
+        clock.advance(10)
+        yield drive(clock, lambda: events.codes() == [ev.EVENT_JOB_SUBMITTED])
+        yield wait_for(lambda: self.recovery() == b":1\r\n")
+        yield one.shutdown(wait=False)
+        self.assertEqual(self.server.command("LRANGE", "%s:recover" % (self.namespace,), 0, -1),
+                         b"*1\r\n$19\r\n%s\na\r\n" % (
+                             redis_store.score(after(10)).encode(),))
+
+
+class TLSTests(unittest.TestCase):
+    """rediss:// against a real redis-server that speaks TLS only."""
+
+    timeout = 60
+
+    def setUp(self):
+        self.pki = make_pki(os.path.abspath(self.mktemp()))
+        self.server = RedisServer(tls=self.pki).start()
+        self.addCleanup(self.server.cleanup)
+
+    def make_store(self, ca):
+        with open(self.pki[ca], "rb") as f:
+            trust = Certificate.loadPEM(f.read())
+        store = RedisJobStore(self.server.url(), namespace="tls", timeout=1, tasks=tasks(),
+                              tls_options=optionsForClientTLS("localhost", trustRoot=trust))
+        self.addCleanup(store.shutdown)
+        return store
+
+    @defer.inlineCallbacks
+    def test_jobs_over_tls(self):
+        sched = Scheduler(reactor=make_clock(), tasks=tasks())
+        sched.add_jobstore(self.make_store("ca.pem"), alias="redis")
+        sched.startService()
+        self.addCleanup(sched.shutdown, False)
+        recorder = EventRecorder(sched, ev.EVENT_JOB_EXECUTED)
+        yield sched.add_job("record", "interval", seconds=10, id="a", args=[1],
+                            jobstore="redis")
+        self.assertEqual((yield sched.get_job("a")).args, (1,))
+        sched.reactor.advance(10)
+        yield drive(sched.reactor, lambda: recorder.events)
+        self.assertEqual(calls, [((1,), {})])
+
+    @defer.inlineCallbacks
+    def test_server_not_trusted(self):
+        store = self.make_store("other-ca.pem")
+        failure = yield self.assertFailure(store.count_jobs(), JobStoreUnavailable)
+        self.assertIn("Redis at rediss://localhost", str(failure))
+        self.flushLoggedErrors()
 
 
 class UnavailableTests(unittest.TestCase):

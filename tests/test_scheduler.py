@@ -289,6 +289,30 @@ class MisfireTests(unittest.TestCase):
         [timer] = clock.getDelayedCalls()
         self.assertEqual(timer.getTime(), after(60).timestamp())
 
+    def test_coalesced_runs_are_on_the_record(self):
+        """The runs coalescing folds are missed runs: a record, an event, counted."""
+        sched, clock = make_scheduler(self, misfire_grace_time=None)
+        recorder = EventRecorder(sched, ev.EVENT_JOB_MISSED | ev.EVENT_JOB_RUN)
+        sched.add_job(record, "interval", seconds=10, id="a", coalesce=True)
+        clock.advance(55)      # runs due at 10..50: 50 runs, 10..40 are folded
+        folded, missed, ran = recorder.events
+        self.assertEqual(missed.code, ev.EVENT_JOB_MISSED)
+        self.assertEqual(missed.scheduled_run_times, [after(s) for s in (10, 20, 30, 40)])
+        self.assertEqual((folded.outcome, folded.record["error"], folded.runs,
+                          folded.scheduled_run_time),
+                         ("missed", "5 runs folded into one", 4, after(10)))
+        self.assertEqual((ran.outcome, ran.runs, ran.scheduled_run_time), ("ok", 1, after(50)))
+        self.assertEqual(sched.counters["missed"], 4)
+        [_, kept] = self.successResultOf(sched.job_history("a"))
+        self.assertEqual((kept["outcome"], kept["error"]), ("missed", "5 runs folded into one"))
+
+    def test_one_overdue_run_is_not_folded(self):
+        sched, clock = make_scheduler(self, misfire_grace_time=None)
+        recorder = EventRecorder(sched, ev.EVENT_JOB_MISSED)
+        sched.add_job(record, "interval", seconds=10, coalesce=True)
+        clock.advance(15)
+        self.assertEqual((recorder.events, sched.counters["missed"]), ([], 0))
+
     def test_without_coalesce_every_overdue_run_runs(self):
         sched, clock = make_scheduler(self, misfire_grace_time=None)
         recorder = EventRecorder(sched, ev.EVENT_JOB_EXECUTED)
@@ -312,13 +336,17 @@ class MisfireTests(unittest.TestCase):
         sched.add_job(record, "interval", seconds=10, coalesce=True)
         clock.advance(55)      # the last overdue run (50) is 5 s late
         self.assertEqual(calls, [])
-        self.assertEqual(recorder.events[0].scheduled_run_times, [after(50)])
+        self.assertEqual([e.scheduled_run_times for e in recorder.events],
+                         [[after(10), after(20), after(30), after(40)], [after(50)]])
 
     def test_long_downtime_does_not_list_every_run(self):
         sched, clock = make_scheduler(self, misfire_grace_time=None)
+        recorder = EventRecorder(sched, ev.EVENT_JOB_RUN)
         sched.add_job(record, "interval", seconds=1, coalesce=True)
         clock.advance(10 ** 6)
         self.assertEqual(len(calls), 1)
+        self.assertEqual(recorder.events[0].record["error"],
+                         "at least 1000 runs folded into one")
         [timer] = clock.getDelayedCalls()
         self.assertEqual(timer.getTime(), after(10 ** 6 + 1).timestamp())
 

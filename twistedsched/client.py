@@ -200,6 +200,12 @@ class ClientProtocol(amp.AMP):
             lost.callback(None)
 
 
+def _run_order(job):
+    """Sort key of L{RemoteJob}s: by next run time, paused ones last."""
+    when = job.next_run_time
+    return (when is None, 0 if when is None else when.timestamp())
+
+
 class ControlClient:
     """Methods mirroring the scheduler's, over one control connection."""
 
@@ -296,7 +302,20 @@ class ControlClient:
 
     @defer.inlineCallbacks
     def get_jobs(self, jobstore=None, offset=0, limit=None):
-        """Fire with jobs in run order, fetching as many pages as needed."""
+        """
+        Fire with jobs in run order (paused ones last), fetching as many
+        pages as needed.  A full listing pages by id (each job exactly once,
+        however jobs fire meanwhile) and is sorted here; a part of one
+        (C{offset}, C{limit}) pages by position in run order.
+        """
+        if not offset and limit is None:
+            jobs = []
+            after = ""
+            while after is not None:
+                answer = yield self._call(C.ListJobs, after=after, jobstore=jobstore)
+                jobs.extend(RemoteJob(data) for data in answer["jobs"])
+                after = answer.get("next_after")
+            return sorted(jobs, key=_run_order)
         jobs = []
         while offset is not None and (limit is None or len(jobs) < limit):
             want = None if limit is None else min(C.MAX_PAGE, limit - len(jobs))

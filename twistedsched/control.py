@@ -43,6 +43,10 @@ LOGIN_TIMEOUT = 30
 #: The most keys in one AMP box (the largest command has ten); more closes
 #: the connection, so that a box cannot grow without end.
 MAX_BOX_KEYS = 32
+#: The most commands of one connection being answered at once.  Past it the
+#: connection stops reading (back-pressure): the client's commands wait in
+#: its own buffers instead of piling up here to time out.
+MAX_IN_FLIGHT = 32
 
 
 # -- Errors --------------------------------------------------------------------
@@ -197,11 +201,16 @@ class GetJob(_Command):
 class ListJobs(_Command):
     """
     One page of jobs in run order, under 64 KiB.  C{next_offset} is where
-    the next page starts, or absent at the end.
+    the next page starts, or absent at the end.  With C{after} (a job id,
+    or C{""} for the first page) the page is by id instead, after that id,
+    and C{next_after} is the cursor of the next page: paging so lists each
+    job exactly once however jobs fire meanwhile (offsets in run order
+    move when they do).
     """
     arguments = [(b"offset", amp.Integer(optional=True)), (b"limit", amp.Integer(optional=True)),
-                 (b"jobstore", _text())]
-    response = [(b"jobs", JSON()), (b"next_offset", amp.Integer(optional=True))]
+                 (b"jobstore", _text()), (b"after", _text())]
+    response = [(b"jobs", JSON()), (b"next_offset", amp.Integer(optional=True)),
+                (b"next_after", _text())]
 
 
 class RunJob(_Command):
@@ -372,8 +381,11 @@ class ControlProtocol(amp.AMP):
         self._cut = None              # cuts a connection closed by the server that lingers
         self.subscribed = False
         self.writing_paused = False   # the transport's buffer is full: hold events back
-        self.held_boxes = collections.deque()   # questions read while it was
         self.dropped_events = 0
+        self.in_flight = 0            # commands being answered
+        self._held = collections.deque()  # boxes read while paused or past MAX_IN_FLIGHT
+        self._reading_paused = False
+        self._draining = False
 
     # Every command passes here: authorization, and malformed boxes.
     def locateResponder(self, name):
@@ -394,6 +406,8 @@ class ControlProtocol(amp.AMP):
             except Exception as e:
                 d = defer.fail(amp.RemoteAmpError(
                     ERRORS[BadArgument], "malformed %s command: %s" % (name, e)))
+            self.in_flight += 1
+            d.addBoth(self._answered)
             return d.addErrback(_shorten_error)
         return guarded
 
@@ -408,10 +422,44 @@ class ControlProtocol(amp.AMP):
                      peer=self.transport.getPeer())
             self.transport.loseConnection()
             return
-        if self.writing_paused:
-            self.held_boxes.append(box)
+        if self.writing_paused or self.in_flight >= MAX_IN_FLIGHT or self._held:
+            self._held.append(box)
+            self._set_reading()
             return
         amp.AMP.ampBoxReceived(self, box)
+
+    # Back-pressure: at most MAX_IN_FLIGHT commands answered at once, none
+    # while the client does not read its answers (L{pauseProducing}); the
+    # boxes read meanwhile (one read's worth at most: reading stops) wait.
+    def _answered(self, result):
+        self.in_flight -= 1
+        self._drain()
+        return result
+
+    def _drain(self):
+        """Answer held boxes while there is room; read again once none is held."""
+        if self._draining:
+            return
+        self._draining = True
+        try:
+            while self._held and not self.writing_paused and self.in_flight < MAX_IN_FLIGHT \
+                    and self.transport is not None and not self.transport.disconnecting:
+                amp.AMP.ampBoxReceived(self, self._held.popleft())
+        finally:
+            self._draining = False
+        self._set_reading()
+
+    def _set_reading(self):
+        """Read input only while no box waits and the client reads its answers."""
+        paused = bool(self._held) or self.writing_paused
+        if paused == self._reading_paused or self.transport is None \
+                or self.transport.disconnecting:
+            return
+        self._reading_paused = paused
+        if paused:
+            self.transport.pauseProducing()
+        else:
+            self.transport.resumeProducing()
 
     # A box may not hold more than MAX_BOX_KEYS keys.
     def proto_value(self, string):
@@ -543,18 +591,26 @@ class ControlProtocol(amp.AMP):
         return self._call(self.scheduler.get_job, id).addCallback(found)
 
     @ListJobs.responder
-    def list_jobs(self, offset=None, limit=None, jobstore=None):
+    def list_jobs(self, offset=None, limit=None, jobstore=None, after=None):
         offset = offset or 0
         limit = MAX_PAGE if limit is None else limit
         if offset < 0 or not 0 < limit <= MAX_PAGE:
             raise BadArgument("offset must be >= 0 and limit between 1 and %d" % (MAX_PAGE,))
+        if after is not None and offset:
+            raise BadArgument("give offset or after, not both")
         fetch = min(limit, PAGE_FETCH)
-        d = self._call(self.scheduler.get_jobs, jobstore or "default", offset, fetch + 1)
+        if after is None:
+            d = self._call(self.scheduler.get_jobs, jobstore or "default", offset, fetch + 1)
+        else:
+            d = self._call(self.scheduler.get_jobs_by_id, jobstore or "default",
+                           after or None, fetch + 1)
 
         def page(jobs):
             tz = self.scheduler.timezone
             packed = pack_page(wire_job(job, tz) for job in jobs[:fetch])
             more = len(packed) < len(jobs)
+            if after is not None:
+                return {"jobs": packed, "next_after": packed[-1]["id"] if more else None}
             return {"jobs": packed, "next_offset": offset + len(packed) if more else None}
         return d.addCallback(page)
 
@@ -634,17 +690,14 @@ class ControlProtocol(amp.AMP):
     # is not read, and questions already read wait their turn.
     def pauseProducing(self):
         self.writing_paused = True
-        self.transport.pauseProducing()
+        self._set_reading()
 
     def resumeProducing(self):
         self.writing_paused = False
         if self.dropped_events and self.subscribed:
             count, self.dropped_events = self.dropped_events, 0
             self._send_event({"event": "events_dropped", "count": count})
-        while self.held_boxes and not self.writing_paused and self.transport is not None:
-            amp.AMP.ampBoxReceived(self, self.held_boxes.popleft())
-        if not self.writing_paused and self.transport is not None:
-            self.transport.resumeProducing()
+        self._drain()
 
     def stopProducing(self):
         self.writing_paused = True
@@ -657,10 +710,11 @@ class ControlProtocol(amp.AMP):
                 self.login_timeout, self._login_timed_out)
 
     def connectionLost(self, reason):
+        self._held.clear()
+        self._reading_paused = False
         self._cancel_login_timer()
         if self._cut is not None and self._cut.active():
             self._cut.cancel()
-        self.held_boxes.clear()
         if self.logging_in is not None:
             self.logging_in.cancel()     # drop the check if it has not started
         self._unsubscribe()

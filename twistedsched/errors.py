@@ -102,6 +102,14 @@ class JobStoreUnavailable(SchedulerError, ConnectionError):
     """The job store's backend cannot be reached right now."""
 
 
+class JobStoreOutcomeUnknown(JobStoreUnavailable):
+    """
+    A change was sent to the job store but no answer came: it may or may not
+    have been made.  Adding the same job again is safe (an identical job
+    under the same id counts as added).
+    """
+
+
 class JobTimedOut(SchedulerError, TimeoutError):
     """A job ran longer than its C{timeout}."""
 

@@ -143,11 +143,14 @@ class JobRunEvent(JobEvent):
     L{twistedsched.history}); C{scheduled_run_time} (aware datetime),
     C{started} (POSIX seconds or C{None}), C{duration} and C{outcome} are
     there as numbers for listeners such as L{twistedsched.metrics}.
+    C{runs} is how many scheduled runs the record stands for: more than one
+    for the runs that coalescing folded (C{"missed: N runs folded into one"}).
     """
 
     def __init__(self, job_id, jobstore, job_name, record, scheduled_run_time,
-                 started=None):
+                 started=None, runs=1):
         super().__init__(EVENT_JOB_RUN, job_id, jobstore)
+        self.runs = runs
         self.job_name = job_name
         self.record = record
         self.scheduled_run_time = scheduled_run_time

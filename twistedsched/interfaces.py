@@ -74,6 +74,14 @@ class IJobStore(Interface):
         """Fire with jobs ordered by next run time (paused ones last), from
         position C{offset}, at most C{limit} of them."""
 
+    def get_jobs_by_id(after=None, limit=None):
+        """
+        Fire with at most C{limit} jobs whose id comes after C{after} (from
+        the first without it), ordered by id (code point order): a cursor
+        that jobs firing meanwhile do not move, so that paging through with
+        the last id of each page lists each stored job exactly once.
+        """
+
     def count_jobs():
         """Fire with the number of stored jobs."""
 
@@ -99,6 +107,31 @@ class IJobStore(Interface):
 
     def get_runs(job_id, limit=None):
         """Fire with the kept runs of a job, newest first, at most C{limit}."""
+
+
+class IClusterStore(Interface):
+    """
+    A job store shared by several schedulers that counts running instances
+    across all of them, so that C{max_instances} holds for the cluster.
+    The scheduler calls these synchronously, in the reactor thread.
+    """
+
+    def instances_elsewhere(job_id):
+        """
+        How many instances of the job ran on other schedulers when this
+        store handed it out as due (by C{acquire_due_jobs}).
+        """
+
+    def instance_started(job_id, recover_time=None):
+        """
+        Count a new instance of the job run here; return a token for it.
+        With C{recover_time} (the job has the C{recover} option), hold the
+        run until it ends, so that another scheduler runs it again (as due
+        at C{recover_time}) if this one dies first.
+        """
+
+    def instance_ended(job_id, token):
+        """Stop counting the instance C{token}."""
 
 
 class IExecutor(Interface):

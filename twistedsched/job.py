@@ -15,7 +15,8 @@ from twistedsched.timeutil import from_iso, iso, to_utc
 from twistedsched.triggers import bind_trigger, trigger_from_dict
 
 #: Options a job has besides its callable and trigger, with their checks.
-OPTION_NAMES = ("misfire_grace_time", "coalesce", "max_instances", "jitter", "timeout")
+OPTION_NAMES = ("misfire_grace_time", "coalesce", "max_instances", "jitter", "timeout",
+                "recover")
 
 #: Seconds options (misfire_grace_time, jitter, timeout) stay below this (about 31 years).
 MAX_SECONDS = 1e9
@@ -59,10 +60,10 @@ def check_options(options):
             _check_seconds(key, value, zero_ok=False)
         elif key == "jitter":
             _check_seconds(key, value, zero_ok=True)
-        elif key == "coalesce":
+        elif key in ("coalesce", "recover"):
             if not isinstance(value, bool):
-                raise BadArgumentError("coalesce: expected True or False, not %s"
-                                       % (_short_repr(value),))
+                raise BadArgumentError("%s: expected True or False, not %s"
+                                       % (key, _short_repr(value)))
         elif key == "max_instances":
             if isinstance(value, bool) or not isinstance(value, int) \
                     or not 1 <= value <= MAX_INSTANCES:
@@ -192,13 +193,14 @@ class Job:
     # Slots: a stored job is small (the memory store keeps many of them).
     __slots__ = ("_scheduler", "id", "func", "task", "func_ref", "name", "args", "kwargs",
                  "trigger", "executor", "jobstore", "misfire_grace_time", "coalesce",
-                 "max_instances", "jitter", "timeout", "next_run_time", "scheduled_run_time")
+                 "max_instances", "jitter", "timeout", "recover", "next_run_time",
+                 "scheduled_run_time")
 
     def __init__(self, scheduler, func, trigger, *, id=None, name=None, args=(),
                  kwargs=None, task=None, func_ref=None, executor="default",
                  jobstore="default", misfire_grace_time=1, coalesce=True,
-                 max_instances=1, jitter=None, timeout=None, next_run_time=None,
-                 scheduled_run_time=None):
+                 max_instances=1, jitter=None, timeout=None, recover=False,
+                 next_run_time=None, scheduled_run_time=None):
         self._scheduler = scheduler
         self.id = id or uuid.uuid4().hex
         if not isinstance(self.id, str):
@@ -219,12 +221,13 @@ class Job:
         self.jobstore = jobstore
         options = check_options(dict(misfire_grace_time=misfire_grace_time, coalesce=coalesce,
                                      max_instances=max_instances, jitter=jitter,
-                                     timeout=timeout))
+                                     timeout=timeout, recover=recover))
         self.misfire_grace_time = options["misfire_grace_time"]
         self.coalesce = options["coalesce"]
         self.max_instances = options["max_instances"]
         self.jitter = options["jitter"]
         self.timeout = options["timeout"]
+        self.recover = options["recover"]
         self.next_run_time = to_utc(next_run_time)
         self.scheduled_run_time = to_utc(scheduled_run_time) or self.next_run_time
 
@@ -271,6 +274,7 @@ class Job:
             "max_instances": self.max_instances,
             "jitter": self.jitter,
             "timeout": self.timeout,
+            "recover": self.recover,
             "next_run_time": iso(self.next_run_time),
             "scheduled_run_time": iso(self.scheduled_run_time),
         }
@@ -297,7 +301,7 @@ class Job:
             jobstore=jobstore, misfire_grace_time=data.get("misfire_grace_time"),
             coalesce=data.get("coalesce", True), max_instances=data.get("max_instances", 1),
             jitter=data.get("jitter"), timeout=data.get("timeout"),
-            next_run_time=from_iso(data.get("next_run_time")),
+            recover=data.get("recover", False), next_run_time=from_iso(data.get("next_run_time")),
             scheduled_run_time=from_iso(data.get("scheduled_run_time")))
 
     # Shortcuts to the scheduler.

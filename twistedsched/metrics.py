@@ -59,7 +59,8 @@ class SchedulerMetrics(service.Service):
         self.fired = counter("fired", "Runs of jobs started, by job name.")
         self.errored = counter("errored", "Runs of jobs that failed, by job name.")
         self.missed = counter("missed", "Runs not started because they were too late "
-                                        "(misfire_grace_time), by job name.")
+                                        "(misfire_grace_time) or folded into a later "
+                                        "one (coalesce), by job name.")
         self.skipped = counter("skipped", "Runs skipped because max_instances were "
                                           "running, by job name.")
         self.duration = Histogram("twistedsched_job_duration_seconds",
@@ -108,7 +109,7 @@ class SchedulerMetrics(service.Service):
         if outcome in ERROR_OUTCOMES:
             self.errored.labels(job).inc()
         elif outcome == "missed":
-            self.missed.labels(job).inc()
+            self.missed.labels(job).inc(event.runs)
         elif outcome == "skipped":
             self.skipped.labels(job).inc()
 

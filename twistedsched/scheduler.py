@@ -24,7 +24,8 @@ from twistedsched.errors import (
 from twistedsched.executors import ReactorExecutor, make_executor
 from twistedsched.history import (
     default_scheduler_id, failure_summary, make_record, summarize, with_datetimes)
-from twistedsched.interfaces import IImmediateExecutor, IJobChecker, IRunExecutor, ITrigger
+from twistedsched.interfaces import (
+    IClusterStore, IImmediateExecutor, IJobChecker, IRunExecutor, ITrigger)
 from twistedsched.job import (
     OPTION_NAMES, Job, check_job_id, check_options, describe_callable)
 from twistedsched.steps import steps
@@ -38,6 +39,10 @@ from twistedsched.triggers import bind_trigger, build_trigger
 
 #: Marks an argument the caller did not give (None is a meaningful value).
 UNSET = object()
+
+#: The most overdue run times of a job listed at once; past them the
+#: scheduler skips ahead to the present.
+DUE_LIMIT = 1000
 
 #: Changes C{modify_job} accepts besides the options in L{check_options}.
 JOB_FIELDS = ("name", "func", "args", "kwargs", "trigger", "executor", "next_run_time")
@@ -113,6 +118,7 @@ class Scheduler(service.Service):
         self.log_runs = log_runs
         self._last_iso = (None, None)             # the last run time put in ISO text
         self._immediate = {}                      # executor -> provides IImmediateExecutor
+        self._clustered = {}                      # store -> provides IClusterStore
         self.log = self.log        # bound once: the descriptor builds a Logger per access
         self.counters = collections.Counter()
         self._jobstores = {}
@@ -340,7 +346,8 @@ class Scheduler(service.Service):
     @reactor_thread_only
     def add_job(self, func, trigger=None, *, args=(), kwargs=None, id=None, name=None,
                 misfire_grace_time=UNSET, coalesce=UNSET, max_instances=UNSET,
-                jitter=UNSET, timeout=UNSET, next_run_time=UNSET, replace_existing=False,
+                jitter=UNSET, timeout=UNSET, recover=UNSET, next_run_time=UNSET,
+                replace_existing=False,
                 jobstore="default", executor="default", **trigger_args):
         """
         Schedule C{func}: a callable, a registered task name, or a text
@@ -360,7 +367,7 @@ class Scheduler(service.Service):
         options = dict(self.job_defaults)
         for key, value in (("misfire_grace_time", misfire_grace_time), ("coalesce", coalesce),
                            ("max_instances", max_instances), ("jitter", jitter),
-                           ("timeout", timeout)):
+                           ("timeout", timeout), ("recover", recover)):
             if value is not UNSET:
                 options[key] = value
         store = self._lookup_jobstore(jobstore)
@@ -617,6 +624,15 @@ class Scheduler(service.Service):
                                  tzinfo=_dt.timezone.utc))))
         return d
 
+    def get_jobs_by_id(self, jobstore="default", after=None, limit=None):
+        """
+        Fire with at most C{limit} jobs of one store whose id comes after
+        C{after}, by id: page through with the last id of each page to list
+        every job exactly once, however jobs fire meanwhile.
+        """
+        d = self._lookup_jobstore(jobstore).get_jobs_by_id(after, limit)
+        return d.addCallback(self._attach, jobstore)
+
     def _attach(self, jobs, alias):
         return [self._own(job, alias) for job in jobs]
 
@@ -653,15 +669,17 @@ class Scheduler(service.Service):
         return self.get_jobs(jobstore).addCallback(write)
 
     @reactor_thread_only
-    def run_job(self, job_id, jobstore=None):
+    def run_job(self, job_id, jobstore=None, run_time=None):
         """
         Run a job now, outside its schedule (which stays as it is).  Fires
-        with the job once submitted; max_instances applies.
+        with the job once submitted; max_instances applies.  C{run_time}:
+        the scheduled run time to report (now by default; a store
+        recovering the run of a dead scheduler gives the run's own).
         """
         d = self._find_job(job_id, jobstore)
 
         def run(job):
-            self._submit(job, [self.now()], force=True)
+            self._submit(job, [run_time or self.now()], force=True)
             return job
         return d.addCallback(run)
 
@@ -818,7 +836,7 @@ class Scheduler(service.Service):
             d.addErrback(_trap_lookup_error)        # (a fired success needs nothing)
         return d
 
-    def _due_run_times(self, job, now, limit=1000):
+    def _due_run_times(self, job, now, limit=DUE_LIMIT):
         """
         The trigger's fire times from the job's scheduled run time up to
         C{now} (at most C{limit}), and the first fire time after C{now}.
@@ -855,12 +873,15 @@ class Scheduler(service.Service):
         start one instance for those left.
         """
         if job.coalesce and len(run_times) > 1:
+            self._fold(job, run_times)
             run_times = run_times[-1:]
         if not force and job.misfire_grace_time is not None:
             run_times = self._drop_missed(job, run_times, now or self.now())
         if not run_times:
             return None
-        running = self._running.get(job.id, 0)
+        here = self._running.get(job.id, 0)
+        cluster = self._cluster_store(job)
+        running = here if cluster is None else here + cluster.instances_elsewhere(job.id)
         if running >= job.max_instances:
             self.counters["skipped"] += 1
             self._record(job, run_times[-1], "skipped: %d instances running" % (running,))
@@ -872,18 +893,31 @@ class Scheduler(service.Service):
         except UnknownAliasError:
             self.log.failure("job {job_id!r} names an unknown executor", job_id=job.id)
             return None
-        self._running[job.id] = running + 1
+        self._running[job.id] = here + 1
+        token = None if cluster is None else cluster.instance_started(
+            job.id, run_times[-1] if job.recover else None)
         self.counters["submitted"] += 1
         if self._wants(ev.EVENT_JOB_SUBMITTED):
             self._dispatch(ev.JobSubmissionEvent(
                 ev.EVENT_JOB_SUBMITTED, job.id, job.jobstore, run_times))
         d = self._run_instance(job, executor, run_times)
         if d is None:                   # ended at once, and reported
-            self._instance_done(None, job, None)
+            self._instance_done(None, job, None, cluster, token)
             return None
         self._in_flight.add(d)
-        d.addBoth(self._instance_done, job, d)
+        d.addBoth(self._instance_done, job, d, cluster, token)
         return d
+
+    def _cluster_store(self, job):
+        """
+        The job's store if it counts instances across schedulers
+        (L{IClusterStore}), else C{None}.  Asked once per store.
+        """
+        store = self._jobstores.get(job.jobstore)
+        answer = self._clustered.get(store)
+        if answer is None:
+            answer = self._clustered[store] = bool(IClusterStore.providedBy(store))
+        return store if answer else None
 
     def _is_immediate(self, executor):
         """
@@ -898,6 +932,20 @@ class Scheduler(service.Service):
                 answer = None
             self._immediate[executor] = answer
             return answer
+
+    def _fold(self, job, run_times):
+        """
+        Coalescing folds overdue runs into the last one: the others are on
+        the record as one C{"missed: N runs folded into one"} record (N:
+        all the runs due), one C{EVENT_JOB_MISSED}
+        listing them, and counted as missed.
+        """
+        folded = run_times[:-1]
+        self.counters["missed"] += len(folded)
+        at_least = "at least " if len(run_times) >= DUE_LIMIT else ""
+        self._record(job, folded[0], "missed: %s%d runs folded into one" % (
+            at_least, len(run_times)), runs=len(folded))
+        self._dispatch(ev.JobSubmissionEvent(ev.EVENT_JOB_MISSED, job.id, job.jobstore, folded))
 
     def _drop_missed(self, job, run_times, now):
         """The run times still within the job's misfire grace time; report the others."""
@@ -986,7 +1034,9 @@ class Scheduler(service.Service):
             ev.EVENT_JOB_ERROR, job.id, job.jobstore, run_time,
             failure=failure, duration=duration))
 
-    def _instance_done(self, result, job, d):
+    def _instance_done(self, result, job, d, cluster=None, token=None):
+        if token is not None:
+            cluster.instance_ended(job.id, token)
         running = self._running.pop(job.id, 0) - 1
         if running > 0:
             self._running[job.id] = running
@@ -997,12 +1047,13 @@ class Scheduler(service.Service):
         return None
 
     def _record(self, job, run_time, outcome, started=None, duration=None, failure=None,
-                details=None):
+                details=None, runs=1):
         """
         Note how a run ended (C{outcome}: "ok", "error", "timeout", "missed", or
         "kind: detail"): log it, keep it in the job's store, and tell
         L{twistedsched.events.EVENT_JOB_RUN} listeners.  A run that raised logs its traceback.
         C{details} (worker, deliveries) from an L{IRunExecutor} join the record.
+        C{runs}: how many scheduled runs the record stands for (folded missed runs).
         """
         if failure is None and not (self.log_runs or self._history_size
                                     or self._wants(ev.EVENT_JOB_RUN)):
@@ -1026,7 +1077,7 @@ class Scheduler(service.Service):
                 d.addErrback(self._history_failed, job.id)
         if self._wants(ev.EVENT_JOB_RUN):
             self._dispatch(ev.JobRunEvent(job.id, job.jobstore, job.name, record,
-                                          run_time, started))
+                                          run_time, started, runs))
 
     def _log_run(self, job, run_time, record, failure):
         """One structured log event per run (fields for C{twistd --logger} JSON output)."""

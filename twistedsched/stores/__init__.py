@@ -23,7 +23,8 @@ def make_jobstore(spec, **options):
         return MemoryJobStore()
     if isinstance(spec, str):
         scheme = spec.partition("://")[0]
-        if scheme in ("redis", "rediss", "unix") and scheme not in STORE_SCHEMES:
+        if scheme in ("redis", "rediss", "unix", "redis-sentinel") \
+                and scheme not in STORE_SCHEMES:
             try:
                 import twistedsched.stores.redis  # noqa: F401  (registers the schemes)
             except ImportError as e:

@@ -13,6 +13,7 @@ Each job's last runs are a short list of tuples (a deque would cost a 64-slot
 block, tuples take half the memory of dicts), capped and removed with the job.
 """
 
+import bisect
 import heapq
 import itertools
 
@@ -59,6 +60,7 @@ class MemoryJobStore:
         self._taken = {}       # id -> heap entry of a due job handed out, not written back
         self._sequence = itertools.count()
         self._listing = None   # jobs in listing order, until the next change
+        self._ids = None       # the ids in order, until one is added or removed
         self._runs = {}        # id -> list of run records as tuples of FIELDS, newest last
 
     def start(self, scheduler, alias):
@@ -110,7 +112,7 @@ class MemoryJobStore:
 
     @_deferred
     def add_job(self, job):
-        self._listing = None
+        self._listing = self._ids = None
         if job.id in self._jobs:
             raise ConflictingIdError(job.id)
         if self.max_argument_bytes is not None:
@@ -140,7 +142,7 @@ class MemoryJobStore:
 
     @_deferred
     def remove_job(self, job_id):
-        self._listing = None
+        self._listing = self._ids = None
         if job_id not in self._jobs:
             raise JobLookupError(job_id)
         del self._jobs[job_id]
@@ -154,7 +156,7 @@ class MemoryJobStore:
 
     @_deferred
     def remove_all_jobs(self):
-        self._listing = None
+        self._listing = self._ids = None
         self._jobs.clear()
         self._sizes.clear()
         self.argument_bytes = 0
@@ -180,6 +182,14 @@ class MemoryJobStore:
             self._listing = sorted(self._jobs.values(), key=order)
         end = None if limit is None else offset + limit
         return self._listing[offset:end]
+
+    @_deferred
+    def get_jobs_by_id(self, after=None, limit=None):
+        if self._ids is None:
+            self._ids = sorted(self._jobs)
+        start = 0 if after is None else bisect.bisect_right(self._ids, after)
+        end = None if limit is None else start + limit
+        return [self._jobs[job_id] for job_id in self._ids[start:end]]
 
     @_deferred
     def count_jobs(self):

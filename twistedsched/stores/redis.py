@@ -21,14 +21,15 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import txredisapi
 from twisted.internet import defer, error
 from twisted.internet.endpoints import HostnameEndpoint, UNIXClientEndpoint, wrapClientTLS
+from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from twistedsched.errors import (
     BadArgumentError, BadReferenceError, ConflictingIdError, JobLookupError,
-    JobStoreUnavailable, describe_error)
-from twistedsched.interfaces import IJobStore
+    JobStoreOutcomeUnknown, JobStoreUnavailable, describe_error)
+from twistedsched.interfaces import IClusterStore, IJobStore
 from twistedsched.job import Job
 from twistedsched.stores import STORE_SCHEMES
 from twistedsched.stores.redislua import SCRIPTS
@@ -36,6 +37,13 @@ from twistedsched.timeutil import EPOCH, from_timestamp
 
 #: The most run records written by one script call.
 RUNS_BATCH = 500
+
+#: Scripts that change nothing: when they go unanswered, nothing is unknown.
+#: (page_by_id may rebuild the id index, which changes no job.)
+_READ_ONLY = frozenset(["next", "page", "page_by_id"])
+
+#: How often an add is tried again when the ids it found taken are freed meanwhile.
+_ADD_TRIES = 3
 
 #: Redis error replies that mean "not now" rather than "wrong".
 _TRANSIENT_REPLIES = ("LOADING", "BUSY", "MASTERDOWN", "TRYAGAIN", "READONLY")
@@ -59,8 +67,12 @@ _MICROSECOND = _dt.timedelta(microseconds=1)
 def parse_url(url):
     """
     Read a Redis URL into connection settings: C{redis://[:password@]host:port/db},
-    C{rediss://...} (TLS) or C{unix:///path.sock?db=0}.
+    C{rediss://...} (TLS), C{unix:///path.sock?db=0} or
+    C{redis-sentinel://[:password@]host:port,host:port/service/db} (the
+    primary of C{service}, as Redis Sentinels on those addresses name it).
     """
+    if url.startswith("redis-sentinel://"):
+        return _parse_sentinel_url(url)
     parts = urlsplit(url)
     query = {key: values[-1] for key, values in parse_qs(parts.query).items()}
     settings = {"scheme": parts.scheme, "username": None, "password": None, "db": 0,
@@ -90,6 +102,35 @@ def parse_url(url):
         settings["db"] = int(db) if db is not None else 0
     except ValueError:
         raise BadArgumentError("bad database number %r in Redis URL %r" % (db, url)) from None
+    return settings
+
+
+def _parse_sentinel_url(url):
+    parts = urlsplit(url)
+    query = {key: values[-1] for key, values in parse_qs(parts.query).items()}
+    credentials, _, hosts = parts.netloc.rpartition("@")
+    settings = {"scheme": "redis-sentinel", "username": None, "password": None,
+                "namespace": query.get("namespace"), "sentinels": []}
+    if credentials:
+        user, _, password = credentials.rpartition(":")
+        settings["password"] = unquote(password)
+        settings["username"] = unquote(user) or None
+    for host in hosts.split(","):
+        name, _, port = host.rpartition(":")
+        try:
+            settings["sentinels"].append((name or "localhost", int(port or 26379)))
+        except ValueError:
+            raise BadArgumentError("bad sentinel address %r in Redis URL %r" % (host, url)) \
+                from None
+    path = [part for part in parts.path.split("/") if part]
+    if not hosts or not 1 <= len(path) <= 2:
+        raise BadArgumentError("expected redis-sentinel://host:port[,host:port...]/service[/db],"
+                               " not %r" % (url,))
+    settings["service"] = unquote(path[0])
+    try:
+        settings["db"] = int(path[1]) if len(path) > 1 else int(query.get("db", 0))
+    except ValueError:
+        raise BadArgumentError("bad database number in Redis URL %r" % (url,)) from None
     return settings
 
 
@@ -127,7 +168,7 @@ class _Subscriber(txredisapi.SubscriberProtocol):
         self.factory.store._message(message)
 
 
-@implementer(IJobStore)
+@implementer(IJobStore, IClusterStore)
 class RedisJobStore:
     """
     Jobs in Redis, under the key prefix C{namespace}.
@@ -137,7 +178,13 @@ class RedisJobStore:
         platform's trust roots) or C{unix:///path.sock?db=0}.
     @param namespace: prefix of every key and of the pub/sub channel.
     @param lease: seconds a claim on due jobs lasts if its holder never
-        writes them back (it crashed); then other schedulers take them.
+        writes them back while it stays alive (a stuck job store call);
+        then other schedulers take them.
+    @param heartbeat: seconds between renewals of this scheduler's liveness
+        record (and of the leases of the instances it runs).
+    @param liveness: seconds a liveness record lasts unrenewed: when a
+        scheduler's record runs out (killed, stopped, cut off), the others
+        release its claims, and its instances stop counting.
     @param poll_interval: the scheduler re-checks the store at least this
         often (seconds) even without notifications: a safety net.
     @param timeout: seconds a call may wait for a connection or a reply
@@ -154,7 +201,8 @@ class RedisJobStore:
 
     def __init__(self, url="redis://localhost:6379/0", namespace=None, *, lease=30.0,
                  poll_interval=30.0, timeout=5.0, poolsize=2, allowed_modules=None,
-                 tls_options=None, tasks=None, node_id=None, reactor=None):
+                 tls_options=None, tasks=None, node_id=None, heartbeat=1.0, liveness=3.0,
+                 reactor=None):
         if reactor is None:
             from twisted.internet import reactor
         self.reactor = reactor
@@ -162,9 +210,15 @@ class RedisJobStore:
         self.url = url
         self.namespace = namespace or self.settings["namespace"] or "twistedsched"
         for name, value in (("lease", lease), ("poll_interval", poll_interval),
-                            ("timeout", timeout)):
+                            ("timeout", timeout), ("heartbeat", heartbeat),
+                            ("liveness", liveness)):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
                 raise BadArgumentError("%s: expected seconds > 0, not %r" % (name, value))
+        if liveness <= heartbeat:
+            raise BadArgumentError("liveness (%r s) must be longer than heartbeat (%r s)"
+                                   % (liveness, heartbeat))
+        self.heartbeat = heartbeat
+        self.liveness = liveness
         self.lease = lease
         self.poll_interval = poll_interval
         self.timeout = timeout
@@ -175,13 +229,16 @@ class RedisJobStore:
                                                 uuid.uuid4().hex[:8])
         ns = self.namespace
         self.keys = ["%s:jobs" % ns, "%s:run_times" % ns, "%s:paused" % ns,
-                     "%s:claims" % ns, "%s:leases" % ns, "%s:history" % ns]
+                     "%s:claims" % ns, "%s:leases" % ns, "%s:history" % ns,
+                     "%s:nodes" % ns, "%s:instances" % ns, "%s:ids" % ns,
+                     "%s:recovery" % ns, "%s:recover" % ns]
         self.channel = "%s:changes@%d" % (ns, self.settings["db"])
         self._tasks = tasks
         self._scheduler = None
         self._alias = "default"
         self._pool = None
         self._subscriber = None
+        self._sentinel = None       # txredisapi.Sentinel, for redis-sentinel:// URLs
         self._waiting = []          # Deferreds waiting for a connection
         self._claimed = set()       # ids this node claimed and not yet wrote back
         self._unsaved = {}          # id -> args of a write-back that failed
@@ -191,8 +248,17 @@ class RedisJobStore:
         self._runs = []             # (id, size, record JSON) waiting to be written
         self._runs_waiting = []     # Deferreds fired when those are written
         self._runs_flush = None     # the delayed call that writes them
+        self._beats = None          # the LoopingCall of heartbeats
+        self._beating = False       # a heartbeat is on its way
+        self._beat_failing = False  # the last heartbeat failed (logged once)
+        self._elsewhere = {}        # id -> instances running elsewhere, at claim time
+        self._instances = {}        # token -> job id: instances running here
+        self._unregistered = {}     # id -> tokens started while claimed, not yet sent
+        self._writing = set()       # ids whose write-back is on its way
+        self._instance_count = 0
         self.subscribed = False
         self.notifications = 0      # messages from other schedulers
+        self.reaped = 0             # dead schedulers this one found
 
     def __repr__(self):
         return "<RedisJobStore %s namespace=%r>" % (self._where(), self.namespace)
@@ -203,6 +269,9 @@ class RedisJobStore:
         s = self.settings
         if s["scheme"] == "unix":
             return "unix:%s?db=%d" % (s["path"], s["db"])
+        if s["scheme"] == "redis-sentinel":
+            return "redis-sentinel://%s/%s/%d" % (
+                ",".join("%s:%d" % address for address in s["sentinels"]), s["service"], s["db"])
         return "%s://%s:%s/%d" % (s["scheme"], s["host"], s["port"], s["db"])
 
     def _endpoint(self):
@@ -224,8 +293,36 @@ class RedisJobStore:
         factory.store = self
         factory.initialDelay = 0.2
         factory.maxDelay = 5
-        factory.startConnecting(self._endpoint())
+        factory.deferred.addErrback(self._setup_failed)
+        if s["scheme"] == "redis-sentinel":
+            factory.startConnecting(self._sentinel_endpoint(factory))
+        else:
+            factory.startConnecting(self._endpoint())
         return factory
+
+    def _sentinel_endpoint(self, factory):
+        """
+        An endpoint that asks the sentinels for the current primary before
+        each connection; pooled connections also check that the server they
+        reach calls itself primary (a demoted one is left at once).
+        """
+        if self._sentinel is None:
+            s = self.settings
+            # (The password is the servers': sentinels are asked without one.)
+            self._sentinel = txredisapi.Sentinel(s["sentinels"], replyTimeout=self.timeout)
+            self._sentinel.discovery_timeout = self.timeout
+        factory.sentinel_manager = self._sentinel
+        factory.service_name = self.settings["service"]
+        factory.is_master = True
+        if factory.protocol is txredisapi.RedisProtocol:
+            factory.protocol = _PrimaryProtocol
+        return txredisapi._SentinelEndpoint(factory)
+
+    def _setup_failed(self, failure):
+        """txredisapi gave up on a connection it could not set up (login, database, TLS)."""
+        if not self._stopped:
+            self.log.error("Redis at {where}: {error}", where=self._where(),
+                           error=failure.getErrorMessage())
 
     def _connect(self):
         """Start the connection pool and the subscriber (once)."""
@@ -280,8 +377,12 @@ class RedisJobStore:
         d.addTimeout(self.timeout, self.reactor)
         return d
 
-    def _unavailable(self, failure, command):
-        """Turn connection trouble into L{JobStoreUnavailable}."""
+    def _unavailable(self, failure, command, sent=None):
+        """
+        Turn connection trouble into L{JobStoreUnavailable}, or
+        L{JobStoreOutcomeUnknown} when a change was sent (C{sent} is true)
+        and no answer came.
+        """
         if failure.check(JobStoreUnavailable):
             return failure
         transient = failure.check(
@@ -291,23 +392,35 @@ class RedisJobStore:
             transient = str(failure.value).startswith(_TRANSIENT_REPLIES)
         if not transient:
             return failure
-        raise JobStoreUnavailable("Redis at %s is unavailable (%s: %s); reconnecting" % (
-            self._where(), command, describe_error(failure)))
+        why = "Redis at %s is unavailable (%s: %s); reconnecting" % (
+            self._where(), command, describe_error(failure))
+        if sent and not failure.check(txredisapi.ResponseError):
+            raise JobStoreOutcomeUnknown(
+                why + "; the change was sent but not confirmed, so it may have been made: "
+                "check, or retry (adding the same job again is safe)")
+        raise JobStoreUnavailable(why)
 
     def _call(self, command, *args):
-        """Run a Redis command (a method of the txredisapi connection)."""
-        return self._send(command, lambda handler: getattr(handler, command)(*args))
+        """Run a Redis command that changes nothing (a method of the txredisapi connection)."""
+        return self._send(command, lambda handler: getattr(handler, command)(*args),
+                          changes=False)
 
-    def _send(self, what, operation):
+    def _send(self, what, operation, changes=True):
         """
         Once connected, run C{operation(handler)}: bounded in time, failures
-        while Redis is away turned into L{JobStoreUnavailable}, and tracked
+        while Redis is away turned into L{JobStoreUnavailable} (or
+        L{JobStoreOutcomeUnknown} for an unanswered change), and tracked
         until done.
         """
+        sent = []
+
+        def send(_):
+            sent.append(changes)
+            return operation(self._pool.handler)
         d = self._ready()
-        d.addCallback(lambda _: operation(self._pool.handler))
+        d.addCallback(send)
         d.addTimeout(self.timeout * 2, self.reactor)
-        d.addErrback(self._unavailable, what)
+        d.addErrback(lambda failure: self._unavailable(failure, what, any(sent)))
         self._pending.add(d)
         d.addBoth(self._done, d)
         return d
@@ -325,7 +438,7 @@ class RedisJobStore:
             d.addErrback(lambda f: f.trap(txredisapi.ScriptDoesNotExist) and handler.execute_command(
                 "EVAL", script.source, len(self.keys), *(self.keys + list(args))))
             return d
-        return self._send(name, run)
+        return self._send(name, run, changes=name not in _READ_ONLY)
 
     # -- Service ---------------------------------------------------------------
 
@@ -334,7 +447,121 @@ class RedisJobStore:
         self._scheduler = scheduler
         self._alias = alias
         self._stopped = False
+        if self._beats is None:
+            self._beats = LoopingCall(self._beat)
+            self._beats.clock = self.reactor
+            self._beats.start(self.heartbeat, now=True)
         return self._call("ping").addCallback(lambda _: None)
+
+    # -- Liveness ------------------------------------------------------------------
+
+    def _beat(self):
+        """
+        Renew this scheduler's liveness record and its instances' leases;
+        reap dead schedulers (one heartbeat at a time; trouble logged once).
+        """
+        if self._beating or self._stopped:
+            return None
+        self._beating = True
+        args = [self.channel, self.node_id, self.liveness]
+        for token, job_id in self._instances.items():
+            args += [job_id, token]
+        d = self._script("beat", args)
+        d.addCallbacks(self._beaten, self._beat_failed)
+        return d
+
+    def _beaten(self, reply):
+        self._beating = False
+        known, reaped = int(reply[0]), int(reply[1])
+        for run in reply[2:]:
+            self._recover(_text(run))
+        if self._beat_failing:
+            self._beat_failing = False
+            self.log.info("Redis liveness record of {node} renewed again", node=self.node_id)
+        elif not known and self._beats_sent:
+            self.log.warn(
+                "this scheduler ({node}) did not renew its liveness record for more than "
+                "{liveness} s (stopped, blocked, or cut off from Redis): the others took "
+                "over its claims", node=self.node_id, liveness=self.liveness)
+        self._beats_sent = True
+        if reaped:
+            self.reaped += reaped
+            self.log.warn("{count} scheduler(s) on namespace {ns!r} stopped renewing their "
+                          "liveness record: their claims are released", count=reaped,
+                          ns=self.namespace)
+            if self._scheduler is not None and self._scheduler.running:
+                self._scheduler.wakeup()
+
+    _beats_sent = False
+
+    def _recover(self, run):
+        """Run again the run of a recoverable job whose scheduler died while it ran."""
+        when, _, job_id = run.partition("\n")
+        run_time = from_timestamp(float(when))
+        self.log.warn("job {job_id!r}: its run due {run_time} was in flight on a scheduler "
+                      "that died; running it again (recover=True)", job_id=job_id,
+                      run_time=run_time.isoformat())
+        if self._scheduler is None or not self._scheduler.running:
+            return
+        d = self._scheduler.run_job(job_id, self._alias, run_time=run_time)
+        d.addErrback(lambda f: self.log.warn(
+            "job {job_id!r}: recovering its run failed: {error}", job_id=job_id,
+            error=f.getErrorMessage()))
+
+    def _beat_failed(self, failure):
+        self._beating = False
+        if self._stopped:
+            return
+        if not self._beat_failing:
+            self._beat_failing = True
+            self.log.warn("renewing the Redis liveness record of {node} failed: {error}",
+                          node=self.node_id, error=failure.getErrorMessage())
+
+    # -- Instances across the cluster -------------------------------------------------
+
+    def instances_elsewhere(self, job_id):
+        """
+        How many instances of a job that this store handed out as due ran on
+        other schedulers when it was claimed (0 for other jobs).
+        """
+        return self._elsewhere.get(job_id, 0)
+
+    def instance_started(self, job_id, recover_time=None):
+        """
+        Count a new instance of a job across the cluster, with a lease that
+        the heartbeat renews; returns its token for L{instance_ended}.  An
+        instance of a claimed job is counted by the claim's write-back,
+        before the claim goes, so the next holder sees it.  With
+        C{recover_time} (a job with the C{recover} option), the run is held
+        in Redis until it ends: if this scheduler dies first, another runs
+        it again, as due at C{recover_time}.
+        """
+        self._instance_count += 1
+        token = "%s#%d" % (self.node_id, self._instance_count)
+        if recover_time is not None:
+            token += "@" + score(recover_time)
+        self._instances[token] = job_id
+        if job_id in self._claimed and job_id not in self._writing:
+            self._unregistered.setdefault(job_id, []).append(token)
+        else:
+            self._instance_call(job_id, token, self.liveness)
+        return token
+
+    def instance_ended(self, job_id, token):
+        """Stop counting an instance."""
+        if self._instances.pop(token, None) is None:
+            return
+        tokens = self._unregistered.get(job_id)
+        if tokens is not None and token in tokens:
+            tokens.remove(token)
+            return
+        self._instance_call(job_id, token, "")
+
+    def _instance_call(self, job_id, token, lease):
+        d = self._script("instance", [job_id, token, lease])
+        d.addErrback(lambda f: self.log.warn(
+            "job {job_id!r}: counting an instance in Redis failed ({error}); its lease "
+            "ends it", job_id=job_id, error=f.getErrorMessage()))
 
     @defer.inlineCallbacks
     def shutdown(self):
@@ -344,6 +571,10 @@ class RedisJobStore:
         """
         if self._runs_flush is not None:
             yield self._flush_runs()
+        if self._beats is not None:
+            if self._beats.running:
+                self._beats.stop()
+            self._beats = None
         if self._pool is None or self._stopped:
             self._stopped = True
             return
@@ -364,7 +595,11 @@ class RedisJobStore:
         self._stopped = True
         self.subscribed = False
         pool, sub, self._pool, self._subscriber = self._pool, self._subscriber, None, None
-        yield defer.DeferredList([pool.disconnect(), sub.disconnect()], consumeErrors=True)
+        stopping = [pool.disconnect(), sub.disconnect()]
+        if self._sentinel is not None:
+            stopping.append(self._sentinel.disconnect())
+            self._sentinel = None
+        yield defer.DeferredList(stopping, consumeErrors=True)
 
     # -- Documents ---------------------------------------------------------------
 
@@ -411,24 +646,60 @@ class RedisJobStore:
     # -- IJobStore ---------------------------------------------------------------
 
     def add_job(self, job):
-        """Store a new job; fail with L{ConflictingIdError} if its id is taken."""
+        """
+        Store a new job; fail with L{ConflictingIdError} if its id is taken
+        by another job.  The same job again is success (see L{add_jobs}).
+        """
         return self.add_jobs([job])
 
     def add_jobs(self, jobs):
-        """Store several new jobs in one call: all of them, or none if an id is taken."""
+        """
+        Store several new jobs in one call: all of them, or none if an id is
+        taken by a different job.  Adding is idempotent: a job stored under
+        its id already, the same but for the times computed when it was
+        added (see L{same_job}), counts as added, so that a client told
+        L{JobStoreOutcomeUnknown} may simply add again.
+        """
         try:
-            args = [self.channel, self.node_id]
+            entries = []
             for job in jobs:
                 doc, when = self._encode(job)
-                args += [job.id, doc, when]
+                entries.append((job.id, doc, when))
         except Exception:
             return defer.fail()
+        return self._add(entries)
 
-        def check(taken):
+    def _add(self, entries, tries=_ADD_TRIES):
+        """Add; if ids are taken, see whether by the same jobs (L{_taken})."""
+        args = [self.channel, self.node_id]
+        for entry in entries:
+            args += entry
+
+        def added(taken):
             if taken:
-                taken = taken[0]
-                raise ConflictingIdError(taken.decode() if isinstance(taken, bytes) else taken)
-        return self._script("add", args).addCallback(check)
+                return self._taken([_text(job_id) for job_id in taken], entries, tries)
+        return self._script("add", args).addCallback(added)
+
+    @defer.inlineCallbacks
+    def _taken(self, taken, entries, tries):
+        """
+        Ids were taken: fail if by a different job, else add the other jobs
+        again (an id freed meanwhile is tried again, C{tries} times in all).
+        """
+        stored = yield self._call("hmget", self.keys[0], taken)
+        docs = {job_id: doc for job_id, doc, _ in entries}
+        same = set()
+        for job_id, doc in zip(taken, stored):
+            if doc is None:
+                continue        # removed meanwhile: try again
+            if not same_job(_text(doc), docs[job_id]):
+                raise ConflictingIdError(job_id)
+            same.add(job_id)
+        entries = [entry for entry in entries if entry[0] not in same]
+        if entries and tries <= 1:
+            raise ConflictingIdError(entries[0][0])
+        if entries:
+            yield self._add(entries, tries - 1)
 
     def update_job(self, job):
         """Replace the stored job (writing back a claimed one releases the claim)."""
@@ -450,21 +721,32 @@ class RedisJobStore:
                           "another scheduler handles it", job_id=job_id)
 
     def _write_back(self, job_id, values):
-        """Write back a claimed job (C{values}: doc and score) or remove it (C{None})."""
+        """
+        Write back a claimed job (C{values}: doc and score) or remove it
+        (C{None}); the write-back also starts counting the job's instances
+        that began while this store held it.
+        """
         if values is None:
             d = self._script("remove", [self.channel, self.node_id, job_id, "writeback"])
             d.addCallback(lambda removed: None if int(removed) else _raise(JobLookupError(job_id)))
         else:
-            d = self._script("update", [self.channel, self.node_id, job_id] + values
-                             + ["writeback"])
+            # values: doc, score, then the tokens of instances started
+            # while claimed (kept with them if the write-back is retried).
+            values = values + self._unregistered.pop(job_id, [])
+            d = self._script("update", [self.channel, self.node_id, job_id] + values[:2]
+                             + ["writeback", self.liveness] + values[2:])
             d.addCallback(self._updated, job_id)
+        self._writing.add(job_id)
 
         def written(result):
+            self._writing.discard(job_id)
             self._claimed.discard(job_id)
+            self._elsewhere.pop(job_id, None)
             self._unsaved.pop(job_id, None)
             return result
 
         def failed(failure):
+            self._writing.discard(job_id)
             if failure.check(JobStoreUnavailable):
                 self._unsaved[job_id] = values      # retried before the next claim
             else:
@@ -493,6 +775,8 @@ class RedisJobStore:
         """Remove every job of this namespace."""
         self._claimed.clear()
         self._unsaved.clear()
+        self._unregistered.clear()
+        self._elsewhere.clear()
         return self._script("remove_all", [self.channel, self.node_id]).addCallback(
             lambda _: None)
 
@@ -513,6 +797,20 @@ class RedisJobStore:
         d = self._script("page", [offset, -1 if limit is None else limit])
         return d.addCallback(self._decode_all)
 
+    def get_jobs_by_id(self, after=None, limit=None):
+        """
+        Fire with at most C{limit} jobs whose id comes after C{after} (from
+        the first without it), by id (code point order of their UTF-8).
+        """
+        if limit is not None and limit < 0:
+            return defer.fail(BadArgumentError("limit must be >= 0"))
+        if limit == 0:
+            return defer.succeed([])
+        d = self._script("page_by_id", ["" if after is None else after,
+                                        -1 if limit is None else limit])
+        return d.addCallback(lambda reply: self._decode_all(
+            [doc for doc in reply[1::2] if doc is not None]))
+
     def count_jobs(self):
         """Fire with the number of stored jobs."""
         return self._call("hlen", self.keys[0]).addCallback(int)
@@ -526,9 +824,12 @@ class RedisJobStore:
         yield self._flush_unsaved()
         reply = yield self._script("acquire", [self.node_id, score(now), limit, self.lease])
         jobs = []
-        for job_id, doc in zip(reply[::2], reply[1::2]):
+        for job_id, doc, elsewhere in zip(reply[::3], reply[1::3], reply[2::3]):
             job_id = job_id.decode() if isinstance(job_id, bytes) else job_id
             self._claimed.add(job_id)
+            elsewhere = int(elsewhere)
+            if elsewhere:
+                self._elsewhere[job_id] = elsewhere
             try:
                 jobs.append(self._decode(doc))
             except Exception:
@@ -638,11 +939,39 @@ class RedisJobStore:
         return from_timestamp(self.reactor.seconds())
 
 
+class _PrimaryProtocol(txredisapi.SentinelRedisProtocol):
+    """Leaves a server that is not the primary; a connection lost meanwhile is no error."""
+
+    def connectionMade(self):
+        d = txredisapi.SentinelRedisProtocol.connectionMade(self)
+        d.addErrback(lambda failure: failure.trap(txredisapi.ConnectionError))
+        return d
+
+
 class _SubscriberFactory(txredisapi.RedisFactory):
     """The pub/sub connection's factory."""
 
     protocol = _Subscriber
     store = None
+
+
+def same_job(stored, added):
+    """
+    Whether the JSON document C{added} describes the stored job C{stored}
+    again: equal but for the times computed when a job is added (its next
+    run time, and its trigger's start date).
+    """
+    def content(doc):
+        data = json.loads(doc)
+        data.pop("next_run_time", None)
+        data.pop("scheduled_run_time", None)
+        if isinstance(data.get("trigger"), dict):
+            data["trigger"] = dict(data["trigger"], start_date=None)
+        return data
+    try:
+        return content(stored) == content(added)
+    except ValueError:
+        return False
 
 
 def _text(value):
@@ -661,5 +990,5 @@ def _make(url, **options):
     return RedisJobStore(url, **options)
 
 
-for _scheme in ("redis", "rediss", "unix"):
+for _scheme in ("redis", "rediss", "unix", "redis-sentinel"):
     STORE_SCHEMES[_scheme] = _make

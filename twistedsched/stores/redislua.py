@@ -1,7 +1,7 @@
 """
 The Lua scripts of the Redis job store.
 
-Every script gets the same six keys, in this order:
+Every script gets the same eleven keys, in this order:
 
   1. C{<ns>:jobs}       hash: job id -> JSON document
   2. C{<ns>:run_times}  sorted set: job id -> next run time (UTC POSIX seconds)
@@ -11,10 +11,27 @@ Every script gets the same six keys, in this order:
   6. C{<ns>:history}    not a key itself but the prefix of each job's run
                         history, the list C{<ns>:history:<job id>} (JSON
                         records, newest first, capped)
+  7. C{<ns>:nodes}      sorted set: scheduler id -> end of its liveness record
+                        (Redis server time), renewed by each scheduler every
+                        second or so (L{BEAT})
+  8. C{<ns>:instances}  not a key itself but the prefix of each job's running
+                        instances, the sorted set C{<ns>:instances:<job id>}:
+                        instance token (C{<scheduler id>#<n>}) -> end of its
+                        lease, renewed by the scheduler running it
+  9. C{<ns>:ids}        sorted set: every stored job id, all scored 0, so that
+                        listings page by id (C{ZRANGEBYLEX}) with a cursor
+                        that run times do not move (L{PAGE_BY_ID})
+ 10. C{<ns>:recovery}   hash: instance token -> job id, for the running
+                        instances of jobs with the C{recover} option; their
+                        token ends in C{@<run time>}
+ 11. C{<ns>:recover}    list: C{"<run time>\\n<job id>"} of the runs whose
+                        scheduler died while they ran, waiting for a live
+                        scheduler's heartbeat to take them (L{BEAT})
 
 A claimed job stays in C{run_times}: listings keep showing it, and the
-claim is simply skipped by other schedulers until it is written back or its
-lease runs out.  Lease times come from the Redis server's clock (C{TIME}),
+claim is simply skipped by other schedulers until it is written back, its
+lease runs out, or its holder's liveness record runs out (then any script
+that calls C{reap} releases it).  Lease times come from the Redis server's clock (C{TIME}),
 so schedulers whose clocks disagree still agree on leases.
 """
 
@@ -43,6 +60,62 @@ end
 local function history(id)
   return KEYS[6] .. ':' .. id
 end
+-- The scheduler id in an instance token ("<node>#<n>[@<run time>]").
+local function token_node(token)
+  return string.match(token, '^(.*)#[^#]*$')
+end
+-- The runs of recoverable jobs that the schedulers in `gone` (a set) were
+-- running go to the list of runs to recover.
+local function orphan_runs(gone)
+  local running = redis.call('HGETALL', KEYS[10])
+  for i = 1, #running, 2 do
+    local token = running[i]
+    if gone[token_node(token)] then
+      local run_time = string.match(token, '@([^@]*)$')
+      redis.call('RPUSH', KEYS[11], run_time .. '\\n' .. running[i + 1])
+      redis.call('HDEL', KEYS[10], token)
+    end
+  end
+end
+-- Schedulers whose liveness record ran out are dead: forget them, release
+-- their claims, and queue the recoverable runs they had in flight.
+-- Returns how many were reaped.
+local function reap(now)
+  local dead = redis.call('ZRANGEBYSCORE', KEYS[7], '-inf', now)
+  if #dead == 0 then return 0 end
+  redis.call('ZREMRANGEBYSCORE', KEYS[7], '-inf', now)
+  local gone = {}
+  for _, node in ipairs(dead) do gone[node] = true end
+  local claims = redis.call('HGETALL', KEYS[4])
+  for i = 1, #claims, 2 do
+    if gone[claims[i + 1]] then release(claims[i]) end
+  end
+  orphan_runs(gone)
+  return #dead
+end
+local function instances(id)
+  return KEYS[8] .. ':' .. id
+end
+-- Start counting an instance of job `id` (token) until now + lease seconds;
+-- hold its run for recovery if its token names a run time.
+local function add_instance(id, token, now, lease)
+  local key = instances(id)
+  redis.call('ZADD', key, now + lease, token)
+  redis.call('PEXPIRE', key, math.ceil(lease * 1000))
+  if string.find(token, '@', 1, true) then redis.call('HSET', KEYS[10], token, id) end
+end
+-- How many instances of job `id` run on schedulers other than `node`
+-- (instances whose lease ran out are dropped first).
+local function running_elsewhere(id, node, now)
+  local key = instances(id)
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
+  local prefix = node .. '#'
+  local count = 0
+  for _, token in ipairs(redis.call('ZRANGE', key, 0, -1)) do
+    if string.sub(token, 1, #prefix) ~= prefix then count = count + 1 end
+  end
+  return count
+end
 """
 
 #: ARGV: channel, node, then (id, doc, score) triples; score '' = paused.
@@ -55,21 +128,29 @@ end
 if #taken > 0 then return taken end
 for i = 3, #ARGV, 3 do
   redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+  redis.call('ZADD', KEYS[9], 0, ARGV[i])
   schedule(ARGV[i], ARGV[i + 2])
 end
 redis.call('PUBLISH', ARGV[1], ARGV[2] .. ' added ' .. ARGV[3])
 return {}
 """
 
-#: ARGV: channel, node, id, doc, score, mode.  Mode 'writeback' writes only
-#: if this node still holds the claim and publishes nothing; mode 'change'
-#: always writes (dropping anyone's claim) and publishes.
+#: ARGV: channel, node, id, doc, score, mode, instance lease, tokens...
+#: Mode 'writeback' writes only if this node still holds the claim and
+#: publishes nothing; mode 'change' always writes (dropping anyone's claim)
+#: and publishes.  The tokens are instances of the job that this node
+#: started while it held the claim: they are counted from now on (before
+#: the claim goes, so that the next holder sees them).
 #: Returns 1 (written), 0 (no such job) or -1 (claim lost: not written).
 UPDATE = _PROLOGUE + """
 local id = ARGV[3]
 if redis.call('HEXISTS', KEYS[1], id) == 0 then
   release(id)
   return 0
+end
+if #ARGV > 7 then
+  local now = server_time()
+  for i = 8, #ARGV do add_instance(id, ARGV[i], now, tonumber(ARGV[7])) end
 end
 local holder = redis.call('HGET', KEYS[4], id)
 if ARGV[6] == 'writeback' and holder ~= ARGV[2] then return -1 end
@@ -86,39 +167,45 @@ return 1
 REMOVE = _PROLOGUE + """
 local id = ARGV[3]
 local removed = redis.call('HDEL', KEYS[1], id)
+redis.call('ZREM', KEYS[9], id)
 redis.call('ZREM', KEYS[2], id)
 redis.call('ZREM', KEYS[3], id)
 release(id)
-redis.call('DEL', history(id))
+redis.call('DEL', history(id), instances(id))
 if removed == 1 and ARGV[4] ~= 'writeback' then
   redis.call('PUBLISH', ARGV[1], ARGV[2] .. ' removed ' .. id)
 end
 return removed
 """
 
-#: ARGV: channel, node.  Deletes every key of the namespace (histories exist
-#: for stored jobs only).
+#: ARGV: channel, node.  Deletes every key of the namespace but the
+#: schedulers' liveness records (histories and instances exist for stored
+#: jobs only).
 REMOVE_ALL = _PROLOGUE + """
-for _, id in ipairs(redis.call('HKEYS', KEYS[1])) do redis.call('DEL', history(id)) end
-redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5])
+for _, id in ipairs(redis.call('HKEYS', KEYS[1])) do
+  redis.call('DEL', history(id), instances(id))
+end
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[9], KEYS[10], KEYS[11])
 redis.call('PUBLISH', ARGV[1], ARGV[2] .. ' cleared *')
 return 1
 """
 
 #: ARGV: node, now (score), limit, lease seconds.
-#: Drops expired claims, then claims up to `limit` due jobs that nobody
-#: holds, earliest first.  Returns a flat list: id, doc, id, doc...
+#: Drops expired claims and dead schedulers' claims, then claims up to
+#: `limit` due jobs that nobody holds, earliest first.  Returns a flat list:
+#: id, doc, instances running elsewhere, id, doc, count...
 ACQUIRE = _PROLOGUE + """
 local now = server_time()
 local expired = redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', now)
 for _, id in ipairs(expired) do release(id) end
+reap(now)
 local limit = tonumber(ARGV[3])
 local held = redis.call('ZCARD', KEYS[5])
 local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[2], 'LIMIT', 0, limit + held)
 local out = {}
 local lease_end = now + tonumber(ARGV[4])
 for _, id in ipairs(due) do
-  if #out >= 2 * limit then break end
+  if #out >= 3 * limit then break end
   if redis.call('HEXISTS', KEYS[4], id) == 0 then
     local doc = redis.call('HGET', KEYS[1], id)
     if doc then
@@ -126,6 +213,7 @@ for _, id in ipairs(due) do
       redis.call('ZADD', KEYS[5], lease_end, id)
       out[#out + 1] = id
       out[#out + 1] = doc
+      out[#out + 1] = running_elsewhere(id, ARGV[1], now)
     else
       redis.call('ZREM', KEYS[2], id)
     end
@@ -135,7 +223,8 @@ return out
 """
 
 #: No ARGV.  Returns {earliest run time of an unclaimed job or '',
-#: seconds until the first lease ends among earlier claimed jobs or ''}.
+#: seconds until the first claim among earlier claimed jobs ends or ''}: a
+#: claim ends with its lease or with its holder's liveness record.
 NEXT = _PROLOGUE + """
 local held = redis.call('ZCARD', KEYS[5])
 local first = redis.call('ZRANGE', KEYS[2], 0, held, 'WITHSCORES')
@@ -145,7 +234,11 @@ for i = 1, #first, 2 do
   local lease = redis.call('ZSCORE', KEYS[5], first[i])
   if not lease then return {first[i + 1], wait and tostring(wait) or ''} end
   now = now or server_time()
-  local left = tonumber(lease) - now
+  lease = tonumber(lease)
+  local holder = redis.call('HGET', KEYS[4], first[i])
+  local alive = holder and redis.call('ZSCORE', KEYS[7], holder)
+  if alive and tonumber(alive) < lease then lease = tonumber(alive) end
+  local left = lease - now
   if wait == nil or left < wait then wait = left end
 end
 return {'', wait and tostring(wait) or ''}
@@ -178,10 +271,33 @@ end
 return docs
 """
 
+#: ARGV: after ('' = from the first), limit.  Returns the ids and JSON
+#: documents (id, doc, id, doc...) of at most `limit` jobs whose id comes
+#: after `after`, by id: a cursor that jobs firing meanwhile do not move,
+#: so that paging lists each stored job once.  An id index that does not
+#: match the jobs (kept by a version before it existed) is rebuilt first.
+PAGE_BY_ID = _PROLOGUE + """
+if redis.call('ZCARD', KEYS[9]) ~= redis.call('HLEN', KEYS[1]) then
+  redis.call('DEL', KEYS[9])
+  for _, id in ipairs(redis.call('HKEYS', KEYS[1])) do redis.call('ZADD', KEYS[9], 0, id) end
+end
+local start = '-'
+if ARGV[1] ~= '' then start = '(' .. ARGV[1] end
+local out = {}
+for _, id in ipairs(redis.call('ZRANGEBYLEX', KEYS[9], start, '+', 'LIMIT', 0, ARGV[2])) do
+  out[#out + 1] = id
+  out[#out + 1] = redis.call('HGET', KEYS[1], id)
+end
+return out
+"""
+
 #: ARGV: channel, node, ids...  A scheduler leaving: releases its claims on
-#: those jobs and announces that it left, so that the others look again at
-#: once rather than when their view of its leases runs out.
+#: those jobs, drops its liveness record (recoverable runs it leaves
+#: running are queued for the others) and announces that it left, so that
+#: the others look again at once rather than when its leases run out.
 RELEASE = _PROLOGUE + """
+redis.call('ZREM', KEYS[7], ARGV[2])
+orphan_runs({[ARGV[2]] = true})
 local count = 0
 for i = 3, #ARGV do
   if redis.call('HGET', KEYS[4], ARGV[i]) == ARGV[2] then
@@ -223,6 +339,49 @@ return kept
 """
 
 
+#: ARGV: channel, node, liveness seconds, then (job id, token) pairs of the
+#: instances this node runs.  A scheduler's heartbeat: renews its liveness
+#: record and its instances' leases (only those still counted: an instance
+#: that ended meanwhile is not brought back), then reaps dead schedulers and
+#: tells the others if it did, and takes up to 10 runs to recover.
+#: Returns {1 if this node's record was still there (0: it was reaped, or
+#: this is its first beat), schedulers reaped, runs to recover...}.
+BEAT = _PROLOGUE + """
+local now = server_time()
+local ttl = tonumber(ARGV[3])
+local known = redis.call('ZSCORE', KEYS[7], ARGV[2])
+redis.call('ZADD', KEYS[7], now + ttl, ARGV[2])
+for i = 4, #ARGV, 2 do
+  local key = instances(ARGV[i])
+  if redis.call('ZADD', key, 'XX', 'CH', now + ttl, ARGV[i + 1]) == 1 then
+    redis.call('PEXPIRE', key, math.ceil(ttl * 1000))
+  end
+end
+local reaped = reap(now)
+if reaped > 0 then
+  redis.call('PUBLISH', ARGV[1], ARGV[2] .. ' reaped ' .. reaped)
+end
+local out = {known and 1 or 0, reaped}
+for _ = 1, 10 do
+  local run = redis.call('LPOP', KEYS[11])
+  if not run then break end
+  out[#out + 1] = run
+end
+return out
+"""
+
+#: ARGV: job id, token, lease seconds ('' to stop counting it).  Starts or
+#: stops counting one instance outside a claim's write-back.
+INSTANCE = _PROLOGUE + """
+if ARGV[3] == '' then
+  redis.call('HDEL', KEYS[10], ARGV[2])
+  return redis.call('ZREM', instances(ARGV[1]), ARGV[2])
+end
+add_instance(ARGV[1], ARGV[2], server_time(), tonumber(ARGV[3]))
+return 1
+"""
+
+
 class Script:
     """A Lua script and its SHA1, as EVALSHA wants it."""
 
@@ -237,5 +396,5 @@ class Script:
 
 SCRIPTS = {name: Script(name, source) for name, source in dict(
     add=ADD, update=UPDATE, remove=REMOVE, remove_all=REMOVE_ALL, acquire=ACQUIRE,
-    next=NEXT, page=PAGE, release=RELEASE, shelve=SHELVE,
-    append_runs=APPEND_RUNS).items()}
+    next=NEXT, page=PAGE, page_by_id=PAGE_BY_ID, release=RELEASE, shelve=SHELVE,
+    append_runs=APPEND_RUNS, beat=BEAT, instance=INSTANCE).items()}
