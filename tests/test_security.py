@@ -555,7 +555,7 @@ class NonReaderTests(SecurityTestCase):
         conn.settle()
         self.successResultOf(d)
         slow.connectionLost(Failure(ConnectionDone()))
-        self.assertEqual(len(slow.held_boxes), 0, "nothing kept for a client that left")
+        self.assertEqual(len(slow._held), 0, "nothing kept for a client that left")
 
 
 class DaemonOptionTests(unittest.TestCase):
