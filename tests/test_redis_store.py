@@ -16,6 +16,7 @@ import uuid
 from twisted.internet import defer, reactor
 from twisted.internet.ssl import Certificate, optionsForClientTLS
 from twisted.internet.task import deferLater
+from twisted.protocols import portforward
 from twisted.logger import Logger, formatEvent
 from twisted.trial import unittest
 
@@ -956,3 +957,53 @@ class UnavailableTests(unittest.TestCase):
             yield count()
         self.assertEqual(result, [1])
         self.assertEqual((yield store.lookup_job("a")).id, "a")
+
+
+class _DropAtSelect(portforward.ProxyServer):
+    """A proxy connection that hangs up when the client's first SELECT arrives, while told to."""
+
+    def dataReceived(self, data):
+        if b"SELECT" in data.upper() and self.factory.drops > 0:
+            self.factory.drops -= 1
+            self.transport.abortConnection()
+            return
+        portforward.ProxyServer.dataReceived(self, data)
+
+
+class SetupLostTests(RedisTestCase):
+    """
+    A connection lost while it is being set up (Redis restarting between
+    the connect and the SELECT) is retried: txredisapi by itself stops
+    reconnecting the whole pool for good.
+    """
+
+    @defer.inlineCallbacks
+    def test_connection_lost_at_select_is_retried(self):
+        proxy = portforward.ProxyFactory("127.0.0.1", self.server.port)
+        proxy.protocol = _DropAtSelect
+        proxy.drops = 3                 # the first connection of each: the pool (2), the subscriber
+        port = reactor.listenTCP(0, proxy, interface="127.0.0.1")
+        self.addCleanup(port.stopListening)
+        store = RedisJobStore("redis://127.0.0.1:%d/0" % (port.getHost().port,),
+                              namespace=self.namespace, timeout=2)
+        self.addCleanup(store.shutdown)
+        sched, clock = self.make_scheduler(store)
+        yield sched.add_job("record", "interval", seconds=10, id="a", jobstore="redis")
+        self.assertEqual(proxy.drops, 0)
+        self.assertEqual([job.id for job in (yield sched.get_jobs())], ["a"])
+
+    def test_refusal_stops(self):
+        """A refusal (here: no such database) still stops the pool."""
+        factory = redis_store._Factory("test", 99, 1)
+        factory.stopTrying()
+        self.assertFalse(factory.stopped)
+        factory.deferred.addErrback(lambda _: None)
+        factory.connectionError("Redis error: could not set dbid=99: ERR DB index is out of range")
+        self.assertTrue(factory.stopped)
+
+    def test_lost_connection_does_not_stop(self):
+        factory = redis_store._Factory("test", 0, 1)
+        factory.stopTrying()
+        factory.deferred.addErrback(lambda _: None)
+        factory.connectionError("Redis error: could not set dbid=0: Lost connection")
+        self.assertFalse(factory.stopped)

@@ -134,7 +134,36 @@ def _parse_sentinel_url(url):
     return settings
 
 
-class _Factory(txredisapi.RedisFactory):
+#: What txredisapi's "could not set dbid" / "could not auth" messages say
+#: when the connection went away during its set-up (not a refusal).
+_LOST_DURING_SETUP = ("Lost connection", "Not connected", "Connection was closed",
+                      "timeout", "Timeout", "TimeoutError")
+
+
+class _KeepTrying:
+    """
+    txredisapi stops reconnecting a pool for good when a new connection's
+    set-up (AUTH, SELECT) fails: it calls C{stopTrying}, then
+    C{connectionError(why)}.  A refusal (wrong password, no such database)
+    should stop it; a connection lost or timed out during set-up (Redis
+    restarting) must not, or the store would never reconnect.
+    """
+
+    _setup_failing = False
+
+    def stopTrying(self):
+        self._setup_failing = True
+        return defer.succeed(None)
+
+    def connectionError(self, why):
+        if self._setup_failing:
+            self._setup_failing = False
+            if not any(text in why for text in _LOST_DURING_SETUP):
+                txredisapi.RedisFactory.stopTrying(self)
+        txredisapi.RedisFactory.connectionError(self, why)
+
+
+class _Factory(_KeepTrying, txredisapi.RedisFactory):
     """A connection pool that tells the store when a connection is ready."""
 
     store = None
@@ -948,7 +977,7 @@ class _PrimaryProtocol(txredisapi.SentinelRedisProtocol):
         return d
 
 
-class _SubscriberFactory(txredisapi.RedisFactory):
+class _SubscriberFactory(_KeepTrying, txredisapi.RedisFactory):
     """The pub/sub connection's factory."""
 
     protocol = _Subscriber
