@@ -6,17 +6,20 @@ the control port and the console, with the hostile triggers.
 """
 
 import json
+from datetime import timedelta
 
 from twisted.trial import unittest
 from zope.interface import implementer
 
 from tests.helpers import make_scheduler, utc
 from tests.test_security import AMPConnection, ConsoleConnection
+from twistedsched import events as ev
 from twistedsched.client import InvalidTrigger
 from twistedsched.console import ConsoleFactory
 from twistedsched.control import ControlFactory
 from twistedsched.errors import TriggerError
 from twistedsched.interfaces import ITrigger
+from twistedsched.scheduler import CATCH_UP_WORK, DUE_LIMIT
 from twistedsched.triggers import AndTrigger, CronTrigger, OrTrigger, budget, trigger_from_dict
 from twistedsched.triggers.budget import (
     MAX_DEPTH, MAX_TRIGGERS, MAX_WORK, TriggerWorkError, WorkBudget)
@@ -212,3 +215,52 @@ class RemoteTests(unittest.TestCase):
         self.clock.advance((utc(2030, 1, 1) - self.sched.now()).total_seconds())
         self.assertIsNone(self.successResultOf(self.sched.get_job("late")))
         self.assertIsNotNone(self.successResultOf(self.sched.get_job("other")))
+
+
+@implementer(ITrigger)
+class CostlyEveryMinute:
+    """Fires every minute from 2030-01-01, each fire time costing 900 steps of work."""
+    timezone = jitter = None
+
+    def __init__(self):
+        self.calls = 0
+
+    def next_fire_time(self, previous, now):
+        self.calls += 1
+        budget.spend(900)
+        if previous is None:
+            return max(utc(2030, 1, 1), now.replace(second=0, microsecond=0))
+        return previous + timedelta(minutes=1)
+
+    def to_dict(self):
+        return {"type": "costly"}
+
+
+class CatchUpTests(unittest.TestCase):
+    """
+    After downtime, listing a job's overdue runs is bounded in total trigger
+    work (scheduler.CATCH_UP_WORK), not only per fire time: 1,000 overdue
+    runs of a trigger just under its budget would stall the reactor seconds.
+    """
+
+    def test_catch_up_work_is_bounded(self):
+        sched, clock = make_scheduler(self)
+        sched.task("greet")(lambda: None)
+        trigger = CostlyEveryMinute()
+        self.successResultOf(sched.add_job("greet", trigger, id="costly", coalesce=True,
+                                           misfire_grace_time=None))
+        runs = []
+        sched.add_listener(runs.append, ev.EVENT_JOB_MISSED)
+        sched.pause()
+        clock.advance((utc(2030, 1, 1) - sched.now()).total_seconds() + 3 * 24 * 3600)
+        trigger.calls = 0
+        sched.resume()
+        clock.advance(0)
+        self.assertLessEqual(trigger.calls * 900, CATCH_UP_WORK + 4 * 900)
+        self.assertEqual(len(runs), 1)
+        self.assertLess(len(runs[0].scheduled_run_times), DUE_LIMIT)
+        history = self.successResultOf(sched.job_history("costly"))
+        self.assertTrue(any(r["outcome"] == "missed" and r["error"].startswith("at least ")
+                            for r in history), history)
+        self.assertGreater(self.successResultOf(sched.get_job("costly")).next_run_time,
+                           sched.now())

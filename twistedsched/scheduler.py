@@ -36,6 +36,7 @@ from twistedsched.threadcheck import reactor_thread_only
 from twistedsched.timeutil import (
     as_timezone, from_timestamp, to_datetime, to_timestamp, to_utc)
 from twistedsched.triggers import bind_trigger, build_trigger
+from twistedsched.triggers.budget import MAX_WORK, metered_cost
 
 #: Marks an argument the caller did not give (None is a meaningful value).
 UNSET = object()
@@ -43,6 +44,16 @@ UNSET = object()
 #: The most overdue run times of a job listed at once; past them the
 #: scheduler skips ahead to the present.
 DUE_LIMIT = 1000
+#: The trigger work (L{twistedsched.triggers.budget} steps) that listing one
+#: job's overdue run times may cost, about 50 ms; past it the scheduler skips
+#: ahead to the present.  Plain triggers list DUE_LIMIT runs well within it.
+CATCH_UP_WORK = 10 * MAX_WORK
+
+
+class _Overdue(list):
+    """A job's overdue run times; C{complete} is false when some were not listed."""
+
+    complete = True
 
 #: Changes C{modify_job} accepts besides the options in L{check_options}.
 JOB_FIELDS = ("name", "func", "args", "kwargs", "trigger", "executor", "next_run_time")
@@ -839,31 +850,37 @@ class Scheduler(service.Service):
     def _due_run_times(self, job, now, limit=DUE_LIMIT):
         """
         The trigger's fire times from the job's scheduled run time up to
-        C{now} (at most C{limit}), and the first fire time after C{now}.
+        C{now} (an L{_Overdue} of at most C{limit}, costing at most
+        L{CATCH_UP_WORK}), and the first fire time after C{now}.
         """
-        run_times = []
+        run_times = _Overdue()
         fire_time = job.scheduled_run_time or job.next_run_time
-        while fire_time is not None and fire_time <= now and len(run_times) < limit:
+        work = 0
+        while fire_time is not None and fire_time <= now:
+            if len(run_times) >= limit or work > CATCH_UP_WORK:
+                # Too many missed runs to list: skip ahead to the present.
+                run_times.complete = False
+                fire_time = self._next_fire(job, None, now)[0]
+                while fire_time is not None and fire_time <= now:
+                    fire_time = self._next_fire(job, fire_time, now)[0]
+                break
             run_times.append(fire_time)
-            fire_time = self._next_fire(job, fire_time, now)
-        if fire_time is not None and fire_time <= now:
-            # Too many missed runs to list: skip ahead to the present.
-            fire_time = self._next_fire(job, None, now)
-            while fire_time is not None and fire_time <= now:
-                fire_time = self._next_fire(job, fire_time, now)
+            fire_time, cost = self._next_fire(job, fire_time, now)
+            work += cost
         return run_times, fire_time
 
     def _next_fire(self, job, previous, now):
         """
-        The job's next fire time (UTC); C{None}, so that the job ends, when
-        its trigger fails (it gave up: L{TriggerError}).
+        The job's next fire time (UTC) and the trigger work it cost; C{None},
+        so that the job ends, when its trigger fails (it gave up: L{TriggerError}).
         """
         try:
-            return to_utc(job.trigger.next_fire_time(previous, now))
+            fire_time, cost = metered_cost(job.trigger.next_fire_time, previous, now)
+            return to_utc(fire_time), cost
         except TriggerError as e:
             self.log.error("job {job_id!r} ends: its trigger failed: {error}",
                            job_id=job.id, error=str(e))
-            return None
+            return None, 0
 
     # -- Running jobs ----------------------------------------------------------
 
@@ -942,7 +959,7 @@ class Scheduler(service.Service):
         """
         folded = run_times[:-1]
         self.counters["missed"] += len(folded)
-        at_least = "at least " if len(run_times) >= DUE_LIMIT else ""
+        at_least = "" if getattr(run_times, "complete", True) else "at least "
         self._record(job, folded[0], "missed: %s%d runs folded into one" % (
             at_least, len(run_times)), runs=len(folded))
         self._dispatch(ev.JobSubmissionEvent(ev.EVENT_JOB_MISSED, job.id, job.jobstore, folded))

@@ -73,6 +73,20 @@ def run_metered(function, *args):
         _current.reset(token)
 
 
+def metered_cost(function, *args):
+    """
+    Call C{function(*args)} within a new L{WorkBudget} of its own; return
+    its result and the steps it spent (for a caller that bounds the work of
+    many fire times, such as the scheduler's catch-up after downtime).
+    """
+    budget = WorkBudget()
+    token = _current.set(budget)
+    try:
+        return function(*args), budget.spent
+    finally:
+        _current.reset(token)
+
+
 def metered(method):
     """
     Decorate a trigger method (C{next_fire_time}): the outermost call opens
