@@ -692,6 +692,29 @@ class LivenessTests(RedisTestCase):
         return store
 
     @defer.inlineCallbacks
+    def test_members(self):
+        """The schedulers of a namespace, alive or not (the web page's cluster members)."""
+        one = yield self.started(node_id="node-one")
+        two = yield self.started(node_id="node-two")
+        for store in (one, two):
+            store._beats.stop()     # no heartbeat reaps node-gone meanwhile
+        self.server.command("ZADD", "%s:nodes" % (self.namespace,), 1, "node-gone")
+        members = yield one.members()
+        self.assertEqual([(m["id"], m["alive"], m["self"]) for m in members],
+                         [("node-gone", False, False), ("node-one", True, True),
+                          ("node-two", True, False)])
+        self.assertTrue(0 < members[1]["expires_in"] <= one.liveness)
+        sched, _ = self.make_scheduler(one, start=False)
+        rows = yield sched.cluster_members()
+        self.assertEqual([(r["id"], r["store"]) for r in rows],
+                         [("node-gone", "redis"), ("node-one", "redis"), ("node-two", "redis")])
+
+    def test_members_without_a_shared_store(self):
+        sched = Scheduler(reactor=make_clock(), scheduler_id="alone")
+        self.assertEqual(self.successResultOf(sched.cluster_members()),
+                         [{"id": "alone", "alive": True, "self": True, "store": None}])
+
+    @defer.inlineCallbacks
     def test_dead_schedulers_claims_released(self):
         sched, clock = self.make_scheduler(start=False)
         yield sched.add_job("record", "interval", seconds=10, id="a", jobstore="redis")

@@ -188,9 +188,9 @@ class BasicTests(AuthTestCase):
     def test_throttle_is_the_authenticators(self):
         yield self.client.get("/api/jobs", headers={"Authorization": basic("alice", "x")})
         yield self.log_in("alice", "y")
-        self.assertEqual(self.throttle._failures["127.0.0.1"], 2)
+        self.assertEqual(self.throttle._peers["127.0.0.1"].failures, 2)
         yield self.client.get("/api/jobs", headers={"Authorization": basic("alice", "secret")})
-        self.assertNotIn("127.0.0.1", self.throttle._failures)
+        self.assertNotIn("127.0.0.1", self.throttle._peers)     # a success forgets the host
 
     def test_failed_login_waits_for_the_throttle(self):
         throttle = LoginThrottle(self.clock, base_delay=2.0)
@@ -205,6 +205,26 @@ class BasicTests(AuthTestCase):
         self.assertNoResult(d)                      # the second failure waits 2 s
         self.clock.advance(2)
         self.failureResultOf(d, WebError)
+
+    def test_too_many_waiting_is_429(self):
+        """Logins past the throttle's line from one host are refused at once, as 429."""
+        throttle = LoginThrottle(self.clock, base_delay=2.0, max_waiting=1)
+        gate = security.Gate(Authenticator(make_checker("memory:alice:secret"), self.clock,
+                                           throttle))
+        request = FakeRequest(secure=True)
+        first = gate.login(request, "alice", "wrong")
+        self.clock.advance(0)
+        self.failureResultOf(first, WebError)
+        second = gate.login(request, "alice", "wrong")       # answered after 2 s
+        waiting = gate.login(request, "alice", "wrong")      # waits for the 2 s
+        self.assertNoResult(waiting)
+        failure = self.failureResultOf(gate.login(request, "alice", "secret"), WebError)
+        self.assertEqual(failure.value.status, 429)
+        self.assertIn("too many logins waiting", failure.value.message)
+        for _ in range(10):
+            self.clock.advance(1)
+        for d in (second, waiting):
+            self.assertEqual(self.failureResultOf(d, WebError).value.status, 401)
 
     def test_refused_without_tls_beyond_loopback(self):
         gate = security.Gate(self.authenticator)
@@ -270,7 +290,7 @@ class TokenTests(AuthTestCase):
         for token in ("tsk_wrong", "nothing", self.token + "x", ""):
             answer = yield self.client.get("/api/jobs", headers=self.bearer(token))
             self.assertError(answer, 401)
-        self.assertEqual(self.throttle._failures["127.0.0.1"], 4)
+        self.assertEqual(self.throttle._peers["127.0.0.1"].failures, 4)
         with open(self.tokens_path, "w") as f:
             f.write("# nobody\n")
         os.utime(self.tokens_path, ns=(1, 1))         # another stamp, whatever the clock

@@ -116,6 +116,13 @@ class IClusterStore(Interface):
     The scheduler calls these synchronously, in the reactor thread.
     """
 
+    def members():
+        """
+        The schedulers sharing this store: a Deferred list of dicts with
+        C{id}, C{alive}, C{self} and C{expires_in} (seconds left of its
+        liveness record).
+        """
+
     def instances_elsewhere(job_id):
         """
         How many instances of the job ran on other schedulers when this

@@ -1157,6 +1157,24 @@ class Scheduler(service.Service):
         return sum(self._running.values())
 
     @reactor_thread_only
+    def cluster_members(self):
+        """
+        Fire with the schedulers this one shares its stores with (stores
+        that count across schedulers, L{IClusterStore}, such as Redis): a
+        list of dicts with C{id}, C{alive}, C{self} and C{store}.  Without
+        such a store, this scheduler alone.
+        """
+        stores = [(alias, store) for alias, store in sorted(self._jobstores.items())
+                  if IClusterStore.providedBy(store)]
+        if not stores:
+            return defer.succeed([{"id": self.scheduler_id, "alive": True, "self": True,
+                                   "store": None}])
+
+        def label(rows, alias):
+            return [dict(row, store=alias) for row in rows]
+        return gather([store.members().addCallback(label, alias) for alias, store in stores]
+                      ).addCallback(lambda lists: [row for rows in lists for row in rows])
+
     def stats(self):
         """Fire with a dict of counts: jobs, running, submitted, executed, errors, missed, skipped."""
         def build(jobs):

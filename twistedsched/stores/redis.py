@@ -40,7 +40,7 @@ RUNS_BATCH = 500
 
 #: Scripts that change nothing: when they go unanswered, nothing is unknown.
 #: (page_by_id may rebuild the id index, which changes no job.)
-_READ_ONLY = frozenset(["next", "page", "page_by_id"])
+_READ_ONLY = frozenset(["next", "page", "page_by_id", "members"])
 
 #: How often an add is tried again when the ids it found taken are freed meanwhile.
 _ADD_TRIES = 3
@@ -545,6 +545,21 @@ class RedisJobStore:
             self._beat_failing = True
             self.log.warn("renewing the Redis liveness record of {node} failed: {error}",
                           node=self.node_id, error=failure.getErrorMessage())
+
+    def members(self):
+        """
+        The schedulers sharing this namespace: a Deferred list of dicts with
+        C{id}, C{alive} (its liveness record has not run out), C{self} (this
+        scheduler) and C{expires_in} (seconds its record has left).
+        """
+        def rows(reply):
+            found = []
+            for node, left in zip(reply[::2], reply[1::2]):
+                node, left = _text(node), float(_text(left))
+                found.append({"id": node, "alive": left > 0, "self": node == self.node_id,
+                              "expires_in": round(left, 3)})
+            return sorted(found, key=lambda row: row["id"])
+        return self._script("members", []).addCallback(rows)
 
     # -- Instances across the cluster -------------------------------------------------
 

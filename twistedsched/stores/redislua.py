@@ -381,6 +381,20 @@ add_instance(ARGV[1], ARGV[2], server_time(), tonumber(ARGV[3]))
 return 1
 """
 
+#: The schedulers of the namespace with a liveness record and how many
+#: seconds it has left (negative: ran out, not yet reaped): a flat list of
+#: id, seconds.  Reads only.
+MEMBERS = _PROLOGUE + """
+local now = server_time()
+local out = {}
+local nodes = redis.call('ZRANGE', KEYS[7], 0, -1, 'WITHSCORES')
+for i = 1, #nodes, 2 do
+  out[#out + 1] = nodes[i]
+  out[#out + 1] = tostring(tonumber(nodes[i + 1]) - now)
+end
+return out
+"""
+
 
 class Script:
     """A Lua script and its SHA1, as EVALSHA wants it."""
@@ -397,4 +411,4 @@ class Script:
 SCRIPTS = {name: Script(name, source) for name, source in dict(
     add=ADD, update=UPDATE, remove=REMOVE, remove_all=REMOVE_ALL, acquire=ACQUIRE,
     next=NEXT, page=PAGE, page_by_id=PAGE_BY_ID, release=RELEASE, shelve=SHELVE,
-    append_runs=APPEND_RUNS, beat=BEAT, instance=INSTANCE).items()}
+    append_runs=APPEND_RUNS, beat=BEAT, instance=INSTANCE, members=MEMBERS).items()}

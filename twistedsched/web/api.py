@@ -278,7 +278,7 @@ class JobsAPI:
         d = remote.add_remote_job(
             self.scheduler, body["task"], (body["trigger_kind"], body["trigger"]),
             args=body.get("args"), kwargs=body.get("kwargs"), id=body.get("id"),
-            name=body.get("name"), **options)
+            name=body.get("name"), options=options)
         return d.addCallback(self._job_answer)
 
     def get_job(self, job_id, params, body):
@@ -306,7 +306,7 @@ class JobsAPI:
         return self.scheduler.resume_job(job_id).addCallback(self._job_answer)
 
     def run_job(self, job_id, params, body):
-        return self.scheduler.run_job(job_id).addCallback(self._job_answer)
+        return remote.run_remote_job(self.scheduler, job_id).addCallback(self._job_answer)
 
     def reschedule_job(self, job_id, params, body):
         if "trigger_kind" not in body or "trigger" not in body:
@@ -382,11 +382,15 @@ class JobsAPI:
     def scheduler_info(self, job_id, params, body):
         """What the page shows of the scheduler: its id, zone, state and cluster members."""
         sched = self.scheduler
-        return {"scheduler_id": sched.scheduler_id, "timezone": str(sched.timezone),
-                "now": sched.now().astimezone(sched.timezone).isoformat(),
-                "paused": sched.paused, "running": bool(sched.running),
-                "jobstores": sorted(sched.jobstores),
-                "members": [{"id": sched.scheduler_id, "alive": True, "self": True}]}
+
+        def info(members):
+            return {"scheduler_id": sched.scheduler_id, "timezone": str(sched.timezone),
+                    "now": sched.now().astimezone(sched.timezone).isoformat(),
+                    "paused": sched.paused, "running": bool(sched.running),
+                    "jobstores": sorted(sched.jobstores),
+                    "members": [{"id": m["id"], "alive": m["alive"], "self": m["self"]}
+                                for m in members]}
+        return sched.cluster_members().addCallback(info)
 
     def pause_scheduler(self, job_id, params, body):
         self.scheduler.pause()

@@ -35,7 +35,8 @@ SCHEMAS = {
     "Run": _object({
         "scheduled_run_time": NULLABLE_TIME, "started": NULLABLE_TIME, "ended": NULLABLE_TIME,
         "duration": _nullable("number"), "outcome": {"type": "string"},
-        "error": _nullable("string"), "scheduler": _nullable("string")},
+        "error": _nullable("string"), "scheduler": _nullable("string"),
+        "worker": _nullable("string"), "deliveries": _nullable("integer")},
         required=["scheduled_run_time", "outcome"]),
     "Job": _object({
         "id": {"type": "string"}, "name": {"type": "string"}, "task": _nullable("string"),

@@ -24,8 +24,9 @@ import os
 from urllib.parse import urlsplit
 
 from twisted.cred import error as cred_error
-from twisted.internet import defer
+from twisted.internet import defer, task
 
+from twistedsched.auth import LoginRefused
 from twistedsched.tls import is_loopback
 from twistedsched.web.api import WebError
 
@@ -203,27 +204,46 @@ class Gate:
             lambda user: Identity(user, "basic"))
 
     def login(self, request, username, password):
-        """Fire with the user name, or fail with a 401 L{WebError} (after the throttle's delay)."""
+        """
+        Fire with the user name, or fail with a 401 L{WebError} (after the
+        throttle's delay), or a 429 one when the throttle refuses at once.
+        """
         d = self.authenticator.login(username, password, request.getClientAddress())
 
         def refused(failure):
-            failure.trap(cred_error.UnauthorizedLogin, cred_error.UnhandledCredentials)
-            raise not_authorized("login refused (wrong user name or password)")
-        return d.addErrback(refused)
+            if not failure.check(WebError):
+                failure.trap(cred_error.UnauthorizedLogin, cred_error.UnhandledCredentials)
+                raise not_authorized("login refused (wrong user name or password)")
+            return failure
+        return d.addErrback(_throttled).addErrback(refused)
 
     def _bearer(self, request, token):
-        name = self.tokens.check(token) if self.tokens is not None else None
+        """
+        Check a bearer token in the host's turn (L{LoginThrottle.turn}): a
+        wrong one is a failure of that host, answered after its delay.
+        """
         throttle = self.authenticator.throttle
         host = peer_host(request)
-        if name is not None:
-            throttle.succeeded(host)
-            return defer.succeed(Identity(name, "bearer"))
-        delay = throttle.delay_for(host)
-        throttle.failed(host)
-        refused = defer.Deferred()
-        self.authenticator.reactor.callLater(delay, refused.errback, not_authorized(
-            "unknown or revoked bearer token"))
-        return refused
+
+        def check(_):
+            name = self.tokens.check(token) if self.tokens is not None else None
+            throttle.done(host, name is not None)
+            if name is not None:
+                return Identity(name, "bearer")
+            return task.deferLater(self.authenticator.reactor, throttle.retry_after(host),
+                                   _raise, not_authorized("unknown or revoked bearer token"))
+        return throttle.turn(host).addCallback(check).addErrback(_throttled)
+
+
+def _raise(error):
+    raise error
+
+
+def _throttled(failure):
+    """A login the throttle refused at once (too many waiting): 429."""
+    if failure.check(LoginRefused):
+        raise not_authorized(failure.getErrorMessage(), status=429)
+    return failure
 
 
 def check_same_origin(request):
