@@ -887,7 +887,10 @@ class Scheduler(service.Service):
         if self._wants(ev.EVENT_JOB_SUBMITTED):
             self._dispatch(ev.JobSubmissionEvent(
                 ev.EVENT_JOB_SUBMITTED, job.id, job.jobstore, run_times))
-        d = self._run_instance(job, executor, run_times)
+        if len(run_times) == 1:
+            d = self._run_once(None, job, executor, run_times[0])
+        else:
+            d = self._run_instance(job, executor, run_times)
         if d is None:                   # ended at once, and reported
             self._instance_done(None, job, None)
             return None
@@ -943,7 +946,7 @@ class Scheduler(service.Service):
                 outcome = executor.run(job.func, job.args, job.kwargs, timeout=job.timeout)
             except Exception:
                 outcome = Failure()
-        elif self._is_immediate(executor):
+        elif self._immediate.get(executor) or self._is_immediate(executor):
             try:
                 outcome = executor.call(job.func, job.args, job.kwargs)
             except BaseException:
@@ -967,6 +970,11 @@ class Scheduler(service.Service):
     def _run_succeeded(self, result, job, run_time, started):
         duration = self.reactor.seconds() - started
         self.counters["executed"] += 1
+        if not self._wanted & _OK_RUN_EVENTS and (not self._history_size or job in self._ended):
+            # The usual run: no record, no event, at most a line in the burst's log.
+            if self.log_runs:
+                self._log_ok(job, run_time, started, round(duration, 6))
+            return
         self._record(job, run_time, "ok", started, duration)
         if self._wants(ev.EVENT_JOB_EXECUTED):
             self._dispatch(ev.JobExecutionEvent(
@@ -1107,6 +1115,10 @@ class Scheduler(service.Service):
                     "errors": self.counters["errors"], "missed": self.counters["missed"],
                     "skipped": self.counters["skipped"], "paused": self._paused}
         return self.count_jobs().addCallback(build)
+
+
+#: The events a run that went well may be told to listeners in.
+_OK_RUN_EVENTS = ev.EVENT_JOB_RUN | ev.EVENT_JOB_EXECUTED
 
 
 def _trap_lookup_error(failure):
