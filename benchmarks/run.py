@@ -16,6 +16,7 @@ Scenarios (default: the side-by-side ones, add ... memory):
   triggers   next-fire-time computations of the triggers (vs APScheduler 3)
   redis      the Redis job store (a private redis-server is started)
   control    AMP round trips to the control port
+  listing    the first page of a 1,000,000-job memory store after a change
   all        every one of them
 
 Each contender of a side-by-side scenario runs in its own child process,
@@ -199,6 +200,7 @@ SCENARIOS = [
         "--fire", str(sized(10000, s)), "--aps-add", str(sized(5000, s)),
         "--aps-jobs", str(sized(50000, s))]),
     Script("control", "benchmarks.control", lambda s: ["--calls", str(sized(5000, s))]),
+    Script("listing", "benchmarks.listing", lambda s: ["--jobs", str(sized(1000000, s))]),
 ]
 
 DEFAULT = ("add", "fire", "saturated", "logged", "lateness", "churn", "memory")
