@@ -40,6 +40,13 @@ EVENT_TEXT_LIMIT = 2000
 #: connection may stay without logging in (whatever it sends meanwhile).
 MAX_LOGIN_FAILURES = 3
 LOGIN_TIMEOUT = 30
+#: The most jobs in one AddJobs batch (its text, like any AMP value, is under 64 KiB).
+MAX_BATCH = 1000
+#: The fields of a job in an AddJobs batch.
+BATCH_FIELDS = ("task", "trigger_kind", "trigger", "args", "kwargs", "id", "name", "options")
+#: Questions of one connection being answered at once; past this, what the
+#: client sends is not read (nor answered) until answers go out.
+MAX_IN_FLIGHT = 64
 #: The most keys in one AMP box (the largest command has ten); more closes
 #: the connection, so that a box cannot grow without end.
 MAX_BOX_KEYS = 32
@@ -155,6 +162,18 @@ class AddJob(_Command):
                  (b"trigger", _text(False)), (b"args", _text()), (b"kwargs", _text()),
                  (b"id", _text()), (b"name", _text()), (b"options", _text())]
     response = [(b"job", JSON())]
+
+
+class AddJobs(_Command):
+    """
+    Add a batch of jobs (at most L{MAX_BATCH}): C{jobs} is JSON text, a list
+    of objects with the arguments of L{AddJob} (C{args}, C{kwargs} and
+    C{options} as JSON values or text).  Each job is added or refused on its
+    own; C{results} lists, in the same order, C{{"id", "next_run"}} or
+    C{{"error", "message"}} (the error code and sentence AddJob would fail with).
+    """
+    arguments = [(b"jobs", _text(False))]
+    response = [(b"results", JSON())]
 
 
 class ModifyJob(_Command):
@@ -325,6 +344,22 @@ def _parse_options(text):
     return options
 
 
+def _batch_result(job):
+    """What an AddJobs answer says of a job it added."""
+    when = job.next_run_time
+    return {"id": job.id, "next_run": None if when is None else when.isoformat()}
+
+
+def _batch_error(failure):
+    """What an AddJobs answer says of a job it refused (as AddJob would fail)."""
+    try:
+        to_control_error(failure)
+    except ControlError as e:
+        return {"error": ERRORS[type(e)].decode("ascii"),
+                "message": str(e)[:EVENT_TEXT_LIMIT]}
+    return {"error": ERRORS[ServerError].decode("ascii"), "message": "internal error"}
+
+
 def _task_info(registry, name):
     doc = (getattr(registry.lookup(name), "__doc__", None) or "").strip()
     return {"name": name, "doc": doc.splitlines()[0] if doc else ""}
@@ -366,6 +401,9 @@ class ControlProtocol(amp.AMP):
         self.subscribed = False
         self.writing_paused = False   # the transport's buffer is full: hold events back
         self.held_boxes = collections.deque()   # questions read while it was
+        self.in_flight = 0            # questions being answered
+        self.held_up = False          # input paused until answers go out
+        self._draining = False
         self.dropped_events = 0
 
     # Every command passes here: authorization, and malformed boxes.
@@ -387,6 +425,8 @@ class ControlProtocol(amp.AMP):
             except Exception as e:
                 d = defer.fail(amp.RemoteAmpError(
                     ERRORS[BadArgument], "malformed %s command: %s" % (name, e)))
+            self.in_flight += 1
+            d.addBoth(self._answered)
             return d.addErrback(_shorten_error)
         return guarded
 
@@ -401,10 +441,19 @@ class ControlProtocol(amp.AMP):
                      peer=self.transport.getPeer())
             self.transport.loseConnection()
             return
-        if self.writing_paused:
+        if self.writing_paused or self.in_flight >= MAX_IN_FLIGHT or self.held_boxes:
             self.held_boxes.append(box)
+            self.held_up = True
+            self.transport.pauseProducing()
             return
         amp.AMP.ampBoxReceived(self, box)
+
+    def _answered(self, result):
+        """A question is answered: take held ones while few are in flight."""
+        self.in_flight -= 1
+        if self.held_up and not self.writing_paused:
+            self._drain()
+        return result
 
     # A box may not hold more than MAX_BOX_KEYS keys.
     def proto_value(self, string):
@@ -494,6 +543,49 @@ class ControlProtocol(amp.AMP):
             self.scheduler, task, (trigger_kind, trigger), args=args, kwargs=kwargs,
             id=id, name=name, **_parse_options(options)))
         return d.addCallback(self._job_answer)
+
+    @AddJobs.responder
+    def add_jobs(self, jobs):
+        try:
+            jobs = remote.parse_json_value(jobs, "jobs")
+        except E.BadArgumentError as e:
+            raise BadArgument(str(e)) from None
+        if not isinstance(jobs, list):
+            raise BadArgument("jobs: expected a JSON list of jobs, not %s" % (
+                type(jobs).__name__,))
+        if len(jobs) > MAX_BATCH:
+            raise BadArgument("jobs: %d in one batch, at most %d" % (len(jobs), MAX_BATCH))
+        answers = [self._add_one(index, spec) for index, spec in enumerate(jobs)]
+        d = defer.gatherResults(answers)
+        return d.addCallback(lambda results: {"results": results})
+
+    def _add_one(self, index, spec):
+        """Add one job of a batch: a Deferred of its result (never failing)."""
+        try:
+            if not isinstance(spec, dict):
+                raise E.BadArgumentError("jobs[%d]: expected a JSON object, not %s" % (
+                    index, type(spec).__name__))
+            unknown = sorted(set(spec) - set(BATCH_FIELDS))
+            if unknown:
+                raise E.BadArgumentError("jobs[%d]: unknown field %r (known: %s)" % (
+                    index, unknown[0], ", ".join(BATCH_FIELDS)))
+            if self.add_limit is not None and not self.add_limit.allow():
+                raise LimitExceeded("too many jobs added: at most %g per second on one "
+                                    "connection" % (self.add_limit.rate,))
+            options = spec.get("options")
+            if isinstance(options, str):
+                options = _parse_options(options)
+            elif options is not None and not isinstance(options, dict):
+                raise E.BadArgumentError("options: expected a JSON object, not %r" % (
+                    options,))
+            d = remote.add_remote_job(
+                self.scheduler, spec.get("task"), (spec.get("trigger_kind"), spec.get("trigger")),
+                args=spec.get("args"), kwargs=spec.get("kwargs"), id=spec.get("id"),
+                name=spec.get("name"), **(options or {}))
+        except Exception:
+            d = defer.fail()
+        d.addCallbacks(_batch_result, _batch_error)
+        return d
 
     @ModifyJob.responder
     def modify_job(self, id, changes):
@@ -623,9 +715,25 @@ class ControlProtocol(amp.AMP):
         if self.dropped_events and self.subscribed:
             count, self.dropped_events = self.dropped_events, 0
             self._send_event({"event": "events_dropped", "count": count})
-        while self.held_boxes and not self.writing_paused and self.transport is not None:
-            amp.AMP.ampBoxReceived(self, self.held_boxes.popleft())
-        if not self.writing_paused and self.transport is not None:
+        self._drain()
+
+    def _drain(self):
+        """
+        Answer held questions while the client reads and few are in flight
+        (at most L{MAX_IN_FLIGHT}); then read again, unless still held up.
+        """
+        if self._draining:
+            return      # a question answered at once, within the loop below
+        self._draining = True
+        try:
+            while self.held_boxes and not self.writing_paused and self.transport is not None \
+                    and self.in_flight < MAX_IN_FLIGHT:
+                amp.AMP.ampBoxReceived(self, self.held_boxes.popleft())
+        finally:
+            self._draining = False
+        if not self.writing_paused and self.in_flight < MAX_IN_FLIGHT \
+                and self.transport is not None:
+            self.held_up = False
             self.transport.resumeProducing()
 
     def stopProducing(self):
