@@ -199,7 +199,8 @@ SCENARIOS = [
         "--jobs", str(sized(200000, s)), "--add", str(sized(20000, s)),
         "--fire", str(sized(10000, s)), "--aps-add", str(sized(5000, s)),
         "--aps-jobs", str(sized(50000, s))]),
-    Script("control", "benchmarks.control", lambda s: ["--calls", str(sized(5000, s))]),
+    Script("control", "benchmarks.control", lambda s: ["--calls", str(sized(5000, s)),
+                                                       "--batch", str(sized(50000, s))]),
     Script("listing", "benchmarks.listing", lambda s: ["--jobs", str(sized(1000000, s))]),
 ]
 

@@ -16,6 +16,7 @@ from twisted.trial import unittest
 from twistedsched import control as C
 from twistedsched import ctl
 from twistedsched.control import AddJobs, BadArgument
+from twistedsched.remote import build_remote_trigger
 
 from tests.test_control import ControlTestCase, Harness
 from tests.test_ctl import DaemonTestCase
@@ -45,6 +46,22 @@ class AddJobsTests(ControlTestCase):
         self.assertEqual((job.name, job.paused), ("Bee", True))
         self.h.clock.advance(30)
         self.assertIn((("x",), {}), self.h.calls)
+
+    def test_trigger_built_once_per_batch_hashed_fields_per_job(self):
+        jobs = [{"task": "greet", "trigger": ("interval", "30s"), "id": "i1"},
+                {"task": "greet", "trigger": ("interval", "30s"), "id": "i2"},
+                {"task": "greet", "trigger": ("cron", "H * * * *"), "id": "c1"},
+                {"task": "greet", "trigger": ("cron", "H * * * *"), "id": "c2"}]
+        self.ok(self.client.add_jobs(jobs))
+        stored = self.h.sched._default_store()._jobs
+        self.assertIs(stored["i1"].trigger, stored["i2"].trigger)
+        now = self.h.sched.now()
+        minutes = [stored[job_id].trigger.next_fire_time(None, now).minute
+                   for job_id in ("c1", "c2")]
+        self.assertNotEqual(minutes[0], minutes[1])      # each job its own minute
+        alone = build_remote_trigger(self.h.sched, "cron", "H * * * *")
+        self.assertEqual(minutes, [alone.bound_to(job_id).next_fire_time(None, now).minute
+                                   for job_id in ("c1", "c2")])
 
     def test_many_jobs_go_in_several_batches(self):
         sent = []

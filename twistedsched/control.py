@@ -555,11 +555,14 @@ class ControlProtocol(amp.AMP):
                 type(jobs).__name__,))
         if len(jobs) > MAX_BATCH:
             raise BadArgument("jobs: %d in one batch, at most %d" % (len(jobs), MAX_BATCH))
-        answers = [self._add_one(index, spec) for index, spec in enumerate(jobs)]
+        # Jobs of a batch often share a trigger: each one is built once (a
+        # trigger is never changed once built; H fields are bound per job).
+        triggers = {}
+        answers = [self._add_one(index, spec, triggers) for index, spec in enumerate(jobs)]
         d = defer.gatherResults(answers)
         return d.addCallback(lambda results: {"results": results})
 
-    def _add_one(self, index, spec):
+    def _add_one(self, index, spec, triggers):
         """Add one job of a batch: a Deferred of its result (never failing)."""
         try:
             if not isinstance(spec, dict):
@@ -578,8 +581,13 @@ class ControlProtocol(amp.AMP):
             elif options is not None and not isinstance(options, dict):
                 raise E.BadArgumentError("options: expected a JSON object, not %r" % (
                     options,))
+            trigger = (spec.get("trigger_kind"), spec.get("trigger"))
+            if isinstance(trigger[0], str) and isinstance(trigger[1], str):
+                if trigger not in triggers:
+                    triggers[trigger] = remote.build_remote_trigger(self.scheduler, *trigger)
+                trigger = triggers[trigger]
             d = remote.add_remote_job(
-                self.scheduler, spec.get("task"), (spec.get("trigger_kind"), spec.get("trigger")),
+                self.scheduler, spec.get("task"), trigger,
                 args=spec.get("args"), kwargs=spec.get("kwargs"), id=spec.get("id"),
                 name=spec.get("name"), **(options or {}))
         except Exception:
