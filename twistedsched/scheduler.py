@@ -811,7 +811,7 @@ class Scheduler(service.Service):
             # Removed before it runs, so that it may add a job under its own id
             # (a timer that sets itself again), and its store keeps no history.
             d = store.remove_job(job.id)
-            if self._wants(ev.EVENT_JOB_REMOVED):
+            if self._wanted & ev.EVENT_JOB_REMOVED:
                 d.addCallback(lambda _: self._dispatch(
                     ev.JobEvent(ev.EVENT_JOB_REMOVED, job.id, job.jobstore)))
             if run_times:
@@ -833,8 +833,12 @@ class Scheduler(service.Service):
         The trigger's fire times from the job's scheduled run time up to
         C{now} (at most C{limit}), and the first fire time after C{now}.
         """
-        run_times = []
         fire_time = job.scheduled_run_time or job.next_run_time
+        if fire_time is not None and fire_time <= now:
+            following = self._next_fire(job, fire_time, now)
+            if following is None or following > now:
+                return [fire_time], following      # the usual case: one run due
+        run_times = []
         while fire_time is not None and fire_time <= now and len(run_times) < limit:
             run_times.append(fire_time)
             fire_time = self._next_fire(job, fire_time, now)
@@ -884,7 +888,7 @@ class Scheduler(service.Service):
             return None
         self._running[job.id] = running + 1
         self.counters["submitted"] += 1
-        if self._wants(ev.EVENT_JOB_SUBMITTED):
+        if self._wanted & ev.EVENT_JOB_SUBMITTED:
             self._dispatch(ev.JobSubmissionEvent(
                 ev.EVENT_JOB_SUBMITTED, job.id, job.jobstore, run_times))
         if len(run_times) == 1:
