@@ -8,8 +8,9 @@ import os
 import sys
 from io import StringIO
 
-from twisted.internet import defer
+from twisted.internet import defer, error
 from twisted.protocols import amp
+from twisted.python.failure import Failure
 from twisted.test.proto_helpers import StringTransport
 from twisted.trial import unittest
 
@@ -93,17 +94,25 @@ class AddJobsTests(ControlTestCase):
         too_many = json.dumps([{"task": "greet"}] * (C.MAX_BATCH + 1))
         self.error(self.h.client._call(AddJobs, jobs=too_many), BadArgument)
 
-    def test_add_limit_applies_to_each_job(self):
+    def test_batch_past_the_add_limit_waits_its_turn(self):
+        """Jobs beyond the connection's rate are added as it allows, not refused."""
         h = Harness()
         h.factory.max_adds_per_second = 2
         server = h.factory.buildProtocol(None)
         self.assertIsNotNone(server.add_limit)
         server.makeConnection(StringTransport())
-        server.user = "anonymous"
-        answer = self.successResultOf(server.add_jobs(json.dumps(
-            [{"task": "greet", "trigger_kind": "interval", "trigger": "30s"}] * 4)))
-        self.assertEqual([r.get("error") for r in answer["results"]],
-                         [None, None, "LIMIT_EXCEEDED", "LIMIT_EXCEEDED"])
+        answer = server.add_jobs(json.dumps(
+            [{"task": "greet", "trigger_kind": "interval", "trigger": "30s",
+              "id": "r%d" % (i,)} for i in range(5)]))
+        self.assertNoResult(answer)
+        self.assertEqual(self.successResultOf(h.sched.count_jobs()), 2)
+        h.clock.advance(0.5)
+        self.assertEqual(self.successResultOf(h.sched.count_jobs()), 3)
+        h.clock.advance(1)
+        results = self.successResultOf(answer)["results"]
+        self.assertEqual([r.get("id") for r in results], ["r%d" % (i,) for i in range(5)])
+        self.assertFalse([c for c in h.clock.getDelayedCalls()
+                          if c.func == server._add_batch])
 
 
 class InFlightTests(unittest.TestCase):
@@ -144,6 +153,15 @@ class InFlightTests(unittest.TestCase):
         self.assertEqual(len(self.server.held_boxes), 0)
         self.assertEqual(self.transport.producerState, "producing")
         self.assertEqual(self.transport.value().count(b"_answer"), C.MAX_IN_FLIGHT + 5)
+
+    def test_answers_after_the_connection_closed(self):
+        resumed = []
+        self.patch(self.transport, "resumeProducing", lambda: resumed.append(True))
+        self.ask(C.MAX_IN_FLIGHT + 1)
+        self.server.connectionLost(Failure(error.ConnectionDone()))
+        for d in list(self.waiting):
+            d.callback(0)
+        self.assertEqual((resumed, list(self.server.held_boxes)), ([], []))
 
     def test_answered_at_once_never_holds(self):
         self.patch(self.h.sched, "count_jobs", lambda: defer.succeed(0))

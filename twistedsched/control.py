@@ -558,9 +558,26 @@ class ControlProtocol(amp.AMP):
         # Jobs of a batch often share a trigger: each one is built once (a
         # trigger is never changed once built; H fields are bound per job).
         triggers = {}
-        answers = [self._add_one(index, spec, triggers) for index, spec in enumerate(jobs)]
-        d = defer.gatherResults(answers)
-        return d.addCallback(lambda results: {"results": results})
+        answers = []
+        done = defer.Deferred()
+        self._add_batch(jobs, triggers, answers, done)
+        done.addCallback(lambda _: defer.gatherResults(answers))
+        return done.addCallback(lambda results: {"results": results})
+
+    def _add_batch(self, jobs, triggers, answers, done):
+        """
+        Add the jobs of a batch from the first not yet added.  Past the
+        connection's rate (C{add_limit}), the rest wait their turn rather
+        than being refused: a batch is answered when its last job is added.
+        """
+        limit = self.add_limit
+        for index in range(len(answers), len(jobs)):
+            if limit is not None and not limit.allow():
+                delay = max(0.0, 1.0 - limit.tokens) / limit.rate
+                limit.clock.callLater(delay, self._add_batch, jobs, triggers, answers, done)
+                return
+            answers.append(self._add_one(index, jobs[index], triggers))
+        done.callback(None)
 
     def _add_one(self, index, spec, triggers):
         """Add one job of a batch: a Deferred of its result (never failing)."""
@@ -572,9 +589,6 @@ class ControlProtocol(amp.AMP):
             if unknown:
                 raise E.BadArgumentError("jobs[%d]: unknown field %r (known: %s)" % (
                     index, unknown[0], ", ".join(BATCH_FIELDS)))
-            if self.add_limit is not None and not self.add_limit.allow():
-                raise LimitExceeded("too many jobs added: at most %g per second on one "
-                                    "connection" % (self.add_limit.rate,))
             options = spec.get("options")
             if isinstance(options, str):
                 options = _parse_options(options)
@@ -759,6 +773,7 @@ class ControlProtocol(amp.AMP):
         if self._cut is not None and self._cut.active():
             self._cut.cancel()
         self.held_boxes.clear()
+        self.held_up = False          # answers still to come read nothing more
         if self.logging_in is not None:
             self.logging_in.cancel()     # drop the check if it has not started
         self._unsubscribe()
