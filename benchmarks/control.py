@@ -1,9 +1,10 @@
 """
 Control port benchmark: AMP add-job round trips per second over loopback TCP,
-one call at a time and with 50 calls in flight on one connection; then
-paging through every job with ListJobs.
+one call at a time and with 50 calls in flight on one connection; the
+same jobs in AddJobs batches; then paging through every job with ListJobs.
 
-    .venv/bin/python -m benchmarks.control [--calls 5000] [--in-flight 50] [--tls]
+    .venv/bin/python -m benchmarks.control [--calls 5000] [--in-flight 50]
+                                           [--batch 50000] [--tls]
 
 With --tls the control port is an ssl: endpoint (a throwaway CA and server
 certificate from tests/certs.py) and the client checks it as twistedsched-ctl
@@ -64,7 +65,7 @@ def percentile(values, fraction):
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
-async def measure(reactor, port, calls, in_flight, pki=None):
+async def measure(reactor, port, calls, in_flight, batch, pki=None):
     from twisted.internet.defer import DeferredSemaphore, gatherResults
 
     from twistedsched.client import connect
@@ -92,6 +93,15 @@ async def measure(reactor, port, calls, in_flight, pki=None):
         for i in range(calls)])
     parallel = time.perf_counter() - start
 
+    batched = None
+    if hasattr(client, "add_jobs"):         # (not in code before AddJobs)
+        batch_jobs = [{"task": "noop", "trigger": trigger, "id": "batch-%d" % (i,),
+                       "args": [i]} for i in range(batch)]
+        start = time.perf_counter()
+        results = await client.add_jobs(batch_jobs)
+        batched = time.perf_counter() - start
+        refused = sum(1 for result in results if "error" in result)
+
     start = time.perf_counter()
     offset, pages, listed = 0, 0, 0
     while offset is not None:
@@ -108,6 +118,10 @@ async def measure(reactor, port, calls, in_flight, pki=None):
         calls / sequential, 1000 * percentile(latencies, 0.5),
         1000 * percentile(latencies, 0.99)))
     print("  %d in flight: %8.0f calls/s" % (in_flight, calls / parallel))
+    if batched is not None:
+        print("AddJobs batches (ControlClient.add_jobs: 500 jobs a batch, 4 in flight):")
+        print("  %d jobs:    %8.0f jobs/s%s" % (batch, batch / batched, "  (%d refused!)" % (
+            refused,) if refused else ""))
     print("ListJobs: %d jobs in %d pages (under 64 KiB each) in %.2f s (%.0f jobs/s)" % (
         listed, pages, listing, listed / listing))
 
@@ -116,6 +130,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
     parser.add_argument("--calls", type=int, default=5000)
     parser.add_argument("--in-flight", type=int, default=50)
+    parser.add_argument("--batch", type=int, default=50000, help="jobs added with AddJobs")
     parser.add_argument("--tls", action="store_true", help="an ssl: control port")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--pki", help=argparse.SUPPRESS)
@@ -136,7 +151,7 @@ def main():
         from twisted.internet.defer import ensureDeferred
         from twisted.internet.task import react
         react(lambda reactor: ensureDeferred(
-            measure(reactor, port, args.calls, args.in_flight, pki)))
+            measure(reactor, port, args.calls, args.in_flight, args.batch, pki)))
     finally:
         server.stdin.close()
         server.wait(30)

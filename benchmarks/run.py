@@ -9,12 +9,14 @@ Scenarios (default: the side-by-side ones, add ... memory):
   fire       100,000 no-op jobs due within one second: wall time from the
              first due time to the last fire, and CPU per fire
   saturated  100,000 jobs all overdue at once: fires/s, pure throughput
+  logged     saturated with 20,000 jobs, under twistd's file log observer
   lateness   10,000 fires/s for 10 s on the real reactor: p50/p99/max lateness
   churn      50,000 live timers; each second 5,000 removed, 5,000 added: ops/s
   memory     RSS growth and traced bytes per stored job
   triggers   next-fire-time computations of the triggers (vs APScheduler 3)
   redis      the Redis job store (a private redis-server is started)
   control    AMP round trips to the control port
+  listing    the first page of a 1,000,000-job memory store after a change
   all        every one of them
 
 Each contender of a side-by-side scenario runs in its own child process,
@@ -157,6 +159,16 @@ SCENARIOS = [
          ("cpu_us_per_fire", "CPU us/fire", "%.1f")],
         ["wall = from starting the contender to the last call: pure throughput."]),
     SideBySide(
+        "logged", "2c. fire, saturated, under twistd's file log (twistd -n --logfile's observer)",
+        lambda s: {"n": sized(20000, s)},
+        [("fires_per_s", "fires/s", "%.0f"), ("wall_s", "wall s", "%.3f"),
+         ("cpu_us_per_fire", "CPU us/fire", "%.1f"), ("log_lines", "log lines", "%d"),
+         ("log_bytes_per_run", "log B/run", "%.0f")],
+        ["The observer twistd installs for --logfile (UnixAppLogger._getLogObserver: "
+         "text lines, a rotating LogFile), begun as twistd begins it.",
+         "APScheduler logs through the standard library's logging, which twistd does "
+         "not route to its file: its runs write nothing there."]),
+    SideBySide(
         "lateness", "3. lateness: 10,000 fires/s on the real reactor",
         lambda s: {"n": 10000 * sized(10, s, least=2), "rate": 10000},
         [("p99_ms", "p99 ms", "%.2f"), ("p50_ms", "p50 ms", "%.2f"),
@@ -187,10 +199,12 @@ SCENARIOS = [
         "--jobs", str(sized(200000, s)), "--add", str(sized(20000, s)),
         "--fire", str(sized(10000, s)), "--aps-add", str(sized(5000, s)),
         "--aps-jobs", str(sized(50000, s))]),
-    Script("control", "benchmarks.control", lambda s: ["--calls", str(sized(5000, s))]),
+    Script("control", "benchmarks.control", lambda s: ["--calls", str(sized(5000, s)),
+                                                       "--batch", str(sized(50000, s))]),
+    Script("listing", "benchmarks.listing", lambda s: ["--jobs", str(sized(1000000, s))]),
 ]
 
-DEFAULT = ("add", "fire", "saturated", "lateness", "churn", "memory")
+DEFAULT = ("add", "fire", "saturated", "logged", "lateness", "churn", "memory")
 
 
 def describe_machine():

@@ -268,6 +268,44 @@ def scenario_memory(reactor, contender, n):
             "rss_mib_per_100k": grown / n * 100000 / 1048576}
 
 
+# -- 2c. logged: saturated, under twistd's file log ------------------------------------
+
+def twistd_file_observer(path):
+    """
+    The log observer C{twistd -n --logfile PATH} installs: the same
+    C{UnixAppLogger._getLogObserver} (a text file observer on a rotating
+    C{LogFile}), which L{child} then begins logging to, as twistd does.
+    """
+    from twisted.scripts._twistd_unix import UnixAppLogger
+    return UnixAppLogger({"logfile": path, "nodaemon": True})._getLogObserver()
+
+
+@defer.inlineCallbacks
+def scenario_logged(reactor, contender, n, name, logfile):
+    """
+    L{scenario_saturated} under twistd's file log; also what the log files
+    got (the log rotates at 1 MB: the older files count too).
+    """
+    before = _log_text(logfile)
+    figures = yield scenario_saturated(reactor, contender, n, name)
+    text = _log_text(logfile)[len(before):]
+    figures["log_lines"] = text.count(b"\n")
+    figures["log_bytes_per_run"] = len(text) / n
+    return figures
+
+
+def _log_text(logfile):
+    """All the text of a log file and its rotated files, oldest first."""
+    names = [logfile]
+    while os.path.exists("%s.%d" % (logfile, len(names))):
+        names.append("%s.%d" % (logfile, len(names)))
+    text = b""
+    for name in reversed(names):
+        with open(name, "rb") as f:
+            text += f.read()
+    return text
+
+
 SCENARIOS = {
     "add": scenario_add,
     "fire": scenario_fire,
@@ -275,21 +313,29 @@ SCENARIOS = {
     "lateness": scenario_lateness,
     "churn": scenario_churn,
     "memory": scenario_memory,
+    "logged": scenario_logged,
 }
 
 #: Scenarios whose function takes the contender's name (to build a probe).
-NAMED = ("fire", "saturated", "lateness")
+NAMED = ("fire", "saturated", "lateness", "logged")
 
 
 def child(scenario, name, params, profile=None):
     """Run one scenario for one contender in this process; print its figures as JSON."""
     from twisted.internet import reactor
     from twisted.logger import globalLogBeginner
-    # As in a twistd process: logging has begun (here to nowhere), so that log
-    # events are not kept in the start-up buffer.
-    globalLogBeginner.beginLoggingTo([lambda event: None], redirectStandardIO=False)
-    contender = CONTENDERS[name](reactor)
     params = dict(params)
+    if scenario == "logged":
+        # twistd -n --logfile: its own observer chain, to a real file.
+        import tempfile
+        params["logfile"] = os.path.join(tempfile.mkdtemp(prefix="bench-log-"), "twistd.log")
+        observers = [twistd_file_observer(params["logfile"])]
+    else:
+        # As in a twistd process: logging has begun (here to nowhere), so that log
+        # events are not kept in the start-up buffer.
+        observers = [lambda event: None]
+    globalLogBeginner.beginLoggingTo(observers, redirectStandardIO=False)
+    contender = CONTENDERS[name](reactor)
     if scenario in NAMED:
         params["name"] = name
     result = {}

@@ -4,13 +4,14 @@ Tests for the memory job store.
 
 import random
 
+from hypothesis import given, settings, strategies as st
 from twisted.trial import unittest
 from zope.interface.verify import verifyObject
 
 from twistedsched.errors import ConflictingIdError, JobLookupError
 from twistedsched.interfaces import IJobStore
 from twistedsched.job import Job
-from twistedsched.stores import MemoryJobStore
+from twistedsched.stores import MemoryJobStore, memory
 from twistedsched.triggers import IntervalTrigger
 
 from tests.helpers import START, after
@@ -150,3 +151,60 @@ class MemoryJobStoreTests(MemoryStoreTestCase):
             self.successResultOf(self.store.acquire_due_jobs(after(n), 10))
             self.successResultOf(self.store.update_job(make_job("a", n + 1)))
         self.assertLess(len(self.store._heap), 10)
+
+
+class QuickListingTests(MemoryStoreTestCase):
+    """
+    The first jobs of a listing come from a walk of the heap; they are the
+    first of the whole sorted listing, whatever happened to the store.
+    """
+
+    @settings(max_examples=60, deadline=None)
+    @given(st.lists(st.tuples(st.sampled_from(["add", "update", "remove", "acquire"]),
+                              st.integers(0, 11), st.one_of(st.none(), st.integers(0, 5))),
+                    max_size=60),
+           st.integers(0, 14), st.integers(0, 14))
+    def test_first_pages_are_the_sorted_listing(self, operations, offset, limit):
+        store = MemoryJobStore()
+        for operation, number, seconds in operations:
+            job_id = "j%d" % (number,)
+            stored = job_id in store._jobs
+            if operation == "add" and not stored:
+                self.successResultOf(store.add_job(make_job(job_id, seconds)))
+            elif operation == "update" and stored:
+                self.successResultOf(store.update_job(make_job(job_id, seconds)))
+            elif operation == "remove" and stored:
+                self.successResultOf(store.remove_job(job_id))
+            elif operation == "acquire":     # handed out, not written back
+                self.successResultOf(store.acquire_due_jobs(after(seconds or 0), 2))
+        page = self.successResultOf(store.get_jobs(offset, limit))
+        self.assertIsNone(store._listing, "a first page sorts nothing")
+        listing = self.successResultOf(store.get_jobs())
+        self.assertEqual([job.id for job in page],
+                         [job.id for job in listing[offset:offset + limit]])
+        self.assertEqual(sorted(job.id for job in listing), sorted(store._jobs))
+        times = [job.next_run_time for job in listing]
+        scheduled = [t for t in times if t is not None]
+        self.assertEqual(times, scheduled + [None] * (len(times) - len(scheduled)))
+        self.assertEqual(scheduled, sorted(scheduled))
+
+    def test_ties_and_paused_order(self):
+        """Ties: the one scheduled first first; paused jobs in the order they were paused."""
+        for job_id in ("a", "b", "c"):
+            self.add(job_id, 10)
+        self.add("p", None)
+        self.successResultOf(self.store.update_job(make_job("a", None)))
+        self.successResultOf(self.store.update_job(make_job("b", 20)))
+        self.successResultOf(self.store.update_job(make_job("b", 10)))   # after c now
+        expected = ["c", "b", "p", "a"]
+        self.assertEqual([j.id for j in self.successResultOf(self.store.get_jobs(0, 4))],
+                         expected)
+        self.assertEqual([j.id for j in self.successResultOf(self.store.get_jobs())], expected)
+
+    def test_beyond_the_quick_listing_sorts_once(self):
+        self.patch(memory, "QUICK_LISTING", 2)
+        for n in (3, 1, 2):
+            self.add("j%d" % (n,), n)
+        self.assertEqual([j.id for j in self.successResultOf(self.store.get_jobs(1, 2))],
+                         ["j2", "j3"])
+        self.assertIsNotNone(self.store._listing)

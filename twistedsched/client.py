@@ -123,6 +123,29 @@ def trigger_to_wire(trigger, trigger_args):
     raise BadArgument("trigger: %r is not a trigger" % (trigger,))
 
 
+def _batch_entry(job):
+    """A job of L{ControlClient.add_jobs} as an AddJobs batch has it."""
+    if not isinstance(job, dict):
+        raise BadArgument("expected a dict, not %r" % (job,))
+    fields = dict(job)
+    task = fields.pop("task", None)
+    trigger = fields.pop("trigger", None)
+    entry = {"task": task, "args": list(fields.pop("args", None) or ()),
+             "kwargs": fields.pop("kwargs", None) or {}}
+    for key in ("id", "name"):
+        value = fields.pop(key, None)
+        if value is not None:
+            entry[key] = value
+    options, unknown = _split_options(fields)
+    if unknown:
+        raise BadArgument("unknown field %r (known: task, trigger, args, kwargs, id, "
+                          "name, %s)" % (sorted(unknown)[0], ", ".join(REMOTE_OPTIONS)))
+    if options:
+        entry["options"] = options
+    entry["trigger_kind"], entry["trigger"] = trigger_to_wire(trigger, {})
+    return entry
+
+
 def _split_options(kwargs):
     options = {k: v for k, v in kwargs.items() if k in REMOTE_OPTIONS}
     trigger_args = {k: v for k, v in kwargs.items() if k not in REMOTE_OPTIONS}
@@ -259,6 +282,59 @@ class ControlClient:
                              options=_dumps(options, "options") if options else None)
         except BadArgument:
             return defer.fail()
+
+    def add_jobs(self, jobs, batch_size=500, in_flight=4, timeout=None, reactor=None):
+        """
+        Add many jobs with L{AddJobs <twistedsched.control.AddJobs>} batches
+        (at most C{batch_size} jobs and 60 kB each, C{in_flight} batches
+        sent at once).  Each job is a dict of C{task}, C{trigger} (as
+        L{add_job} takes it), and optionally C{args}, C{kwargs}, C{id},
+        C{name} and options (C{paused}, C{coalesce}...).  Fires with one
+        result per job, in order: C{{"id", "next_run"}} or C{{"error",
+        "message"}}.  With C{timeout}, each batch must be answered within
+        that many seconds (of C{reactor}).
+        """
+        results = []
+        batches = []
+        batch, size = [], 0
+        for index, job in enumerate(jobs):
+            results.append(None)
+            try:
+                text = _dumps(_batch_entry(job), "jobs[%d]" % (index,))
+            except (BadArgument, TypeError, ValueError) as e:
+                results[index] = {"error": "BAD_ARGUMENT",
+                                  "message": "jobs[%d]: %s" % (index, e)}
+                continue
+            if len(text) + 2 > C.PAGE_BYTES:
+                results[index] = {"error": "BAD_ARGUMENT", "message": (
+                    "jobs[%d]: %d bytes, more than an AMP value holds" % (index, len(text)))}
+                continue
+            if batch and (len(batch) >= batch_size or size + len(text) + 2 > C.PAGE_BYTES):
+                batches.append(batch)
+                batch, size = [], 0
+            batch.append((index, text))
+            size += len(text) + 1
+        if batch:
+            batches.append(batch)
+        limit = defer.DeferredSemaphore(max(1, in_flight))
+
+        def send(batch):
+            d = self._call(C.AddJobs, jobs="[%s]" % (",".join(text for _, text in batch),))
+            if timeout is not None:
+                if reactor is None:
+                    from twisted.internet import reactor as clock
+                else:
+                    clock = reactor
+                d.addTimeout(timeout, clock)
+
+            def place(answer):
+                for (index, _), result in zip(batch, answer["results"]):
+                    results[index] = result
+            return d.addCallback(place)
+        sent = [limit.run(send, batch) for batch in batches]
+        d = defer.gatherResults(sent, consumeErrors=True)
+        d.addErrback(lambda f: f.value.subFailure if f.check(defer.FirstError) else f)
+        return d.addCallback(lambda _: results)
 
     def modify_job(self, job_id, **changes):
         try:

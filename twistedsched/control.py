@@ -40,13 +40,18 @@ EVENT_TEXT_LIMIT = 2000
 #: connection may stay without logging in (whatever it sends meanwhile).
 MAX_LOGIN_FAILURES = 3
 LOGIN_TIMEOUT = 30
+#: The most jobs in one AddJobs batch (its text, like any AMP value, is under 64 KiB).
+MAX_BATCH = 1000
+#: The fields of a job in an AddJobs batch.
+BATCH_FIELDS = ("task", "trigger_kind", "trigger", "args", "kwargs", "id", "name", "options")
 #: The most keys in one AMP box (the largest command has ten); more closes
 #: the connection, so that a box cannot grow without end.
 MAX_BOX_KEYS = 32
-#: The most commands of one connection being answered at once.  Past it the
-#: connection stops reading (back-pressure): the client's commands wait in
-#: its own buffers instead of piling up here to time out.
-MAX_IN_FLIGHT = 32
+#: The most commands of one connection being answered at once.  Past it (and
+#: while the client does not read its answers) the connection stops reading
+#: (back-pressure): the client's commands wait in its own buffers instead of
+#: piling up here to time out.
+MAX_IN_FLIGHT = 64
 
 
 # -- Errors --------------------------------------------------------------------
@@ -160,6 +165,18 @@ class AddJob(_Command):
                  (b"trigger", _text(False)), (b"args", _text()), (b"kwargs", _text()),
                  (b"id", _text()), (b"name", _text()), (b"options", _text())]
     response = [(b"job", JSON())]
+
+
+class AddJobs(_Command):
+    """
+    Add a batch of jobs (at most L{MAX_BATCH}): C{jobs} is JSON text, a list
+    of objects with the arguments of L{AddJob} (C{args}, C{kwargs} and
+    C{options} as JSON values or text).  Each job is added or refused on its
+    own; C{results} lists, in the same order, C{{"id", "next_run"}} or
+    C{{"error", "message"}} (the error code and sentence AddJob would fail with).
+    """
+    arguments = [(b"jobs", _text(False))]
+    response = [(b"results", JSON())]
 
 
 class ModifyJob(_Command):
@@ -339,6 +356,22 @@ def _parse_options(text):
     if not isinstance(options, dict):
         raise E.BadArgumentError("options: expected a JSON object, not %r" % (options,))
     return options
+
+
+def _batch_result(job):
+    """What an AddJobs answer says of a job it added."""
+    when = job.next_run_time
+    return {"id": job.id, "next_run": None if when is None else when.isoformat()}
+
+
+def _batch_error(failure):
+    """What an AddJobs answer says of a job it refused (as AddJob would fail)."""
+    try:
+        to_control_error(failure)
+    except ControlError as e:
+        return {"error": ERRORS[type(e)].decode("ascii"),
+                "message": str(e)[:EVENT_TEXT_LIMIT]}
+    return {"error": ERRORS[ServerError].decode("ascii"), "message": "internal error"}
 
 
 def task_info(registry, name):
@@ -549,6 +582,71 @@ class ControlProtocol(amp.AMP):
             self.scheduler, task, (trigger_kind, trigger), args=args, kwargs=kwargs,
             id=id, name=name, options=_parse_options(options)))
         return d.addCallback(self._job_answer)
+
+    @AddJobs.responder
+    def add_jobs(self, jobs):
+        try:
+            jobs = remote.parse_json_value(jobs, "jobs")
+        except E.BadArgumentError as e:
+            raise BadArgument(str(e)) from None
+        if not isinstance(jobs, list):
+            raise BadArgument("jobs: expected a JSON list of jobs, not %s" % (
+                type(jobs).__name__,))
+        if len(jobs) > MAX_BATCH:
+            raise BadArgument("jobs: %d in one batch, at most %d" % (len(jobs), MAX_BATCH))
+        # Jobs of a batch often share a trigger: each one is built once (a
+        # trigger is never changed once built; H fields are bound per job).
+        triggers = {}
+        answers = []
+        done = defer.Deferred()
+        self._add_batch(jobs, triggers, answers, done)
+        done.addCallback(lambda _: defer.gatherResults(answers))
+        return done.addCallback(lambda results: {"results": results})
+
+    def _add_batch(self, jobs, triggers, answers, done):
+        """
+        Add the jobs of a batch from the first not yet added.  Past the
+        connection's rate (C{add_limit}), the rest wait their turn rather
+        than being refused: a batch is answered when its last job is added.
+        """
+        limit = self.add_limit
+        for index in range(len(answers), len(jobs)):
+            if limit is not None and not limit.allow():
+                delay = max(0.0, 1.0 - limit.tokens) / limit.rate
+                limit.clock.callLater(delay, self._add_batch, jobs, triggers, answers, done)
+                return
+            answers.append(self._add_one(index, jobs[index], triggers))
+        done.callback(None)
+
+    def _add_one(self, index, spec, triggers):
+        """Add one job of a batch: a Deferred of its result (never failing)."""
+        try:
+            if not isinstance(spec, dict):
+                raise E.BadArgumentError("jobs[%d]: expected a JSON object, not %s" % (
+                    index, type(spec).__name__))
+            unknown = sorted(set(spec) - set(BATCH_FIELDS))
+            if unknown:
+                raise E.BadArgumentError("jobs[%d]: unknown field %r (known: %s)" % (
+                    index, unknown[0], ", ".join(BATCH_FIELDS)))
+            options = spec.get("options")
+            if isinstance(options, str):
+                options = _parse_options(options)
+            elif options is not None and not isinstance(options, dict):
+                raise E.BadArgumentError("options: expected a JSON object, not %r" % (
+                    options,))
+            trigger = (spec.get("trigger_kind"), spec.get("trigger"))
+            if isinstance(trigger[0], str) and isinstance(trigger[1], str):
+                if trigger not in triggers:
+                    triggers[trigger] = remote.build_remote_trigger(self.scheduler, *trigger)
+                trigger = triggers[trigger]
+            d = remote.add_remote_job(
+                self.scheduler, spec.get("task"), trigger,
+                args=spec.get("args"), kwargs=spec.get("kwargs"), id=spec.get("id"),
+                name=spec.get("name"), **(options or {}))
+        except Exception:
+            d = defer.fail()
+        d.addCallbacks(_batch_result, _batch_error)
+        return d
 
     @ModifyJob.responder
     def modify_job(self, id, changes):

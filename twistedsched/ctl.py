@@ -20,6 +20,7 @@ from twisted.internet import defer, error
 from twisted.internet.task import react
 
 from twistedsched.client import ControlError, NotAuthorized, connect
+from twistedsched.control import MAX_PAGE
 from twistedsched.history import HISTORY_HEADERS, history_rows
 from twistedsched.errors import BadArgumentError
 from twistedsched.remote import parse_duration, parse_json_value
@@ -88,8 +89,15 @@ def build_parser():
                      help="name the certificate must show (default: the --connect host)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    p = sub.add_parser("list", help="jobs in run order, as a table")
+    p = sub.add_parser("list", help="jobs in run order, as a table (printed page by page; "
+                                    "--timeout applies to each page)")
     p.add_argument("--limit", type=int, default=None, help="show at most N jobs")
+    p = sub.add_parser("import", help="add the jobs of a file in batches (--timeout "
+                                      "applies to each batch)")
+    p.add_argument("file", metavar="FILE",
+                   help="JSON: a list of jobs, or one job per line; a job is an object "
+                        "of task, trigger ([kind, spec]), and optionally args, kwargs, "
+                        "id, name and options such as paused; '-' reads stdin")
     sub.add_parser("show", help="one job in detail").add_argument("id")
 
     p = sub.add_parser("add", help="schedule a registered task")
@@ -133,13 +141,13 @@ def _out(line=""):
     sys.stdout.flush()
 
 
-def print_jobs(jobs):
+def print_jobs(jobs, header=True):
     if not jobs:
         _out("No scheduled jobs")
         return
     rows = [(job.id, job.name, job.trigger, job.data.get("next_run") or "paused")
             for job in jobs]
-    for line in format_table(JOB_HEADERS, rows):
+    for line in format_table(JOB_HEADERS, rows)[0 if header else 1:]:
         _out(line)
 
 
@@ -178,7 +186,57 @@ def format_event(event):
 # -- Commands ----------------------------------------------------------------------
 
 async def do_list(client, args):
-    print_jobs(await client.get_jobs(limit=args.limit))
+    """Print each page as it comes, each within --timeout: any size of listing ends."""
+    from twisted.internet import reactor
+    offset, shown = 0, 0
+    while offset is not None and (args.limit is None or shown < args.limit):
+        want = None if args.limit is None else min(MAX_PAGE, args.limit - shown)
+        jobs, offset = await _timeout(client.get_jobs_page(offset, want), reactor,
+                                      args.timeout, "listing jobs from %d" % (shown,))
+        if jobs or not shown:
+            print_jobs(jobs, header=not shown)
+        shown += len(jobs)
+
+
+def read_jobs(path):
+    """The jobs of an import file (a JSON list, or one JSON object per line)."""
+    try:
+        if path == "-":
+            text = sys.stdin.read()
+        else:
+            with open(path, encoding="utf-8") as f:
+                text = f.read()
+    except (OSError, UnicodeDecodeError) as e:
+        raise Exit(EXIT_USAGE, "cannot read %s: %s" % (path, e)) from None
+    try:
+        if text.lstrip().startswith("["):
+            jobs = json.loads(text)
+        else:
+            jobs = [json.loads(line) for line in text.splitlines() if line.strip()]
+    except ValueError as e:
+        raise Exit(EXIT_USAGE, "%s is not JSON (a list, or one job per line): %s" % (
+            path, e)) from None
+    return jobs
+
+
+async def do_import(client, args):
+    from twisted.internet import reactor
+    jobs = read_jobs(args.file)
+    try:
+        results = await client.add_jobs(jobs, timeout=args.timeout, reactor=reactor)
+    except defer.TimeoutError:
+        raise Exit(EXIT_CONNECT, "import: a batch had no answer within %g s" % (
+            args.timeout,)) from None
+    refused = 0
+    for index, result in enumerate(results):
+        if "error" in result:
+            refused += 1
+            sys.stderr.write("job %d: %s: %s\n" % (index + 1, result["error"],
+                                                  result["message"]))
+    sys.stderr.flush()
+    _out("imported %d of %d jobs" % (len(results) - refused, len(results)))
+    if refused:
+        raise Exit(EXIT_REFUSED, "%d jobs refused" % (refused,))
 
 
 async def do_show(client, args):
@@ -285,9 +343,13 @@ async def do_watch(client, args):
 COMMANDS = {
     "list": do_list, "show": do_show, "add": do_add, "remove": do_remove,
     "pause": do_pause, "resume": do_resume, "run": do_run, "tasks": do_tasks,
-    "stats": do_stats, "workers": do_workers, "watch": do_watch, "pause-scheduler": do_pause_scheduler,
-    "resume-scheduler": do_resume_scheduler,
+    "stats": do_stats, "workers": do_workers, "watch": do_watch,
+    "pause-scheduler": do_pause_scheduler, "resume-scheduler": do_resume_scheduler,
+    "import": do_import,
 }
+
+#: Commands that time each of their calls, not the whole command (--timeout).
+TIMED_BY_CALL = ("watch", "list", "import")
 
 
 # -- Running ----------------------------------------------------------------------
@@ -354,7 +416,7 @@ async def run(reactor, args):
             await _timeout(client.login(args.user, password_of(args)), reactor,
                            args.timeout, "logging in")
         command = COMMANDS[args.command](client, args)
-        if args.command == "watch":
+        if args.command in TIMED_BY_CALL:
             await command
         else:
             await _timeout(defer.ensureDeferred(command), reactor, args.timeout, args.command)

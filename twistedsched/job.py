@@ -200,7 +200,7 @@ class Job:
                  kwargs=None, task=None, func_ref=None, executor="default",
                  jobstore="default", misfire_grace_time=1, coalesce=True,
                  max_instances=1, jitter=None, timeout=None, recover=False,
-                 next_run_time=None, scheduled_run_time=None):
+                 next_run_time=None, scheduled_run_time=None, options_checked=False):
         self._scheduler = scheduler
         self.id = id or uuid.uuid4().hex
         if not isinstance(self.id, str):
@@ -219,17 +219,19 @@ class Job:
         self.trigger = bind_trigger(trigger, self.id)
         self.executor = executor
         self.jobstore = jobstore
-        options = check_options(dict(misfire_grace_time=misfire_grace_time, coalesce=coalesce,
-                                     max_instances=max_instances, jitter=jitter,
-                                     timeout=timeout, recover=recover))
-        self.misfire_grace_time = options["misfire_grace_time"]
-        self.coalesce = options["coalesce"]
-        self.max_instances = options["max_instances"]
-        self.jitter = options["jitter"]
-        self.timeout = options["timeout"]
-        self.recover = options["recover"]
-        self.next_run_time = to_utc(next_run_time)
-        self.scheduled_run_time = to_utc(scheduled_run_time) or self.next_run_time
+        if not options_checked:
+            check_options(dict(misfire_grace_time=misfire_grace_time, coalesce=coalesce,
+                               max_instances=max_instances, jitter=jitter, timeout=timeout,
+                               recover=recover))
+        self.misfire_grace_time = misfire_grace_time
+        self.coalesce = coalesce
+        self.max_instances = max_instances
+        self.jitter = jitter
+        self.timeout = timeout
+        self.recover = recover
+        self.next_run_time = None if next_run_time is None else to_utc(next_run_time)
+        self.scheduled_run_time = self.next_run_time if scheduled_run_time is None \
+            else to_utc(scheduled_run_time)
 
     @property
     def paused(self):

@@ -28,6 +28,7 @@ from twistedsched.interfaces import (
     IClusterStore, IImmediateExecutor, IJobChecker, IRunExecutor, ITrigger)
 from twistedsched.job import (
     OPTION_NAMES, Job, check_job_id, check_options, describe_callable)
+from twistedsched.runlog import RunLog
 from twistedsched.steps import steps
 from twistedsched.stores import MemoryJobStore, make_jobstore
 from twistedsched.table import JOB_HEADERS, format_table, job_rows
@@ -85,8 +86,9 @@ class Scheduler(service.Service):
         (0: none); see L{job_history}.
     @param scheduler_id: names this scheduler in run records and logs
         (default C{hostname:pid}).
-    @param log_runs: log one event per run (C{True}), or only runs that
-        failed (C{False}: for very busy schedulers).
+    @param log_runs: log every run (C{True}: those that went well in one
+        burst share an event, see L{twistedsched.runlog}), or only runs
+        that failed (C{False}: for very busy schedulers).
     @param max_jobs: adding a job fails with L{TooManyJobsError} once the
         stores hold this many (C{None}: no limit).
     """
@@ -128,8 +130,12 @@ class Scheduler(service.Service):
         self.scheduler_id = str(scheduler_id or default_scheduler_id())
         self.log_runs = log_runs
         self._last_iso = (None, None)             # the last run time put in ISO text
+        self._run_log = RunLog(self._emit)        # runs that went well, logged per burst
+        self._ended = set()                       # due jobs removed as they run (one-shot)
         self._immediate = {}                      # executor -> provides IImmediateExecutor
         self._clustered = {}                      # store -> provides IClusterStore
+        self._checkers = {}                       # executor -> provides IJobChecker
+        self._references = {}                     # callable -> its text reference or None
         self.log = self.log        # bound once: the descriptor builds a Logger per access
         self.counters = collections.Counter()
         self._jobstores = {}
@@ -257,6 +263,7 @@ class Scheduler(service.Service):
         executor = self._lookup_executor(alias)
         del self._executors[alias]
         self._immediate.pop(executor, None)
+        self._checkers.pop(executor, None)
         self._dispatch(ev.SchedulerEvent(ev.EVENT_EXECUTOR_REMOVED, alias))
         return executor.shutdown() if shutdown else defer.succeed(None)
 
@@ -374,18 +381,21 @@ class Scheduler(service.Service):
             check_job_id(id)
         now = self.now()
         trigger = build_trigger(trigger, now, self.timezone, **trigger_args)
-        func, task, func_ref = describe_callable(func, self.tasks)
-        options = dict(self.job_defaults)
-        for key, value in (("misfire_grace_time", misfire_grace_time), ("coalesce", coalesce),
-                           ("max_instances", max_instances), ("jitter", jitter),
-                           ("timeout", timeout), ("recover", recover)):
-            if value is not UNSET:
-                options[key] = value
+        func, task, func_ref = self._describe_callable(func)
+        options = self.job_defaults           # checked when the scheduler was made
+        if not (misfire_grace_time is coalesce is max_instances is jitter is timeout
+                is recover is UNSET):
+            given = {key: value for key, value in (
+                ("misfire_grace_time", misfire_grace_time), ("coalesce", coalesce),
+                ("max_instances", max_instances), ("jitter", jitter), ("timeout", timeout),
+                ("recover", recover))
+                if value is not UNSET}
+            options = dict(options, **check_options(given))
         store = self._lookup_jobstore(jobstore)
         runner = self._lookup_executor(executor)
         job = Job(self, func, trigger, id=id, name=name, args=args, kwargs=kwargs,
                   task=task, func_ref=func_ref, executor=executor, jobstore=jobstore,
-                  **options)
+                  options_checked=True, **options)
         self._check_runnable(job, runner)
         if next_run_time is UNSET:
             self._schedule(job, job.trigger.next_fire_time(None, now))
@@ -397,14 +407,38 @@ class Scheduler(service.Service):
             d = self._check_room().addCallback(lambda _: store.add_job(job))
         else:
             d = store.add_job(job)
+            if d.called and not d.paused and not isinstance(d.result, Failure):
+                # Added at once (the memory store): no callback to chain.
+                return defer.succeed(self._job_changed(ev.EVENT_JOB_ADDED, job))
         if replace_existing:
             d.addErrback(lambda f: f.trap(ConflictingIdError) and store.update_job(job))
         d.addCallback(lambda _: self._job_changed(ev.EVENT_JOB_ADDED, job))
         return d
 
+    def _describe_callable(self, func):
+        """
+        L{describe_callable}, with the text reference of a callable that is
+        no task looked up once (importing and comparing is most of an add).
+        """
+        if isinstance(func, str) or self.tasks.name_of(func) is not None:
+            return describe_callable(func, self.tasks)
+        try:
+            ref = self._references.get(func, UNSET)
+        except TypeError:       # not hashable
+            return describe_callable(func, self.tasks)
+        if ref is UNSET:
+            func, _, ref = describe_callable(func, self.tasks)
+            if len(self._references) >= 1024:
+                self._references.clear()
+            self._references[func] = ref
+        return func, None, ref
+
     def _check_runnable(self, job, executor):
         """Let a job's executor refuse at once a job it cannot run (L{IJobChecker})."""
-        if IJobChecker.providedBy(executor):
+        checker = self._checkers.get(executor)
+        if checker is None:
+            checker = self._checkers[executor] = bool(IJobChecker.providedBy(executor))
+        if checker:
             executor.check(job.func, job.args, job.kwargs)
 
     def _check_room(self):
@@ -799,6 +833,7 @@ class Scheduler(service.Service):
                     failed = True
         finally:
             self._processing = False
+            self._run_log.flush()
         if failed:
             self._retry_later()
         else:
@@ -833,11 +868,14 @@ class Scheduler(service.Service):
             # Removed before it runs, so that it may add a job under its own id
             # (a timer that sets itself again), and its store keeps no history.
             d = store.remove_job(job.id)
-            if self._wants(ev.EVENT_JOB_REMOVED):
+            if self._wanted & ev.EVENT_JOB_REMOVED:
                 d.addCallback(lambda _: self._dispatch(
                     ev.JobEvent(ev.EVENT_JOB_REMOVED, job.id, job.jobstore)))
             if run_times:
-                self._submit(job, run_times, now=now)
+                # Its store holds it no more: its runs' records are not kept.
+                self._ended.add(job)
+                if self._submit(job, run_times, now=now) is None:
+                    self._ended.discard(job)
         else:
             if run_times:
                 self._submit(job, run_times, now=now)
@@ -853,8 +891,12 @@ class Scheduler(service.Service):
         C{now} (an L{_Overdue} of at most C{limit}, costing at most
         L{CATCH_UP_WORK}), and the first fire time after C{now}.
         """
-        run_times = _Overdue()
         fire_time = job.scheduled_run_time or job.next_run_time
+        if fire_time is not None and fire_time <= now:
+            following = self._next_fire(job, fire_time, now)[0]
+            if following is None or following > now:
+                return [fire_time], following      # the usual case: one run due
+        run_times = _Overdue()
         work = 0
         while fire_time is not None and fire_time <= now:
             if len(run_times) >= limit or work > CATCH_UP_WORK:
@@ -914,10 +956,13 @@ class Scheduler(service.Service):
         token = None if cluster is None else cluster.instance_started(
             job.id, run_times[-1] if job.recover else None)
         self.counters["submitted"] += 1
-        if self._wants(ev.EVENT_JOB_SUBMITTED):
+        if self._wanted & ev.EVENT_JOB_SUBMITTED:
             self._dispatch(ev.JobSubmissionEvent(
                 ev.EVENT_JOB_SUBMITTED, job.id, job.jobstore, run_times))
-        d = self._run_instance(job, executor, run_times)
+        if len(run_times) == 1:
+            d = self._run_once(None, job, executor, run_times[0])
+        else:
+            d = self._run_instance(job, executor, run_times)
         if d is None:                   # ended at once, and reported
             self._instance_done(None, job, None, cluster, token)
             return None
@@ -1012,7 +1057,7 @@ class Scheduler(service.Service):
                 outcome = executor.run(job.func, job.args, job.kwargs, timeout=job.timeout)
             except Exception:
                 outcome = Failure()
-        elif self._is_immediate(executor):
+        elif self._immediate.get(executor) or self._is_immediate(executor):
             try:
                 outcome = executor.call(job.func, job.args, job.kwargs)
             except BaseException:
@@ -1036,6 +1081,12 @@ class Scheduler(service.Service):
     def _run_succeeded(self, result, job, run_time, started, details=None):
         duration = self.reactor.seconds() - started
         self.counters["executed"] += 1
+        if not self._wanted & _OK_RUN_EVENTS and not details \
+                and (not self._history_size or job in self._ended):
+            # The usual run: no record, no event, at most a line in the burst's log.
+            if self.log_runs:
+                self._log_ok(job, run_time, started, round(duration, 6))
+            return
         self._record(job, run_time, "ok", started, duration, details=details)
         if self._wants(ev.EVENT_JOB_EXECUTED):
             self._dispatch(ev.JobExecutionEvent(
@@ -1059,6 +1110,7 @@ class Scheduler(service.Service):
             self._running[job.id] = running
         if d is not None:
             self._in_flight.discard(d)
+            self._ended.discard(job)
         if isinstance(result, Failure):
             self.log.failure("job {job_id!r}: instance failed", result, job_id=job.id)
         return None
@@ -1072,8 +1124,14 @@ class Scheduler(service.Service):
         C{details} (worker, deliveries) from an L{IRunExecutor} join the record.
         C{runs}: how many scheduled runs the record stands for (folded missed runs).
         """
-        if failure is None and not (self.log_runs or self._history_size
-                                    or self._wants(ev.EVENT_JOB_RUN)):
+        # A job removed as it runs (one-shot) keeps no history: its store dropped it.
+        keep = self._history_size and job not in self._ended
+        if outcome == "ok" and not (keep or self._wants(ev.EVENT_JOB_RUN)):
+            # Nobody reads a record: at most a line in the burst's log event.
+            if self.log_runs:
+                self._log_ok(job, run_time, started, round(duration, 6))
+            return
+        if failure is None and not (self.log_runs or keep or self._wants(ev.EVENT_JOB_RUN)):
             return      # nobody would read the record
         outcome, _, detail = outcome.partition(": ")
         if failure is not None:
@@ -1084,7 +1142,7 @@ class Scheduler(service.Service):
         if details:
             record.update(details)
         self._log_run(job, run_time, record, failure)
-        if self._history_size:
+        if keep:
             store = self._jobstores.get(job.jobstore)
             if store is not None:
                 try:
@@ -1100,6 +1158,9 @@ class Scheduler(service.Service):
         """One structured log event per run (fields for C{twistd --logger} JSON output)."""
         if failure is None and not self.log_runs:
             return
+        if failure is None and record["outcome"] == "ok":
+            self._log_ok(job, run_time, record["started"], record["duration"])
+            return
         fields = dict(job_id=job.id, job_name=job.name, target=job.target,
                       run_time=record["started"],
                       scheduled=self._iso(run_time), duration=record["duration"],
@@ -1107,17 +1168,27 @@ class Scheduler(service.Service):
                       scheduler_id=self.scheduler_id)
         if failure is not None:
             self.log.failure(_RUN_FAILED, failure, **fields)
-        elif record["outcome"] == "ok":
-            self._emit(LogLevel.info, _RUN_OK, fields)
+            if self._processing:
+                self._run_log.failed_run(job.id)
         else:
             self._emit(LogLevel.warn, _RUN_NOT_STARTED if record["error"] is None
                        else _RUN_NOT_STARTED_BECAUSE, fields)
+
+    def _log_ok(self, job, run_time, started, duration):
+        """
+        Log a run that went well: a line of the burst's event while due jobs
+        are processed (see L{twistedsched.runlog}), else an event of its own.
+        """
+        self._run_log.went_well(self.scheduler_id, job.id, job.name, job.target, started,
+                                self._iso(run_time), duration)
+        if not self._processing:
+            self._run_log.flush()
 
     def _emit(self, level, format, event):
         """
         What C{self.log.emit(level, format, **event)} does, less its check
         that C{level} is a L{LogLevel <twisted.logger.LogLevel>} (half its
-        cost, and ours always are): one event per run is on the hot path.
+        cost, and ours always are): run events are on the hot path.
         """
         log = self.log
         event.update(log_logger=log, log_level=level, log_namespace=log.namespace,
@@ -1186,6 +1257,10 @@ class Scheduler(service.Service):
         return self.count_jobs().addCallback(build)
 
 
+#: The events a run that went well may be told to listeners in.
+_OK_RUN_EVENTS = ev.EVENT_JOB_RUN | ev.EVENT_JOB_EXECUTED
+
+
 def _trap_lookup_error(failure):
     """Ignore a job that is gone (removed while it ran)."""
     failure.trap(JobLookupError)
@@ -1201,7 +1276,6 @@ def gather(deferreds):
 #: The sentences of the per-run log events (formatted only if someone reads them).
 #: No format specs: JSON logs (flattened events) drop them.
 #: They name the callable that ran (C{target}), which a stored job's name may belie.
-_RUN_OK = "job {job_id!r} ({job_name}) ran {target} in {duration} s (due {scheduled})"
 _RUN_FAILED = ("job {job_id!r} ({job_name}): {target} raised an exception after "
                "{duration} s (due {scheduled})")
 _RUN_NOT_STARTED = ("job {job_id!r} ({job_name}): the run of {target} due {scheduled} "

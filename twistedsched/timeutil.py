@@ -131,6 +131,8 @@ def to_datetime(value, tz, argname="datetime"):
     datetime, a date, or an ISO 8601 string; naive values are read in C{tz}.
     C{None} stays C{None}.
     """
+    if value.__class__ is _dt.datetime and value.tzinfo is UTC and 1 < value.year < 9999:
+        return value    # aware, and a day from the ends of the range: in range in any zone
     value = _as_datetime(value, argname)
     if value is None:
         return None

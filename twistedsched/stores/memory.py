@@ -9,6 +9,13 @@ C{acquire_due_jobs} leaves the heap until it is written back (C{update_job},
 C{remove_job}); one not written back returns to the heap before the next
 look at it.
 
+Listing orders scheduled jobs by run time (ties: the one scheduled first
+first), then the paused ones (in the order they were paused).  The first
+L{QUICK_LISTING} jobs are found by walking the heap from its top, in
+O(k log k) for k jobs, so that a first page stays quick after any change
+whatever the store's size; a listing further than that is sorted once and
+reused while nothing changes.
+
 Each job's last runs are a short list of tuples (a deque would cost a 64-slot
 block, tuples take half the memory of dicts), capped and removed with the job.
 """
@@ -25,6 +32,9 @@ from twistedsched.history import FIELDS
 from twistedsched.interfaces import IJobStore
 from twistedsched.job import argument_bytes
 from twistedsched.timeutil import to_timestamp
+
+#: Listings that end within this many jobs walk the heap instead of sorting all.
+QUICK_LISTING = 10000
 
 
 def _deferred(func):
@@ -61,6 +71,7 @@ class MemoryJobStore:
         self._sequence = itertools.count()
         self._listing = None   # jobs in listing order, until the next change
         self._ids = None       # the ids in order, until one is added or removed
+        self._paused = {}      # ids of paused jobs, in the order they were paused
         self._runs = {}        # id -> list of run records as tuples of FIELDS, newest last
 
     def start(self, scheduler, alias):
@@ -72,7 +83,9 @@ class MemoryJobStore:
     def _push(self, job):
         if job.next_run_time is None:
             self._current.pop(job.id, None)
+            self._paused[job.id] = None
             return
+        self._paused.pop(job.id, None)
         seq = next(self._sequence)
         self._current[job.id] = seq
         heapq.heappush(self._heap, (to_timestamp(job.next_run_time), seq, job.id))
@@ -147,6 +160,7 @@ class MemoryJobStore:
             raise JobLookupError(job_id)
         del self._jobs[job_id]
         self.argument_bytes -= self._sizes.pop(job_id, 0)
+        self._paused.pop(job_id, None)
         self._runs.pop(job_id, None)
         self._current.pop(job_id, None)
         self._taken.pop(job_id, None)
@@ -160,6 +174,7 @@ class MemoryJobStore:
         self._jobs.clear()
         self._sizes.clear()
         self.argument_bytes = 0
+        self._paused.clear()
         self._current.clear()
         self._runs.clear()
         self._taken.clear()
@@ -172,16 +187,49 @@ class MemoryJobStore:
 
     @_deferred
     def get_jobs(self, offset=0, limit=None):
-        if self._listing is None:
-            def order(job):
-                paused = job.next_run_time is None
-                return (paused, 0 if paused else to_timestamp(job.next_run_time))
-            # Sorted once, then reused while nothing changes (paging).  The
-            # dict keeps the order of addition and the sort is stable: ties
-            # are listed in that order.
-            self._listing = sorted(self._jobs.values(), key=order)
         end = None if limit is None else offset + limit
+        if self._listing is None and end is not None and end <= QUICK_LISTING:
+            return self._first_jobs(end)[offset:]
+        if self._listing is None:
+            # Sorted once, then reused while nothing changes (paging).
+            self._listing = self._in_order(sorted(self._live_entries()), len(self._paused))
         return self._listing[offset:end]
+
+    def _live_entries(self):
+        """The heap entries of the scheduled jobs (handed out ones too), unordered."""
+        current = self._current
+        live = [entry for entry in self._heap if current.get(entry[2]) == entry[1]]
+        live.extend(self._taken.values())
+        return live
+
+    def _first_jobs(self, count):
+        """
+        The first C{count} jobs in listing order, without sorting them all:
+        a walk of the heap from its top, a frontier heap of (entry, index).
+        """
+        heap, current = self._heap, self._current
+        frontier = [(entry, -1) for entry in self._taken.values()]    # -1: no children
+        if heap:
+            frontier.append((heap[0], 0))
+        heapq.heapify(frontier)
+        first = []
+        size = len(heap)
+        while frontier and len(first) < count:
+            entry, index = heapq.heappop(frontier)
+            if index >= 0:
+                for child in (2 * index + 1, 2 * index + 2):
+                    if child < size:
+                        heapq.heappush(frontier, (heap[child], child))
+            if current.get(entry[2]) == entry[1]:
+                first.append(entry)
+        return self._in_order(first, count - len(first))
+
+    def _in_order(self, entries, paused):
+        """The jobs of sorted heap entries, then the first C{paused} paused jobs."""
+        jobs = self._jobs
+        listing = [jobs[entry[2]] for entry in entries]
+        listing.extend(jobs[job_id] for job_id in itertools.islice(self._paused, paused))
+        return listing
 
     @_deferred
     def get_jobs_by_id(self, after=None, limit=None):

@@ -46,7 +46,7 @@ def build_trigger(trigger, now, default_timezone, **trigger_args):
     """
     if trigger is None:
         trigger = "date"
-    if ITrigger.providedBy(trigger):
+    if not isinstance(trigger, str) and ITrigger.providedBy(trigger):
         if trigger_args:
             raise TriggerError("trigger arguments %s given with a trigger object" % (
                 ", ".join(sorted(trigger_args)),))
