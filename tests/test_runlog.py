@@ -47,12 +47,13 @@ class BurstTests(unittest.TestCase):
         [event] = self.logged
         due = after(10).isoformat()
         self.assertEqual(formatEvent(event), "\n".join(
-            ["3 runs went well:"] + ["job 'j%d' (N%d) ran in 0.0 s (due %s)" % (i, i, due)
-                                     for i in range(3)]))
+            ["3 runs went well:"] + ["job 'j%d' (N%d) ran tests.test_runlog:ok in 0.0 s (due %s)"
+                                     % (i, i, due) for i in range(3)]))
         self.assertEqual((event["run_count"], event["ok_count"], event["failed_count"],
                           event["failed"], event["scheduler_id"]), (3, 3, 0, [], "n1"))
         self.assertEqual(event["run_fields"], runlog.RUN_FIELDS)
-        self.assertEqual(event["runs"][0], ("j0", "N0", after(10).timestamp(), due, 0.0))
+        self.assertEqual(event["runs"][0], ("j0", "N0", "tests.test_runlog:ok",
+                                            after(10).timestamp(), due, 0.0))
         self.assertEqual(event["log_level"].name, "info")
 
     def test_twistd_file_observer_writes_one_readable_line_per_run(self):
@@ -64,7 +65,7 @@ class BurstTests(unittest.TestCase):
         lines = out.getvalue().splitlines()
         self.assertEqual(len(lines), 3)
         self.assertTrue(lines[0].endswith("2 runs went well:"), lines[0])
-        self.assertTrue(lines[1].startswith("\tjob 'j0' (N0) ran in 0.0 s"), lines[1])
+        self.assertTrue(lines[1].startswith("\tjob 'j0' (N0) ran tests.test_runlog:ok in 0.0 s"), lines[1])
 
     def test_failures_named_in_the_burst_and_logged_in_full(self):
         self.add(2)

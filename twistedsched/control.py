@@ -642,7 +642,7 @@ class ControlProtocol(amp.AMP):
             d = remote.add_remote_job(
                 self.scheduler, spec.get("task"), trigger,
                 args=spec.get("args"), kwargs=spec.get("kwargs"), id=spec.get("id"),
-                name=spec.get("name"), **(options or {}))
+                name=spec.get("name"), options=options)
         except Exception:
             d = defer.fail()
         d.addCallbacks(_batch_result, _batch_error)
