@@ -78,7 +78,7 @@ class LoopbackTests(unittest.TestCase):
         for d, error_type in [
                 (client.add_job("os:system", ("interval", "1h")), UnknownTask),
                 (client.add_job("greet", ("cron", "61 * * * *")), InvalidTrigger),
-                (client.add_job("greet", ("interval", "1h"), id="g", args=[1]), JobIdTaken),
+                (client.add_job("greet", ("interval", "2h"), id="g", args=[1]), JobIdTaken),
                 (client.run_job("nope"), NoSuchJob),
                 (client.add_job("greet", ("interval", "1h"), args=["x" * 70000]), BadArgument)]:
             yield self.assertFailure(d, error_type)

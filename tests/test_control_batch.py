@@ -29,7 +29,7 @@ class AddJobsTests(ControlTestCase):
         self.add("taken")
         jobs = [
             {"task": "greet", "trigger": ("interval", "30s"), "id": "a", "args": ["x"]},
-            {"task": "greet", "trigger": ("interval", "30s"), "id": "taken"},
+            {"task": "greet", "trigger": ("interval", "31s"), "id": "taken"},
             {"task": "nope", "trigger": ("interval", "30s")},
             {"task": "greet", "trigger": ("cron", "not cron")},
             {"task": "greet", "trigger": ("at", "2030-01-01T04:00"), "id": "b",

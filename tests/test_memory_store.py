@@ -208,3 +208,33 @@ class QuickListingTests(MemoryStoreTestCase):
         self.assertEqual([j.id for j in self.successResultOf(self.store.get_jobs(1, 2))],
                          ["j2", "j3"])
         self.assertIsNotNone(self.store._listing)
+
+
+class SameJobAgainTests(unittest.TestCase):
+    """
+    A retried add (same id, same job) succeeds, as on Redis, so that a client
+    told an add failed (it lost the connection) may simply add it again.
+    """
+
+    def test_retry_is_success_and_another_job_is_refused(self):
+        from tests.helpers import make_scheduler
+        sched, clock = make_scheduler(self)
+        sched.task("greet")(lambda *a: None)
+        first = self.successResultOf(sched.add_job("greet", "interval", seconds=10, id="a",
+                                                   args=[1]))
+        clock.advance(3)        # a retry computes a later start date
+        self.successResultOf(sched.add_job("greet", "interval", seconds=10, id="a", args=[1]))
+        [stored] = self.successResultOf(sched.get_jobs())
+        self.assertEqual(stored.next_run_time, first.next_run_time)
+        for changed in (dict(args=[2]), dict(seconds=11), dict(name="other")):
+            options = dict(dict(seconds=10, args=[1]), **changed)
+            self.failureResultOf(sched.add_job("greet", "interval", id="a", **options),
+                                 ConflictingIdError)
+
+    def test_callables_without_a_reference_are_never_the_same(self):
+        from tests.helpers import make_scheduler
+        sched, _ = make_scheduler(self)
+        func = lambda: None    # noqa: E731 (no text reference)
+        self.successResultOf(sched.add_job(func, "interval", seconds=10, id="a"))
+        self.failureResultOf(sched.add_job(func, "interval", seconds=10, id="a"),
+                             ConflictingIdError)

@@ -25,6 +25,7 @@ from twistedsched import events as ev
 from twistedsched.errors import (
     BadArgumentError, BadReferenceError, ConflictingIdError, JobLookupError,
     JobStoreOutcomeUnknown, JobStoreUnavailable)
+from twistedsched.job import same_job
 from twistedsched.stores import make_jobstore
 from twistedsched.stores import redis as redis_store
 from twistedsched.stores.redis import RedisJobStore, parse_url, score
@@ -218,14 +219,14 @@ class StoreTests(RedisTestCase):
             id="a", func="m:f", args=[1], trigger={"type": "interval", "seconds": 10,
                                                    "start_date": "2026-01-01T00:00:00+00:00"},
             next_run_time="2026-01-01T00:00:00+00:00"), **changes))
-        self.assertTrue(redis_store.same_job(doc(), doc()))
-        self.assertTrue(redis_store.same_job(doc(), doc(next_run_time=None)))
-        self.assertTrue(redis_store.same_job(doc(), doc(trigger={
+        self.assertTrue(same_job(doc(), doc()))
+        self.assertTrue(same_job(doc(), doc(next_run_time=None)))
+        self.assertTrue(same_job(doc(), doc(trigger={
             "type": "interval", "seconds": 10, "start_date": "2027-01-01T00:00:00+00:00"})))
-        self.assertFalse(redis_store.same_job(doc(), doc(trigger={
+        self.assertFalse(same_job(doc(), doc(trigger={
             "type": "interval", "seconds": 11, "start_date": "2026-01-01T00:00:00+00:00"})))
-        self.assertFalse(redis_store.same_job(doc(), doc(args=[2])))
-        self.assertFalse(redis_store.same_job("not json", doc()))
+        self.assertFalse(same_job(doc(), doc(args=[2])))
+        self.assertFalse(same_job("not json", doc()))
 
     @defer.inlineCallbacks
     def test_unanswered_add_says_the_outcome_is_unknown(self):

@@ -124,7 +124,8 @@ class AddRemoteJobTests(unittest.TestCase):
     def test_taken_id(self):
         sched, _ = make_scheduler()
         add_remote_job(sched, "greet", ("interval", "30s"), id="a")
-        self.failureResultOf(add_remote_job(sched, "greet", ("interval", "30s"), id="a"),
+        self.successResultOf(add_remote_job(sched, "greet", ("interval", "30s"), id="a"))
+        self.failureResultOf(add_remote_job(sched, "greet", ("interval", "31s"), id="a"),
                              ConflictingIdError)
 
     def test_paused(self):

@@ -83,7 +83,8 @@ class JobsTests(APITestCase):
         self.assertError((yield self.client.post("/api/jobs", {"task": "hello"})),
                          400, "BAD_ARGUMENT")
         yield self.add(id="a")
-        self.assertError((yield self.add(id="a")), 409, "JOB_ID_TAKEN")
+        self.assertLess((yield self.add(id="a")).status, 300)     # the same job again
+        self.assertError((yield self.add(id="a", trigger="2h")), 409, "JOB_ID_TAKEN")
 
     @defer.inlineCallbacks
     def test_add_limit(self):

@@ -349,3 +349,22 @@ def describe_callable(func, tasks):
         raise BadArgumentError("func: %r is neither callable nor text" % (func,))
     task = tasks.name_of(func)
     return func, task, None if task else reference_to(func)
+
+
+def same_job(stored, added):
+    """
+    Whether the JSON document C{added} describes the stored job C{stored}
+    again: equal but for the times computed when a job is added (its next
+    run time, and its trigger's start date).
+    """
+    def content(doc):
+        data = json.loads(doc)
+        data.pop("next_run_time", None)
+        data.pop("scheduled_run_time", None)
+        if isinstance(data.get("trigger"), dict):
+            data["trigger"] = dict(data["trigger"], start_date=None)
+        return data
+    try:
+        return content(stored) == content(added)
+    except ValueError:
+        return False

@@ -21,6 +21,7 @@ block, tuples take half the memory of dicts), capped and removed with the job.
 """
 
 import bisect
+import json
 import heapq
 import itertools
 
@@ -30,11 +31,23 @@ from zope.interface import implementer
 from twistedsched.errors import ArgumentBytesExceeded, ConflictingIdError, JobLookupError
 from twistedsched.history import FIELDS
 from twistedsched.interfaces import IJobStore
-from twistedsched.job import argument_bytes
+from twistedsched.job import argument_bytes, same_job
 from twistedsched.timeutil import to_timestamp
 
 #: Listings that end within this many jobs walk the heap instead of sorting all.
 QUICK_LISTING = 10000
+
+
+def _same_job(stored, added):
+    """
+    Whether C{added} is C{stored} again (see
+    L{twistedsched.job.same_job}); jobs whose callable has no text
+    reference are never the same.
+    """
+    try:
+        return same_job(json.dumps(stored.to_dict()), json.dumps(added.to_dict()))
+    except Exception:
+        return False
 
 
 def _deferred(func):
@@ -127,6 +140,8 @@ class MemoryJobStore:
     def add_job(self, job):
         self._listing = self._ids = None
         if job.id in self._jobs:
+            if _same_job(self._jobs[job.id], job):
+                return None     # a retried add of the same job: success, as on Redis
             raise ConflictingIdError(job.id)
         if self.max_argument_bytes is not None:
             self._count_arguments(job, 0)

@@ -30,7 +30,7 @@ from twistedsched.errors import (
     BadArgumentError, BadReferenceError, ConflictingIdError, JobLookupError,
     JobStoreOutcomeUnknown, JobStoreUnavailable, describe_error)
 from twistedsched.interfaces import IClusterStore, IJobStore
-from twistedsched.job import Job
+from twistedsched.job import Job, same_job
 from twistedsched.stores import STORE_SCHEMES
 from twistedsched.stores.redislua import SCRIPTS
 from twistedsched.timeutil import EPOCH, from_timestamp
@@ -701,7 +701,7 @@ class RedisJobStore:
         Store several new jobs in one call: all of them, or none if an id is
         taken by a different job.  Adding is idempotent: a job stored under
         its id already, the same but for the times computed when it was
-        added (see L{same_job}), counts as added, so that a client told
+        added (see L{twistedsched.job.same_job}), counts as added, so that a client told
         L{JobStoreOutcomeUnknown} may simply add again.
         """
         try:
@@ -997,25 +997,6 @@ class _SubscriberFactory(_KeepTrying, txredisapi.RedisFactory):
 
     protocol = _Subscriber
     store = None
-
-
-def same_job(stored, added):
-    """
-    Whether the JSON document C{added} describes the stored job C{stored}
-    again: equal but for the times computed when a job is added (its next
-    run time, and its trigger's start date).
-    """
-    def content(doc):
-        data = json.loads(doc)
-        data.pop("next_run_time", None)
-        data.pop("scheduled_run_time", None)
-        if isinstance(data.get("trigger"), dict):
-            data["trigger"] = dict(data["trigger"], start_date=None)
-        return data
-    try:
-        return content(stored) == content(added)
-    except ValueError:
-        return False
 
 
 def _text(value):
