@@ -307,7 +307,7 @@ class ShowTests(ConsoleTestCase):
     def test_paused(self):
         self.add(greet, "interval", seconds=30, id="p", next_run_time=None)
         lines = self.session.cmd("show p")
-        self.assertIn("next run:           paused", lines)
+        self.assertIn("next run:             paused", lines)
 
     def test_unknown(self):
         self.assertEqual(self.session.error("show nope"), "error: no job with id 'nope'")

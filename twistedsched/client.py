@@ -266,6 +266,23 @@ class ControlClient:
     def run_job(self, job_id):
         return self._job(C.RunJob, id=job_id)
 
+    def next_fire_times(self, job_id=None, count=10, trigger=None, **trigger_args):
+        """
+        Fire with the next C{count} fire times (aware datetimes, in the
+        daemon's zone) of a job, or of a C{trigger} not added (as
+        L{trigger_to_wire} takes it: C{trigger=("cron", "0 4 * * mon-fri")}).
+        """
+        kind = spec = None
+        if trigger is not None or trigger_args:
+            try:
+                kind, spec = trigger_to_wire(trigger, trigger_args)
+            except BadArgument:
+                return defer.fail()
+        d = self._call(C.NextFireTimes, id=job_id, trigger_kind=kind, trigger=spec,
+                       count=count)
+        return d.addCallback(lambda answer: [
+            _dt.datetime.fromisoformat(text) for text in answer["times"]])
+
     def get_jobs_page(self, offset=0, limit=None, jobstore=None):
         """Fire with C{(jobs, next_offset)}; C{next_offset} is C{None} at the end."""
         d = self._call(C.ListJobs, offset=offset, limit=limit, jobstore=jobstore)

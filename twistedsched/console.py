@@ -12,6 +12,7 @@ same protocol serves telnet, nc and TLS clients.
 """
 
 import collections
+import datetime as _dt
 import difflib
 import fnmatch
 import inspect
@@ -34,7 +35,8 @@ from twistedsched.errors import (
 from twistedsched.history import HISTORY_HEADERS, history_rows
 from twistedsched.limits import hang_up
 from twistedsched.remote import (
-    REMOTE_OPTIONS, add_remote_job, check_args, check_kwargs, job_to_wire)
+    REMOTE_OPTIONS, add_remote_job, check_args, check_kwargs, job_to_wire,
+    remote_next_fire_times)
 from twistedsched.table import JOB_HEADERS, format_run_time, format_table, job_rows
 
 #: Defaults for L{ConsoleFactory}.
@@ -525,6 +527,8 @@ class ConsoleProtocol(LineReceiver, TimeoutMixin):
         running = self.scheduler.running_instances(job.id)
         if running:
             return "running" if running == 1 else "running x%d" % (running,)
+        if job.paused and job.policy_state.get("paused_reason"):
+            return "paused (failures)"
         return "paused" if job.paused else "scheduled"
 
     @command("show", "show ID")
@@ -544,6 +548,11 @@ class ConsoleProtocol(LineReceiver, TimeoutMixin):
                   ("kwargs", json.dumps(wire["kwargs"]))]
         fields += [(key, json.dumps(value) if not isinstance(value, str) else value)
                    for key, value in wire["options"].items()]
+        if wire["options"]["max_runs"] is not None:
+            fields.append(("runs", "%d of %d" % (wire["policy_state"]["runs"],
+                                                 wire["options"]["max_runs"])))
+        if wire["policy_state"]["paused_reason"]:
+            fields.append(("paused because", wire["policy_state"]["paused_reason"]))
         width = max(len(key) for key, _ in fields) + 1
         lines = ["%s %s" % ((key + ":").ljust(width), value) for key, value in fields]
         d = self.scheduler.job_history(job.id, job.jobstore)
@@ -566,7 +575,7 @@ class ConsoleProtocol(LineReceiver, TimeoutMixin):
           add report at 2026-12-01T04:00        (times in the scheduler's zone)
         Options: id, name, args, kwargs, misfire_grace_time, coalesce,
         max_instances, jitter, timeout, executor, jobstore, replace_existing,
-        paused.
+        paused, max_runs, pause_after_failures.
         """
         if len(args) < 3:
             raise UsageError()
@@ -628,6 +637,37 @@ class ConsoleProtocol(LineReceiver, TimeoutMixin):
         return self.scheduler.run_job(job_id).addCallback(
             lambda _: self.write_lines(["submitted job %s; 'show %s' for the outcome" % (
                 job_id, job_id)]))
+
+    @command("next", "next ID|cron SPEC|every DURATION|at TIME [-n COUNT]")
+    def do_next(self, args):
+        """
+        Show when a job runs next, or when a trigger would fire (to check it
+        before adding a job), in the scheduler's zone; 10 times unless -n.
+          next backup -n 5
+          next cron "0 4 * * mon-fri" -n 5
+        """
+        args, count = list(args), 10
+        if "-n" in args:
+            at = args.index("-n")
+            if at + 1 >= len(args) or not re.fullmatch(r"\d{1,6}", args[at + 1]):
+                raise UsageError("-n needs a whole number")
+            count = int(args[at + 1])
+            del args[at:at + 2]
+        if not args or any(a.startswith("-") for a in args):
+            raise UsageError()
+        if len(args) == 1:
+            d = remote_next_fire_times(self.scheduler, job_id=args[0], count=count)
+        else:
+            d = remote_next_fire_times(self.scheduler, trigger=(args[0], " ".join(args[1:])),
+                                       count=count)
+        return d.addCallback(self._write_times)
+
+    def _write_times(self, times):
+        if not times:
+            return self.write_lines(["no fire times (paused, or the trigger has ended)"])
+        weekdays = [_dt.datetime.fromisoformat(t).strftime("%a") for t in times]
+        self.write_lines(["%s  %s" % (day, text.replace("T", " "))
+                          for day, text in zip(weekdays, times)])
 
     @command("tasks", "tasks")
     def do_tasks(self, args):

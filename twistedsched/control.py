@@ -208,6 +208,16 @@ class RunJob(_Command):
     response = [(b"job", JSON())]
 
 
+class NextFireTimes(_Command):
+    """
+    The next C{count} fire times (ISO text in the daemon's zone) of a job
+    (C{id}) or of a trigger not added (C{trigger_kind} and C{trigger}).
+    """
+    arguments = [(b"id", _text()), (b"trigger_kind", _text()), (b"trigger", _text()),
+                 (b"count", amp.Integer(optional=True))]
+    response = [(b"times", JSON())]
+
+
 class ListTasks(_Command):
     arguments = []
     response = [(b"tasks", JSON())]
@@ -554,6 +564,15 @@ class ControlProtocol(amp.AMP):
     @RunJob.responder
     def run_job(self, id):
         return self._call(self.scheduler.run_job, id).addCallback(self._job_answer)
+
+    @NextFireTimes.responder
+    def next_fire_times(self, id=None, trigger_kind=None, trigger=None, count=None):
+        if (trigger_kind is None) != (trigger is None):
+            raise BadArgument("next fire times: give both trigger_kind and trigger")
+        spec = None if trigger is None else (trigger_kind, trigger)
+        d = self._call(remote.remote_next_fire_times, self.scheduler, id, spec,
+                       10 if count is None else count)
+        return d.addCallback(lambda times: {"times": times})
 
     @ListTasks.responder
     def list_tasks(self):

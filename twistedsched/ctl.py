@@ -3,6 +3,7 @@ twistedsched-ctl: drive a scheduler daemon's control port from a shell::
 
     twistedsched-ctl list
     twistedsched-ctl add greet --interval 30s --id hello --args '["bob"]'
+    twistedsched-ctl next --cron "0 4 * * mon-fri" -n 5
     twistedsched-ctl watch
     twistedsched-ctl --connect tcp:sched.example:7730 --tls --ca ca.pem --user ops list
 
@@ -107,6 +108,18 @@ def build_parser():
                    help="keyword arguments, a JSON object")
     p.add_argument("--paused", action="store_true", help="add the job paused")
     p.add_argument("--replace", action="store_true", help="replace a job with the same id")
+    p.add_argument("--max-runs", type=int, metavar="N", help="remove the job after N runs")
+    p.add_argument("--pause-after-failures", type=int, metavar="N",
+                   help="pause the job after N failed runs in a row")
+
+    p = sub.add_parser("next", help="next fire times of a job, or of a trigger not added")
+    p.add_argument("id", nargs="?", help="a job id (or give a trigger instead)")
+    when = p.add_mutually_exclusive_group()
+    when.add_argument("--cron", metavar="EXPR", help='crontab text, e.g. "0 4 * * mon-fri"')
+    when.add_argument("--interval", metavar="DURATION", type=_duration_arg)
+    when.add_argument("--at", metavar="ISO")
+    p.add_argument("-n", "--count", type=int, default=10, help="how many (default 10)")
+    p.add_argument("--json", action="store_true", help="a JSON list of ISO times")
 
     for name, text in (("remove", "remove a job"), ("pause", "pause a job"),
                        ("resume", "resume a job"), ("run", "run a job now")):
@@ -145,6 +158,11 @@ def print_job(job):
               ("args", json.dumps(job.args)), ("kwargs", json.dumps(job.kwargs)),
               ("trigger", job.trigger), ("next run", data.get("next_run") or "paused")]
     fields += sorted(data.get("options", {}).items())
+    state = data.get("policy_state") or {}
+    if data.get("options", {}).get("max_runs") is not None:
+        fields.append(("runs", "%d of %d" % (state.get("runs", 0), data["options"]["max_runs"])))
+    if state.get("paused_reason"):
+        fields.append(("paused because", state["paused_reason"]))
     for line in format_table(("FIELD", "VALUE"), fields)[1:]:
         _out(line)
     if not job.history:
@@ -184,19 +202,41 @@ async def do_show(client, args):
     print_job(job)
 
 
-async def do_add(client, args):
+def trigger_of(args):
+    """The (kind, spec) of --cron, --interval or --at; C{None} if none was given."""
     if args.cron is not None:
-        trigger = ("cron", args.cron)
-    elif args.interval is not None:
-        trigger = ("interval", args.interval)
-    else:
-        trigger = ("at", args.at)
+        return ("cron", args.cron)
+    if args.interval is not None:
+        return ("interval", args.interval)
+    if args.at is not None:
+        return ("at", args.at)
+    return None
+
+
+async def do_add(client, args):
+    trigger = trigger_of(args)
     options = {"paused": True} if args.paused else {}
     if args.replace:
         options["replace_existing"] = True
+    for option in ("max_runs", "pause_after_failures"):
+        if getattr(args, option) is not None:
+            options[option] = getattr(args, option)
     job = await client.add_job(args.task, trigger, args=args.args, kwargs=args.kwargs,
                                id=args.id, name=args.name, **options)
     _out("added %s (next run: %s)" % (job.id, job.data.get("next_run") or "paused"))
+
+
+async def do_next(client, args):
+    trigger = trigger_of(args)
+    if (trigger is None) == (args.id is None):
+        raise Exit(EXIT_USAGE, "next: give a job id or one of --cron, --interval, --at")
+    times = await client.next_fire_times(args.id, args.count, trigger=trigger)
+    if args.json:
+        _out(json.dumps([t.isoformat() for t in times]))
+    elif not times:
+        _out("no fire times (the job is paused, or its trigger has ended)")
+    for when in [] if args.json else times:
+        _out(when.strftime("%a  ") + when.isoformat(sep=" "))
 
 
 async def do_remove(client, args):
@@ -269,7 +309,7 @@ async def do_watch(client, args):
 COMMANDS = {
     "list": do_list, "show": do_show, "add": do_add, "remove": do_remove,
     "pause": do_pause, "resume": do_resume, "run": do_run, "tasks": do_tasks,
-    "stats": do_stats, "watch": do_watch, "pause-scheduler": do_pause_scheduler,
+    "stats": do_stats, "watch": do_watch, "next": do_next, "pause-scheduler": do_pause_scheduler,
     "resume-scheduler": do_resume_scheduler,
 }
 

@@ -29,8 +29,10 @@ EVENT_JOBSTORE_ERROR = 1 << 17
 #: what the events above say, so it is not part of EVENT_ALL: ask for it
 #: by name ("job_run").
 EVENT_JOB_RUN = 1 << 18
+#: A policy paused a job (L{JobPausedEvent}: C{reason} says why).
+EVENT_JOB_PAUSED = 1 << 19
 
-EVENT_ALL = (1 << 18) - 1
+EVENT_ALL = ((1 << 20) - 1) & ~EVENT_JOB_RUN
 
 EVENT_NAMES = {
     value: name[len("EVENT_"):].lower()
@@ -130,6 +132,19 @@ class JobExecutionEvent(JobEvent):
             data["error_type"] = self.failure.type.__name__
         else:
             data["retval"] = repr(self.retval)[:200]
+        return data
+
+
+class JobPausedEvent(JobEvent):
+    """A policy paused a job (see L{twistedsched.policies}); C{reason} says why."""
+
+    def __init__(self, code, job_id, jobstore, reason):
+        super().__init__(code, job_id, jobstore)
+        self.reason = reason
+
+    def to_dict(self):
+        data = super().to_dict()
+        data["reason"] = self.reason
         return data
 
 

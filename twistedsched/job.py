@@ -6,13 +6,15 @@ import json
 import operator
 import uuid
 
+from twistedsched import policies
 from twistedsched.errors import BadArgumentError
 from twistedsched.refs import is_reference, reference_to, resolve_reference
 from twistedsched.timeutil import from_iso, iso, to_utc
 from twistedsched.triggers import trigger_from_dict
 
 #: Options a job has besides its callable and trigger, with their checks.
-OPTION_NAMES = ("misfire_grace_time", "coalesce", "max_instances", "jitter", "timeout")
+OPTION_NAMES = ("misfire_grace_time", "coalesce", "max_instances", "jitter",
+                "timeout") + policies.OPTIONS
 
 
 def check_options(options):
@@ -41,7 +43,7 @@ def check_options(options):
                 raise BadArgumentError(
                     "timeout: expected seconds > 0 (below 1e9) or None, not %r" % (value,))
         else:
-            raise BadArgumentError("unknown job option %r" % (key,))
+            value = policies.check_option(key, value)
         checked[key] = value
     return checked
 
@@ -80,13 +82,15 @@ class Job:
     # Slots: a stored job is small (the memory store keeps many of them).
     __slots__ = ("_scheduler", "id", "func", "task", "func_ref", "name", "args", "kwargs",
                  "trigger", "executor", "jobstore", "misfire_grace_time", "coalesce",
-                 "max_instances", "jitter", "timeout", "next_run_time", "scheduled_run_time")
+                 "max_instances", "jitter", "timeout", "next_run_time", "scheduled_run_time",
+                 "max_runs", "pause_after_failures", "policy_state")
 
     def __init__(self, scheduler, func, trigger, *, id=None, name=None, args=(),
                  kwargs=None, task=None, func_ref=None, executor="default",
                  jobstore="default", misfire_grace_time=1, coalesce=True,
                  max_instances=1, jitter=None, timeout=None, next_run_time=None,
-                 scheduled_run_time=None):
+                 scheduled_run_time=None, max_runs=None, pause_after_failures=None,
+                 policy_state=None):
         self._scheduler = scheduler
         self.id = id or uuid.uuid4().hex
         if not isinstance(self.id, str):
@@ -107,12 +111,16 @@ class Job:
         self.jobstore = jobstore
         options = check_options(dict(misfire_grace_time=misfire_grace_time, coalesce=coalesce,
                                      max_instances=max_instances, jitter=jitter,
-                                     timeout=timeout))
+                                     timeout=timeout, max_runs=max_runs,
+                                     pause_after_failures=pause_after_failures))
         self.misfire_grace_time = options["misfire_grace_time"]
         self.coalesce = options["coalesce"]
         self.max_instances = options["max_instances"]
         self.jitter = options["jitter"]
         self.timeout = options["timeout"]
+        self.max_runs = options["max_runs"]
+        self.pause_after_failures = options["pause_after_failures"]
+        self.policy_state = policies.check_state(policy_state)
         self.next_run_time = to_utc(next_run_time)
         self.scheduled_run_time = to_utc(scheduled_run_time) or self.next_run_time
 
@@ -132,6 +140,7 @@ class Job:
             setattr(clone, name, value)
         clone.args = tuple(self.args)
         clone.kwargs = dict(self.kwargs)
+        clone.policy_state = dict(self.policy_state)
         return clone
 
     def to_dict(self):
@@ -161,6 +170,9 @@ class Job:
             "timeout": self.timeout,
             "next_run_time": iso(self.next_run_time),
             "scheduled_run_time": iso(self.scheduled_run_time),
+            "max_runs": self.max_runs,
+            "pause_after_failures": self.pause_after_failures,
+            "policy_state": dict(self.policy_state),
         }
 
     @classmethod
@@ -186,7 +198,10 @@ class Job:
             coalesce=data.get("coalesce", True), max_instances=data.get("max_instances", 1),
             jitter=data.get("jitter"), timeout=data.get("timeout"),
             next_run_time=from_iso(data.get("next_run_time")),
-            scheduled_run_time=from_iso(data.get("scheduled_run_time")))
+            scheduled_run_time=from_iso(data.get("scheduled_run_time")),
+            max_runs=data.get("max_runs"),
+            pause_after_failures=data.get("pause_after_failures"),
+            policy_state=data.get("policy_state"))
 
     # Shortcuts to the scheduler.
 

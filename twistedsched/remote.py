@@ -15,16 +15,18 @@ import re
 
 from twisted.internet import defer
 
+from twistedsched import policies
 from twistedsched.errors import (
     BadArgumentError, SchedulerError, TriggerError, UnknownTaskError)
 from twistedsched.interfaces import ITrigger
 from twistedsched.job import check_json_arguments
+from twistedsched.policies.nextfire import check_count
 from twistedsched.table import format_run_time
 from twistedsched.triggers import build_trigger, trigger_from_dict
 
 #: Job options a remote client may set when adding or modifying a job.
 REMOTE_OPTIONS = ("misfire_grace_time", "coalesce", "max_instances", "jitter", "timeout",
-                  "replace_existing", "executor", "jobstore", "paused")
+                  "replace_existing", "executor", "jobstore", "paused") + policies.OPTIONS
 
 #: The longest job id or name a remote client may give.
 MAX_ID_LENGTH = 200
@@ -235,7 +237,7 @@ def add_remote_job(scheduler, task, trigger, args=(), kwargs=None, id=None, name
 
 #: What C{modify_remote_job} may change.
 REMOTE_CHANGES = ("name", "task", "args", "kwargs", "misfire_grace_time", "coalesce",
-                  "max_instances", "jitter", "timeout", "executor")
+                  "max_instances", "jitter", "timeout", "executor") + policies.OPTIONS
 
 
 def check_remote_changes(scheduler, changes):
@@ -272,6 +274,28 @@ def modify_remote_job(scheduler, job_id, changes):
         return scheduler.modify_job(job_id, **check_remote_changes(scheduler, changes))
     except Exception:
         return defer.fail()
+
+
+def remote_next_fire_times(scheduler, job_id=None, trigger=None, count=10):
+    """
+    The next C{count} fire times of a job (C{job_id}) or of a trigger not
+    added (C{trigger} as L{add_remote_job} takes it), as ISO text in the
+    scheduler's zone.  A Deferred; every error fails it.
+    """
+    try:
+        check_count(count)
+        if (job_id is None) == (trigger is None):
+            raise BadArgumentError("next fire times: give a job id or a trigger, not %s"
+                                   % ("both" if job_id is not None else "neither",))
+        if trigger is not None:
+            target = _as_trigger(scheduler, trigger)
+        else:
+            target = check_text(job_id, "id", required=True)
+        d = scheduler.next_fire_times(target, count)
+    except Exception:
+        return defer.fail()
+    tz = scheduler.timezone
+    return d.addCallback(lambda times: [t.astimezone(tz).isoformat() for t in times])
 
 
 def _jsonable(value):
@@ -313,5 +337,7 @@ def job_to_wire(job, tz):
             "timeout": job.timeout,
             "executor": job.executor,
             "jobstore": job.jobstore,
+            **policies.describe_options(job),
         },
+        "policy_state": policies.describe_state(job),
     }

@@ -18,6 +18,7 @@ from twisted.logger import Logger, LogLevel
 from twisted.python.failure import Failure
 
 from twistedsched import events as ev
+from twistedsched import policies
 from twistedsched.errors import (
     BadArgumentError, ConflictingIdError, JobLookupError, JobStoreUnavailable,
     JobTimedOut, TooManyJobsError, UnknownAliasError)
@@ -26,6 +27,7 @@ from twistedsched.history import (
     default_scheduler_id, failure_summary, make_record, summarize, with_datetimes)
 from twistedsched.interfaces import IImmediateExecutor, IJobChecker, ITrigger
 from twistedsched.job import OPTION_NAMES, Job, check_options, describe_callable
+from twistedsched.policies.nextfire import check_count, next_fire_times
 from twistedsched.steps import steps
 from twistedsched.stores import MemoryJobStore, make_jobstore
 from twistedsched.table import JOB_HEADERS, format_table, job_rows
@@ -38,7 +40,8 @@ from twistedsched.triggers import build_trigger
 UNSET = object()
 
 #: Changes C{modify_job} accepts besides the options in L{check_options}.
-JOB_FIELDS = ("name", "func", "args", "kwargs", "trigger", "executor", "next_run_time")
+JOB_FIELDS = ("name", "func", "args", "kwargs", "trigger", "executor", "next_run_time",
+              "policy_state")
 
 
 class Scheduler(service.Service):
@@ -102,6 +105,8 @@ class Scheduler(service.Service):
         self._wanted = 0                          # OR of the listeners' masks
         self._running = {}                        # job id -> instances running
         self._in_flight = set()                   # Deferreds of running instances
+        self._ended_runs = []                     # (job, failure) for the policies, later
+        self._policies_done = defer.succeed(None)     # policies act one run at a time
         if isinstance(history_size, bool) or not isinstance(history_size, int) \
                 or history_size < 0:
             raise BadArgumentError("history_size: expected a whole number >= 0, not %r"
@@ -327,13 +332,15 @@ class Scheduler(service.Service):
     def add_job(self, func, trigger=None, *, args=(), kwargs=None, id=None, name=None,
                 misfire_grace_time=UNSET, coalesce=UNSET, max_instances=UNSET,
                 jitter=UNSET, timeout=UNSET, next_run_time=UNSET, replace_existing=False,
-                jobstore="default", executor="default", **trigger_args):
+                jobstore="default", executor="default", max_runs=UNSET,
+                pause_after_failures=UNSET, **trigger_args):
         """
         Schedule C{func}: a callable, a registered task name, or a text
         reference C{"package.module:qualname"}.  C{trigger} is "date",
         "interval", "cron" (with C{trigger_args}) or a trigger object; no
         trigger means run once, now.  C{next_run_time=None} adds the job
-        paused.
+        paused.  C{max_runs} and C{pause_after_failures} are policies (see
+        L{twistedsched.policies}).
 
         Wrong arguments raise at once; the returned Deferred fires with the
         L{Job}, or fails with L{ConflictingIdError} when the id is taken.
@@ -344,7 +351,8 @@ class Scheduler(service.Service):
         options = dict(self.job_defaults)
         for key, value in (("misfire_grace_time", misfire_grace_time), ("coalesce", coalesce),
                            ("max_instances", max_instances), ("jitter", jitter),
-                           ("timeout", timeout)):
+                           ("timeout", timeout), ("max_runs", max_runs),
+                           ("pause_after_failures", pause_after_failures)):
             if value is not UNSET:
                 options[key] = value
         store = self._lookup_jobstore(jobstore)
@@ -458,6 +466,8 @@ class Scheduler(service.Service):
                 prepared[key] = value
             elif key in ("name", "args", "kwargs"):
                 prepared[key] = value
+            elif key == "policy_state":
+                prepared[key] = policies.check_state(value)
             else:
                 raise BadArgumentError("modify_job: unknown field %r (known: %s)" % (
                     key, ", ".join(JOB_FIELDS + OPTION_NAMES)))
@@ -534,6 +544,7 @@ class Scheduler(service.Service):
         d = self._find_job(job_id, jobstore)
 
         def resume(job):
+            policies.resumed(job)
             fire_time = job.trigger.next_fire_time(None, self.now())
             d = self._reschedule_at(job, fire_time)
             return d if fire_time is not None else d.addCallback(lambda _: None)
@@ -635,6 +646,28 @@ class Scheduler(service.Service):
             self._submit(job, [self.now()], force=True)
             return job
         return d.addCallback(run)
+
+    def next_fire_times(self, job_or_trigger, count=10, jobstore=None):
+        """
+        Fire with the next C{count} fire times (aware, UTC) of a job (its
+        id) or of a trigger object not added to any job, so that an
+        expression can be checked before it is deployed.  A job's list
+        starts at its next run time (before jitter); a paused job's is
+        empty.  See L{twistedsched.policies.nextfire}.
+        """
+        try:
+            check_count(count)
+        except BadArgumentError:
+            return defer.fail()
+        if ITrigger.providedBy(job_or_trigger):
+            return defer.maybeDeferred(next_fire_times, job_or_trigger, self.now(), count)
+
+        def of_job(job):
+            if job.paused:
+                return []
+            return next_fire_times(job.trigger, self.now(), count,
+                                   first=job.scheduled_run_time or job.next_run_time)
+        return self._find_job(job_or_trigger, jobstore).addCallback(of_job)
 
     # -- The timer -----------------------------------------------------------
 
@@ -741,6 +774,9 @@ class Scheduler(service.Service):
                     failed = True
         finally:
             self._processing = False
+        ended, self._ended_runs = self._ended_runs, []
+        for job, failure in ended:
+            self._run_ended(job, failure)
         if failed:
             self._retry_later()
         else:
@@ -922,6 +958,8 @@ class Scheduler(service.Service):
             self._dispatch(ev.JobExecutionEvent(
                 ev.EVENT_JOB_EXECUTED, job.id, job.jobstore, run_time,
                 retval=result, duration=duration))
+        if policies.applies(job):
+            self._run_ended(job, None)
 
     def _run_failed(self, failure, job, run_time, started):
         duration = self.reactor.seconds() - started
@@ -931,6 +969,27 @@ class Scheduler(service.Service):
         self._dispatch(ev.JobExecutionEvent(
             ev.EVENT_JOB_ERROR, job.id, job.jobstore, run_time,
             failure=failure, duration=duration))
+        if policies.applies(job):
+            self._run_ended(job, failure)
+
+    def _run_ended(self, job, failure):
+        """
+        The one place the job policies act after a run (see
+        L{twistedsched.policies}), one run after the other.  A run that
+        ended while due jobs are processed waits until its job's new run
+        time is stored, so that the two writes do not cross.
+        """
+        if self._processing:
+            self._ended_runs.append((job, failure))
+            return
+        self._policies_done.addCallback(lambda _: self._apply_policies(job, failure))
+
+    def _apply_policies(self, job, failure):
+        d = policies.run_ended(self, job, failure)
+        d.addCallback(lambda events: [self._dispatch(event) for event in events])
+        d.addErrback(lambda f: self.log.failure(
+            "job {job_id!r}: applying its policies after a run failed", f, job_id=job.id))
+        return d
 
     def _instance_done(self, result, job, d):
         running = self._running.pop(job.id, 0) - 1

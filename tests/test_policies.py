@@ -1,0 +1,263 @@
+"""
+Tests for twistedsched.policies: each policy on a Clock, through the
+scheduler's public API, and its options' JSON round trip.
+"""
+
+from twisted.internet import defer
+from twisted.trial import unittest
+
+from twistedsched import events as ev
+from twistedsched.errors import BadArgumentError, JobLookupError, JobTimedOut
+from twistedsched.job import Job
+from twistedsched.policies import maxruns, nextfire, pausefailures
+from twistedsched.triggers import CronTrigger, IntervalTrigger
+
+from tests.helpers import START, EventRecorder, after, make_scheduler, utc
+
+calls = []
+
+
+def record(*args):
+    """A module-level job (it has a text reference)."""
+    calls.append(args)
+    return len(calls)
+
+
+def flaky(fail):
+    """Fails while C{fail} says so (module-level, for the JSON round trip)."""
+    if fail[0]:
+        raise ValueError("boom")
+    return "fine"
+
+
+class NextFireTimesTests(unittest.TestCase):
+    """scheduler.next_fire_times and policies.nextfire."""
+
+    def test_trigger_not_added(self):
+        sched, _ = make_scheduler(self)
+        trigger = CronTrigger.from_crontab("0 4 * * mon-fri", timezone="UTC")
+        times = self.successResultOf(sched.next_fire_times(trigger, 5))
+        # START is Monday 2026-01-05 12:00: Tuesday to Friday, then Monday.
+        self.assertEqual(times, [utc(2026, 1, day, 4) for day in (6, 7, 8, 9, 12)])
+
+    def test_job_starts_at_its_next_run(self):
+        sched, clock = make_scheduler(self)
+        self.successResultOf(sched.add_job(record, "interval", seconds=30, id="j"))
+        clock.advance(10)
+        times = self.successResultOf(sched.next_fire_times("j", 3))
+        self.assertEqual(times, [after(30), after(60), after(90)])
+
+    def test_list_ends_with_the_trigger(self):
+        sched, _ = make_scheduler(self)
+        self.successResultOf(sched.add_job(record, "date", run_date=after(60), id="once"))
+        self.assertEqual(self.successResultOf(sched.next_fire_times("once", 10)), [after(60)])
+
+    def test_paused_job_has_none(self):
+        sched, _ = make_scheduler(self)
+        self.successResultOf(sched.add_job(record, "interval", seconds=30, id="p",
+                                           next_run_time=None))
+        self.assertEqual(self.successResultOf(sched.next_fire_times("p", 3)), [])
+
+    def test_unknown_job(self):
+        sched, _ = make_scheduler(self)
+        self.failureResultOf(sched.next_fire_times("nope", 3), JobLookupError)
+
+    def test_count_is_bounded(self):
+        sched, _ = make_scheduler(self)
+        trigger = IntervalTrigger(seconds=1, start_date=START)
+        times = self.successResultOf(sched.next_fire_times(trigger, nextfire.MAX_FIRE_TIMES))
+        self.assertEqual(len(times), nextfire.MAX_FIRE_TIMES)
+        for bad in (0, -1, nextfire.MAX_FIRE_TIMES + 1, True, 2.5, "3", None):
+            f = self.failureResultOf(sched.next_fire_times(trigger, bad), BadArgumentError)
+            self.assertIn("count: expected a whole number from 1 to 100", str(f.value))
+
+    def test_pure_function_from_now(self):
+        trigger = IntervalTrigger(seconds=60, start_date=START)
+        self.assertEqual(nextfire.next_fire_times(trigger, after(30), 2), [after(60), after(120)])
+
+
+class MaxRunsTests(unittest.TestCase):
+    """max_runs=N removes a job after N runs."""
+
+    def setUp(self):
+        del calls[:]
+
+    def test_removed_after_n_runs(self):
+        sched, clock = make_scheduler(self)
+        events = EventRecorder(sched, ev.EVENT_JOB_REMOVED)
+        self.successResultOf(sched.add_job(record, "interval", seconds=10, id="j", max_runs=3))
+        for _ in range(2):
+            clock.advance(10)
+        self.assertEqual(self.successResultOf(sched.get_job("j")).policy_state, {"runs": 2})
+        clock.advance(10)
+        self.assertIsNone(self.successResultOf(sched.get_job("j")))
+        self.assertEqual([e.job_id for e in events.of(ev.EVENT_JOB_REMOVED)], ["j"])
+        clock.advance(100)
+        self.assertEqual(len(calls), 3)
+
+    def test_failed_runs_count(self):
+        self.addCleanup(self.flushLoggedErrors, ValueError)
+        sched, clock = make_scheduler(self)
+        self.successResultOf(sched.add_job(flaky, "interval", seconds=10, id="j",
+                                           args=([True],), max_runs=2))
+        clock.advance(10)
+        clock.advance(10)
+        self.assertIsNone(self.successResultOf(sched.get_job("j")))
+
+    def test_manual_runs_count(self):
+        sched, clock = make_scheduler(self)
+        self.successResultOf(sched.add_job(record, "interval", seconds=10, id="j", max_runs=2))
+        self.successResultOf(sched.run_job("j"))
+        self.successResultOf(sched.run_job("j"))
+        self.assertIsNone(self.successResultOf(sched.get_job("j")))
+
+    def test_missed_runs_do_not_count(self):
+        sched, clock = make_scheduler(self, coalesce=False)
+        self.successResultOf(sched.add_job(record, "interval", seconds=10, id="j", max_runs=2,
+                                           misfire_grace_time=10))
+        clock.advance(25)         # one run at 10 (late by 15: missed); 20 on time
+        self.assertEqual(len(calls), 1)
+        self.assertEqual(self.successResultOf(sched.get_job("j")).policy_state, {"runs": 1})
+
+    def test_bad_values_refused(self):
+        sched, _ = make_scheduler(self)
+        for bad in (0, -1, True, 1.5, "3"):
+            e = self.assertRaises(BadArgumentError, sched.add_job, record, "interval",
+                                  seconds=10, max_runs=bad)
+            self.assertIn("max_runs: expected a whole number >= 1 or None", str(e))
+        self.assertIsNone(maxruns.check(None))
+
+    def test_modify_sets_and_clears(self):
+        sched, clock = make_scheduler(self)
+        self.successResultOf(sched.add_job(record, "interval", seconds=10, id="j"))
+        self.successResultOf(sched.modify_job("j", max_runs=1))
+        clock.advance(10)
+        self.assertIsNone(self.successResultOf(sched.get_job("j")))
+        self.successResultOf(sched.add_job(record, "interval", seconds=10, id="k", max_runs=1))
+        self.successResultOf(sched.modify_job("k", max_runs=None))
+        clock.advance(20)
+        self.assertIsNotNone(self.successResultOf(sched.get_job("k")))
+
+    def test_job_without_policies_pays_nothing(self):
+        sched, clock = make_scheduler(self)
+        events = EventRecorder(sched, ev.EVENT_JOB_MODIFIED)
+        self.successResultOf(sched.add_job(record, "interval", seconds=10, id="j"))
+        clock.advance(10)
+        self.assertEqual(events.events, [])
+        self.assertEqual(self.successResultOf(sched.get_job("j")).policy_state, {})
+
+
+class PauseAfterFailuresTests(unittest.TestCase):
+    """pause_after_failures=N pauses a job after N failures in a row."""
+
+    def tearDown(self):
+        self.flushLoggedErrors(ValueError, JobTimedOut)
+
+    def add(self, sched, n=3):
+        self.fail_now = [True]
+        d = sched.add_job(flaky, "interval", seconds=10, id="j", args=(self.fail_now,),
+                          pause_after_failures=n)
+        return self.successResultOf(d)
+
+    def test_paused_with_reason_and_event(self):
+        sched, clock = make_scheduler(self)
+        events = EventRecorder(sched, ev.EVENT_JOB_PAUSED)
+        self.add(sched)
+        clock.advance(10)
+        clock.advance(10)
+        self.assertFalse(self.successResultOf(sched.get_job("j")).paused)
+        clock.advance(10)
+        job = self.successResultOf(sched.get_job("j"))
+        self.assertTrue(job.paused)
+        reason = "paused after 3 failed runs in a row (last: ValueError: boom)"
+        self.assertEqual(job.policy_state["paused_reason"], reason)
+        [event] = events.of(ev.EVENT_JOB_PAUSED)
+        self.assertEqual(event.to_dict(), {"event": "job_paused", "job_id": "j",
+                                           "jobstore": "default", "reason": reason})
+        self.assertEqual(self.successResultOf(sched.next_fire_times("j", 1)), [])
+
+    def test_success_resets_the_count(self):
+        sched, clock = make_scheduler(self)
+        self.add(sched, n=2)
+        clock.advance(10)
+        self.fail_now[0] = False
+        clock.advance(10)
+        self.fail_now[0] = True
+        clock.advance(10)
+        job = self.successResultOf(sched.get_job("j"))
+        self.assertFalse(job.paused)
+        self.assertEqual(job.policy_state, {"failures": 1})
+
+    def test_resume_forgives(self):
+        sched, clock = make_scheduler(self)
+        self.add(sched, n=1)
+        clock.advance(10)
+        self.assertTrue(self.successResultOf(sched.get_job("j")).paused)
+        job = self.successResultOf(sched.resume_job("j"))
+        self.assertEqual(job.policy_state, {})
+        self.assertFalse(job.paused)
+        stored = self.successResultOf(sched.get_job("j"))
+        self.assertEqual(stored.policy_state, {})
+        clock.advance(10)             # fails again: paused again, after one more failure
+        self.assertTrue(self.successResultOf(sched.get_job("j")).paused)
+
+    def test_timeouts_count_as_failures(self):
+        sched, clock = make_scheduler(self)
+        self.successResultOf(sched.add_job(
+            "tests.test_policies:never_ends", "interval", seconds=10, id="t", timeout=2,
+            pause_after_failures=1, executor="default"))
+        clock.advance(10)
+        clock.advance(2)
+        job = self.successResultOf(sched.get_job("t"))
+        self.assertTrue(job.paused)
+        self.assertIn("JobTimedOut", job.policy_state["paused_reason"])
+
+    def test_bad_values_refused(self):
+        sched, _ = make_scheduler(self)
+        for bad in (0, -2, False, 0.5, "1"):
+            e = self.assertRaises(BadArgumentError, sched.add_job, record, "interval",
+                                  seconds=10, pause_after_failures=bad)
+            self.assertIn("pause_after_failures: expected a whole number >= 1", str(e))
+        self.assertIsNone(pausefailures.check(None))
+
+
+def never_ends():
+    return defer.Deferred()
+
+
+class RoundTripTests(unittest.TestCase):
+    """Policy options and state survive to_dict/from_dict (what job stores keep)."""
+
+    def test_round_trip(self):
+        sched, _ = make_scheduler(self)
+        job = Job(sched, record, IntervalTrigger(seconds=5, start_date=START),
+                  func_ref="tests.test_policies:record", max_runs=4,
+                  pause_after_failures=2, policy_state={"runs": 1, "failures": 1})
+        again = Job.from_dict(sched, job.to_dict())
+        self.assertEqual((again.max_runs, again.pause_after_failures, again.policy_state),
+                         (4, 2, {"runs": 1, "failures": 1}))
+
+    def test_old_documents_load(self):
+        sched, _ = make_scheduler(self)
+        job = Job(sched, record, IntervalTrigger(seconds=5, start_date=START),
+                  func_ref="tests.test_policies:record")
+        data = job.to_dict()
+        for key in ("max_runs", "pause_after_failures", "policy_state"):
+            del data[key]
+        again = Job.from_dict(sched, data)
+        self.assertEqual((again.max_runs, again.pause_after_failures, again.policy_state),
+                         (None, None, {}))
+
+    def test_bad_state_refused(self):
+        sched, _ = make_scheduler(self)
+        self.assertRaises(BadArgumentError, Job, sched, record,
+                          IntervalTrigger(seconds=5, start_date=START), policy_state=[1])
+
+    def test_copy_does_not_share_state(self):
+        sched, _ = make_scheduler(self)
+        job = Job(sched, record, IntervalTrigger(seconds=5, start_date=START),
+                  policy_state={"runs": 1})
+        clone = job.copy()
+        clone.policy_state["runs"] = 2
+        self.assertEqual(job.policy_state, {"runs": 1})
+

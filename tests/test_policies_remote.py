@@ -1,0 +1,268 @@
+"""
+The job policies from every side: the AMP client, the console, and two
+schedulers sharing a Redis store.
+"""
+
+import datetime as _dt
+import json
+import re
+import time
+import uuid
+
+from twisted.internet import defer, reactor
+from twisted.internet.endpoints import TCP4ServerEndpoint
+from twisted.internet.task import deferLater
+from twisted.trial import unittest
+
+from twistedsched import Scheduler
+from twistedsched import events as ev
+from twistedsched.client import BadArgument, InvalidTrigger, NoSuchJob, connect
+from twistedsched.control import ControlFactory
+from twistedsched.stores.redis import RedisJobStore
+from twistedsched.tasks import TaskRegistry
+
+from tests.helpers import EventRecorder, make_clock
+from tests.redisserver import shared_server
+from tests.test_console import ConsoleTestCase
+from tests.test_ctl import DaemonTestCase as CtlDaemonTestCase
+
+calls = []
+
+
+def record(*args):
+    calls.append(args)
+
+
+def fail():
+    raise ValueError("boom")
+
+
+class ClientTests(unittest.TestCase):
+    """Next fire times and policy options over a real loopback AMP connection."""
+
+    timeout = 30
+
+    @defer.inlineCallbacks
+    def setUp(self):
+        self.sched = Scheduler(reactor=reactor, timezone="UTC")
+        self.sched.task("greet")(lambda: None)
+        self.sched.startService()
+        self.addCleanup(self.sched.shutdown)
+        port = yield TCP4ServerEndpoint(reactor, 0, interface="127.0.0.1").listen(
+            ControlFactory(self.sched))
+        self.addCleanup(port.stopListening)
+        self.client = yield connect(reactor, "tcp:127.0.0.1:%d" % (port.getHost().port,))
+        self.addCleanup(self.client.close)
+
+    @defer.inlineCallbacks
+    def test_next_of_a_trigger_not_added(self):
+        times = yield self.client.next_fire_times(count=5, trigger=("cron", "0 4 * * mon-fri"))
+        self.assertEqual(len(times), 5)
+        for when in times:
+            self.assertEqual((when.hour, when.minute, when.utcoffset()),
+                             (4, 0, _dt.timedelta(0)))
+            self.assertLess(when.weekday(), 5)
+        self.assertEqual(times, sorted(times))
+
+    @defer.inlineCallbacks
+    def test_next_of_a_job(self):
+        job = yield self.client.add_job("greet", ("interval", "1h"), id="g")
+        times = yield self.client.next_fire_times("g", 3)
+        self.assertEqual(times[0], job.next_run_time)
+        self.assertEqual([b - a for a, b in zip(times, times[1:])], [_dt.timedelta(hours=1)] * 2)
+
+    @defer.inlineCallbacks
+    def test_next_errors(self):
+        yield self.assertFailure(self.client.next_fire_times("nope"), NoSuchJob)
+        yield self.assertFailure(self.client.next_fire_times(), BadArgument)
+        yield self.assertFailure(self.client.next_fire_times(
+            "g", trigger=("cron", "* * * * *")), BadArgument)
+        e = yield self.assertFailure(self.client.next_fire_times(
+            count=101, trigger=("cron", "* * * * *")), BadArgument)
+        self.assertIn("from 1 to 100", str(e))
+        yield self.assertFailure(self.client.next_fire_times(
+            trigger=("cron", "61 * * * *")), InvalidTrigger)
+
+    @defer.inlineCallbacks
+    def test_policy_options_and_state(self):
+        job = yield self.client.add_job("greet", ("interval", "1h"), id="g", max_runs=3,
+                                        pause_after_failures=2)
+        self.assertEqual((job.options["max_runs"], job.options["pause_after_failures"]), (3, 2))
+        self.assertEqual(job.data["policy_state"],
+                         {"runs": 0, "failures": 0, "paused_reason": None})
+        job = yield self.client.modify_job("g", max_runs=None)
+        self.assertIsNone(job.options["max_runs"])
+        e = yield self.assertFailure(self.client.add_job(
+            "greet", ("interval", "1h"), max_runs=0), BadArgument)
+        self.assertIn("max_runs: expected a whole number >= 1", str(e))
+        yield self.assertFailure(self.client.modify_job("g", pause_after_failures="2"),
+                                 BadArgument)
+        yield self.assertFailure(self.client.modify_job("g", policy_state={}), BadArgument)
+
+
+class ConsolePolicyTests(ConsoleTestCase):
+    """The console's next command, and the policies in add, show and jobs."""
+
+    def test_next_of_a_trigger(self):
+        lines = self.session.cmd('next cron "0 4 * * mon-fri" -n 3')
+        # The session's zone is Europe/Paris; START is Monday 2026-01-05 13:00 there.
+        self.assertEqual(lines, ["Tue  2026-01-06 04:00:00+01:00",
+                                 "Wed  2026-01-07 04:00:00+01:00",
+                                 "Thu  2026-01-08 04:00:00+01:00"])
+
+    def test_next_of_a_job(self):
+        self.add("greet", "interval", seconds=30, id="g")
+        lines = self.session.cmd("next g -n 2")
+        self.assertEqual([line.split()[2] for line in lines], ["13:00:30+01:00", "13:01:00+01:00"])
+        self.assertEqual(len(self.session.cmd("next g")), 10)
+
+    def test_next_errors(self):
+        self.assertIn("usage: next", self.session.error("next"))
+        self.assertIn("-n needs a whole number", self.session.error("next g -n"))
+        self.assertIn("-n needs a whole number", self.session.error("next g -n x"))
+        self.assertIn("from 1 to 100", self.session.error("next g -n 0"))
+        self.assertIn("from 1 to 100", self.session.error("next g -n 101"))
+        self.assertIn("no job", self.session.error("next nope").lower())
+        self.assertIn("unknown trigger kind", self.session.error("next daily 4am"))
+
+    def test_paused_job_has_no_times(self):
+        self.add("greet", "interval", seconds=30, id="g", next_run_time=None)
+        self.assertEqual(self.session.cmd("next g"),
+                         ["no fire times (paused, or the trigger has ended)"])
+
+    def test_add_and_show_policies(self):
+        self.session.cmd("add boom every 30s id=b max_runs=5 pause_after_failures=2")
+        self.clock.advance(30)
+        self.clock.advance(30)
+        self.flushLoggedErrors(ValueError)
+        lines = self.session.cmd("show b")
+        fields = dict(re.split(r":\s+", line, maxsplit=1) for line in lines
+                      if ": " in line and not line.startswith(" "))
+        self.assertEqual(fields["max_runs"], "5")
+        self.assertEqual(fields["pause_after_failures"], "2")
+        self.assertEqual(fields["runs"], "2 of 5")
+        self.assertEqual(fields["state"], "paused (failures)")
+        self.assertEqual(fields["paused because"],
+                         "paused after 2 failed runs in a row (last: ValueError: boom)")
+        [row] = [line for line in self.session.cmd("jobs") if line.startswith("b ")]
+        self.assertTrue(row.endswith("paused (failures)"), row)
+        self.session.cmd("resume b")
+        self.assertNotIn("paused because", " ".join(self.session.cmd("show b")))
+
+    def test_bad_policy_option(self):
+        self.assertIn("max_runs: expected a whole number >= 1",
+                      self.session.error("add greet every 30s max_runs=0"))
+
+
+def registry():
+    tasks = TaskRegistry()
+    tasks.register("record", record)
+    tasks.register("fail", fail)
+    return tasks
+
+
+class RedisPolicyTests(unittest.TestCase):
+    """Policy state lives in the stored job: two schedulers on one Redis share it."""
+
+    timeout = 60
+
+    def setUp(self):
+        self.server = shared_server()
+        self.namespace = "p-%s" % (uuid.uuid4().hex[:12],)
+        del calls[:]
+
+    def make_scheduler(self):
+        clock = make_clock()
+        sched = Scheduler(reactor=clock, tasks=registry())
+        store = RedisJobStore(self.server.url(), namespace=self.namespace, timeout=2)
+        self.addCleanup(store.shutdown)
+        sched.add_jobstore(store, alias="redis")
+        sched.startService()
+        self.addCleanup(sched.shutdown, False)
+        return sched, clock
+
+    @defer.inlineCallbacks
+    def settle(self, clocks, sched, check, timeout=5.0):
+        """Turn the real reactor (Redis) and fire what is due, until C{check(job)}."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for clock in clocks:
+                clock.advance(0)
+            job = yield sched.get_job("j", "redis")
+            if check(job):
+                return job
+            if time.monotonic() > deadline:
+                raise AssertionError("timed out; the job is %r" % (job,))
+            yield deferLater(reactor, 0.01, lambda: None)
+
+    @defer.inlineCallbacks
+    def test_max_runs_counts_across_schedulers(self):
+        (a, clock_a), (b, clock_b) = self.make_scheduler(), self.make_scheduler()
+        removed = EventRecorder(a, ev.EVENT_JOB_REMOVED)
+        removed_b = EventRecorder(b, ev.EVENT_JOB_REMOVED)
+        yield a.add_job("record", "interval", seconds=10, id="j", jobstore="redis",
+                        max_runs=3)
+        for step in (1, 2):
+            clock_a.advance(10)
+            clock_b.advance(10)
+            job = yield self.settle((clock_a, clock_b), b,
+                                    lambda job: job.policy_state.get("runs") == step)
+        self.assertEqual(job.max_runs, 3)
+        clock_a.advance(10)
+        clock_b.advance(10)
+        yield self.settle((clock_a, clock_b), a, lambda job: job is None)
+        self.assertEqual(len(calls), 3)
+        self.assertEqual(len(removed.events) + len(removed_b.events), 1)
+        clock_a.advance(10)
+        clock_b.advance(10)
+        yield deferLater(reactor, 0.05, lambda: None)
+        self.assertEqual(len(calls), 3)
+
+    @defer.inlineCallbacks
+    def test_pause_after_failures_seen_from_the_other(self):
+        (a, clock_a), (b, clock_b) = self.make_scheduler(), self.make_scheduler()
+        yield a.add_job("fail", "interval", seconds=10, id="j", jobstore="redis",
+                        pause_after_failures=2)
+        for step in (1, 2):
+            clock_a.advance(10)
+            clock_b.advance(10)
+            yield self.settle((clock_a, clock_b), b, lambda job: job.paused or
+                              job.policy_state.get("failures") == step)
+        job = yield self.settle((clock_a, clock_b), b, lambda job: job.paused)
+        self.assertEqual(job.policy_state["paused_reason"],
+                         "paused after 2 failed runs in a row (last: ValueError: boom)")
+        job = yield b.resume_job("j", "redis")
+        self.assertFalse(job.paused)
+        stored = yield a.get_job("j", "redis")
+        self.assertEqual(stored.policy_state, {})
+        self.flushLoggedErrors(ValueError)
+
+
+class CtlPolicyTests(CtlDaemonTestCase):
+    """twistedsched-ctl next, and the policy options of add and show, against a daemon."""
+
+    def test_next_and_policies(self):
+        out, _ = self.assertCtl(0, "next", "--cron", "0 4 * * mon-fri", "-n", "5")
+        lines = out.splitlines()
+        self.assertEqual(len(lines), 5)
+        for line in lines:
+            day, when = line.split(None, 1)
+            self.assertIn(day, ("Mon", "Tue", "Wed", "Thu", "Fri"))
+            self.assertIn(" 04:00:00", when)
+        out, _ = self.assertCtl(0, "next", "--interval", "1h", "-n", "2", "--json")
+        self.assertEqual(len(json.loads(out)), 2)
+        self.assertCtl(0, "add", "echo", "--interval", "1h", "--id", "e", "--max-runs", "4",
+                       "--pause-after-failures", "2")
+        out, _ = self.assertCtl(0, "next", "e", "-n", "3")
+        self.assertEqual(len(out.splitlines()), 3)
+        out, _ = self.assertCtl(0, "show", "e")
+        fields = dict(line.split(None, 1) for line in out.splitlines()
+                      if line.split(None, 1)[0] in ("max_runs", "pause_after_failures", "runs"))
+        self.assertEqual(fields, {"max_runs": "4", "pause_after_failures": "2", "runs": "0 of 4"})
+        _, err = self.assertCtl(2, "next")
+        self.assertIn("give a job id or one of --cron", err)
+        _, err = self.assertCtl(1, "next", "--cron", "* * * * *", "-n", "0")
+        self.assertIn("from 1 to 100", err)
+        _, err = self.assertCtl(1, "add", "echo", "--interval", "1h", "--max-runs", "0")
+        self.assertIn("max_runs: expected a whole number >= 1", err)
+        self.assertNotIn("Traceback", self.daemon_log())
