@@ -9,7 +9,7 @@ from twisted.trial import unittest
 from twistedsched import events as ev
 from twistedsched.errors import BadArgumentError, JobLookupError, JobTimedOut
 from twistedsched.job import Job
-from twistedsched.policies import maxruns, nextfire, pausefailures
+from twistedsched.policies import maxruns, nextfire, pausefailures, retry
 from twistedsched.triggers import CronTrigger, IntervalTrigger
 
 from tests.helpers import START, EventRecorder, after, make_scheduler, utc
@@ -261,3 +261,138 @@ class RoundTripTests(unittest.TestCase):
         clone.policy_state["runs"] = 2
         self.assertEqual(job.policy_state, {"runs": 1})
 
+
+
+class TopRandom:
+    """A C{random.Random} stand-in whose uniform() gives the upper bound."""
+
+    def uniform(self, low, high):
+        return high
+
+
+class RetryTests(unittest.TestCase):
+    """retries=N runs a failed run again with back-off, as the same scheduled time."""
+
+    def setUp(self):
+        self.fail_now = [True]
+
+    def tearDown(self):
+        self.flushLoggedErrors(ValueError)
+
+    def add(self, sched, **options):
+        options.setdefault("retries", 3)
+        return self.successResultOf(sched.add_job(
+            flaky, "interval", seconds=100, id="j", args=(self.fail_now,), **options))
+
+    def test_back_off_doubles_up_to_the_maximum(self):
+        sched, clock = make_scheduler(self, random=TopRandom())
+        events = EventRecorder(sched, ev.EVENT_JOB_RETRY | ev.EVENT_JOB_ERROR)
+        self.add(sched, retry_delay=10, retry_max_delay=15)
+        clock.advance(100)
+        for delay in (10, 15, 15):
+            clock.advance(delay)
+        retries = events.of(ev.EVENT_JOB_RETRY)
+        self.assertEqual([(e.attempt, e.attempts, e.delay) for e in retries],
+                         [(2, 4, 10), (3, 4, 15), (4, 4, 15)])
+        self.assertEqual({e.scheduled_run_time for e in retries}, {after(100)})
+        self.assertEqual(len(events.of(ev.EVENT_JOB_ERROR)), 4)
+        self.assertEqual(retries[0].to_dict()["attempt"], 2)
+        clock.advance(60)          # the next regular run starts over at attempt 1
+        last = events.of(ev.EVENT_JOB_RETRY)[-1]
+        self.assertEqual((last.scheduled_run_time, last.attempt, last.delay), (after(200), 2, 10))
+
+    def test_history_says_which_attempt(self):
+        sched, clock = make_scheduler(self, random=TopRandom())
+        self.add(sched, retries=3, retry_delay=10)
+        clock.advance(100)
+        clock.advance(10)
+        self.fail_now[0] = False
+        clock.advance(20)
+        runs = self.successResultOf(sched.job_history("j"))
+        self.assertEqual([(r["outcome"], r["error"], r["scheduled_run_time"]) for r in runs], [
+            ("ok", "attempt 3 of 4", after(100)),
+            ("error", "attempt 2 of 4: ValueError: boom", after(100)),
+            ("error", "attempt 1 of 4: ValueError: boom", after(100))])
+
+    def test_next_regular_run_not_delayed(self):
+        sched, clock = make_scheduler(self, random=TopRandom())
+        self.add(sched, retries=5, retry_delay=40)
+        clock.advance(100)
+        self.assertEqual(self.successResultOf(sched.get_job("j")).next_run_time, after(200))
+        clock.advance(40)      # attempt 2 at 140
+        clock.advance(60)      # the regular run at 200, before attempt 3 (at 220)
+        runs = self.successResultOf(sched.job_history("j"))
+        self.assertEqual([(r["scheduled_run_time"], r["error"][:14]) for r in runs[:2]],
+                         [(after(200), "attempt 1 of 6"), (after(100), "attempt 2 of 6")])
+
+    def test_jitter_between_half_and_all(self):
+        sched, clock = make_scheduler(self)
+        events = EventRecorder(sched, ev.EVENT_JOB_RETRY)
+        self.add(sched, retries=1, retry_delay=10)
+        clock.advance(100)
+        [event] = events.of(ev.EVENT_JOB_RETRY)
+        self.assertTrue(5 <= event.delay <= 10, event.delay)
+
+    def test_final_outcome_counts_for_the_other_policies(self):
+        sched, clock = make_scheduler(self, random=TopRandom())
+        self.add(sched, retries=1, retry_delay=10, pause_after_failures=1, max_runs=5)
+        clock.advance(100)
+        job = self.successResultOf(sched.get_job("j"))
+        self.assertEqual((job.paused, job.policy_state), (False, {}))
+        clock.advance(10)
+        job = self.successResultOf(sched.get_job("j"))
+        self.assertTrue(job.paused)
+        self.assertEqual(job.policy_state["runs"], 1)
+
+    def test_no_retry_of_a_removed_or_paused_job(self):
+        sched, clock = make_scheduler(self, random=TopRandom())
+        events = EventRecorder(sched, ev.EVENT_JOB_ERROR)
+        self.add(sched, retries=2, retry_delay=10)
+        clock.advance(100)
+        self.successResultOf(sched.pause_job("j"))
+        clock.advance(10)
+        self.assertEqual(len(events.events), 1)
+        self.successResultOf(sched.resume_job("j"))
+        clock.advance(90)          # the regular run at 200 fails: a retry is set
+        self.successResultOf(sched.remove_job("j"))
+        clock.advance(10)
+        self.assertEqual(len(events.events), 2)
+
+    def test_shutdown_drops_pending_retries(self):
+        sched, clock = make_scheduler(self, random=TopRandom())
+        self.add(sched, retries=2, retry_delay=10)
+        clock.advance(100)
+        self.assertEqual(len(sched._retry_timers.pending), 1)
+        self.successResultOf(sched.shutdown(wait=False))
+        self.assertEqual(clock.getDelayedCalls(), [])
+
+    def test_success_needs_no_retry(self):
+        sched, clock = make_scheduler(self)
+        events = EventRecorder(sched, ev.EVENT_JOB_RETRY)
+        self.fail_now[0] = False
+        self.add(sched)
+        clock.advance(100)
+        self.assertEqual(events.events, [])
+        [run] = self.successResultOf(sched.job_history("j"))
+        self.assertIsNone(run["error"])
+
+    def test_bad_values_refused(self):
+        sched, _ = make_scheduler(self)
+        for key, bad in (("retries", -1), ("retries", 101), ("retries", 1.5), ("retries", True),
+                         ("retry_delay", 0), ("retry_delay", None), ("retry_delay", "5"),
+                         ("retry_max_delay", -1), ("retry_max_delay", 1e7)):
+            e = self.assertRaises(BadArgumentError, sched.add_job, record, "interval",
+                                  seconds=10, **{key: bad})
+            self.assertTrue(str(e).startswith(key + ": expected"), str(e))
+        self.assertIsNone(retry.check("retries", None))
+
+    def test_options_round_trip(self):
+        sched, _ = make_scheduler(self)
+        job = Job(sched, record, IntervalTrigger(seconds=5, start_date=START),
+                  func_ref="tests.test_policies:record", retries=2, retry_delay=1.5,
+                  retry_max_delay=30)
+        data = job.to_dict()
+        self.assertNotIn("attempt", data)
+        again = Job.from_dict(sched, data)
+        self.assertEqual((again.retries, again.retry_delay, again.retry_max_delay,
+                          again.attempt), (2, 1.5, 30, 1))

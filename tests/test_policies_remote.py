@@ -23,7 +23,7 @@ from twistedsched.tasks import TaskRegistry
 
 from tests.helpers import EventRecorder, make_clock
 from tests.redisserver import shared_server
-from tests.test_console import ConsoleTestCase
+from tests.test_console import ConsoleTestCase, Session
 from tests.test_ctl import DaemonTestCase as CtlDaemonTestCase
 
 calls = []
@@ -161,8 +161,8 @@ def registry():
     return tasks
 
 
-class RedisPolicyTests(unittest.TestCase):
-    """Policy state lives in the stored job: two schedulers on one Redis share it."""
+class RedisTestCase(unittest.TestCase):
+    """Schedulers on Clocks sharing a Redis namespace of their own."""
 
     timeout = 60
 
@@ -194,6 +194,10 @@ class RedisPolicyTests(unittest.TestCase):
             if time.monotonic() > deadline:
                 raise AssertionError("timed out; the job is %r" % (job,))
             yield deferLater(reactor, 0.01, lambda: None)
+
+
+class RedisPolicyTests(RedisTestCase):
+    """Policy state lives in the stored job: two schedulers on one Redis share it."""
 
     @defer.inlineCallbacks
     def test_max_runs_counts_across_schedulers(self):
@@ -252,13 +256,16 @@ class CtlPolicyTests(CtlDaemonTestCase):
         out, _ = self.assertCtl(0, "next", "--interval", "1h", "-n", "2", "--json")
         self.assertEqual(len(json.loads(out)), 2)
         self.assertCtl(0, "add", "echo", "--interval", "1h", "--id", "e", "--max-runs", "4",
-                       "--pause-after-failures", "2")
+                       "--pause-after-failures", "2", "--retries", "3", "--retry-delay", "1.5",
+                       "--retry-max-delay", "1m")
         out, _ = self.assertCtl(0, "next", "e", "-n", "3")
         self.assertEqual(len(out.splitlines()), 3)
         out, _ = self.assertCtl(0, "show", "e")
         fields = dict(line.split(None, 1) for line in out.splitlines()
                       if line.split(None, 1)[0] in ("max_runs", "pause_after_failures", "runs"))
         self.assertEqual(fields, {"max_runs": "4", "pause_after_failures": "2", "runs": "0 of 4"})
+        self.assertIn("retry_delay           1.5", out)
+        self.assertIn("retry_max_delay       60\n", out)
         _, err = self.assertCtl(2, "next")
         self.assertIn("give a job id or one of --cron", err)
         _, err = self.assertCtl(1, "next", "--cron", "* * * * *", "-n", "0")
@@ -266,3 +273,49 @@ class CtlPolicyTests(CtlDaemonTestCase):
         _, err = self.assertCtl(1, "add", "echo", "--interval", "1h", "--max-runs", "0")
         self.assertIn("max_runs: expected a whole number >= 1", err)
         self.assertNotIn("Traceback", self.daemon_log())
+
+
+class ConsoleRetryTests(ConsoleTestCase):
+    """Retry options from the console, and the attempts in show's last runs."""
+
+    def test_retries_in_history(self):
+        self.session.cmd("add boom every 30s id=b retries=2 retry_delay=5 retry_max_delay=5")
+        self.clock.advance(30)
+        self.clock.advance(5)
+        self.clock.advance(5)
+        self.flushLoggedErrors(ValueError)
+        session = Session(self, self.sched)         # the first one timed out, idle
+        lines = session.cmd("show b")
+        self.assertIn("retries:              2", lines)
+        self.assertIn("retry_delay:          5", lines)
+        start = lines.index("last runs (newest first):")
+        errors = [line.split("  ")[-1].strip() for line in lines[start + 2:]]
+        self.assertEqual(errors, ["attempt 3 of 3: ValueError: boom",
+                                  "attempt 2 of 3: ValueError: boom",
+                                  "attempt 1 of 3: ValueError: boom"])
+        self.assertIn("retries: expected a whole number from 0 to 100",
+                      session.error("add greet every 30s retries=-1"))
+
+
+class RedisRetryTests(RedisTestCase):
+    """Retry options survive the Redis store; the retry reads the stored job."""
+
+    @defer.inlineCallbacks
+    def test_retry_through_redis(self):
+        a, clock = self.make_scheduler()
+        retries = EventRecorder(a, ev.EVENT_JOB_RETRY)
+        yield a.add_job("fail", "interval", seconds=100, id="j", jobstore="redis",
+                        retries=1, retry_delay=4, retry_max_delay=4)
+        job = yield a.get_job("j", "redis")
+        self.assertEqual((job.retries, job.retry_delay, job.retry_max_delay), (1, 4, 4))
+        clock.advance(100)
+        yield self.settle((clock,), a, lambda job: len(retries.events) == 1)
+        clock.advance(4)
+        deadline = time.monotonic() + 5
+        while len((yield a.job_history("j", "redis"))) < 2 and time.monotonic() < deadline:
+            clock.advance(0)
+            yield deferLater(reactor, 0.01, lambda: None)
+        runs = yield a.job_history("j", "redis")
+        self.assertEqual([run["error"] for run in runs],
+                         ["attempt 2 of 2: ValueError: boom", "attempt 1 of 2: ValueError: boom"])
+        self.flushLoggedErrors(ValueError)

@@ -575,7 +575,8 @@ class ConsoleProtocol(LineReceiver, TimeoutMixin):
           add report at 2026-12-01T04:00        (times in the scheduler's zone)
         Options: id, name, args, kwargs, misfire_grace_time, coalesce,
         max_instances, jitter, timeout, executor, jobstore, replace_existing,
-        paused, max_runs, pause_after_failures.
+        paused, max_runs, pause_after_failures, retries, retry_delay,
+        retry_max_delay.
         """
         if len(args) < 3:
             raise UsageError()

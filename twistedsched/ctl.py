@@ -111,6 +111,11 @@ def build_parser():
     p.add_argument("--max-runs", type=int, metavar="N", help="remove the job after N runs")
     p.add_argument("--pause-after-failures", type=int, metavar="N",
                    help="pause the job after N failed runs in a row")
+    p.add_argument("--retries", type=int, metavar="N", help="retry a failed run N times")
+    p.add_argument("--retry-delay", type=_duration_arg, metavar="DURATION",
+                   help="before the first retry (default 10s), doubling each time")
+    p.add_argument("--retry-max-delay", type=_duration_arg, metavar="DURATION",
+                   help="the longest wait between retries (default 10m)")
 
     p = sub.add_parser("next", help="next fire times of a job, or of a trigger not added")
     p.add_argument("id", nargs="?", help="a job id (or give a trigger instead)")
@@ -218,9 +223,12 @@ async def do_add(client, args):
     options = {"paused": True} if args.paused else {}
     if args.replace:
         options["replace_existing"] = True
-    for option in ("max_runs", "pause_after_failures"):
+    for option in ("max_runs", "pause_after_failures", "retries"):
         if getattr(args, option) is not None:
             options[option] = getattr(args, option)
+    for option in ("retry_delay", "retry_max_delay"):
+        if getattr(args, option) is not None:
+            options[option] = parse_duration(getattr(args, option))
     job = await client.add_job(args.task, trigger, args=args.args, kwargs=args.kwargs,
                                id=args.id, name=args.name, **options)
     _out("added %s (next run: %s)" % (job.id, job.data.get("next_run") or "paused"))

@@ -31,8 +31,10 @@ EVENT_JOBSTORE_ERROR = 1 << 17
 EVENT_JOB_RUN = 1 << 18
 #: A policy paused a job (L{JobPausedEvent}: C{reason} says why).
 EVENT_JOB_PAUSED = 1 << 19
+#: A failed run will be retried (L{JobRetryEvent}: which attempt, when).
+EVENT_JOB_RETRY = 1 << 20
 
-EVENT_ALL = ((1 << 20) - 1) & ~EVENT_JOB_RUN
+EVENT_ALL = ((1 << 21) - 1) & ~EVENT_JOB_RUN
 
 EVENT_NAMES = {
     value: name[len("EVENT_"):].lower()
@@ -145,6 +147,26 @@ class JobPausedEvent(JobEvent):
     def to_dict(self):
         data = super().to_dict()
         data["reason"] = self.reason
+        return data
+
+
+class JobRetryEvent(JobEvent):
+    """
+    The failed run of a job due at C{scheduled_run_time} will be tried
+    again in C{delay} seconds, as attempt C{attempt} of C{attempts}.
+    """
+
+    def __init__(self, code, job_id, jobstore, scheduled_run_time, attempt, attempts, delay):
+        super().__init__(code, job_id, jobstore)
+        self.scheduled_run_time = scheduled_run_time
+        self.attempt = attempt
+        self.attempts = attempts
+        self.delay = delay
+
+    def to_dict(self):
+        data = super().to_dict()
+        data.update(scheduled_run_time=self.scheduled_run_time.isoformat(),
+                    attempt=self.attempt, attempts=self.attempts, delay=round(self.delay, 3))
         return data
 
 

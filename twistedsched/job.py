@@ -83,14 +83,14 @@ class Job:
     __slots__ = ("_scheduler", "id", "func", "task", "func_ref", "name", "args", "kwargs",
                  "trigger", "executor", "jobstore", "misfire_grace_time", "coalesce",
                  "max_instances", "jitter", "timeout", "next_run_time", "scheduled_run_time",
-                 "max_runs", "pause_after_failures", "policy_state")
+                 "max_runs", "pause_after_failures", "retries", "retry_delay",
+                 "retry_max_delay", "policy_state", "attempt")
 
     def __init__(self, scheduler, func, trigger, *, id=None, name=None, args=(),
                  kwargs=None, task=None, func_ref=None, executor="default",
                  jobstore="default", misfire_grace_time=1, coalesce=True,
                  max_instances=1, jitter=None, timeout=None, next_run_time=None,
-                 scheduled_run_time=None, max_runs=None, pause_after_failures=None,
-                 policy_state=None):
+                 scheduled_run_time=None, policy_state=None, **policy_options):
         self._scheduler = scheduler
         self.id = id or uuid.uuid4().hex
         if not isinstance(self.id, str):
@@ -111,16 +111,17 @@ class Job:
         self.jobstore = jobstore
         options = check_options(dict(misfire_grace_time=misfire_grace_time, coalesce=coalesce,
                                      max_instances=max_instances, jitter=jitter,
-                                     timeout=timeout, max_runs=max_runs,
-                                     pause_after_failures=pause_after_failures))
+                                     timeout=timeout,
+                                     **dict(policies.DEFAULTS, **policy_options)))
         self.misfire_grace_time = options["misfire_grace_time"]
         self.coalesce = options["coalesce"]
         self.max_instances = options["max_instances"]
         self.jitter = options["jitter"]
         self.timeout = options["timeout"]
-        self.max_runs = options["max_runs"]
-        self.pause_after_failures = options["pause_after_failures"]
+        for key in policies.OPTIONS:
+            setattr(self, key, options[key])
         self.policy_state = policies.check_state(policy_state)
+        self.attempt = 1          # of this run (retries count up; never stored)
         self.next_run_time = to_utc(next_run_time)
         self.scheduled_run_time = to_utc(scheduled_run_time) or self.next_run_time
 
@@ -170,8 +171,7 @@ class Job:
             "timeout": self.timeout,
             "next_run_time": iso(self.next_run_time),
             "scheduled_run_time": iso(self.scheduled_run_time),
-            "max_runs": self.max_runs,
-            "pause_after_failures": self.pause_after_failures,
+            **{key: getattr(self, key) for key in policies.OPTIONS},
             "policy_state": dict(self.policy_state),
         }
 
@@ -199,9 +199,8 @@ class Job:
             jitter=data.get("jitter"), timeout=data.get("timeout"),
             next_run_time=from_iso(data.get("next_run_time")),
             scheduled_run_time=from_iso(data.get("scheduled_run_time")),
-            max_runs=data.get("max_runs"),
-            pause_after_failures=data.get("pause_after_failures"),
-            policy_state=data.get("policy_state"))
+            policy_state=data.get("policy_state"),
+            **{key: data[key] for key in policies.OPTIONS if key in data})
 
     # Shortcuts to the scheduler.
 

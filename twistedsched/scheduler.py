@@ -27,6 +27,7 @@ from twistedsched.history import (
     default_scheduler_id, failure_summary, make_record, summarize, with_datetimes)
 from twistedsched.interfaces import IImmediateExecutor, IJobChecker, ITrigger
 from twistedsched.job import OPTION_NAMES, Job, check_options, describe_callable
+from twistedsched.policies import retry
 from twistedsched.policies.nextfire import check_count, next_fire_times
 from twistedsched.steps import steps
 from twistedsched.stores import MemoryJobStore, make_jobstore
@@ -107,6 +108,8 @@ class Scheduler(service.Service):
         self._in_flight = set()                   # Deferreds of running instances
         self._ended_runs = []                     # (job, failure) for the policies, later
         self._policies_done = defer.succeed(None)     # policies act one run at a time
+        self._retry_timers = retry.RetryTimers(
+            reactor, self.get_job, lambda job, run_time: self._submit(job, [run_time], force=True))
         if isinstance(history_size, bool) or not isinstance(history_size, int) \
                 or history_size < 0:
             raise BadArgumentError("history_size: expected a whole number >= 0, not %r"
@@ -154,6 +157,7 @@ class Scheduler(service.Service):
             return defer.succeed(None)
         service.Service.stopService(self)
         self._cancel_timer()
+        self._retry_timers.cancel_all()
         self._arm_generation += 1
         if wait:
             d = defer.DeferredList(list(self._in_flight), consumeErrors=True)
@@ -332,27 +336,29 @@ class Scheduler(service.Service):
     def add_job(self, func, trigger=None, *, args=(), kwargs=None, id=None, name=None,
                 misfire_grace_time=UNSET, coalesce=UNSET, max_instances=UNSET,
                 jitter=UNSET, timeout=UNSET, next_run_time=UNSET, replace_existing=False,
-                jobstore="default", executor="default", max_runs=UNSET,
-                pause_after_failures=UNSET, **trigger_args):
+                jobstore="default", executor="default", **trigger_args):
         """
         Schedule C{func}: a callable, a registered task name, or a text
         reference C{"package.module:qualname"}.  C{trigger} is "date",
         "interval", "cron" (with C{trigger_args}) or a trigger object; no
         trigger means run once, now.  C{next_run_time=None} adds the job
-        paused.  C{max_runs} and C{pause_after_failures} are policies (see
-        L{twistedsched.policies}).
+        paused.  The keywords also take the options of the job policies
+        (C{max_runs}, C{pause_after_failures}, C{retries}, C{retry_delay},
+        C{retry_max_delay}: see L{twistedsched.policies}).
 
         Wrong arguments raise at once; the returned Deferred fires with the
         L{Job}, or fails with L{ConflictingIdError} when the id is taken.
         """
         now = self.now()
+        options = dict(self.job_defaults)
+        for key in policies.OPTIONS:
+            if key in trigger_args:
+                options[key] = trigger_args.pop(key)
         trigger = build_trigger(trigger, now, self.timezone, **trigger_args)
         func, task, func_ref = describe_callable(func, self.tasks)
-        options = dict(self.job_defaults)
         for key, value in (("misfire_grace_time", misfire_grace_time), ("coalesce", coalesce),
                            ("max_instances", max_instances), ("jitter", jitter),
-                           ("timeout", timeout), ("max_runs", max_runs),
-                           ("pause_after_failures", pause_after_failures)):
+                           ("timeout", timeout)):
             if value is not UNSET:
                 options[key] = value
         store = self._lookup_jobstore(jobstore)
@@ -775,8 +781,8 @@ class Scheduler(service.Service):
         finally:
             self._processing = False
         ended, self._ended_runs = self._ended_runs, []
-        for job, failure in ended:
-            self._run_ended(job, failure)
+        for job, run_time, failure in ended:
+            self._run_ended(job, run_time, failure)
         if failed:
             self._retry_later()
         else:
@@ -959,7 +965,7 @@ class Scheduler(service.Service):
                 ev.EVENT_JOB_EXECUTED, job.id, job.jobstore, run_time,
                 retval=result, duration=duration))
         if policies.applies(job):
-            self._run_ended(job, None)
+            self._run_ended(job, run_time, None)
 
     def _run_failed(self, failure, job, run_time, started):
         duration = self.reactor.seconds() - started
@@ -970,17 +976,23 @@ class Scheduler(service.Service):
             ev.EVENT_JOB_ERROR, job.id, job.jobstore, run_time,
             failure=failure, duration=duration))
         if policies.applies(job):
-            self._run_ended(job, failure)
+            self._run_ended(job, run_time, failure)
 
-    def _run_ended(self, job, failure):
+    def _run_ended(self, job, run_time, failure):
         """
         The one place the job policies act after a run (see
-        L{twistedsched.policies}), one run after the other.  A run that
-        ended while due jobs are processed waits until its job's new run
-        time is stored, so that the two writes do not cross.
+        L{twistedsched.policies}): a failed attempt with attempts left is
+        retried later; a run's final outcome is counted, one run after the
+        other.  A run that ended while due jobs are processed waits until
+        its job's new run time is stored, so that the two writes do not cross.
         """
+        if failure is not None and job.retries:
+            event = self._retry_timers.retry_later(job, run_time, self._random)
+            if event is not None:
+                self._dispatch(event)
+                return
         if self._processing:
-            self._ended_runs.append((job, failure))
+            self._ended_runs.append((job, run_time, failure))
             return
         self._policies_done.addCallback(lambda _: self._apply_policies(job, failure))
 
@@ -1015,6 +1027,10 @@ class Scheduler(service.Service):
             error = failure_summary(failure)
         else:
             error = summarize(detail) if detail else None
+        if job.retries:
+            label = policies.run_label(job, failure is not None)
+            if label is not None:
+                error = label if error is None else summarize(label + ": " + error)
         record = make_record(run_time, outcome, self.scheduler_id, started, duration, error)
         self._log_run(job, run_time, record, failure)
         if self._history_size:

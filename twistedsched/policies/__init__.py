@@ -5,23 +5,29 @@ One small module per policy:
 
   - L{twistedsched.policies.nextfire}: a trigger's or a job's next fire times;
   - L{twistedsched.policies.maxruns}: C{max_runs}, a repeat count;
-  - L{twistedsched.policies.pausefailures}: C{pause_after_failures}.
+  - L{twistedsched.policies.pausefailures}: C{pause_after_failures};
+  - L{twistedsched.policies.retry}: C{retries}, C{retry_delay}, C{retry_max_delay}.
 
 A job carries its policy options as attributes (stored in its JSON
 document like every other option, so every job store keeps them) and the
 state the policies keep (counts, a pause reason) in C{job.policy_state}, a
-JSON object stored with it.  The scheduler calls L{run_ended} after each
-run, at one place, and L{resumed} when a job is resumed.
+JSON object stored with it.  After each run of a job with policies
+(L{applies}), the scheduler retries a failed attempt that has attempts
+left (L{retry.RetryTimers}), else calls L{run_ended}; it also asks
+L{run_label} what a run's record should say and calls L{resumed} when a
+job is resumed.
 """
 
 
 from twistedsched.errors import BadArgumentError, JobLookupError
 from twistedsched.events import EVENT_JOB_PAUSED, JobPausedEvent
-from twistedsched.policies import maxruns, pausefailures
+from twistedsched.policies import maxruns, pausefailures, retry
 
-#: The policies that act after runs, and their option names (job options).
+#: The policies that act on a scheduled run's final outcome.
 RUN_POLICIES = (maxruns, pausefailures)
-OPTIONS = tuple(policy.OPTION for policy in RUN_POLICIES)
+#: Every policy option (job options), and the defaults of a job.
+OPTIONS = tuple(policy.OPTION for policy in RUN_POLICIES) + retry.OPTIONS
+DEFAULTS = dict(retry.DEFAULTS, **{policy.OPTION: None for policy in RUN_POLICIES})
 
 
 def check_option(key, value):
@@ -29,6 +35,8 @@ def check_option(key, value):
     for policy in RUN_POLICIES:
         if policy.OPTION == key:
             return policy.check(value)
+    if key in retry.OPTIONS:
+        return retry.check(key, value)
     raise BadArgumentError("unknown job option %r" % (key,))
 
 
@@ -43,7 +51,13 @@ def check_state(state):
 
 def applies(job):
     """Does any policy act after this job's runs?  (Cheap: asked after every run.)"""
-    return job.max_runs is not None or job.pause_after_failures is not None
+    return job.max_runs is not None or job.pause_after_failures is not None \
+        or bool(job.retries)
+
+
+def run_label(job, failed):
+    """What a run's record says besides its outcome (C{"attempt 2 of 4"}), or C{None}."""
+    return retry.label(job, failed) if job.retries else None
 
 
 def run_ended(scheduler, job, failure=None):
@@ -83,7 +97,7 @@ def resumed(job):
 
 def describe_options(job):
     """A job's policy options, as a dict."""
-    return {policy.OPTION: getattr(job, policy.OPTION) for policy in RUN_POLICIES}
+    return {option: getattr(job, option) for option in OPTIONS}
 
 
 def describe_state(job):
@@ -97,5 +111,5 @@ def describe_state(job):
             "paused_reason": state.get(pausefailures.REASON) if job.paused else None}
 
 
-__all__ = ["OPTIONS", "check_option", "check_state", "applies", "run_ended", "resumed",
-           "describe_options", "describe_state"]
+__all__ = ["OPTIONS", "DEFAULTS", "check_option", "check_state", "applies", "run_ended",
+           "run_label", "resumed", "describe_options", "describe_state"]

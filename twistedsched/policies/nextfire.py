@@ -25,8 +25,9 @@ def next_fire_times(trigger, now, count, first=None):
     """
     The trigger's next C{count} fire times from C{now} on (fewer if it
     ends), as aware UTC datetimes, as the scheduler would see them (a date
-    trigger's date stays even if it is past: a job on it would run at once).  C{first} is a fire time already known (a job's
-    next run): the list starts there.
+    trigger's date stays even if it is past: a job on it would run at
+    once).  C{first} is a fire time already known (a job's next run): the
+    list starts there.
     """
     check_count(count)
     times = []
