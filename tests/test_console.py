@@ -545,7 +545,8 @@ class WatchTests(ConsoleTestCase):
         self.assertEqual(line, "2026-01-05 13:00:30+01:00 job_run job_id=w jobstore=default "
                          "job_name=greet scheduled_run_time=2026-01-05T12:00:30+00:00 "
                          "started=2026-01-05T12:00:30+00:00 ended=2026-01-05T12:00:30+00:00 "
-                         "duration=0.0 outcome=ok scheduler=%s" % (self.sched.scheduler_id,))
+                         "duration=0.0 outcome=ok scheduler=%s result=hello world"
+                         % (self.sched.scheduler_id,))
 
     def test_bad_event_name(self):
         self.assertIn("unknown event 'nope'", self.session.error("watch nope"))

@@ -7,6 +7,7 @@ from twisted.internet import defer
 from twisted.trial import unittest
 
 from twistedsched import events as ev
+from twistedsched import history
 from twistedsched.errors import BadArgumentError, JobLookupError, JobTimedOut
 from twistedsched.job import Job
 from twistedsched.policies import maxruns, nextfire, pausefailures, retry
@@ -396,3 +397,45 @@ class RetryTests(unittest.TestCase):
         again = Job.from_dict(sched, data)
         self.assertEqual((again.retries, again.retry_delay, again.retry_max_delay,
                           again.attempt), (2, 1.5, 30, 1))
+
+
+def returns(value):
+    """A module-level job returning C{value}."""
+    return value
+
+
+class ResultTests(unittest.TestCase):
+    """A run's return value is kept in its record, bounded."""
+
+    def run_returning(self, value):
+        sched, clock = make_scheduler(self)
+        self.successResultOf(sched.add_job(returns, "interval", seconds=10, id="r",
+                                           args=(value,)))
+        clock.advance(10)
+        [run] = self.successResultOf(sched.job_history("r"))
+        return run
+
+    def test_json_value_kept(self):
+        run = self.run_returning({"players": 12, "zones": ["forest"]})
+        self.assertEqual(run["result"], {"players": 12, "zones": ["forest"]})
+
+    def test_none_keeps_nothing(self):
+        self.assertIsNone(self.run_returning(None).get("result"))
+
+    def test_large_or_not_json_becomes_a_short_repr(self):
+        big = self.run_returning("x" * (history.RESULT_LIMIT + 1))["result"]
+        self.assertTrue(big.startswith("'xxx") and "..." in big, big)
+        self.assertLessEqual(len(big), history.RESULT_LIMIT)
+        self.assertEqual(self.run_returning({1, 2})["result"], "{1, 2}")
+        self.assertEqual(self.run_returning(float("nan"))["result"], "nan")
+        huge = self.run_returning(list(range(100000)))["result"]
+        self.assertLessEqual(len(huge), history.RESULT_LIMIT)
+        self.assertTrue(huge.startswith("[0, 1, 2"), huge)
+
+    def test_tuple_kept_as_a_list(self):
+        self.assertEqual(self.run_returning((1, "a"))["result"], [1, "a"])
+
+    def test_last_result_line(self):
+        run = self.run_returning(42)
+        self.assertEqual(history.last_result([run]), "42 (due 2026-01-05 12:00:10+00:00)")
+        self.assertIsNone(history.last_result([{"result": None}]))

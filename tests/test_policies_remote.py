@@ -31,6 +31,7 @@ calls = []
 
 def record(*args):
     calls.append(args)
+    return len(calls)
 
 
 def fail():
@@ -46,6 +47,7 @@ class ClientTests(unittest.TestCase):
     def setUp(self):
         self.sched = Scheduler(reactor=reactor, timezone="UTC")
         self.sched.task("greet")(lambda: None)
+        self.sched.task("answer")(lambda: {"answer": 42})
         self.sched.startService()
         self.addCleanup(self.sched.shutdown)
         port = yield TCP4ServerEndpoint(reactor, 0, interface="127.0.0.1").listen(
@@ -82,6 +84,13 @@ class ClientTests(unittest.TestCase):
         self.assertIn("from 1 to 100", str(e))
         yield self.assertFailure(self.client.next_fire_times(
             trigger=("cron", "61 * * * *")), InvalidTrigger)
+
+    @defer.inlineCallbacks
+    def test_result_in_history(self):
+        yield self.client.add_job("answer", ("interval", "1h"), id="a")
+        yield self.client.run_job("a")
+        job = yield self.client.get_job("a")
+        self.assertEqual(job.history[0]["result"], {"answer": 42})
 
     @defer.inlineCallbacks
     def test_policy_options_and_state(self):
@@ -148,6 +157,12 @@ class ConsolePolicyTests(ConsoleTestCase):
         self.assertTrue(row.endswith("paused (failures)"), row)
         self.session.cmd("resume b")
         self.assertNotIn("paused because", " ".join(self.session.cmd("show b")))
+
+    def test_show_last_result(self):
+        self.add("greet", "interval", seconds=30, id="g", args=("you",))
+        self.clock.advance(30)
+        lines = Session(self, self.sched).cmd("show g")
+        self.assertIn('last result: "hello you" (due 2026-01-05 13:00:30+01:00)', lines)
 
     def test_bad_policy_option(self):
         self.assertIn("max_runs: expected a whole number >= 1",
@@ -217,6 +232,8 @@ class RedisPolicyTests(RedisTestCase):
         yield self.settle((clock_a, clock_b), a, lambda job: job is None)
         self.assertEqual(len(calls), 3)
         self.assertEqual(len(removed.events) + len(removed_b.events), 1)
+        runs = (yield a.job_history("j", "redis")) + (yield b.job_history("j", "redis"))
+        self.assertEqual(runs, [])         # the job is gone, and its history with it
         clock_a.advance(10)
         clock_b.advance(10)
         yield deferLater(reactor, 0.05, lambda: None)
@@ -233,6 +250,8 @@ class RedisPolicyTests(RedisTestCase):
             yield self.settle((clock_a, clock_b), b, lambda job: job.paused or
                               job.policy_state.get("failures") == step)
         job = yield self.settle((clock_a, clock_b), b, lambda job: job.paused)
+        runs = yield b.job_history("j", "redis")
+        self.assertEqual([run.get("result") for run in runs], [None, None])
         self.assertEqual(job.policy_state["paused_reason"],
                          "paused after 2 failed runs in a row (last: ValueError: boom)")
         job = yield b.resume_job("j", "redis")
@@ -319,3 +338,15 @@ class RedisRetryTests(RedisTestCase):
         self.assertEqual([run["error"] for run in runs],
                          ["attempt 2 of 2: ValueError: boom", "attempt 1 of 2: ValueError: boom"])
         self.flushLoggedErrors(ValueError)
+
+    @defer.inlineCallbacks
+    def test_result_through_redis(self):
+        a, clock = self.make_scheduler()
+        yield a.add_job("record", "interval", seconds=10, id="j", jobstore="redis")
+        clock.advance(10)
+        deadline = time.monotonic() + 5
+        while not (yield a.job_history("j", "redis")) and time.monotonic() < deadline:
+            clock.advance(0)
+            yield deferLater(reactor, 0.01, lambda: None)
+        [run] = yield a.job_history("j", "redis")
+        self.assertEqual(run["result"], 1)

@@ -32,7 +32,7 @@ from twistedsched import events as ev
 from twistedsched import auth
 from twistedsched.errors import (
     BadArgumentError, JobLookupError, SchedulerError, UnknownTaskError)
-from twistedsched.history import HISTORY_HEADERS, history_rows
+from twistedsched.history import HISTORY_HEADERS, history_rows, last_result
 from twistedsched.limits import hang_up
 from twistedsched.remote import (
     REMOTE_OPTIONS, add_remote_job, check_args, check_kwargs, job_to_wire,
@@ -562,7 +562,9 @@ class ConsoleProtocol(LineReceiver, TimeoutMixin):
         if not runs:
             return ["last runs: none"]
         rows = history_rows(runs, self.scheduler.timezone)
-        return ["last runs (newest first):"] + [
+        result = last_result(runs, self.scheduler.timezone)
+        return ([] if result is None else ["last result: " + result]) + [
+            "last runs (newest first):"] + [
             "  " + line for line in format_table(HISTORY_HEADERS, rows)]
 
     @command("add", "add TASK cron|every|at SPEC [OPTION=VALUE...]")

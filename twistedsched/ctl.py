@@ -21,7 +21,7 @@ from twisted.internet import defer, error
 from twisted.internet.task import react
 
 from twistedsched.client import ControlError, NotAuthorized, connect
-from twistedsched.history import HISTORY_HEADERS, history_rows
+from twistedsched.history import HISTORY_HEADERS, history_rows, last_result
 from twistedsched.remote import parse_duration
 from twistedsched.table import JOB_HEADERS, format_table
 from twistedsched.tls import client_endpoint, describe_tls_failure, endpoint_host
@@ -173,6 +173,9 @@ def print_job(job):
     if not job.history:
         _out("last runs: none")
         return
+    result = last_result(job.history)
+    if result is not None:
+        _out("last result: " + result)
     _out("last runs (newest first):")
     for line in format_table(HISTORY_HEADERS, history_rows(job.history)):
         _out("  " + line)

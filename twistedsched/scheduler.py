@@ -24,7 +24,8 @@ from twistedsched.errors import (
     JobTimedOut, TooManyJobsError, UnknownAliasError)
 from twistedsched.executors import ReactorExecutor, make_executor
 from twistedsched.history import (
-    default_scheduler_id, failure_summary, make_record, summarize, with_datetimes)
+    default_scheduler_id, failure_summary, make_record, summarize, summarize_result,
+    with_datetimes)
 from twistedsched.interfaces import IImmediateExecutor, IJobChecker, ITrigger
 from twistedsched.job import OPTION_NAMES, Job, check_options, describe_callable
 from twistedsched.policies import retry
@@ -959,7 +960,8 @@ class Scheduler(service.Service):
     def _run_succeeded(self, result, job, run_time, started):
         duration = self.reactor.seconds() - started
         self.counters["executed"] += 1
-        self._record(job, run_time, "ok", started, duration)
+        self._record(job, run_time, "ok", started, duration,
+                     result=None if result is None else summarize_result(result))
         if self._wants(ev.EVENT_JOB_EXECUTED):
             self._dispatch(ev.JobExecutionEvent(
                 ev.EVENT_JOB_EXECUTED, job.id, job.jobstore, run_time,
@@ -1013,7 +1015,8 @@ class Scheduler(service.Service):
             self.log.failure("job {job_id!r}: instance failed", result, job_id=job.id)
         return None
 
-    def _record(self, job, run_time, outcome, started=None, duration=None, failure=None):
+    def _record(self, job, run_time, outcome, started=None, duration=None, failure=None,
+                result=None):
         """
         Note how a run ended (C{outcome}: "ok", "error", "timeout", "missed", or
         "kind: detail"): log it, keep it in the job's store, and tell
@@ -1031,7 +1034,8 @@ class Scheduler(service.Service):
             label = policies.run_label(job, failure is not None)
             if label is not None:
                 error = label if error is None else summarize(label + ": " + error)
-        record = make_record(run_time, outcome, self.scheduler_id, started, duration, error)
+        record = make_record(run_time, outcome, self.scheduler_id, started, duration, error,
+                             result)
         self._log_run(job, run_time, record, failure)
         if self._history_size:
             store = self._jobstores.get(job.jobstore)
@@ -1088,8 +1092,9 @@ class Scheduler(service.Service):
         kept by its job store (of every store, without C{jobstore}): dicts
         of scheduled_run_time, started, ended (aware datetimes, or None),
         duration (seconds), outcome ("ok", "error", "missed", "skipped"...),
-        error (one line, or None) and scheduler (the id of the scheduler
-        that ran it).  See L{twistedsched.history}.
+        error (one line, or None), scheduler (the id of the scheduler
+        that ran it) and result (what it returned, when not None, bounded).
+        See L{twistedsched.history}.
         """
         aliases = [jobstore] if jobstore is not None else list(self._jobstores) or ["default"]
         stores = [self._lookup_jobstore(alias) for alias in aliases]
