@@ -439,3 +439,58 @@ class ResultTests(unittest.TestCase):
         run = self.run_returning(42)
         self.assertEqual(history.last_result([run]), "42 (due 2026-01-05 12:00:10+00:00)")
         self.assertIsNone(history.last_result([{"result": None}]))
+
+
+class CancelRunningTests(unittest.TestCase):
+    """scheduler.cancel_running cancels the Deferreds of a job's running instances."""
+
+    def setUp(self):
+        self.cancelled = []
+        self.pending = []
+
+    def tearDown(self):
+        self.flushLoggedErrors(defer.CancelledError)
+
+    def waits(self):
+        d = defer.Deferred(lambda _: self.cancelled.append(True))
+        self.pending.append(d)
+        return d
+
+    def test_cancel_ends_the_run_as_cancelled(self):
+        sched, clock = make_scheduler(self)
+        errors = EventRecorder(sched, ev.EVENT_JOB_ERROR | ev.EVENT_JOB_RETRY)
+        self.successResultOf(sched.add_job(self.waits, "interval", seconds=10, id="w",
+                                           retries=2, max_instances=2))
+        clock.advance(10)
+        clock.advance(10)
+        self.assertEqual(sched.running_instances("w"), 2)
+        self.assertEqual(self.successResultOf(sched.cancel_running("w")), 2)
+        self.assertEqual(self.cancelled, [True, True])
+        self.assertEqual(sched.running_instances("w"), 0)
+        runs = self.successResultOf(sched.job_history("w"))
+        self.assertEqual([run["outcome"] for run in runs], ["cancelled", "cancelled"])
+        self.assertEqual([e.code for e in errors.events], [ev.EVENT_JOB_ERROR] * 2)  # no retry
+        self.assertEqual(self.successResultOf(sched.cancel_running("w")), 0)
+
+    def test_coroutine_is_cancelled(self):
+        sched, clock = make_scheduler(self)
+        waiting = self.waits
+
+        async def job():
+            await waiting()
+        self.successResultOf(sched.add_job(job, "date", run_date=after(1), id="c"))
+        clock.advance(1)
+        self.assertEqual(self.successResultOf(sched.cancel_running("c")), 1)
+        self.assertEqual(self.cancelled, [True])
+
+    def test_other_jobs_run_on(self):
+        sched, clock = make_scheduler(self)
+        self.successResultOf(sched.add_job(self.waits, "interval", seconds=10, id="a"))
+        self.successResultOf(sched.add_job(self.waits, "interval", seconds=10, id="b"))
+        clock.advance(10)
+        self.successResultOf(sched.cancel_running("a"))
+        self.assertEqual((sched.running_instances("a"), sched.running_instances("b")), (0, 1))
+
+    def test_unknown_job(self):
+        sched, _ = make_scheduler(self)
+        self.failureResultOf(sched.cancel_running("nope"), JobLookupError)

@@ -38,8 +38,8 @@ def fail():
     raise ValueError("boom")
 
 
-class ClientTests(unittest.TestCase):
-    """Next fire times and policy options over a real loopback AMP connection."""
+class ClientTestCase(unittest.TestCase):
+    """A scheduler on the real reactor, and a client connected to its control port."""
 
     timeout = 30
 
@@ -55,6 +55,10 @@ class ClientTests(unittest.TestCase):
         self.addCleanup(port.stopListening)
         self.client = yield connect(reactor, "tcp:127.0.0.1:%d" % (port.getHost().port,))
         self.addCleanup(self.client.close)
+
+
+class ClientTests(ClientTestCase):
+    """Next fire times and policy options over a real loopback AMP connection."""
 
     @defer.inlineCallbacks
     def test_next_of_a_trigger_not_added(self):
@@ -163,6 +167,17 @@ class ConsolePolicyTests(ConsoleTestCase):
         self.clock.advance(30)
         lines = Session(self, self.sched).cmd("show g")
         self.assertIn('last result: "hello you" (due 2026-01-05 13:00:30+01:00)', lines)
+
+    def test_cancel(self):
+        waiting = defer.Deferred()
+        self.sched.task("waits")(lambda: waiting)
+        self.add("waits", "interval", seconds=30, id="w")
+        self.clock.advance(30)
+        self.assertEqual(self.session.cmd("cancel w"), ["cancelled 1 running instance of w"])
+        self.assertEqual(self.session.cmd("cancel w"), ["cancelled 0 running instances of w"])
+        self.assertIn("no job with id 'nope'", self.session.error("cancel nope"))
+        self.assertIn("usage: cancel ID", self.session.error("cancel"))
+        self.flushLoggedErrors(defer.CancelledError)
 
     def test_bad_policy_option(self):
         self.assertIn("max_runs: expected a whole number >= 1",
@@ -285,6 +300,9 @@ class CtlPolicyTests(CtlDaemonTestCase):
         self.assertEqual(fields, {"max_runs": "4", "pause_after_failures": "2", "runs": "0 of 4"})
         self.assertIn("retry_delay           1.5", out)
         self.assertIn("retry_max_delay       60\n", out)
+        out, _ = self.assertCtl(0, "cancel", "e")
+        self.assertEqual(out, "cancelled 0 running instances of e\n")
+        self.assertCtl(1, "cancel", "nope")
         _, err = self.assertCtl(2, "next")
         self.assertIn("give a job id or one of --cron", err)
         _, err = self.assertCtl(1, "next", "--cron", "* * * * *", "-n", "0")
@@ -350,3 +368,95 @@ class RedisRetryTests(RedisTestCase):
             yield deferLater(reactor, 0.01, lambda: None)
         [run] = yield a.job_history("j", "redis")
         self.assertEqual(run["result"], 1)
+
+
+class CancelExecutorTests(unittest.TestCase):
+    """cancel_running with real executors on the real reactor."""
+
+    timeout = 60
+
+    def setUp(self):
+        self.sched = Scheduler(reactor=reactor, timezone="UTC")
+        self.sched.startService()
+        self.addCleanup(self.sched.shutdown, False)
+
+    def ended(self, job_id):
+        d = defer.Deferred()
+
+        def listener(event):
+            if event.job_id == job_id and not d.called:
+                d.callback(event)
+        self.sched.add_listener(listener, ev.EVENT_JOB_ERROR | ev.EVENT_JOB_EXECUTED)
+        return d
+
+    @defer.inlineCallbacks
+    def wait_running(self, job_id):
+        deadline = time.monotonic() + 20
+        while not self.sched.running_instances(job_id) and time.monotonic() < deadline:
+            yield deferLater(reactor, 0.02, lambda: None)
+
+    @defer.inlineCallbacks
+    def test_process_worker_is_killed(self):
+        executor = self.sched.executors["processes"]
+        done = self.ended("hang")
+        yield self.sched.add_job("tests.jobfuncs:hang", "interval", hours=1, id="hang",
+                                 executor="processes", next_run_time=self.sched.now())
+        yield self.wait_running("hang")
+        deadline = time.monotonic() + 20
+        while not any(w.call for w in executor._workers) and time.monotonic() < deadline:
+            yield deferLater(reactor, 0.02, lambda: None)
+        [worker] = [w for w in executor._workers if w.call]
+        self.assertEqual((yield self.sched.cancel_running("hang")), 1)
+        event = yield done
+        self.assertTrue(event.failure.check(defer.CancelledError))
+        yield worker.ended
+        [run] = yield self.sched.job_history("hang")
+        self.assertEqual(run["outcome"], "cancelled")
+        result = yield executor.run(pow, (3, 2), {})     # a new worker took its place
+        self.assertEqual(result, 9)
+        self.flushLoggedErrors(defer.CancelledError)
+
+    @defer.inlineCallbacks
+    def test_thread_runs_on_and_its_result_is_dropped(self):
+        import threading
+        release = threading.Event()
+        finished = []
+
+        def blocking():
+            release.wait(20)
+            finished.append(True)
+            return "late"
+        done = self.ended("t")
+        yield self.sched.add_job(blocking, "interval", hours=1, id="t", executor="threads",
+                                 next_run_time=self.sched.now())
+        yield self.wait_running("t")
+        self.assertEqual((yield self.sched.cancel_running("t")), 1)
+        event = yield done
+        self.assertTrue(event.failure.check(defer.CancelledError))
+        release.set()
+        deadline = time.monotonic() + 20
+        while not finished and time.monotonic() < deadline:
+            yield deferLater(reactor, 0.02, lambda: None)
+        yield deferLater(reactor, 0.1, lambda: None)
+        [run] = yield self.sched.job_history("t")
+        self.assertEqual(run["outcome"], "cancelled")
+        self.assertEqual(self.flushLoggedErrors(defer.AlreadyCalledError), [])
+        self.flushLoggedErrors(defer.CancelledError)
+
+
+class CancelRemoteTests(ClientTestCase):
+    """cancel from the AMP client and the console."""
+
+    @defer.inlineCallbacks
+    def test_cancel_over_amp(self):
+        waiting = defer.Deferred()
+        self.sched.task("waits")(lambda: waiting)
+        yield self.client.add_job("waits", ("interval", "1h"), id="w")
+        yield self.client.run_job("w")
+        self.assertEqual((yield self.client.cancel_running("w")), 1)
+        self.assertEqual((yield self.client.cancel_running("w")), 0)
+        yield self.assertFailure(self.client.cancel_running("nope"), NoSuchJob)
+        yield self.assertFailure(self.client.cancel_running("x" * 300), BadArgument)
+        job = yield self.client.get_job("w")
+        self.assertEqual(job.history[0]["outcome"], "cancelled")
+        self.flushLoggedErrors(defer.CancelledError)

@@ -266,6 +266,11 @@ class ControlClient:
     def run_job(self, job_id):
         return self._job(C.RunJob, id=job_id)
 
+    def cancel_running(self, job_id):
+        """Cancel the running instances of a job; fire with how many there were."""
+        return self._call(C.CancelRunning, id=job_id).addCallback(
+            lambda answer: answer["cancelled"])
+
     def next_fire_times(self, job_id=None, count=10, trigger=None, **trigger_args):
         """
         Fire with the next C{count} fire times (aware datetimes, in the

@@ -641,6 +641,17 @@ class ConsoleProtocol(LineReceiver, TimeoutMixin):
             lambda _: self.write_lines(["submitted job %s; 'show %s' for the outcome" % (
                 job_id, job_id)]))
 
+    @command("cancel", "cancel ID")
+    def do_cancel(self, args):
+        """
+        Cancel the running instances of a job (their runs end as cancelled).
+        The process executor kills the worker; a thread cannot be stopped.
+        """
+        job_id = self._one_id(args)
+        return self.scheduler.cancel_running(job_id).addCallback(
+            lambda count: self.write_lines(["cancelled %d running instance%s of %s" % (
+                count, "" if count == 1 else "s", job_id)]))
+
     @command("next", "next ID|cron SPEC|every DURATION|at TIME [-n COUNT]")
     def do_next(self, args):
         """

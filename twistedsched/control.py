@@ -208,6 +208,12 @@ class RunJob(_Command):
     response = [(b"job", JSON())]
 
 
+class CancelRunning(_Command):
+    """Cancel the running instances of a job in this daemon; answers how many."""
+    arguments = [(b"id", _text(False))]
+    response = [(b"cancelled", amp.Integer())]
+
+
 class NextFireTimes(_Command):
     """
     The next C{count} fire times (ISO text in the daemon's zone) of a job
@@ -564,6 +570,12 @@ class ControlProtocol(amp.AMP):
     @RunJob.responder
     def run_job(self, id):
         return self._call(self.scheduler.run_job, id).addCallback(self._job_answer)
+
+    @CancelRunning.responder
+    def cancel_running(self, id):
+        d = self._call(lambda: self.scheduler.cancel_running(
+            remote.check_text(id, "id", required=True)))
+        return d.addCallback(lambda count: {"cancelled": count})
 
     @NextFireTimes.responder
     def next_fire_times(self, id=None, trigger_kind=None, trigger=None, count=None):

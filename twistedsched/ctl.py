@@ -127,7 +127,8 @@ def build_parser():
     p.add_argument("--json", action="store_true", help="a JSON list of ISO times")
 
     for name, text in (("remove", "remove a job"), ("pause", "pause a job"),
-                       ("resume", "resume a job"), ("run", "run a job now")):
+                       ("resume", "resume a job"), ("run", "run a job now"),
+                       ("cancel", "cancel the running instances of a job")):
         sub.add_parser(name, help=text).add_argument("id")
     sub.add_parser("tasks", help="tasks the daemon lets clients schedule")
     sub.add_parser("stats", help="counts of jobs, runs, errors, misses")
@@ -250,6 +251,11 @@ async def do_next(client, args):
         _out(when.strftime("%a  ") + when.isoformat(sep=" "))
 
 
+async def do_cancel(client, args):
+    count = await client.cancel_running(args.id)
+    _out("cancelled %d running instance%s of %s" % (count, "" if count == 1 else "s", args.id))
+
+
 async def do_remove(client, args):
     await client.remove_job(args.id)
     _out("removed %s" % (args.id,))
@@ -320,8 +326,8 @@ async def do_watch(client, args):
 COMMANDS = {
     "list": do_list, "show": do_show, "add": do_add, "remove": do_remove,
     "pause": do_pause, "resume": do_resume, "run": do_run, "tasks": do_tasks,
-    "stats": do_stats, "watch": do_watch, "next": do_next, "pause-scheduler": do_pause_scheduler,
-    "resume-scheduler": do_resume_scheduler,
+    "stats": do_stats, "watch": do_watch, "pause-scheduler": do_pause_scheduler,
+    "resume-scheduler": do_resume_scheduler, "next": do_next, "cancel": do_cancel,
 }
 
 

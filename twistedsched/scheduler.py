@@ -106,7 +106,7 @@ class Scheduler(service.Service):
         self._listeners = []
         self._wanted = 0                          # OR of the listeners' masks
         self._running = {}                        # job id -> instances running
-        self._in_flight = set()                   # Deferreds of running instances
+        self._in_flight = {}                      # Deferred of a running instance -> job id
         self._ended_runs = []                     # (job, failure) for the policies, later
         self._policies_done = defer.succeed(None)     # policies act one run at a time
         self._retry_timers = retry.RetryTimers(
@@ -654,6 +654,22 @@ class Scheduler(service.Service):
             return job
         return d.addCallback(run)
 
+    def cancel_running(self, job_id, jobstore=None):
+        """
+        Cancel the running instances of a job in this process: their
+        Deferreds are cancelled, so each run ends as C{"cancelled"} (not
+        retried).  What that does to the job depends on its executor: see
+        L{twistedsched.executors}.  A one-shot job, gone from its store
+        once it started, is found too.  Fires with how many were cancelled;
+        fails with L{JobLookupError} if the job neither runs nor exists.
+        """
+        running = [d for d, running_id in self._in_flight.items() if running_id == job_id]
+        if not running:
+            return self._find_job(job_id, jobstore).addCallback(lambda _: 0)
+        for d in running:
+            d.cancel()
+        return defer.succeed(len(running))
+
     def next_fire_times(self, job_or_trigger, count=10, jobstore=None):
         """
         Fire with the next C{count} fire times (aware, UTC) of a job (its
@@ -884,7 +900,7 @@ class Scheduler(service.Service):
         if d is None:                   # ended at once, and reported
             self._instance_done(None, job, None)
             return None
-        self._in_flight.add(d)
+        self._in_flight[d] = job.id
         d.addBoth(self._instance_done, job, d)
         return d
 
@@ -972,7 +988,8 @@ class Scheduler(service.Service):
     def _run_failed(self, failure, job, run_time, started):
         duration = self.reactor.seconds() - started
         self.counters["errors"] += 1
-        outcome = "timeout" if failure.check(JobTimedOut) else "error"
+        outcome = "timeout" if failure.check(JobTimedOut) else \
+            "cancelled" if failure.check(defer.CancelledError) else "error"
         self._record(job, run_time, outcome, started, duration, failure)
         self._dispatch(ev.JobExecutionEvent(
             ev.EVENT_JOB_ERROR, job.id, job.jobstore, run_time,
@@ -988,7 +1005,7 @@ class Scheduler(service.Service):
         other.  A run that ended while due jobs are processed waits until
         its job's new run time is stored, so that the two writes do not cross.
         """
-        if failure is not None and job.retries:
+        if failure is not None and job.retries and not failure.check(defer.CancelledError):
             event = self._retry_timers.retry_later(job, run_time, self._random)
             if event is not None:
                 self._dispatch(event)
@@ -1010,7 +1027,7 @@ class Scheduler(service.Service):
         if running > 0:
             self._running[job.id] = running
         if d is not None:
-            self._in_flight.discard(d)
+            self._in_flight.pop(d, None)
         if isinstance(result, Failure):
             self.log.failure("job {job_id!r}: instance failed", result, job_id=job.id)
         return None
