@@ -3,6 +3,8 @@ Tests for twistedsched.policies: each policy on a Clock, through the
 scheduler's public API, and its options' JSON round trip.
 """
 
+import datetime as _dt
+
 from twisted.internet import defer
 from twisted.trial import unittest
 
@@ -10,7 +12,7 @@ from twistedsched import events as ev
 from twistedsched import history
 from twistedsched.errors import BadArgumentError, JobLookupError, JobTimedOut
 from twistedsched.job import Job
-from twistedsched.policies import maxruns, nextfire, pausefailures, retry
+from twistedsched.policies import backfill, maxruns, nextfire, pausefailures, retry
 from twistedsched.triggers import CronTrigger, IntervalTrigger
 
 from tests.helpers import START, EventRecorder, after, make_scheduler, utc
@@ -494,3 +496,80 @@ class CancelRunningTests(unittest.TestCase):
     def test_unknown_job(self):
         sched, _ = make_scheduler(self)
         self.failureResultOf(sched.cancel_running("nope"), JobLookupError)
+
+
+class BackfillTests(unittest.TestCase):
+    """scheduler.backfill runs a job for every fire time of a past range, in order."""
+
+    def setUp(self):
+        del calls[:]
+
+    def add(self, sched, **options):
+        return self.successResultOf(sched.add_job(
+            record, "cron", minute="*/5", id="b", args=("x",), timezone="UTC", **options))
+
+    def test_runs_in_order_recorded_as_backfill(self):
+        sched, clock = make_scheduler(self, history_size=20)
+        submitted = EventRecorder(sched, ev.EVENT_JOB_SUBMITTED)
+        self.add(sched, max_runs=2)
+        times = self.successResultOf(sched.backfill("b", "2026-01-05T11:00:00+00:00",
+                                                    utc(2026, 1, 5, 11, 59)))
+        expected = [utc(2026, 1, 5, 11, minute) for minute in range(0, 60, 5)]
+        self.assertEqual(times, expected)
+        self.assertEqual(len(calls), 12)
+        runs = self.successResultOf(sched.job_history("b"))
+        self.assertEqual([(r["scheduled_run_time"], r["outcome"], r["error"]) for r in runs],
+                         [(t, "ok", "backfill") for t in reversed(expected)])
+        [event] = submitted.events
+        self.assertEqual(event.scheduled_run_times, expected)
+        job = self.successResultOf(sched.get_job("b"))       # max_runs=2 is not reached
+        self.assertEqual((job.policy_state, job.next_run_time), ({}, utc(2026, 1, 5, 12, 0)))
+
+    def test_naive_times_in_the_scheduler_zone(self):
+        sched, _ = make_scheduler(self, timezone="Europe/Paris")
+        self.add(sched)
+        times = self.successResultOf(sched.backfill("b", "2026-01-05T12:00", "2026-01-05T12:10"))
+        self.assertEqual(times, [utc(2026, 1, 5, 11, m) for m in (0, 5, 10)])
+
+    def test_empty_range(self):
+        sched, _ = make_scheduler(self)
+        self.add(sched)
+        self.assertEqual(self.successResultOf(sched.backfill(
+            "b", utc(2026, 1, 5, 11, 1), utc(2026, 1, 5, 11, 4))), [])
+        self.assertEqual(calls, [])
+
+    def test_bounded(self):
+        sched, _ = make_scheduler(self)
+        self.add(sched)
+        # 1000 runs every 5 minutes: 83 h 20 min, from 11:00 back.
+        end = utc(2026, 1, 5, 11, 55)
+        start = end - _dt.timedelta(minutes=5 * (backfill.MAX_BACKFILL - 1))
+        self.assertEqual(len(self.successResultOf(sched.backfill("b", start, end))),
+                         backfill.MAX_BACKFILL)
+        f = self.failureResultOf(sched.backfill("b", start - _dt.timedelta(minutes=5), end),
+                                 BadArgumentError)
+        self.assertIn("more than 1000 runs; give a shorter one", str(f.value))
+
+    def test_wrong_ranges(self):
+        sched, _ = make_scheduler(self)
+        self.add(sched)
+        for start, end, message in (
+                (after(-60), after(-120), "is after the end"),
+                (after(-60), after(60), "is in the future"),
+                ("yesterday", after(-60), "start: 'yesterday' is not an ISO 8601"),
+                (after(-60), None, "give a start and an end")):
+            f = self.failureResultOf(sched.backfill("b", start, end), BadArgumentError)
+            self.assertIn(message, str(f.value))
+        self.failureResultOf(sched.backfill("nope", after(-60), after(-1)), JobLookupError)
+        self.assertEqual(calls, [])
+
+    def test_refused_while_running_at_max_instances(self):
+        sched, clock = make_scheduler(self)
+        waiting = defer.Deferred()
+        self.successResultOf(sched.add_job(lambda: waiting, "interval", seconds=10, id="w"))
+        clock.advance(10)
+        f = self.failureResultOf(sched.backfill("w", after(-100), after(10)), BadArgumentError)
+        self.assertIn("job 'w' is running (max_instances 1)", str(f.value))
+        waiting.callback(None)
+        self.assertEqual(self.successResultOf(sched.backfill("w", after(-100), after(10))),
+                         [after(10)])

@@ -179,6 +179,15 @@ class ConsolePolicyTests(ConsoleTestCase):
         self.assertIn("usage: cancel ID", self.session.error("cancel"))
         self.flushLoggedErrors(defer.CancelledError)
 
+    def test_backfill(self):
+        self.add("greet", "cron", minute="*/30", id="g", args=("you",))
+        lines = self.session.cmd("backfill g 2026-01-05T11:00 2026-01-05T12:00")
+        self.assertEqual(lines, ["backfilling g: 3 runs", "  2026-01-05 11:00:00+01:00",
+                                 "  2026-01-05 11:30:00+01:00", "  2026-01-05 12:00:00+01:00"])
+        self.assertIn("usage: backfill ID FROM TO", self.session.error("backfill g"))
+        self.assertIn("is in the future",
+                      self.session.error("backfill g 2026-01-05T11:00 2026-01-06T11:00"))
+
     def test_bad_policy_option(self):
         self.assertIn("max_runs: expected a whole number >= 1",
                       self.session.error("add greet every 30s max_runs=0"))
@@ -300,6 +309,11 @@ class CtlPolicyTests(CtlDaemonTestCase):
         self.assertEqual(fields, {"max_runs": "4", "pause_after_failures": "2", "runs": "0 of 4"})
         self.assertIn("retry_delay           1.5", out)
         self.assertIn("retry_max_delay       60\n", out)
+        out, _ = self.assertCtl(0, "backfill", "e", "--from", "2020-01-01T00:00",
+                                "--to", "2020-01-01T01:00")
+        self.assertEqual(out, "backfilling e: 0 runs\n")      # the job was added after that
+        _, err = self.assertCtl(1, "backfill", "e", "--from", "2020-01-02", "--to", "2020-01-01")
+        self.assertIn("is after the end", err)
         out, _ = self.assertCtl(0, "cancel", "e")
         self.assertEqual(out, "cancelled 0 running instances of e\n")
         self.assertCtl(1, "cancel", "nope")
@@ -460,3 +474,24 @@ class CancelRemoteTests(ClientTestCase):
         job = yield self.client.get_job("w")
         self.assertEqual(job.history[0]["outcome"], "cancelled")
         self.flushLoggedErrors(defer.CancelledError)
+
+
+class BackfillRemoteTests(ClientTestCase):
+    """backfill from the AMP client."""
+
+    @defer.inlineCallbacks
+    def test_backfill_over_amp(self):
+        ran = []
+        self.sched.task("note")(ran.append)
+        yield self.client.add_job("note", ("cron", "0 * * * *"), id="h", args=["x"])
+        now = self.sched.now().replace(minute=0, second=0, microsecond=0)
+        times = yield self.client.backfill("h", now - _dt.timedelta(hours=3), now.isoformat())
+        self.assertEqual(times, [now - _dt.timedelta(hours=h) for h in (3, 2, 1, 0)])
+        self.assertEqual(ran, ["x"] * 4)
+        job = yield self.client.get_job("h")
+        self.assertEqual([run["error"] for run in job.history], ["backfill"] * 4)
+        e = yield self.assertFailure(self.client.backfill("h", now, now + _dt.timedelta(hours=1)),
+                                     BadArgument)
+        self.assertIn("is in the future", str(e))
+        yield self.assertFailure(self.client.backfill("h", "then", now), BadArgument)
+        yield self.assertFailure(self.client.backfill("nope", now, now), NoSuchJob)

@@ -266,6 +266,17 @@ class ControlClient:
     def run_job(self, job_id):
         return self._job(C.RunJob, id=job_id)
 
+    def backfill(self, job_id, start, end):
+        """
+        Run a job for every fire time from C{start} to C{end} (datetimes or
+        ISO text); fire with the run times (aware datetimes).
+        """
+        start, end = (value.isoformat() if isinstance(value, _dt.datetime) else value
+                      for value in (start, end))
+        d = self._call(C.Backfill, id=job_id, start=start, end=end)
+        return d.addCallback(lambda answer: [
+            _dt.datetime.fromisoformat(text) for text in answer["times"]])
+
     def cancel_running(self, job_id):
         """Cancel the running instances of a job; fire with how many there were."""
         return self._call(C.CancelRunning, id=job_id).addCallback(

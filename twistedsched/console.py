@@ -36,7 +36,7 @@ from twistedsched.history import HISTORY_HEADERS, history_rows, last_result
 from twistedsched.limits import hang_up
 from twistedsched.remote import (
     REMOTE_OPTIONS, add_remote_job, check_args, check_kwargs, job_to_wire,
-    remote_next_fire_times)
+    remote_backfill, remote_next_fire_times)
 from twistedsched.table import JOB_HEADERS, format_run_time, format_table, job_rows
 
 #: Defaults for L{ConsoleFactory}.
@@ -640,6 +640,21 @@ class ConsoleProtocol(LineReceiver, TimeoutMixin):
         return self.scheduler.run_job(job_id).addCallback(
             lambda _: self.write_lines(["submitted job %s; 'show %s' for the outcome" % (
                 job_id, job_id)]))
+
+    @command("backfill", "backfill ID FROM TO")
+    def do_backfill(self, args):
+        """
+        Run a job for every time its trigger fired from FROM to TO (ISO times,
+        in the scheduler's zone unless they have an offset; TO included), in
+        order, now.  At most 1000 runs.
+          backfill nightly 2026-11-20T00:00 2026-11-23T00:00
+        """
+        if len(args) != 3:
+            raise UsageError()
+        d = remote_backfill(self.scheduler, *args)
+        return d.addCallback(lambda times: self.write_lines(
+            ["backfilling %s: %d run%s" % (args[0], len(times), "" if len(times) == 1 else "s")]
+            + ["  " + text.replace("T", " ") for text in times]))
 
     @command("cancel", "cancel ID")
     def do_cancel(self, args):

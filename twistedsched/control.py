@@ -214,6 +214,15 @@ class CancelRunning(_Command):
     response = [(b"cancelled", amp.Integer())]
 
 
+class Backfill(_Command):
+    """
+    Run a job for every fire time from C{start} to C{end} (ISO text, naive
+    in the daemon's zone); answers the run times (ISO), at most 1000.
+    """
+    arguments = [(b"id", _text(False)), (b"start", _text(False)), (b"end", _text(False))]
+    response = [(b"times", JSON())]
+
+
 class NextFireTimes(_Command):
     """
     The next C{count} fire times (ISO text in the daemon's zone) of a job
@@ -576,6 +585,11 @@ class ControlProtocol(amp.AMP):
         d = self._call(lambda: self.scheduler.cancel_running(
             remote.check_text(id, "id", required=True)))
         return d.addCallback(lambda count: {"cancelled": count})
+
+    @Backfill.responder
+    def backfill(self, id, start, end):
+        d = self._call(remote.remote_backfill, self.scheduler, id, start, end)
+        return d.addCallback(lambda times: {"times": times})
 
     @NextFireTimes.responder
     def next_fire_times(self, id=None, trigger_kind=None, trigger=None, count=None):

@@ -117,6 +117,12 @@ def build_parser():
     p.add_argument("--retry-max-delay", type=_duration_arg, metavar="DURATION",
                    help="the longest wait between retries (default 10m)")
 
+    p = sub.add_parser("backfill", help="run a job for every fire time of a past range")
+    p.add_argument("id")
+    p.add_argument("--from", dest="start", required=True, metavar="ISO",
+                   help="the range's start (naive times are in the daemon's zone)")
+    p.add_argument("--to", dest="end", required=True, metavar="ISO", help="its end (included)")
+
     p = sub.add_parser("next", help="next fire times of a job, or of a trigger not added")
     p.add_argument("id", nargs="?", help="a job id (or give a trigger instead)")
     when = p.add_mutually_exclusive_group()
@@ -251,6 +257,13 @@ async def do_next(client, args):
         _out(when.strftime("%a  ") + when.isoformat(sep=" "))
 
 
+async def do_backfill(client, args):
+    times = await client.backfill(args.id, args.start, args.end)
+    _out("backfilling %s: %d run%s" % (args.id, len(times), "" if len(times) == 1 else "s"))
+    for when in times:
+        _out("  " + when.isoformat(sep=" "))
+
+
 async def do_cancel(client, args):
     count = await client.cancel_running(args.id)
     _out("cancelled %d running instance%s of %s" % (count, "" if count == 1 else "s", args.id))
@@ -328,6 +341,7 @@ COMMANDS = {
     "pause": do_pause, "resume": do_resume, "run": do_run, "tasks": do_tasks,
     "stats": do_stats, "watch": do_watch, "pause-scheduler": do_pause_scheduler,
     "resume-scheduler": do_resume_scheduler, "next": do_next, "cancel": do_cancel,
+    "backfill": do_backfill,
 }
 
 

@@ -84,7 +84,7 @@ class Job:
                  "trigger", "executor", "jobstore", "misfire_grace_time", "coalesce",
                  "max_instances", "jitter", "timeout", "next_run_time", "scheduled_run_time",
                  "max_runs", "pause_after_failures", "retries", "retry_delay",
-                 "retry_max_delay", "policy_state", "attempt")
+                 "retry_max_delay", "policy_state", "attempt", "origin")
 
     def __init__(self, scheduler, func, trigger, *, id=None, name=None, args=(),
                  kwargs=None, task=None, func_ref=None, executor="default",
@@ -122,6 +122,7 @@ class Job:
             setattr(self, key, options[key])
         self.policy_state = policies.check_state(policy_state)
         self.attempt = 1          # of this run (retries count up; never stored)
+        self.origin = None        # "backfill" for a backfill's copy (never stored)
         self.next_run_time = to_utc(next_run_time)
         self.scheduled_run_time = to_utc(scheduled_run_time) or self.next_run_time
 

@@ -298,6 +298,24 @@ def remote_next_fire_times(scheduler, job_id=None, trigger=None, count=10):
     return d.addCallback(lambda times: [t.astimezone(tz).isoformat() for t in times])
 
 
+def remote_backfill(scheduler, job_id, start, end):
+    """
+    Backfill a job (C{Scheduler.backfill}) for a remote client: C{start}
+    and C{end} are ISO text.  A Deferred of the run times, as ISO text in
+    the scheduler's zone; every error fails it.
+    """
+    try:
+        check_text(job_id, "id", required=True)
+        for value, what in ((start, "start"), (end, "end")):
+            if not isinstance(value, str):
+                raise BadArgumentError("%s: expected ISO 8601 text, not %r" % (what, value))
+        d = scheduler.backfill(job_id, start, end)
+    except Exception:
+        return defer.fail()
+    tz = scheduler.timezone
+    return d.addCallback(lambda times: [t.astimezone(tz).isoformat() for t in times])
+
+
 def _jsonable(value):
     """C{value} if it is a JSON value, else its repr (for jobs added in-process)."""
     try:

@@ -28,7 +28,7 @@ from twistedsched.history import (
     with_datetimes)
 from twistedsched.interfaces import IImmediateExecutor, IJobChecker, ITrigger
 from twistedsched.job import OPTION_NAMES, Job, check_options, describe_callable
-from twistedsched.policies import retry
+from twistedsched.policies import backfill, retry
 from twistedsched.policies.nextfire import check_count, next_fire_times
 from twistedsched.steps import steps
 from twistedsched.stores import MemoryJobStore, make_jobstore
@@ -670,6 +670,34 @@ class Scheduler(service.Service):
             d.cancel()
         return defer.succeed(len(running))
 
+    def backfill(self, job_id, start, end, jobstore=None):
+        """
+        Run a job once for every time its trigger would have fired from
+        C{start} to C{end} (aware datetimes or ISO text, naive ones in the
+        scheduler's zone; both included; not in the future), in order, as
+        one instance.  Fires with the run times submitted, or fails with
+        L{BadArgumentError} (a wrong range, more than
+        L{MAX_BACKFILL <twistedsched.policies.backfill.MAX_BACKFILL>} runs,
+        the job running at its C{max_instances}).  See
+        L{twistedsched.policies.backfill}.
+        """
+        try:
+            start = to_datetime(start, self.timezone, "start")
+            end = to_datetime(end, self.timezone, "end")
+        except Exception:
+            return defer.fail()
+
+        def run(job):
+            times = backfill.backfill_times(job.trigger, start, end, self.now())
+            if times:
+                if self.running_instances(job.id) >= job.max_instances:
+                    raise BadArgumentError(
+                        "backfill: job %r is running (max_instances %d); try again once "
+                        "it ends" % (job.id, job.max_instances))
+                self._submit(backfill.backfill_copy(job), times, force=True)
+            return times
+        return self._find_job(job_id, jobstore).addCallback(run)
+
     def next_fire_times(self, job_or_trigger, count=10, jobstore=None):
         """
         Fire with the next C{count} fire times (aware, UTC) of a job (its
@@ -1047,7 +1075,7 @@ class Scheduler(service.Service):
             error = failure_summary(failure)
         else:
             error = summarize(detail) if detail else None
-        if job.retries:
+        if job.retries or job.origin is not None:
             label = policies.run_label(job, failure is not None)
             if label is not None:
                 error = label if error is None else summarize(label + ": " + error)

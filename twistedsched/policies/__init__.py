@@ -51,12 +51,17 @@ def check_state(state):
 
 def applies(job):
     """Does any policy act after this job's runs?  (Cheap: asked after every run.)"""
-    return job.max_runs is not None or job.pause_after_failures is not None \
-        or bool(job.retries)
+    return job.origin is None and (job.max_runs is not None or bool(job.retries)
+                                   or job.pause_after_failures is not None)
 
 
 def run_label(job, failed):
-    """What a run's record says besides its outcome (C{"attempt 2 of 4"}), or C{None}."""
+    """
+    What a run's record says besides its outcome (C{"attempt 2 of 4"},
+    C{"backfill"}), or C{None}.
+    """
+    if job.origin is not None:
+        return job.origin
     return retry.label(job, failed) if job.retries else None
 
 
