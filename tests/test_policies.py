@@ -12,7 +12,8 @@ from twistedsched import events as ev
 from twistedsched import history
 from twistedsched.errors import BadArgumentError, JobLookupError, JobTimedOut
 from twistedsched.job import Job
-from twistedsched.policies import backfill, maxruns, nextfire, pausefailures, retry
+from twistedsched.policies import (
+    backfill, calendars, maxruns, nextfire, pausefailures, retry)
 from twistedsched.triggers import CronTrigger, IntervalTrigger
 
 from tests.helpers import START, EventRecorder, after, make_scheduler, utc
@@ -573,3 +574,103 @@ class BackfillTests(unittest.TestCase):
         waiting.callback(None)
         self.assertEqual(self.successResultOf(sched.backfill("w", after(-100), after(10))),
                          [after(10)])
+
+
+class CalendarTests(unittest.TestCase):
+    """exclude= keeps a job from firing on given dates, with every trigger kind."""
+
+    def setUp(self):
+        del calls[:]
+
+    def test_cron_skips_excluded_dates(self):
+        sched, clock = make_scheduler(self, calendars={"holidays": ["2026-01-07", "2026-01-08"]})
+        self.successResultOf(sched.add_job(record, "cron", hour=4, id="c", timezone="UTC",
+                                           exclude=["holidays", "2026-01-12"]))
+        times = self.successResultOf(sched.next_fire_times("c", 4))
+        self.assertEqual(times, [utc(2026, 1, day, 4) for day in (6, 9, 10, 11)])
+        self.assertEqual(self.successResultOf(sched.get_job("c")).next_run_time,
+                         utc(2026, 1, 6, 4))
+        clock.advance(16 * 3600)      # ran on the 6th: next is the 9th
+        self.assertEqual(len(calls), 1)
+        self.assertEqual(self.successResultOf(sched.get_job("c")).next_run_time,
+                         utc(2026, 1, 9, 4))
+
+    def test_interval_skips_a_whole_day_at_once(self):
+        sched, _ = make_scheduler(self)
+        self.successResultOf(sched.add_job(record, "interval", seconds=1, id="i",
+                                           exclude=["2026-01-06"]))
+        trigger = self.successResultOf(sched.get_job("i")).trigger
+        self.assertEqual(trigger.next_fire_time(utc(2026, 1, 5, 23, 59, 59), START),
+                         utc(2026, 1, 7))
+
+    def test_date_trigger_on_an_excluded_date_never_fires(self):
+        sched, clock = make_scheduler(self)
+        job = self.successResultOf(sched.add_job(record, "date", run_date=after(3600),
+                                                 exclude=["2026-01-05"]))
+        self.assertIsNone(job.next_run_time)
+        self.assertEqual(self.successResultOf(sched.next_fire_times(job.id, 3)), [])
+        clock.advance(7200)
+        self.assertEqual(calls, [])
+
+    def test_dates_in_the_trigger_zone(self):
+        sched, _ = make_scheduler(self)
+        self.successResultOf(sched.add_job(record, "cron", hour=0, minute=30, id="t",
+                                           timezone="Asia/Tokyo", exclude=["2026-01-06"]))
+        # 00:30 in Tokyo is 15:30 UTC the day before.
+        times = self.successResultOf(sched.next_fire_times("t", 2))
+        self.assertEqual(times, [utc(2026, 1, 6, 15, 30), utc(2026, 1, 7, 15, 30)])
+
+    def test_round_trip_and_display(self):
+        sched, _ = make_scheduler(self)
+        job = self.successResultOf(sched.add_job(
+            record, "cron", hour=4, id="c", exclude=["2026-12-25"]))
+        data = job.to_dict()
+        self.assertEqual((data["exclude"], data["trigger"]["type"]), (["2026-12-25"], "cron"))
+        again = Job.from_dict(sched, data)
+        self.assertEqual(again.exclude, ["2026-12-25"])
+        self.assertIn("except 1 dates", str(again.trigger))
+        self.successResultOf(sched.modify_job("c", exclude=None))
+        self.assertNotIn("except", str(self.successResultOf(sched.get_job("c")).trigger))
+
+    def test_reschedule_keeps_the_exclusions(self):
+        sched, _ = make_scheduler(self)
+        self.successResultOf(sched.add_job(record, "cron", hour=4, id="c", timezone="UTC",
+                                           exclude=["2026-01-06"]))
+        job = self.successResultOf(sched.reschedule_job("c", trigger="cron", hour=5))
+        self.assertEqual(job.next_run_time, utc(2026, 1, 7, 5))
+
+    def test_bad_values(self):
+        sched, _ = make_scheduler(self, calendars={"holidays": []})
+        for bad, message in (("2026-12-25", "expected a list"),
+                             (["2026-13-01"], "is not a date"),
+                             (["no such"], "neither a date"),
+                             ([5], "neither a date"),
+                             (["missing"], "no calendar named 'missing' (known: holidays)"),
+                             (["2026-01-01"] * 1001, "at most 1000 entries")):
+            e = self.assertRaises(BadArgumentError, sched.add_job, record, "cron", hour=4,
+                                  exclude=bad)
+            self.assertIn(message, str(e))
+        self.successResultOf(sched.add_job(record, "cron", hour=4, id="c"))
+        self.assertRaises(BadArgumentError, sched.modify_job, "c", exclude=["missing"])
+        self.assertRaises(BadArgumentError, sched.add_calendar, "bad name", [])
+        self.assertRaises(BadArgumentError, sched.add_calendar, "x", ["someday"])
+        self.assertRaises(BadArgumentError, sched.add_calendar, "x", "2026-01-01")
+
+    def test_unknown_calendar_of_another_daemon_excludes_nothing(self):
+        sched, _ = make_scheduler(self, calendars={"holidays": ["2026-01-06"]})
+        job = self.successResultOf(sched.add_job(record, "cron", hour=4, id="c",
+                                                 timezone="UTC", exclude=["holidays"]))
+        other, _ = make_scheduler(self)
+        again = Job.from_dict(other, job.to_dict())
+        self.assertEqual(again.trigger.next_fire_time(None, START), utc(2026, 1, 6, 4))
+
+    def test_load_calendar(self):
+        path = self.mktemp()
+        with open(path, "w") as f:
+            f.write("# holidays\n2026-12-25 Christmas\n\n2026-12-26  # Boxing Day\n")
+        self.assertEqual(calendars.load_calendar(path),
+                         [_dt.date(2026, 12, 25), _dt.date(2026, 12, 26)])
+        with open(path, "w") as f:
+            f.write("2026-12-25\nDec 26\n")
+        e = self.assertRaises(BadArgumentError, calendars.load_calendar, path)
+        self.assertIn("line 2: 'Dec 26' is not a date", str(e))

@@ -5,6 +5,7 @@ schedulers sharing a Redis store.
 
 import datetime as _dt
 import json
+import os
 import re
 import time
 import uuid
@@ -188,6 +189,15 @@ class ConsolePolicyTests(ConsoleTestCase):
         self.assertIn("is in the future",
                       self.session.error("backfill g 2026-01-05T11:00 2026-01-06T11:00"))
 
+    def test_exclude(self):
+        self.sched.add_calendar("holidays", ["2026-01-06"])
+        self.session.cmd("""add greet cron "0 4 * * *" id=x exclude='["holidays"]'""")
+        lines = self.session.cmd("next x -n 2")
+        self.assertEqual([line.split()[1] for line in lines], ["2026-01-07", "2026-01-08"])
+        self.assertIn('exclude:              ["holidays"]', self.session.cmd("show x"))
+        self.assertIn("no calendar named 'nope'",
+                      self.session.error("""add greet cron "0 4 * * *" exclude='["nope"]'"""))
+
     def test_bad_policy_option(self):
         self.assertIn("max_runs: expected a whole number >= 1",
                       self.session.error("add greet every 30s max_runs=0"))
@@ -287,6 +297,25 @@ class RedisPolicyTests(RedisTestCase):
 
 class CtlPolicyTests(CtlDaemonTestCase):
     """twistedsched-ctl next, and the policy options of add and show, against a daemon."""
+
+    def daemon_args(self):
+        today = _dt.datetime.now(_dt.timezone.utc).date()
+        self.holidays = [today + _dt.timedelta(days=n) for n in (1, 2, 3)]
+        path = os.path.abspath(os.path.join(self.workdir, "holidays.txt"))
+        with open(path, "w") as f:
+            f.write("".join("%s  a holiday\n" % (day,) for day in self.holidays))
+        return super().daemon_args() + ["--calendar", "holidays=" + path]
+
+    def test_exclude_a_calendar(self):
+        self.assertCtl(0, "add", "echo", "--cron", "0 4 * * *", "--id", "x",
+                       "--exclude", "holidays, 2040-01-01")
+        out, _ = self.assertCtl(0, "next", "x", "-n", "2", "--json")
+        days = [_dt.datetime.fromisoformat(t).date() for t in json.loads(out)]
+        self.assertEqual([day for day in days if day in self.holidays], [])
+        self.assertLess(days[0], days[1])
+        _, err = self.assertCtl(1, "add", "echo", "--cron", "0 4 * * *", "--exclude", "nope")
+        self.assertIn("no calendar named 'nope' (known: holidays)", err)
+        self.assertNotIn("Traceback", self.daemon_log())
 
     def test_next_and_policies(self):
         out, _ = self.assertCtl(0, "next", "--cron", "0 4 * * mon-fri", "-n", "5")
@@ -495,3 +524,24 @@ class BackfillRemoteTests(ClientTestCase):
         self.assertIn("is in the future", str(e))
         yield self.assertFailure(self.client.backfill("h", "then", now), BadArgument)
         yield self.assertFailure(self.client.backfill("nope", now, now), NoSuchJob)
+
+
+class DaemonCalendarOptionTests(unittest.TestCase):
+    """twistd sched --calendar NAME=FILE."""
+
+    def test_loaded_and_checked(self):
+        from twisted.python import usage
+        from twistedsched import daemon
+        path = self.mktemp()
+        with open(path, "w") as f:
+            f.write("2026-12-25\n")
+        options = daemon.Options()
+        options.parseOptions(["--calendar", "xmas=" + path])
+        sched = daemon.make_scheduler(options)
+        self.assertEqual(sched.calendars, {"xmas": frozenset([_dt.date(2026, 12, 25)])})
+        for bad, message in (("xmas", "expected NAME=FILE"),
+                             ("xmas=" + path + ".missing", "No such file"),
+                             ("bad name=" + path, "is not a name")):
+            e = self.assertRaises(usage.UsageError, daemon.Options().parseOptions,
+                                  ["--calendar", bad])
+            self.assertIn(message, str(e))

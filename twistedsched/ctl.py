@@ -112,6 +112,9 @@ def build_parser():
     p.add_argument("--pause-after-failures", type=int, metavar="N",
                    help="pause the job after N failed runs in a row")
     p.add_argument("--retries", type=int, metavar="N", help="retry a failed run N times")
+    p.add_argument("--exclude", metavar="LIST",
+                   help="dates (YYYY-MM-DD) and calendar names the job never fires on, "
+                        "comma-separated")
     p.add_argument("--retry-delay", type=_duration_arg, metavar="DURATION",
                    help="before the first retry (default 10s), doubling each time")
     p.add_argument("--retry-max-delay", type=_duration_arg, metavar="DURATION",
@@ -236,6 +239,8 @@ async def do_add(client, args):
     for option in ("max_runs", "pause_after_failures", "retries"):
         if getattr(args, option) is not None:
             options[option] = getattr(args, option)
+    if args.exclude is not None:
+        options["exclude"] = [entry.strip() for entry in args.exclude.split(",") if entry.strip()]
     for option in ("retry_delay", "retry_max_delay"):
         if getattr(args, option) is not None:
             options[option] = parse_duration(getattr(args, option))

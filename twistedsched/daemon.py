@@ -21,6 +21,7 @@ from twistedsched.console import DEFAULT_MAX_LINE_LENGTH
 from twistedsched.errors import SchedulerError
 from twistedsched.executors import ProcessPoolExecutor, ReactorExecutor, ThreadPoolExecutor
 from twistedsched.limits import ConnectionLimiter
+from twistedsched.policies.calendars import check_calendar, load_calendar
 from twistedsched.scheduler import Scheduler
 from twistedsched.timeutil import as_timezone
 from twistedsched.tls import check_listen_safety, listens_beyond_loopback, server_endpoint
@@ -89,6 +90,17 @@ class Options(usage.Options):
         self["tasks"] = []
         self["auth"] = None
         self["credCheckers"] = []
+        self["calendars"] = {}
+
+    def opt_calendar(self, spec):
+        """NAME=FILE: an exclusion calendar jobs may name in exclude (repeatable)."""
+        name, equals, path = spec.partition("=")
+        if not equals or not name or not path:
+            raise usage.UsageError("--calendar: expected NAME=FILE, not %r" % (spec,))
+        try:
+            self["calendars"][name] = check_calendar(name, load_calendar(path))
+        except (OSError, SchedulerError) as e:
+            raise usage.UsageError("--calendar %s: %s" % (spec, e)) from None
 
     def opt_tasks(self, module):
         """Import MODULE: tasks it registers may be scheduled remotely (repeatable)."""
@@ -162,7 +174,8 @@ def make_scheduler(options, reactor=None):
         "processes": ProcessPoolExecutor(max_workers=options.get("max-processes", 2)),
     }, max_jobs=options.get("max-jobs") or None,
         history_size=options.get("history-size", HISTORY_SIZE),
-        scheduler_id=options.get("scheduler-id"), log_runs=not options.get("quiet-runs"))
+        scheduler_id=options.get("scheduler-id"), log_runs=not options.get("quiet-runs"),
+        calendars=options.get("calendars"))
     import_tasks(options["tasks"], sched.tasks)
     if options["store"] != "memory":
         try:

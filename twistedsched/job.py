@@ -7,6 +7,7 @@ import operator
 import uuid
 
 from twistedsched import policies
+from twistedsched.policies import calendars
 from twistedsched.errors import BadArgumentError
 from twistedsched.refs import is_reference, reference_to, resolve_reference
 from twistedsched.timeutil import from_iso, iso, to_utc
@@ -81,10 +82,10 @@ class Job:
 
     # Slots: a stored job is small (the memory store keeps many of them).
     __slots__ = ("_scheduler", "id", "func", "task", "func_ref", "name", "args", "kwargs",
-                 "trigger", "executor", "jobstore", "misfire_grace_time", "coalesce",
+                 "_trigger", "executor", "jobstore", "misfire_grace_time", "coalesce",
                  "max_instances", "jitter", "timeout", "next_run_time", "scheduled_run_time",
                  "max_runs", "pause_after_failures", "retries", "retry_delay",
-                 "retry_max_delay", "policy_state", "attempt", "origin")
+                 "retry_max_delay", "exclude", "policy_state", "attempt", "origin")
 
     def __init__(self, scheduler, func, trigger, *, id=None, name=None, args=(),
                  kwargs=None, task=None, func_ref=None, executor="default",
@@ -127,6 +128,18 @@ class Job:
         self.scheduled_run_time = to_utc(scheduled_run_time) or self.next_run_time
 
     @property
+    def trigger(self):
+        """The job's trigger, seen through its C{exclude} dates if it has some."""
+        if self.exclude is None:
+            return self._trigger
+        return calendars.excluding(self._trigger, self.exclude, self._scheduler)
+
+    @trigger.setter
+    def trigger(self, trigger):
+        self._trigger = getattr(trigger, "trigger", trigger) \
+            if isinstance(trigger, calendars.ExcludingTrigger) else trigger
+
+    @property
     def paused(self):
         return self.next_run_time is None
 
@@ -163,7 +176,7 @@ class Job:
             "func": self.func_ref,
             "args": list(self.args),
             "kwargs": dict(self.kwargs),
-            "trigger": self.trigger.to_dict(),
+            "trigger": self._trigger.to_dict(),
             "executor": self.executor,
             "misfire_grace_time": self.misfire_grace_time,
             "coalesce": self.coalesce,

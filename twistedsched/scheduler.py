@@ -28,7 +28,7 @@ from twistedsched.history import (
     with_datetimes)
 from twistedsched.interfaces import IImmediateExecutor, IJobChecker, ITrigger
 from twistedsched.job import OPTION_NAMES, Job, check_options, describe_callable
-from twistedsched.policies import backfill, retry
+from twistedsched.policies import backfill, calendars, retry
 from twistedsched.policies.nextfire import check_count, next_fire_times
 from twistedsched.steps import steps
 from twistedsched.stores import MemoryJobStore, make_jobstore
@@ -76,6 +76,8 @@ class Scheduler(service.Service):
         failed (C{False}: for very busy schedulers).
     @param max_jobs: adding a job fails with L{TooManyJobsError} once the
         stores hold this many (C{None}: no limit).
+    @param calendars: named exclusion calendars, a dict of name to dates
+        (see L{add_calendar}).
     """
 
     name = "twistedsched"
@@ -84,7 +86,7 @@ class Scheduler(service.Service):
                  max_instances=1, jitter=None, timeout=None, jobstores=None, executors=None,
                  tasks=None, wait_on_shutdown=True, batch_size=100, history_size=10,
                  random=None, max_retry_delay=60.0, max_jobs=None, scheduler_id=None,
-                 log_runs=True):
+                 log_runs=True, calendars=None):
         if reactor is None:
             from twisted.internet import reactor
         self.reactor = reactor
@@ -97,6 +99,9 @@ class Scheduler(service.Service):
         self.batch_size = batch_size
         self.max_retry_delay = max_retry_delay
         self.max_jobs = max_jobs
+        self.calendars = {}
+        for name, dates in (calendars or {}).items():
+            self.add_calendar(name, dates)
         self._random = random or _random.Random()
         self._paused = False
         self._timer = None
@@ -278,6 +283,15 @@ class Scheduler(service.Service):
     def executors(self):
         return dict(self._executors)
 
+    def add_calendar(self, name, dates):
+        """
+        Name a list of dates (ISO text or dates) that jobs may exclude with
+        C{exclude=[name]}; L{twistedsched.policies.calendars.load_calendar}
+        reads one from a file.
+        A calendar given again replaces the first.
+        """
+        self.calendars[name] = calendars.check_calendar(name, dates)
+
     # -- Tasks ---------------------------------------------------------------
 
     def task(self, name=None):
@@ -368,8 +382,9 @@ class Scheduler(service.Service):
                   task=task, func_ref=func_ref, executor=executor, jobstore=jobstore,
                   **options)
         self._check_runnable(job, runner)
+        calendars.check_names(job.exclude, self.calendars)
         if next_run_time is UNSET:
-            self._schedule(job, trigger.next_fire_time(None, now))
+            self._schedule(job, job.trigger.next_fire_time(None, now))
         elif next_run_time is not None:
             tz = getattr(trigger, "timezone", None) or self.timezone
             job.next_run_time = job.scheduled_run_time = to_utc(
@@ -479,6 +494,7 @@ class Scheduler(service.Service):
                 raise BadArgumentError("modify_job: unknown field %r (known: %s)" % (
                     key, ", ".join(JOB_FIELDS + OPTION_NAMES)))
         prepared.update(check_options(options))
+        calendars.check_names(prepared.get("exclude"), self.calendars)
         return prepared
 
     def _apply_changes(self, job, changes):
@@ -521,12 +537,11 @@ class Scheduler(service.Service):
         """Give a job a new trigger; its next run time is computed from now."""
         now = self.now()
         trigger = build_trigger(trigger, now, self.timezone, **trigger_args)
-        fire_time = trigger.next_fire_time(None, now)
         d = self._find_job(job_id, jobstore)
 
         def change(job):
             job.trigger = trigger
-            return self._reschedule_at(job, fire_time)
+            return self._reschedule_at(job, job.trigger.next_fire_time(None, now))
         return d.addCallback(change)
 
     def _reschedule_at(self, job, fire_time):

@@ -6,7 +6,9 @@ One small module per policy:
   - L{twistedsched.policies.nextfire}: a trigger's or a job's next fire times;
   - L{twistedsched.policies.maxruns}: C{max_runs}, a repeat count;
   - L{twistedsched.policies.pausefailures}: C{pause_after_failures};
-  - L{twistedsched.policies.retry}: C{retries}, C{retry_delay}, C{retry_max_delay}.
+  - L{twistedsched.policies.retry}: C{retries}, C{retry_delay}, C{retry_max_delay};
+  - L{twistedsched.policies.backfill}: C{Scheduler.backfill};
+  - L{twistedsched.policies.calendars}: C{exclude}, dates a job never fires on.
 
 A job carries its policy options as attributes (stored in its JSON
 document like every other option, so every job store keeps them) and the
@@ -21,13 +23,15 @@ job is resumed.
 
 from twistedsched.errors import BadArgumentError, JobLookupError
 from twistedsched.events import EVENT_JOB_PAUSED, JobPausedEvent
-from twistedsched.policies import maxruns, pausefailures, retry
+from twistedsched.policies import calendars, maxruns, pausefailures, retry
 
 #: The policies that act on a scheduled run's final outcome.
 RUN_POLICIES = (maxruns, pausefailures)
 #: Every policy option (job options), and the defaults of a job.
-OPTIONS = tuple(policy.OPTION for policy in RUN_POLICIES) + retry.OPTIONS
-DEFAULTS = dict(retry.DEFAULTS, **{policy.OPTION: None for policy in RUN_POLICIES})
+OPTIONS = tuple(policy.OPTION for policy in RUN_POLICIES) + retry.OPTIONS + (
+    calendars.OPTION,)
+DEFAULTS = dict(retry.DEFAULTS, exclude=None,
+                **{policy.OPTION: None for policy in RUN_POLICIES})
 
 
 def check_option(key, value):
@@ -37,6 +41,8 @@ def check_option(key, value):
             return policy.check(value)
     if key in retry.OPTIONS:
         return retry.check(key, value)
+    if key == calendars.OPTION:
+        return calendars.check(value)
     raise BadArgumentError("unknown job option %r" % (key,))
 
 
