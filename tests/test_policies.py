@@ -13,7 +13,7 @@ from twistedsched import history
 from twistedsched.errors import BadArgumentError, JobLookupError, JobTimedOut
 from twistedsched.job import Job
 from twistedsched.policies import (
-    backfill, calendars, maxruns, nextfire, pausefailures, retry)
+    backfill, calendars, maxruns, nextfire, overlap, pausefailures, retry)
 from twistedsched.triggers import CronTrigger, IntervalTrigger
 
 from tests.helpers import START, EventRecorder, after, make_scheduler, utc
@@ -674,3 +674,106 @@ class CalendarTests(unittest.TestCase):
             f.write("2026-12-25\nDec 26\n")
         e = self.assertRaises(BadArgumentError, calendars.load_calendar, path)
         self.assertIn("line 2: 'Dec 26' is not a date", str(e))
+
+
+class OverlapTests(unittest.TestCase):
+    """overlap= decides what a run due while another runs does."""
+
+    def setUp(self):
+        self.pending = []
+        self.started = []
+
+    def tearDown(self):
+        self.flushLoggedErrors(defer.CancelledError)
+
+    def slow(self, n=None):
+        self.started.append(n)
+        d = defer.Deferred()
+        self.pending.append(d)
+        return d
+
+    def finish(self):
+        self.pending.pop(0).callback(None)
+
+    def add(self, sched, policy, **options):
+        return self.successResultOf(sched.add_job(
+            self.slow, "interval", seconds=10, id="o", overlap=policy, **options))
+
+    def outcomes(self, sched):
+        return [r["outcome"] for r in reversed(self.successResultOf(sched.job_history("o")))]
+
+    def test_default_and_allow_go_up_to_max_instances(self):
+        for policy in (None, "allow"):
+            sched, clock = make_scheduler(self)
+            self.add(sched, policy, max_instances=2)
+            for _ in range(3):
+                clock.advance(10)
+            self.assertEqual(sched.running_instances("o"), 2)
+            self.assertEqual(self.outcomes(sched), ["skipped"])
+
+    def test_skip_runs_one_at_a_time(self):
+        sched, clock = make_scheduler(self)
+        self.add(sched, "skip", max_instances=5)
+        clock.advance(10)
+        clock.advance(10)
+        self.assertEqual(sched.running_instances("o"), 1)
+        self.assertEqual(self.outcomes(sched), ["skipped"])
+
+    def test_buffer_one(self):
+        sched, clock = make_scheduler(self)
+        buffered = EventRecorder(sched, ev.EVENT_JOB_BUFFERED)
+        self.add(sched, "buffer_one")
+        for _ in range(3):
+            clock.advance(10)          # 10 runs; 20 waits; 30 is skipped
+        self.assertEqual([e.scheduled_run_times for e in buffered.events], [[after(20)]])
+        self.assertEqual(self.outcomes(sched), ["skipped"])
+        self.finish()                  # 10 ends: 20 starts at once
+        self.assertEqual(sched.running_instances("o"), 1)
+        self.assertEqual(len(self.started), 2)
+        self.finish()
+        self.assertEqual(sched.running_instances("o"), 0)
+        runs = self.successResultOf(sched.job_history("o"))
+        self.assertEqual([(r["scheduled_run_time"], r["outcome"]) for r in runs],
+                         [(after(20), "ok"), (after(10), "ok"), (after(30), "skipped")])
+
+    def test_buffer_all_in_order_and_bounded(self):
+        sched, clock = make_scheduler(self)
+        self.add(sched, "buffer_all")
+        for _ in range(overlap.MAX_BUFFERED + 2):
+            clock.advance(10)
+        self.assertEqual(self.outcomes(sched), ["skipped"])       # one past the bound
+        while self.pending:
+            self.finish()
+        runs = self.successResultOf(sched.job_history("o", limit=3))
+        last = overlap.MAX_BUFFERED + 1          # the runs due at 10 s, 20 s ... in order
+        self.assertEqual([r["scheduled_run_time"] for r in runs],
+                         [after(10 * n) for n in (last, last - 1, last - 2)])
+        self.assertEqual(len(self.started), overlap.MAX_BUFFERED + 1)
+
+    def test_cancel_other(self):
+        sched, clock = make_scheduler(self)
+        self.add(sched, "cancel_other")
+        clock.advance(10)
+        first = self.pending[0]
+        clock.advance(10)
+        self.assertTrue(first.called)
+        self.assertEqual(sched.running_instances("o"), 1)
+        self.assertEqual(self.outcomes(sched), ["cancelled"])
+
+    def test_bad_value_and_round_trip(self):
+        sched, _ = make_scheduler(self)
+        e = self.assertRaises(BadArgumentError, sched.add_job, record, "interval", seconds=1,
+                              overlap="queue")
+        self.assertIn("overlap: expected one of allow, skip, buffer_one", str(e))
+        job = Job(sched, record, IntervalTrigger(seconds=5, start_date=START),
+                  func_ref="tests.test_policies:record", overlap="buffer_one")
+        self.assertEqual(Job.from_dict(sched, job.to_dict()).overlap, "buffer_one")
+
+    def test_shutdown_drops_buffered_runs(self):
+        sched, clock = make_scheduler(self)
+        self.add(sched, "buffer_all")
+        clock.advance(10)
+        clock.advance(10)
+        self.successResultOf(sched.shutdown(wait=False))
+        self.finish()
+        self.assertEqual(len(self.started), 1)

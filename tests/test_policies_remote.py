@@ -198,6 +198,18 @@ class ConsolePolicyTests(ConsoleTestCase):
         self.assertIn("no calendar named 'nope'",
                       self.session.error("""add greet cron "0 4 * * *" exclude='["nope"]'"""))
 
+    def test_overlap(self):
+        waiting = defer.Deferred()
+        self.sched.task("waits")(lambda: waiting)
+        self.session.cmd("add waits every 30s id=w overlap=buffer_one")
+        self.assertIn("overlap:              buffer_one", self.session.cmd("show w"))
+        self.clock.advance(30)
+        self.clock.advance(30)
+        session = Session(self, self.sched)
+        self.assertIn("state:                running", session.cmd("show w"))
+        self.assertIn("overlap: expected one of",
+                      session.error("add greet every 30s overlap=queue"))
+
     def test_bad_policy_option(self):
         self.assertIn("max_runs: expected a whole number >= 1",
                       self.session.error("add greet every 30s max_runs=0"))
@@ -329,7 +341,7 @@ class CtlPolicyTests(CtlDaemonTestCase):
         self.assertEqual(len(json.loads(out)), 2)
         self.assertCtl(0, "add", "echo", "--interval", "1h", "--id", "e", "--max-runs", "4",
                        "--pause-after-failures", "2", "--retries", "3", "--retry-delay", "1.5",
-                       "--retry-max-delay", "1m")
+                       "--retry-max-delay", "1m", "--overlap", "buffer_all")
         out, _ = self.assertCtl(0, "next", "e", "-n", "3")
         self.assertEqual(len(out.splitlines()), 3)
         out, _ = self.assertCtl(0, "show", "e")
@@ -338,6 +350,7 @@ class CtlPolicyTests(CtlDaemonTestCase):
         self.assertEqual(fields, {"max_runs": "4", "pause_after_failures": "2", "runs": "0 of 4"})
         self.assertIn("retry_delay           1.5", out)
         self.assertIn("retry_max_delay       60\n", out)
+        self.assertIn("overlap               buffer_all\n", out)
         out, _ = self.assertCtl(0, "backfill", "e", "--from", "2020-01-01T00:00",
                                 "--to", "2020-01-01T01:00")
         self.assertEqual(out, "backfilling e: 0 runs\n")      # the job was added after that

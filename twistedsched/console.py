@@ -578,7 +578,8 @@ class ConsoleProtocol(LineReceiver, TimeoutMixin):
         Options: id, name, args, kwargs, misfire_grace_time, coalesce,
         max_instances, jitter, timeout, executor, jobstore, replace_existing,
         paused, max_runs, pause_after_failures, retries, retry_delay,
-        retry_max_delay, exclude (a JSON list of dates and calendar names).
+        retry_max_delay, overlap, exclude (a JSON list of dates and calendar
+        names).
         """
         if len(args) < 3:
             raise UsageError()

@@ -112,6 +112,10 @@ def build_parser():
     p.add_argument("--pause-after-failures", type=int, metavar="N",
                    help="pause the job after N failed runs in a row")
     p.add_argument("--retries", type=int, metavar="N", help="retry a failed run N times")
+    p.add_argument("--overlap", choices=("allow", "skip", "buffer_one", "buffer_all",
+                                          "cancel_other"),
+                   help="what a run due while another runs does (default: allow, up to "
+                        "max_instances)")
     p.add_argument("--exclude", metavar="LIST",
                    help="dates (YYYY-MM-DD) and calendar names the job never fires on, "
                         "comma-separated")
@@ -236,7 +240,7 @@ async def do_add(client, args):
     options = {"paused": True} if args.paused else {}
     if args.replace:
         options["replace_existing"] = True
-    for option in ("max_runs", "pause_after_failures", "retries"):
+    for option in ("max_runs", "pause_after_failures", "retries", "overlap"):
         if getattr(args, option) is not None:
             options[option] = getattr(args, option)
     if args.exclude is not None:

@@ -33,8 +33,10 @@ EVENT_JOB_RUN = 1 << 18
 EVENT_JOB_PAUSED = 1 << 19
 #: A failed run will be retried (L{JobRetryEvent}: which attempt, when).
 EVENT_JOB_RETRY = 1 << 20
+#: A run due while another runs waits for it (the job's overlap policy).
+EVENT_JOB_BUFFERED = 1 << 21
 
-EVENT_ALL = ((1 << 21) - 1) & ~EVENT_JOB_RUN
+EVENT_ALL = ((1 << 22) - 1) & ~EVENT_JOB_RUN
 
 EVENT_NAMES = {
     value: name[len("EVENT_"):].lower()

@@ -85,7 +85,8 @@ class Job:
                  "_trigger", "executor", "jobstore", "misfire_grace_time", "coalesce",
                  "max_instances", "jitter", "timeout", "next_run_time", "scheduled_run_time",
                  "max_runs", "pause_after_failures", "retries", "retry_delay",
-                 "retry_max_delay", "exclude", "policy_state", "attempt", "origin")
+                 "retry_max_delay", "exclude", "overlap", "policy_state", "attempt",
+                 "origin")
 
     def __init__(self, scheduler, func, trigger, *, id=None, name=None, args=(),
                  kwargs=None, task=None, func_ref=None, executor="default",

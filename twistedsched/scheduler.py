@@ -28,7 +28,7 @@ from twistedsched.history import (
     with_datetimes)
 from twistedsched.interfaces import IImmediateExecutor, IJobChecker, ITrigger
 from twistedsched.job import OPTION_NAMES, Job, check_options, describe_callable
-from twistedsched.policies import backfill, calendars, retry
+from twistedsched.policies import backfill, calendars, overlap, retry
 from twistedsched.policies.nextfire import check_count, next_fire_times
 from twistedsched.steps import steps
 from twistedsched.stores import MemoryJobStore, make_jobstore
@@ -114,6 +114,7 @@ class Scheduler(service.Service):
         self._in_flight = {}                      # Deferred of a running instance -> job id
         self._ended_runs = []                     # (job, failure) for the policies, later
         self._policies_done = defer.succeed(None)     # policies act one run at a time
+        self._buffers = overlap.Buffers()          # runs waiting by their overlap policy
         self._retry_timers = retry.RetryTimers(
             reactor, self.get_job, lambda job, run_time: self._submit(job, [run_time], force=True))
         if isinstance(history_size, bool) or not isinstance(history_size, int) \
@@ -164,6 +165,7 @@ class Scheduler(service.Service):
         service.Service.stopService(self)
         self._cancel_timer()
         self._retry_timers.cancel_all()
+        self._buffers.clear()
         self._arm_generation += 1
         if wait:
             d = defer.DeferredList(list(self._in_flight), consumeErrors=True)
@@ -923,7 +925,16 @@ class Scheduler(service.Service):
         if not run_times:
             return None
         running = self._running.get(job.id, 0)
-        if running >= job.max_instances:
+        action = overlap.decide(job, running)
+        if action == overlap.BUFFER and self._buffers.hold(job, run_times):
+            self._dispatch(ev.JobSubmissionEvent(
+                ev.EVENT_JOB_BUFFERED, job.id, job.jobstore, run_times))
+            return None
+        if action == overlap.CANCEL:
+            for d in [d for d, running_id in self._in_flight.items() if running_id == job.id]:
+                d.cancel()
+            running = self._running.get(job.id, 0)
+        elif action != overlap.RUN:
             self.counters["skipped"] += 1
             self._record(job, run_times[-1], "skipped: %d instances running" % (running,))
             self._dispatch(ev.JobSubmissionEvent(
@@ -1073,6 +1084,9 @@ class Scheduler(service.Service):
             self._in_flight.pop(d, None)
         if isinstance(result, Failure):
             self.log.failure("job {job_id!r}: instance failed", result, job_id=job.id)
+        held = self._buffers.next(job.id) if self._buffers.waiting else None
+        if held is not None:             # a run buffered by its overlap policy
+            self._submit(held[0], held[1], force=True)
         return None
 
     def _record(self, job, run_time, outcome, started=None, duration=None, failure=None,

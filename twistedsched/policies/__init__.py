@@ -8,7 +8,8 @@ One small module per policy:
   - L{twistedsched.policies.pausefailures}: C{pause_after_failures};
   - L{twistedsched.policies.retry}: C{retries}, C{retry_delay}, C{retry_max_delay};
   - L{twistedsched.policies.backfill}: C{Scheduler.backfill};
-  - L{twistedsched.policies.calendars}: C{exclude}, dates a job never fires on.
+  - L{twistedsched.policies.calendars}: C{exclude}, dates a job never fires on;
+  - L{twistedsched.policies.overlap}: C{overlap}, a run due while one runs.
 
 A job carries its policy options as attributes (stored in its JSON
 document like every other option, so every job store keeps them) and the
@@ -23,14 +24,14 @@ job is resumed.
 
 from twistedsched.errors import BadArgumentError, JobLookupError
 from twistedsched.events import EVENT_JOB_PAUSED, JobPausedEvent
-from twistedsched.policies import calendars, maxruns, pausefailures, retry
+from twistedsched.policies import calendars, maxruns, overlap, pausefailures, retry
 
 #: The policies that act on a scheduled run's final outcome.
 RUN_POLICIES = (maxruns, pausefailures)
 #: Every policy option (job options), and the defaults of a job.
 OPTIONS = tuple(policy.OPTION for policy in RUN_POLICIES) + retry.OPTIONS + (
-    calendars.OPTION,)
-DEFAULTS = dict(retry.DEFAULTS, exclude=None,
+    calendars.OPTION, overlap.OPTION)
+DEFAULTS = dict(retry.DEFAULTS, exclude=None, overlap=None,
                 **{policy.OPTION: None for policy in RUN_POLICIES})
 
 
@@ -43,6 +44,8 @@ def check_option(key, value):
         return retry.check(key, value)
     if key == calendars.OPTION:
         return calendars.check(value)
+    if key == overlap.OPTION:
+        return overlap.check(value)
     raise BadArgumentError("unknown job option %r" % (key,))
 
 
