@@ -210,6 +210,21 @@ class ConsolePolicyTests(ConsoleTestCase):
         self.assertIn("overlap: expected one of",
                       session.error("add greet every 30s overlap=queue"))
 
+    def test_modify_and_reschedule(self):
+        self.add("greet", "interval", seconds=30, id="g", args=("you",))
+        self.assertEqual(self.session.cmd("""modify g name=hello args='["me"]' max_runs=3"""),
+                         ["modified job g; next run: 2026-01-05 13:00:30+01:00"])
+        job = self.successResultOf(self.sched.get_job("g"))
+        self.assertEqual((job.name, job.args, job.max_runs), ("hello", ("me",), 3))
+        self.assertEqual(self.session.cmd('reschedule g cron "0 4 * * *"'),
+                         ["rescheduled job g: cron['0 4 * * *']; next run: "
+                          "2026-01-06 04:00:00+01:00"])
+        self.assertIn("usage: modify ID OPTION=VALUE", self.session.error("modify g"))
+        self.assertIn("expected OPTION=VALUE", self.session.error("modify g id=x"))
+        self.assertIn("no job with id 'nope'", self.session.error("modify nope name=x"))
+        self.assertIn("usage: reschedule", self.session.error("reschedule g cron"))
+        self.assertIn("unknown trigger kind", self.session.error("reschedule g daily 4"))
+
     def test_bad_policy_option(self):
         self.assertIn("max_runs: expected a whole number >= 1",
                       self.session.error("add greet every 30s max_runs=0"))
@@ -317,6 +332,34 @@ class CtlPolicyTests(CtlDaemonTestCase):
         with open(path, "w") as f:
             f.write("".join("%s  a holiday\n" % (day,) for day in self.holidays))
         return super().daemon_args() + ["--calendar", "holidays=" + path]
+
+    def test_modify_reschedule_now_and_json(self):
+        self.assertCtl(0, "add", "echo", "--interval", "1h", "--id", "m", "--args", '["a"]')
+        out, _ = self.assertCtl(0, "modify", "m", "--name", "renamed", "--args", '["b"]',
+                                "--max-instances", "3", "--no-coalesce", "--timeout", "1m",
+                                "--overlap", "skip")
+        self.assertIn("modified m", out)
+        out, _ = self.assertCtl(0, "show", "m", "--json")
+        job = json.loads(out)
+        self.assertEqual((job["name"], job["args"]), ("renamed", ["b"]))
+        self.assertEqual({k: job["options"][k] for k in ("max_instances", "coalesce", "timeout",
+                                                          "overlap")},
+                         {"max_instances": 3, "coalesce": False, "timeout": 60,
+                          "overlap": "skip"})
+        out, _ = self.assertCtl(0, "reschedule", "m", "--cron", "0 4 * * *")
+        self.assertIn("rescheduled m: cron['0 4 * * *']", out)
+        out, _ = self.assertCtl(0, "add", "echo", "--now", "--id", "once", "--args", '["n"]')
+        self.assertIn("added once", out)
+        out, _ = self.assertCtl(0, "list", "--json")
+        self.assertEqual([job["id"] for job in json.loads(out)], ["m"])     # once has run
+        out, _ = self.assertCtl(0, "stats", "--json")
+        self.assertGreaterEqual(json.loads(out)["executed"], 1)
+        _, err = self.assertCtl(2, "modify", "m")
+        self.assertIn("nothing to change", err)
+        _, err = self.assertCtl(1, "modify", "m", "--overlap", "queue")
+        self.assertIn("overlap: expected one of", err)
+        self.assertCtl(1, "reschedule", "nope", "--interval", "5m")
+        self.assertNotIn("Traceback", self.daemon_log())
 
     def test_exclude_a_calendar(self):
         self.assertCtl(0, "add", "echo", "--cron", "0 4 * * *", "--id", "x",

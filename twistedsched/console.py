@@ -36,7 +36,8 @@ from twistedsched.history import HISTORY_HEADERS, history_rows, last_result
 from twistedsched.limits import hang_up
 from twistedsched.remote import (
     REMOTE_OPTIONS, add_remote_job, check_args, check_kwargs, job_to_wire,
-    remote_backfill, remote_next_fire_times)
+    REMOTE_CHANGES, build_remote_trigger, modify_remote_job, remote_backfill,
+    remote_next_fire_times)
 from twistedsched.table import JOB_HEADERS, format_run_time, format_table, job_rows
 
 #: Defaults for L{ConsoleFactory}.
@@ -641,6 +642,44 @@ class ConsoleProtocol(LineReceiver, TimeoutMixin):
         return self.scheduler.run_job(job_id).addCallback(
             lambda _: self.write_lines(["submitted job %s; 'show %s' for the outcome" % (
                 job_id, job_id)]))
+
+    @command("modify", "modify ID OPTION=VALUE...")
+    def do_modify(self, args):
+        """
+        Change a job: name, task, args, kwargs, or any option of 'add'.
+          modify backup max_instances=2 args='["db2"]'
+        """
+        if len(args) < 2:
+            raise UsageError()
+        changes = {}
+        for word in args[1:]:
+            key, equals, value = word.partition("=")
+            if not equals or key not in REMOTE_CHANGES:
+                raise UsageError("expected OPTION=VALUE with OPTION one of %s, not %r" % (
+                    ", ".join(REMOTE_CHANGES), word))
+            changes[key] = _option_value(key, value)
+        for key in ("args", "kwargs"):
+            if key in changes:
+                check = check_args if key == "args" else check_kwargs
+                changes[key] = _checked_json(check, changes[key], key)
+        d = modify_remote_job(self.scheduler, args[0], changes)
+        return d.addCallback(lambda job: self.write_lines(["modified job %s; next run: %s" % (
+            job.id, format_run_time(job.next_run_time, self.scheduler.timezone))]))
+
+    @command("reschedule", "reschedule ID cron|every|at SPEC")
+    def do_reschedule(self, args):
+        """
+        Give a job a new trigger; its next run is counted from now.
+          reschedule backup cron "0 3 * * *"
+        """
+        if len(args) < 3:
+            raise UsageError()
+        trigger = build_remote_trigger(self.scheduler, args[1], " ".join(args[2:]))
+        d = self.scheduler.reschedule_job(args[0], trigger=trigger)
+        return d.addCallback(lambda job: self.write_lines(["rescheduled job %s: %s; next run: %s"
+                                                           % (job.id, job.trigger, format_run_time(
+                                                               job.next_run_time,
+                                                               self.scheduler.timezone))]))
 
     @command("backfill", "backfill ID FROM TO")
     def do_backfill(self, args):

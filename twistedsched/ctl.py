@@ -62,6 +62,67 @@ def _duration_arg(text):
     return text
 
 
+def _trigger_arguments(group):
+    group.add_argument("--cron", metavar="EXPR", help='crontab text, e.g. "*/5 * * * *"')
+    group.add_argument("--interval", metavar="DURATION", type=_duration_arg,
+                       help="e.g. 90, 30s, 5m, 1h30m, 2d")
+    group.add_argument("--at", metavar="ISO", help="once, at an ISO 8601 time "
+                                                  "(naive times are in the daemon's zone)")
+
+
+#: The job options of add and modify: (option, type, help).
+_JOB_OPTIONS = (
+    ("max_instances", int, "instances that may run at once"),
+    ("misfire_grace_time", _duration_arg, "how late a run may start"),
+    ("jitter", _duration_arg, "a random delay of up to this much before each run"),
+    ("timeout", _duration_arg, "the longest a run may take"),
+    ("executor", str, "default, threads or processes"),
+    ("max_runs", int, "remove the job after N runs"),
+    ("pause_after_failures", int, "pause the job after N failed runs in a row"),
+    ("retries", int, "retry a failed run N times"),
+    ("retry_delay", _duration_arg, "before the first retry (default 10s), doubling each time"),
+    ("retry_max_delay", _duration_arg, "the longest wait between retries (default 10m)"),
+    ("overlap", str, "what a run due while another runs does: allow (up to max_instances), "
+                     "skip, buffer_one, buffer_all, cancel_other"),
+    ("exclude", str, "dates (YYYY-MM-DD) and calendar names the job never fires on, "
+                     "comma-separated"),
+)
+
+
+def _job_arguments(parser, defaults):
+    parser.add_argument("--name")
+    parser.add_argument("--args", type=_json_arg(list), default=[] if defaults else None,
+                        metavar="JSON", help="positional arguments, a JSON list")
+    parser.add_argument("--kwargs", type=_json_arg(dict), default={} if defaults else None,
+                        metavar="JSON", help="keyword arguments, a JSON object")
+    coalesce = parser.add_mutually_exclusive_group()
+    coalesce.add_argument("--coalesce", action="store_true", default=None,
+                          help="fold several overdue runs into one")
+    coalesce.add_argument("--no-coalesce", dest="coalesce", action="store_false",
+                          help="run every overdue run")
+    for option, kind, text in _JOB_OPTIONS:
+        # (dest: the job's --timeout is not the connection's --timeout)
+        parser.add_argument("--" + option.replace("_", "-"), type=kind, help=text,
+                            dest="job_" + option, metavar="N" if kind is int else "VALUE")
+
+
+def job_options(args):
+    """The job options given on the command line, as the daemon takes them."""
+    options = {}
+    if args.coalesce is not None:
+        options["coalesce"] = args.coalesce
+    for option, kind, _ in _JOB_OPTIONS:
+        value = getattr(args, "job_" + option)
+        if value is None:
+            continue
+        if kind is _duration_arg:
+            value = parse_duration(value)
+        elif option == "exclude":
+            value = [entry.strip() for entry in value.split(",") if entry.strip()]
+        options[option] = value
+    return options
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="twistedsched-ctl", description="Drive a twistedsched daemon's control port.",
@@ -90,39 +151,29 @@ def build_parser():
 
     p = sub.add_parser("list", help="jobs in run order, as a table")
     p.add_argument("--limit", type=int, default=None, help="show at most N jobs")
-    sub.add_parser("show", help="one job in detail").add_argument("id")
+    p.add_argument("--json", action="store_true", help="a JSON list of the jobs")
+    p = sub.add_parser("show", help="one job in detail")
+    p.add_argument("id")
+    p.add_argument("--json", action="store_true", help="the job and its runs as JSON")
 
     p = sub.add_parser("add", help="schedule a registered task")
     p.add_argument("task")
     when = p.add_mutually_exclusive_group(required=True)
-    when.add_argument("--cron", metavar="EXPR", help='crontab text, e.g. "*/5 * * * *"')
-    when.add_argument("--interval", metavar="DURATION", type=_duration_arg,
-                      help="e.g. 90, 30s, 5m, 1h30m, 2d")
-    when.add_argument("--at", metavar="ISO", help="once, at an ISO 8601 time "
-                                                 "(naive times are in the daemon's zone)")
+    _trigger_arguments(when)
+    when.add_argument("--now", action="store_true", help="run once, now (no trigger)")
     p.add_argument("--id")
-    p.add_argument("--name")
-    p.add_argument("--args", type=_json_arg(list), default=[], metavar="JSON",
-                   help="positional arguments, a JSON list")
-    p.add_argument("--kwargs", type=_json_arg(dict), default={}, metavar="JSON",
-                   help="keyword arguments, a JSON object")
     p.add_argument("--paused", action="store_true", help="add the job paused")
     p.add_argument("--replace", action="store_true", help="replace a job with the same id")
-    p.add_argument("--max-runs", type=int, metavar="N", help="remove the job after N runs")
-    p.add_argument("--pause-after-failures", type=int, metavar="N",
-                   help="pause the job after N failed runs in a row")
-    p.add_argument("--retries", type=int, metavar="N", help="retry a failed run N times")
-    p.add_argument("--overlap", choices=("allow", "skip", "buffer_one", "buffer_all",
-                                          "cancel_other"),
-                   help="what a run due while another runs does (default: allow, up to "
-                        "max_instances)")
-    p.add_argument("--exclude", metavar="LIST",
-                   help="dates (YYYY-MM-DD) and calendar names the job never fires on, "
-                        "comma-separated")
-    p.add_argument("--retry-delay", type=_duration_arg, metavar="DURATION",
-                   help="before the first retry (default 10s), doubling each time")
-    p.add_argument("--retry-max-delay", type=_duration_arg, metavar="DURATION",
-                   help="the longest wait between retries (default 10m)")
+    _job_arguments(p, defaults=True)
+
+    p = sub.add_parser("modify", help="change a job's name, task, arguments or options")
+    p.add_argument("id")
+    p.add_argument("--task", help="call another registered task")
+    _job_arguments(p, defaults=False)
+
+    p = sub.add_parser("reschedule", help="give a job a new trigger")
+    p.add_argument("id")
+    _trigger_arguments(p.add_mutually_exclusive_group(required=True))
 
     p = sub.add_parser("backfill", help="run a job for every fire time of a past range")
     p.add_argument("id")
@@ -144,7 +195,8 @@ def build_parser():
                        ("cancel", "cancel the running instances of a job")):
         sub.add_parser(name, help=text).add_argument("id")
     sub.add_parser("tasks", help="tasks the daemon lets clients schedule")
-    sub.add_parser("stats", help="counts of jobs, runs, errors, misses")
+    sub.add_parser("stats", help="counts of jobs, runs, errors, misses").add_argument(
+        "--json", action="store_true", help="a JSON object")
     sub.add_parser("pause-scheduler", help="stop running any job until resume-scheduler")
     sub.add_parser("resume-scheduler", help="run jobs again")
     p = sub.add_parser("watch", help="print events as they come, until Ctrl-C")
@@ -213,19 +265,35 @@ def format_event(event):
 
 # -- Commands ----------------------------------------------------------------------
 
+def _out_json(value):
+    _out(json.dumps(value, indent=2, sort_keys=True, default=str))
+
+
 async def do_list(client, args):
-    print_jobs(await client.get_jobs(limit=args.limit))
+    jobs = await client.get_jobs(limit=args.limit)
+    if args.json:
+        _out_json([job.to_dict() for job in jobs])
+    else:
+        print_jobs(jobs)
 
 
 async def do_show(client, args):
     job = await client.get_job(args.id)
     if job is None:
         raise Exit(EXIT_REFUSED, "no job with id %r" % (args.id,))
-    print_job(job)
+    if args.json:
+        _out_json(dict(job.to_dict(), history=job.history))
+    else:
+        print_job(job)
 
 
 def trigger_of(args):
-    """The (kind, spec) of --cron, --interval or --at; C{None} if none was given."""
+    """
+    The (kind, spec) of --cron, --interval or --at (or --now: once, now);
+    C{None} if none was given.
+    """
+    if getattr(args, "now", False):
+        return ("json", '{"type": "date"}')
     if args.cron is not None:
         return ("cron", args.cron)
     if args.interval is not None:
@@ -237,17 +305,11 @@ def trigger_of(args):
 
 async def do_add(client, args):
     trigger = trigger_of(args)
-    options = {"paused": True} if args.paused else {}
+    options = job_options(args)
+    if args.paused:
+        options["paused"] = True
     if args.replace:
         options["replace_existing"] = True
-    for option in ("max_runs", "pause_after_failures", "retries", "overlap"):
-        if getattr(args, option) is not None:
-            options[option] = getattr(args, option)
-    if args.exclude is not None:
-        options["exclude"] = [entry.strip() for entry in args.exclude.split(",") if entry.strip()]
-    for option in ("retry_delay", "retry_max_delay"):
-        if getattr(args, option) is not None:
-            options[option] = parse_duration(getattr(args, option))
     job = await client.add_job(args.task, trigger, args=args.args, kwargs=args.kwargs,
                                id=args.id, name=args.name, **options)
     _out("added %s (next run: %s)" % (job.id, job.data.get("next_run") or "paused"))
@@ -264,6 +326,23 @@ async def do_next(client, args):
         _out("no fire times (the job is paused, or its trigger has ended)")
     for when in [] if args.json else times:
         _out(when.strftime("%a  ") + when.isoformat(sep=" "))
+
+
+async def do_modify(client, args):
+    changes = job_options(args)
+    for field in ("name", "task", "args", "kwargs"):
+        if getattr(args, field) is not None:
+            changes[field] = getattr(args, field)
+    if not changes:
+        raise Exit(EXIT_USAGE, "modify: nothing to change (see modify --help)")
+    job = await client.modify_job(args.id, **changes)
+    _out("modified %s (next run: %s)" % (job.id, job.data.get("next_run") or "paused"))
+
+
+async def do_reschedule(client, args):
+    job = await client.reschedule_job(args.id, trigger_of(args))
+    _out("rescheduled %s: %s (next run: %s)" % (job.id, job.trigger,
+                                                 job.data.get("next_run") or "paused"))
 
 
 async def do_backfill(client, args):
@@ -313,6 +392,8 @@ async def do_tasks(client, args):
 
 async def do_stats(client, args):
     stats = await client.stats()
+    if args.json:
+        return _out_json(stats)
     for line in format_table(("STAT", "VALUE"), sorted(stats.items()))[1:]:
         _out(line)
 
@@ -350,7 +431,7 @@ COMMANDS = {
     "pause": do_pause, "resume": do_resume, "run": do_run, "tasks": do_tasks,
     "stats": do_stats, "watch": do_watch, "pause-scheduler": do_pause_scheduler,
     "resume-scheduler": do_resume_scheduler, "next": do_next, "cancel": do_cancel,
-    "backfill": do_backfill,
+    "backfill": do_backfill, "modify": do_modify, "reschedule": do_reschedule,
 }
 
 
