@@ -361,6 +361,43 @@ class CtlPolicyTests(CtlDaemonTestCase):
         self.assertCtl(1, "reschedule", "nope", "--interval", "5m")
         self.assertNotIn("Traceback", self.daemon_log())
 
+    def test_export_and_import(self):
+        self.assertCtl(0, "add", "echo", "--cron", "0 4 * * *", "--id", "a", "--args", '["x"]',
+                       "--max-runs", "5", "--overlap", "skip", "--jitter", "30")
+        self.assertCtl(0, "add", "echo", "--interval", "1h", "--id", "b", "--paused")
+        out, _ = self.assertCtl(0, "export")
+        export = json.loads(out)
+        self.assertEqual(export["format"], "twistedsched-jobs/1")
+        path = os.path.abspath(os.path.join(self.workdir, "jobs.json"))
+        with open(path, "w") as f:
+            f.write(out)
+        self.assertCtl(0, "remove", "a")
+        out, err = self.assertCtl(1, "import", path)
+        self.assertEqual(out, "imported a\n")
+        self.assertIn("job b: job id 'b' is already taken", err)
+        out, _ = self.assertCtl(0, "import", path, "--replace")
+        self.assertEqual(out, "imported a\nimported b\n")
+        again, _ = self.assertCtl(0, "export")
+        self.assertEqual(json.loads(again), export)
+        # An entry written by hand, as docs/control.rst shows for APScheduler's jobs.
+        with open(path, "w") as f:
+            json.dump({"format": "twistedsched-jobs/1", "jobs": [
+                {"id": "nightly", "task": "echo", "args": ["db"],
+                 "trigger": {"type": "cron", "hour": "4", "minute": "30",
+                             "timezone": "Europe/Paris"},
+                 "options": {"misfire_grace_time": 60, "coalesce": True,
+                             "max_instances": 1}}]}, f)
+        self.assertCtl(0, "import", path)
+        out, _ = self.assertCtl(0, "show", "nightly")
+        self.assertIn("cron[hour='4', minute='30']", out)
+        self.assertIn(" 03:30:00+00:00", out)             # 04:30 in Paris
+        with open(path, "w") as f:
+            f.write('{"jobs": []}')
+        _, err = self.assertCtl(2, "import", path)
+        self.assertIn("is not an export", err)
+        self.assertCtl(2, "import", path + ".missing")
+        self.assertNotIn("Traceback", self.daemon_log())
+
     def test_exclude_a_calendar(self):
         self.assertCtl(0, "add", "echo", "--cron", "0 4 * * *", "--id", "x",
                        "--exclude", "holidays, 2040-01-01")

@@ -175,6 +175,11 @@ def build_parser():
     p.add_argument("id")
     _trigger_arguments(p.add_mutually_exclusive_group(required=True))
 
+    sub.add_parser("export", help="every job as JSON (for backups, or another daemon)")
+    p = sub.add_parser("import", help="add the jobs of an export")
+    p.add_argument("file", help="an export file ('-': standard input)")
+    p.add_argument("--replace", action="store_true", help="replace jobs with the same ids")
+
     p = sub.add_parser("backfill", help="run a job for every fire time of a past range")
     p.add_argument("id")
     p.add_argument("--from", dest="start", required=True, metavar="ISO",
@@ -328,6 +333,73 @@ async def do_next(client, args):
         _out(when.strftime("%a  ") + when.isoformat(sep=" "))
 
 
+EXPORT_FORMAT = "twistedsched-jobs/1"
+
+#: What an exported job keeps of the daemon's description of it.
+_NOT_IMPORTED = ("jobstore",)
+
+
+def export_entry(data):
+    """One job of an export, from the daemon's description of it (C{RemoteJob.data})."""
+    options = {key: value for key, value in data.get("options", {}).items()
+               if key not in _NOT_IMPORTED}
+    return {"id": data["id"], "name": data["name"], "task": data.get("task"),
+            "args": data.get("args", []), "kwargs": data.get("kwargs", {}),
+            "trigger": data.get("trigger_dict"), "paused": data.get("paused", False),
+            "options": options}
+
+
+async def do_export(client, args):
+    jobs = await client.get_jobs()
+    _out(json.dumps({"format": EXPORT_FORMAT, "jobs": [export_entry(job.data) for job in jobs]},
+                    indent=2, sort_keys=True))
+
+
+def read_export(path):
+    """The job entries of an export file; L{Exit} 2 if it is not one."""
+    try:
+        with (sys.stdin if path == "-" else open(path, encoding="utf-8")) as f:
+            data = json.load(f)
+    except (OSError, ValueError) as e:
+        raise Exit(EXIT_USAGE, "import: cannot read %s: %s" % (path, e))
+    if not isinstance(data, dict) or data.get("format") != EXPORT_FORMAT \
+            or not isinstance(data.get("jobs"), list):
+        raise Exit(EXIT_USAGE, 'import: %s is not an export (a JSON object with "format": '
+                               '"%s" and a "jobs" list)' % (path, EXPORT_FORMAT))
+    return data["jobs"]
+
+
+async def do_import(client, args):
+    failed = 0
+    for entry in read_export(args.file):
+        try:
+            job = await _import_one(client, entry, args.replace)
+        except (ControlError, ValueError, TypeError, KeyError) as e:
+            failed += 1
+            label = entry.get("id") if isinstance(entry, dict) else None
+            sys.stderr.write("twistedsched-ctl: import: job %s: %s\n" % (label, e))
+            continue
+        _out("imported %s" % (job.id,))
+    if failed:
+        raise Exit(EXIT_REFUSED, "import: %d job%s not imported" % (
+            failed, "" if failed == 1 else "s"))
+
+
+async def _import_one(client, entry, replace):
+    if not isinstance(entry, dict) or not entry.get("task"):
+        raise ValueError("no task (only registered tasks can be imported)")
+    if not isinstance(entry.get("trigger"), dict):
+        raise ValueError("no trigger (a trigger dict)")
+    options = dict(entry.get("options") or {})
+    if entry.get("paused"):
+        options["paused"] = True
+    if replace:
+        options["replace_existing"] = True
+    return await client.add_job(entry["task"], ("json", json.dumps(entry["trigger"])),
+                                args=entry.get("args") or [], kwargs=entry.get("kwargs") or {},
+                                id=entry.get("id"), name=entry.get("name"), **options)
+
+
 async def do_modify(client, args):
     changes = job_options(args)
     for field in ("name", "task", "args", "kwargs"):
@@ -432,6 +504,7 @@ COMMANDS = {
     "stats": do_stats, "watch": do_watch, "pause-scheduler": do_pause_scheduler,
     "resume-scheduler": do_resume_scheduler, "next": do_next, "cancel": do_cancel,
     "backfill": do_backfill, "modify": do_modify, "reschedule": do_reschedule,
+    "export": do_export, "import": do_import,
 }
 
 
