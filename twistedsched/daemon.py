@@ -12,6 +12,7 @@ import importlib
 import importlib.util
 
 from twisted.application import service, strports
+from twisted.internet import defer
 from twisted.logger import Logger
 from twisted.python import usage
 
@@ -19,8 +20,10 @@ from twistedsched import tasks as _tasks
 from twistedsched.auth import Authenticator, make_checker
 from twistedsched.console import DEFAULT_MAX_LINE_LENGTH
 from twistedsched.errors import SchedulerError
+from twistedsched.job import check_options
 from twistedsched.executors import ProcessPoolExecutor, ReactorExecutor, ThreadPoolExecutor
 from twistedsched.limits import ConnectionLimiter
+from twistedsched.config import check_jobs, ensure_jobs, read_config
 from twistedsched.policies.calendars import check_calendar, load_calendar
 from twistedsched.scheduler import Scheduler
 from twistedsched.timeutil import as_timezone
@@ -54,6 +57,7 @@ class Options(usage.Options):
     optFlags = [
         ["insecure", None, "Allow listening beyond loopback without --auth."],
         ["quiet-runs", None, "Log only the runs that fail, not one line per run."],
+        ["no-coalesce", None, "Job default: run every overdue run, not one for all."],
     ]
 
     optParameters = [
@@ -83,6 +87,14 @@ class Options(usage.Options):
         ["history-size", None, HISTORY_SIZE, "Past runs kept per job (0: none).", int],
         ["scheduler-id", None, None, "Name of this scheduler in run history and logs "
                                      "(default: hostname:pid)."],
+        ["misfire-grace-time", None, "1", "Job default: seconds a run may be late and still "
+                                          "run ('none': any lateness)."],
+        ["max-instances", None, 1, "Job default: instances of a job that may run at once.",
+         int],
+        ["job-timeout", None, "none", "Job default: seconds a run may take ('none': no "
+                                      "limit)."],
+        ["retries", None, 0, "Job default: retries of a failed run.", int],
+        ["retry-delay", None, 10.0, "Job default: seconds before the first retry.", float],
     ]
 
     def __init__(self):
@@ -91,6 +103,48 @@ class Options(usage.Options):
         self["auth"] = None
         self["credCheckers"] = []
         self["calendars"] = {}
+        self["jobs"] = []
+        self["config"] = None
+
+    def opt_config(self, path):
+        """A TOML file of options, task modules, calendars and jobs (give it first)."""
+        try:
+            document = read_config(path)
+            for key, value in document.items():
+                self._apply_config(key, value)
+        except (SchedulerError, TypeError, ValueError) as e:
+            raise usage.UsageError("--config %s: %s" % (path, e)) from None
+        self["config"] = path
+
+    def _apply_config(self, key, value):
+        if key == "jobs":
+            self["jobs"] = check_jobs(value)
+        elif key == "tasks":
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise ValueError("tasks: expected a list of module names")
+            self["tasks"].extend(value)
+        elif key == "calendars":
+            if not isinstance(value, dict):
+                raise ValueError("calendars: expected a table of NAME = FILE")
+            for name, path in value.items():
+                self.opt_calendar("%s=%s" % (name, path))
+        elif key in ("config", "auth"):
+            raise ValueError("%s cannot be given in the file" % (key,))
+        else:
+            self._apply_option(key, value)
+
+    def _apply_option(self, key, value):
+        flags = {flag[0] for flag in self.optFlags}
+        parameters = {p[0]: p for p in self.optParameters}
+        if key in flags:
+            if not isinstance(value, bool):
+                raise ValueError("%s: expected true or false, not %r" % (key, value))
+            self[key] = int(value)
+        elif key in parameters:
+            coerce = parameters[key][4] if len(parameters[key]) > 4 else str
+            self[key] = coerce(value)
+        else:
+            raise ValueError("unknown option %r" % (key,))
 
     def opt_calendar(self, spec):
         """NAME=FILE: an exclusion calendar jobs may name in exclude (repeatable)."""
@@ -136,6 +190,11 @@ class Options(usage.Options):
             raise usage.UsageError("--max-adds-per-second must be 0 (no limit) or more")
         if self["history-size"] < 0:
             raise usage.UsageError("--history-size must be 0 (none) or more")
+        defaults, policy_defaults = job_defaults(self)
+        try:
+            check_options(dict(defaults, **policy_defaults))
+        except SchedulerError as e:
+            raise usage.UsageError("job defaults: %s" % (e,)) from None
         metrics = self["metrics"]
         if metrics.lower() not in DISABLED and listens_beyond_loopback(metrics) \
                 and not self["insecure"]:
@@ -166,16 +225,36 @@ def import_tasks(modules, registry):
     registry.update(_tasks.default_registry)
 
 
+def _seconds_or_none(text, option):
+    if str(text).lower() == "none":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise usage.UsageError("--%s: expected seconds or 'none', not %r" % (option, text))
+    return int(value) if value == int(value) else value
+
+
+def job_defaults(options):
+    """The job defaults the daemon's options give (misfire grace, coalesce, ...)."""
+    defaults = dict(
+        misfire_grace_time=_seconds_or_none(options.get("misfire-grace-time", "1"),
+                                            "misfire-grace-time"),
+        coalesce=not options.get("no-coalesce"),
+        max_instances=options.get("max-instances", 1),
+        timeout=_seconds_or_none(options.get("job-timeout", "none"), "job-timeout"))
+    policy_defaults = {"retries": options.get("retries") or None,
+                       "retry_delay": options.get("retry-delay", 10.0)}
+    return defaults, policy_defaults
+
+
 def make_scheduler(options, reactor=None):
     """The scheduler the options describe (store, zone, executors, tasks)."""
-    sched = Scheduler(reactor=reactor, timezone=options["timezone"], executors={
-        "default": ReactorExecutor(),
-        "threads": ThreadPoolExecutor(max_workers=options["max-workers"]),
-        "processes": ProcessPoolExecutor(max_workers=options.get("max-processes", 2)),
-    }, max_jobs=options.get("max-jobs") or None,
-        history_size=options.get("history-size", HISTORY_SIZE),
-        scheduler_id=options.get("scheduler-id"), log_runs=not options.get("quiet-runs"),
-        calendars=options.get("calendars"))
+    defaults, policy_defaults = job_defaults(options)
+    try:
+        sched = _make_scheduler(options, reactor, defaults, policy_defaults)
+    except SchedulerError as e:
+        raise usage.UsageError("job defaults: %s" % (e,)) from None
     import_tasks(options["tasks"], sched.tasks)
     if options["store"] != "memory":
         try:
@@ -184,6 +263,17 @@ def make_scheduler(options, reactor=None):
         except SchedulerError as e:
             raise usage.UsageError("--store: %s" % (e,)) from None
     return sched
+
+
+def _make_scheduler(options, reactor, defaults, policy_defaults):
+    return Scheduler(reactor=reactor, timezone=options["timezone"], executors={
+        "default": ReactorExecutor(),
+        "threads": ThreadPoolExecutor(max_workers=options["max-workers"]),
+        "processes": ProcessPoolExecutor(max_workers=options.get("max-processes", 2)),
+    }, max_jobs=options.get("max-jobs") or None,
+        history_size=options.get("history-size", HISTORY_SIZE),
+        scheduler_id=options.get("scheduler-id"), log_runs=not options.get("quiet-runs"),
+        calendars=options.get("calendars"), policy_defaults=policy_defaults, **defaults)
 
 
 def _checker(options):
@@ -259,12 +349,27 @@ def make_metrics_service(scheduler, endpoint, options, reactor=None, authenticat
     return top
 
 
+class EnsureJobs(service.Service):
+    """At start, ensures the jobs of C{--config} (L{twistedsched.config.ensure_jobs})."""
+
+    def __init__(self, scheduler, jobs):
+        self.scheduler = scheduler
+        self.jobs = jobs
+        self.done = None
+
+    def startService(self):
+        service.Service.startService(self)
+        self.done = defer.ensureDeferred(ensure_jobs(self.scheduler, self.jobs))
+
+
 def makeService(options, reactor=None):
     """The service tree for C{twistd sched} (C{reactor} is for tests)."""
     top = service.MultiService()
     sched = make_scheduler(options, reactor)
     sched.setName("scheduler")
     sched.setServiceParent(top)
+    if options.get("jobs"):
+        EnsureJobs(sched, options["jobs"]).setServiceParent(top)
     authenticator = make_authenticator(options, reactor)
     for name, make in (("control", make_control_service), ("console", make_console_service),
                        ("metrics", make_metrics_service)):

@@ -78,6 +78,9 @@ class Scheduler(service.Service):
         stores hold this many (C{None}: no limit).
     @param calendars: named exclusion calendars, a dict of name to dates
         (see L{add_calendar}).
+    @param policy_defaults: defaults of the job policies' options for jobs
+        that do not give them, e.g. C{{"retries": 2}} (see
+        L{twistedsched.policies}).
     """
 
     name = "twistedsched"
@@ -86,14 +89,15 @@ class Scheduler(service.Service):
                  max_instances=1, jitter=None, timeout=None, jobstores=None, executors=None,
                  tasks=None, wait_on_shutdown=True, batch_size=100, history_size=10,
                  random=None, max_retry_delay=60.0, max_jobs=None, scheduler_id=None,
-                 log_runs=True, calendars=None):
+                 log_runs=True, calendars=None, policy_defaults=None):
         if reactor is None:
             from twisted.internet import reactor
         self.reactor = reactor
         self.timezone = as_timezone(timezone)
         self.job_defaults = check_options(dict(
             misfire_grace_time=misfire_grace_time, coalesce=coalesce,
-            max_instances=max_instances, jitter=jitter, timeout=timeout))
+            max_instances=max_instances, jitter=jitter, timeout=timeout,
+            **(policy_defaults or {})))
         self.tasks = tasks if tasks is not None else TaskRegistry()
         self.wait_on_shutdown = wait_on_shutdown
         self.batch_size = batch_size
