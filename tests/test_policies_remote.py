@@ -225,6 +225,18 @@ class ConsolePolicyTests(ConsoleTestCase):
         self.assertIn("usage: reschedule", self.session.error("reschedule g cron"))
         self.assertIn("unknown trigger kind", self.session.error("reschedule g daily 4"))
 
+    def test_add_in_a_zone_of_its_own(self):
+        self.session.cmd('add greet cron "0 4 * * *" id=tokyo timezone=Asia/Tokyo')
+        self.session.cmd("add greet at 2026-01-06T04:00 id=once timezone=Asia/Tokyo")
+        self.session.cmd("add greet every 1h id=hourly timezone=Asia/Tokyo")
+        for job_id in ("tokyo", "once"):
+            job = self.successResultOf(self.sched.get_job(job_id))
+            self.assertEqual(job.next_run_time.isoformat(), "2026-01-05T19:00:00+00:00")
+        self.assertEqual(str(self.successResultOf(self.sched.get_job("hourly")).trigger),
+                         "interval[1:00:00]")
+        self.assertIn("Nowhere/Zone", self.session.error(
+            'add greet cron "0 4 * * *" timezone=Nowhere/Zone'))
+
     def test_bad_policy_option(self):
         self.assertIn("max_runs: expected a whole number >= 1",
                       self.session.error("add greet every 30s max_runs=0"))
@@ -348,6 +360,14 @@ class CtlPolicyTests(CtlDaemonTestCase):
                           "overlap": "skip"})
         out, _ = self.assertCtl(0, "reschedule", "m", "--cron", "0 4 * * *")
         self.assertIn("rescheduled m: cron['0 4 * * *']", out)
+        self.assertCtl(0, "reschedule", "m", "--cron", "0 4 * * *", "--timezone", "Asia/Tokyo")
+        out, _ = self.assertCtl(0, "next", "m", "-n", "1", "--json")
+        self.assertTrue(json.loads(out)[0].endswith("T19:00:00+00:00"), out)
+        out, _ = self.assertCtl(0, "next", "--cron", "0 4 * * *", "--timezone", "Asia/Tokyo",
+                                "-n", "1", "--json")
+        self.assertTrue(json.loads(out)[0].endswith("T19:00:00+00:00"), out)
+        _, err = self.assertCtl(2, "add", "echo", "--cron", "0 4 * * *", "--timezone", "Mars/X")
+        self.assertIn("--timezone", err)
         out, _ = self.assertCtl(0, "add", "echo", "--now", "--id", "once", "--args", '["n"]')
         self.assertIn("added once", out)
         out, _ = self.assertCtl(0, "list", "--json")

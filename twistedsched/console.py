@@ -37,7 +37,7 @@ from twistedsched.limits import hang_up
 from twistedsched.remote import (
     REMOTE_OPTIONS, add_remote_job, check_args, check_kwargs, job_to_wire,
     REMOTE_CHANGES, build_remote_trigger, modify_remote_job, remote_backfill,
-    remote_next_fire_times)
+    remote_next_fire_times, zoned_trigger)
 from twistedsched.table import JOB_HEADERS, format_run_time, format_table, job_rows
 
 #: Defaults for L{ConsoleFactory}.
@@ -165,13 +165,16 @@ def clean(text):
 
 def _option_value(key, value):
     """A job option's value: JSON if it parses (true, 3, null), else the text."""
-    if key in ("id", "name", "args", "kwargs", "executor", "jobstore"):
+    if key in ("id", "name", "args", "kwargs", "executor", "jobstore", "timezone"):
         return value
     try:
         return json.loads(value)
     except ValueError:
         return value
 
+
+#: The OPTION=VALUE words of 'add'.
+ADD_OPTIONS = ("id", "name", "args", "kwargs", "timezone") + REMOTE_OPTIONS
 
 _JSON_EXAMPLES = {"args": "args='[1, \"a\"]'", "kwargs": "kwargs='{\"zone\": \"forest\"}'"}
 
@@ -580,7 +583,7 @@ class ConsoleProtocol(LineReceiver, TimeoutMixin):
         max_instances, jitter, timeout, executor, jobstore, replace_existing,
         paused, max_runs, pause_after_failures, retries, retry_delay,
         retry_max_delay, overlap, exclude (a JSON list of dates and calendar
-        names).
+        names), timezone (the trigger's own zone, e.g. timezone=Asia/Tokyo).
         """
         if len(args) < 3:
             raise UsageError()
@@ -595,13 +598,16 @@ class ConsoleProtocol(LineReceiver, TimeoutMixin):
             key, equals, value = word.partition("=")
             if not equals or not re.fullmatch(r"[A-Za-z_]+", key):
                 raise UsageError("expected OPTION=VALUE, not %r" % (word,))
-            if key not in ("id", "name", "args", "kwargs") + REMOTE_OPTIONS:
+            if key not in ADD_OPTIONS:
                 raise BadArgumentError("unknown option %r (known: %s)" % (
-                    key, ", ".join(("id", "name", "args", "kwargs") + REMOTE_OPTIONS)))
+                    key, ", ".join(ADD_OPTIONS)))
             options[key] = _option_value(key, value)
         options["args"] = _checked_json(check_args, options.get("args"), "args")
         options["kwargs"] = _checked_json(check_kwargs, options.get("kwargs"), "kwargs")
-        d = add_remote_job(self.scheduler, task, (kind, " ".join(spec)), **options)
+        trigger = (kind, " ".join(spec))
+        if "timezone" in options:
+            trigger = zoned_trigger(kind, trigger[1], options.pop("timezone"))
+        d = add_remote_job(self.scheduler, task, trigger, **options)
         return d.addCallback(self._added)
 
     def _added(self, job):

@@ -22,7 +22,8 @@ from twisted.internet.task import react
 
 from twistedsched.client import ControlError, NotAuthorized, connect
 from twistedsched.history import HISTORY_HEADERS, history_rows, last_result
-from twistedsched.remote import parse_duration
+from twistedsched.errors import SchedulerError
+from twistedsched.remote import parse_duration, zoned_trigger
 from twistedsched.table import JOB_HEADERS, format_table
 from twistedsched.tls import client_endpoint, describe_tls_failure, endpoint_host
 
@@ -62,7 +63,10 @@ def _duration_arg(text):
     return text
 
 
-def _trigger_arguments(group):
+def _trigger_arguments(group, parser):
+    parser.add_argument("--timezone", metavar="ZONE",
+                        help="read the trigger's times in this IANA zone (default: the "
+                             "daemon's)")
     group.add_argument("--cron", metavar="EXPR", help='crontab text, e.g. "*/5 * * * *"')
     group.add_argument("--interval", metavar="DURATION", type=_duration_arg,
                        help="e.g. 90, 30s, 5m, 1h30m, 2d")
@@ -159,7 +163,7 @@ def build_parser():
     p = sub.add_parser("add", help="schedule a registered task")
     p.add_argument("task")
     when = p.add_mutually_exclusive_group(required=True)
-    _trigger_arguments(when)
+    _trigger_arguments(when, p)
     when.add_argument("--now", action="store_true", help="run once, now (no trigger)")
     p.add_argument("--id")
     p.add_argument("--paused", action="store_true", help="add the job paused")
@@ -173,7 +177,7 @@ def build_parser():
 
     p = sub.add_parser("reschedule", help="give a job a new trigger")
     p.add_argument("id")
-    _trigger_arguments(p.add_mutually_exclusive_group(required=True))
+    _trigger_arguments(p.add_mutually_exclusive_group(required=True), p)
 
     sub.add_parser("export", help="every job as JSON (for backups, or another daemon)")
     p = sub.add_parser("import", help="add the jobs of an export")
@@ -188,10 +192,7 @@ def build_parser():
 
     p = sub.add_parser("next", help="next fire times of a job, or of a trigger not added")
     p.add_argument("id", nargs="?", help="a job id (or give a trigger instead)")
-    when = p.add_mutually_exclusive_group()
-    when.add_argument("--cron", metavar="EXPR", help='crontab text, e.g. "0 4 * * mon-fri"')
-    when.add_argument("--interval", metavar="DURATION", type=_duration_arg)
-    when.add_argument("--at", metavar="ISO")
+    _trigger_arguments(p.add_mutually_exclusive_group(), p)
     p.add_argument("-n", "--count", type=int, default=10, help="how many (default 10)")
     p.add_argument("--json", action="store_true", help="a JSON list of ISO times")
 
@@ -299,6 +300,16 @@ def trigger_of(args):
     """
     if getattr(args, "now", False):
         return ("json", '{"type": "date"}')
+    trigger = _given_trigger(args)
+    if trigger is None or getattr(args, "timezone", None) is None:
+        return trigger
+    try:
+        return zoned_trigger(trigger[0], trigger[1], args.timezone)
+    except SchedulerError as e:
+        raise Exit(EXIT_USAGE, "--timezone: %s" % (e,)) from None
+
+
+def _given_trigger(args):
     if args.cron is not None:
         return ("cron", args.cron)
     if args.interval is not None:

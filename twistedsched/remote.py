@@ -171,6 +171,26 @@ def build_remote_trigger(scheduler, kind, spec):
     raise TriggerError("unknown trigger kind %r (use cron, interval, at or json)" % (kind,))
 
 
+def zoned_trigger(kind, spec, timezone):
+    """
+    A C{("json", text)} trigger of C{kind} and C{spec} (as for
+    L{build_remote_trigger}) that reads its times in C{timezone}, its own
+    zone rather than the daemon's.  L{TriggerError} if anything is wrong.
+    """
+    if not isinstance(timezone, str) or not isinstance(spec, str):
+        raise TriggerError("timezone: expected a zone name, not %r" % (timezone,))
+    if kind == "cron":
+        data = _cron_trigger(spec, timezone).to_dict()
+    elif kind in ("interval", "every"):
+        data = {"type": "interval", "seconds": parse_duration(spec), "timezone": timezone}
+    elif kind in ("at", "date"):
+        data = {"type": "date", "run_date": spec, "timezone": timezone}
+    else:
+        raise TriggerError("timezone: only for cron, interval and at triggers, not %r"
+                           % (kind,))
+    return "json", json.dumps(data)
+
+
 def _as_trigger(scheduler, trigger):
     """A trigger object, a (kind, spec) pair, or a trigger dict -> a trigger."""
     if ITrigger.providedBy(trigger):
