@@ -308,7 +308,7 @@ class ShowTests(ConsoleTestCase):
     def test_paused(self):
         self.add(greet, "interval", seconds=30, id="p", next_run_time=None)
         lines = self.session.cmd("show p")
-        self.assertIn("next run:           paused", lines)
+        self.assertIn("next run:             paused", lines)
 
     def test_unknown(self):
         self.assertEqual(self.session.error("show nope"), "error: no job with id 'nope'")
@@ -547,7 +547,8 @@ class WatchTests(ConsoleTestCase):
         self.assertEqual(line, "2026-01-05 13:00:30+01:00 job_run job_id=w jobstore=default "
                          "job_name=greet scheduled_run_time=2026-01-05T12:00:30+00:00 "
                          "started=2026-01-05T12:00:30+00:00 ended=2026-01-05T12:00:30+00:00 "
-                         "duration=0.0 outcome=ok scheduler=%s" % (self.sched.scheduler_id,))
+                         "duration=0.0 outcome=ok scheduler=%s result=hello world"
+                         % (self.sched.scheduler_id,))
 
     def test_bad_event_name(self):
         self.assertIn("unknown event 'nope'", self.session.error("watch nope"))

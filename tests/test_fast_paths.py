@@ -63,7 +63,7 @@ class ImmediateExecutorTests(unittest.TestCase):
         clock.advance(1)
         self.assertEqual(seen, [1])
         self.assertEqual(sched.running_instances(), 0)
-        self.assertEqual(sched._in_flight, set(), "no Deferred kept for a job that ended")
+        self.assertFalse(sched._in_flight, "no Deferred kept for a job that ended")
         self.successResultOf(sched.shutdown())
 
     def test_job_that_runs_itself_meets_max_instances(self):

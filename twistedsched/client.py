@@ -370,6 +370,39 @@ class ControlClient:
     def run_job(self, job_id):
         return self._job(C.RunJob, id=job_id)
 
+    def backfill(self, job_id, start, end):
+        """
+        Run a job for every fire time from C{start} to C{end} (datetimes or
+        ISO text); fire with the run times (aware datetimes).
+        """
+        start, end = (value.isoformat() if isinstance(value, _dt.datetime) else value
+                      for value in (start, end))
+        d = self._call(C.Backfill, id=job_id, start=start, end=end)
+        return d.addCallback(lambda answer: [
+            _dt.datetime.fromisoformat(text) for text in answer["times"]])
+
+    def cancel_running(self, job_id):
+        """Cancel the running instances of a job; fire with how many there were."""
+        return self._call(C.CancelRunning, id=job_id).addCallback(
+            lambda answer: answer["cancelled"])
+
+    def next_fire_times(self, job_id=None, count=10, trigger=None, **trigger_args):
+        """
+        Fire with the next C{count} fire times (aware datetimes, in the
+        daemon's zone) of a job, or of a C{trigger} not added (as
+        L{trigger_to_wire} takes it: C{trigger=("cron", "0 4 * * mon-fri")}).
+        """
+        kind = spec = None
+        if trigger is not None or trigger_args:
+            try:
+                kind, spec = trigger_to_wire(trigger, trigger_args)
+            except BadArgument:
+                return defer.fail()
+        d = self._call(C.NextFireTimes, id=job_id, trigger_kind=kind, trigger=spec,
+                       count=count)
+        return d.addCallback(lambda answer: [
+            _dt.datetime.fromisoformat(text) for text in answer["times"]])
+
     def get_jobs_page(self, offset=0, limit=None, jobstore=None):
         """Fire with C{(jobs, next_offset)}; C{next_offset} is C{None} at the end."""
         d = self._call(C.ListJobs, offset=offset, limit=limit, jobstore=jobstore)

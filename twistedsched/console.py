@@ -12,6 +12,7 @@ same protocol serves telnet, nc and TLS clients.
 """
 
 import collections
+import datetime as _dt
 import difflib
 import fnmatch
 import inspect
@@ -31,10 +32,12 @@ from twistedsched import events as ev
 from twistedsched import auth
 from twistedsched.errors import (
     BadArgumentError, JobLookupError, SchedulerError, UnknownTaskError)
-from twistedsched.history import HISTORY_HEADERS, history_rows
+from twistedsched.history import HISTORY_HEADERS, history_rows, last_result
 from twistedsched.limits import hang_up
 from twistedsched.remote import (
-    REMOTE_OPTIONS, add_remote_job, check_args, check_kwargs, job_to_wire, run_remote_job)
+    REMOTE_CHANGES, REMOTE_OPTIONS, add_remote_job, build_remote_trigger, check_args,
+    check_kwargs, job_to_wire, modify_remote_job, remote_backfill, remote_next_fire_times,
+    run_remote_job, zoned_trigger)
 from twistedsched.table import JOB_HEADERS, format_run_time, format_table, job_rows
 
 #: Defaults for L{ConsoleFactory}.
@@ -162,13 +165,16 @@ def clean(text):
 
 def _option_value(key, value):
     """A job option's value: JSON if it parses (true, 3, null), else the text."""
-    if key in ("id", "name", "args", "kwargs", "executor", "jobstore"):
+    if key in ("id", "name", "args", "kwargs", "executor", "jobstore", "timezone"):
         return value
     try:
         return json.loads(value)
     except ValueError:
         return value
 
+
+#: The OPTION=VALUE words of 'add'.
+ADD_OPTIONS = ("id", "name", "args", "kwargs", "timezone") + REMOTE_OPTIONS
 
 _JSON_EXAMPLES = {"args": "args='[1, \"a\"]'", "kwargs": "kwargs='{\"zone\": \"forest\"}'"}
 
@@ -525,6 +531,8 @@ class ConsoleProtocol(LineReceiver, TimeoutMixin):
         running = self.scheduler.running_instances(job.id)
         if running:
             return "running" if running == 1 else "running x%d" % (running,)
+        if job.paused and job.policy_state.get("paused_reason"):
+            return "paused (failures)"
         return "paused" if job.paused else "scheduled"
 
     @command("show", "show ID")
@@ -544,6 +552,11 @@ class ConsoleProtocol(LineReceiver, TimeoutMixin):
                   ("kwargs", json.dumps(wire["kwargs"]))]
         fields += [(key, json.dumps(value) if not isinstance(value, str) else value)
                    for key, value in wire["options"].items()]
+        if wire["options"]["max_runs"] is not None:
+            fields.append(("runs", "%d of %d" % (wire["policy_state"]["runs"],
+                                                 wire["options"]["max_runs"])))
+        if wire["policy_state"]["paused_reason"]:
+            fields.append(("paused because", wire["policy_state"]["paused_reason"]))
         width = max(len(key) for key, _ in fields) + 1
         lines = ["%s %s" % ((key + ":").ljust(width), value) for key, value in fields]
         d = self.scheduler.job_history(job.id, job.jobstore)
@@ -553,7 +566,9 @@ class ConsoleProtocol(LineReceiver, TimeoutMixin):
         if not runs:
             return ["last runs: none"]
         rows = history_rows(runs, self.scheduler.timezone)
-        return ["last runs (newest first):"] + [
+        result = last_result(runs, self.scheduler.timezone)
+        return ([] if result is None else ["last result: " + result]) + [
+            "last runs (newest first):"] + [
             "  " + line for line in format_table(HISTORY_HEADERS, rows)]
 
     @command("add", "add TASK cron|every|at SPEC [OPTION=VALUE...]")
@@ -566,7 +581,9 @@ class ConsoleProtocol(LineReceiver, TimeoutMixin):
           add report at 2026-12-01T04:00        (times in the scheduler's zone)
         Options: id, name, args, kwargs, misfire_grace_time, coalesce,
         max_instances, jitter, timeout, executor, jobstore, replace_existing,
-        paused.
+        paused, max_runs, pause_after_failures, retries, retry_delay,
+        retry_max_delay, overlap, exclude (a JSON list of dates and calendar
+        names), timezone (the trigger's own zone, e.g. timezone=Asia/Tokyo).
         """
         if len(args) < 3:
             raise UsageError()
@@ -581,13 +598,16 @@ class ConsoleProtocol(LineReceiver, TimeoutMixin):
             key, equals, value = word.partition("=")
             if not equals or not re.fullmatch(r"[A-Za-z_]+", key):
                 raise UsageError("expected OPTION=VALUE, not %r" % (word,))
-            if key not in ("id", "name", "args", "kwargs") + REMOTE_OPTIONS:
+            if key not in ADD_OPTIONS:
                 raise BadArgumentError("unknown option %r (known: %s)" % (
-                    key, ", ".join(("id", "name", "args", "kwargs") + REMOTE_OPTIONS)))
+                    key, ", ".join(ADD_OPTIONS)))
             options[key] = _option_value(key, value)
         options["args"] = _checked_json(check_args, options.get("args"), "args")
         options["kwargs"] = _checked_json(check_kwargs, options.get("kwargs"), "kwargs")
-        d = add_remote_job(self.scheduler, task, (kind, " ".join(spec)),
+        trigger = (kind, " ".join(spec))
+        if "timezone" in options:
+            trigger = zoned_trigger(kind, trigger[1], options.pop("timezone"))
+        d = add_remote_job(self.scheduler, task, trigger,
                            args=options.pop("args"), kwargs=options.pop("kwargs"),
                            id=options.pop("id", None), name=options.pop("name", None),
                            options=options)
@@ -631,6 +651,101 @@ class ConsoleProtocol(LineReceiver, TimeoutMixin):
         return run_remote_job(self.scheduler, job_id).addCallback(
             lambda _: self.write_lines(["submitted job %s; 'show %s' for the outcome" % (
                 job_id, job_id)]))
+
+    @command("modify", "modify ID OPTION=VALUE...")
+    def do_modify(self, args):
+        """
+        Change a job: name, task, args, kwargs, or any option of 'add'.
+          modify backup max_instances=2 args='["db2"]'
+        """
+        if len(args) < 2:
+            raise UsageError()
+        changes = {}
+        for word in args[1:]:
+            key, equals, value = word.partition("=")
+            if not equals or key not in REMOTE_CHANGES:
+                raise UsageError("expected OPTION=VALUE with OPTION one of %s, not %r" % (
+                    ", ".join(REMOTE_CHANGES), word))
+            changes[key] = _option_value(key, value)
+        for key in ("args", "kwargs"):
+            if key in changes:
+                check = check_args if key == "args" else check_kwargs
+                changes[key] = _checked_json(check, changes[key], key)
+        d = modify_remote_job(self.scheduler, args[0], changes)
+        return d.addCallback(lambda job: self.write_lines(["modified job %s; next run: %s" % (
+            job.id, format_run_time(job.next_run_time, self.scheduler.timezone))]))
+
+    @command("reschedule", "reschedule ID cron|every|at SPEC")
+    def do_reschedule(self, args):
+        """
+        Give a job a new trigger; its next run is counted from now.
+          reschedule backup cron "0 3 * * *"
+        """
+        if len(args) < 3:
+            raise UsageError()
+        trigger = build_remote_trigger(self.scheduler, args[1], " ".join(args[2:]))
+        d = self.scheduler.reschedule_job(args[0], trigger=trigger)
+        return d.addCallback(lambda job: self.write_lines(["rescheduled job %s: %s; next run: %s"
+                                                           % (job.id, job.trigger, format_run_time(
+                                                               job.next_run_time,
+                                                               self.scheduler.timezone))]))
+
+    @command("backfill", "backfill ID FROM TO")
+    def do_backfill(self, args):
+        """
+        Run a job for every time its trigger fired from FROM to TO (ISO times,
+        in the scheduler's zone unless they have an offset; TO included), in
+        order, now.  At most 1000 runs.
+          backfill nightly 2026-11-20T00:00 2026-11-23T00:00
+        """
+        if len(args) != 3:
+            raise UsageError()
+        d = remote_backfill(self.scheduler, *args)
+        return d.addCallback(lambda times: self.write_lines(
+            ["backfilling %s: %d run%s" % (args[0], len(times), "" if len(times) == 1 else "s")]
+            + ["  " + text.replace("T", " ") for text in times]))
+
+    @command("cancel", "cancel ID")
+    def do_cancel(self, args):
+        """
+        Cancel the running instances of a job (their runs end as cancelled).
+        The process executor kills the worker; a thread cannot be stopped.
+        """
+        job_id = self._one_id(args)
+        return self.scheduler.cancel_running(job_id).addCallback(
+            lambda count: self.write_lines(["cancelled %d running instance%s of %s" % (
+                count, "" if count == 1 else "s", job_id)]))
+
+    @command("next", "next ID|cron SPEC|every DURATION|at TIME [-n COUNT]")
+    def do_next(self, args):
+        """
+        Show when a job runs next, or when a trigger would fire (to check it
+        before adding a job), in the scheduler's zone; 10 times unless -n.
+          next backup -n 5
+          next cron "0 4 * * mon-fri" -n 5
+        """
+        args, count = list(args), 10
+        if "-n" in args:
+            at = args.index("-n")
+            if at + 1 >= len(args) or not re.fullmatch(r"\d{1,6}", args[at + 1]):
+                raise UsageError("-n needs a whole number")
+            count = int(args[at + 1])
+            del args[at:at + 2]
+        if not args or any(a.startswith("-") for a in args):
+            raise UsageError()
+        if len(args) == 1:
+            d = remote_next_fire_times(self.scheduler, job_id=args[0], count=count)
+        else:
+            d = remote_next_fire_times(self.scheduler, trigger=(args[0], " ".join(args[1:])),
+                                       count=count)
+        return d.addCallback(self._write_times)
+
+    def _write_times(self, times):
+        if not times:
+            return self.write_lines(["no fire times (paused, or the trigger has ended)"])
+        weekdays = [_dt.datetime.fromisoformat(t).strftime("%a") for t in times]
+        self.write_lines(["%s  %s" % (day, text.replace("T", " "))
+                          for day, text in zip(weekdays, times)])
 
     @command("tasks", "tasks")
     def do_tasks(self, args):

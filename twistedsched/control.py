@@ -235,6 +235,31 @@ class RunJob(_Command):
     response = [(b"job", JSON())]
 
 
+class CancelRunning(_Command):
+    """Cancel the running instances of a job in this daemon; answers how many."""
+    arguments = [(b"id", _text(False))]
+    response = [(b"cancelled", amp.Integer())]
+
+
+class Backfill(_Command):
+    """
+    Run a job for every fire time from C{start} to C{end} (ISO text, naive
+    in the daemon's zone); answers the run times (ISO), at most 1000.
+    """
+    arguments = [(b"id", _text(False)), (b"start", _text(False)), (b"end", _text(False))]
+    response = [(b"times", JSON())]
+
+
+class NextFireTimes(_Command):
+    """
+    The next C{count} fire times (ISO text in the daemon's zone) of a job
+    (C{id}) or of a trigger not added (C{trigger_kind} and C{trigger}).
+    """
+    arguments = [(b"id", _text()), (b"trigger_kind", _text()), (b"trigger", _text()),
+                 (b"count", amp.Integer(optional=True))]
+    response = [(b"times", JSON())]
+
+
 class ListTasks(_Command):
     arguments = []
     response = [(b"tasks", JSON())]
@@ -716,6 +741,26 @@ class ControlProtocol(amp.AMP):
     def run_job(self, id):
         return self._call(remote.run_remote_job, self.scheduler, id).addCallback(
             self._job_answer)
+
+    @CancelRunning.responder
+    def cancel_running(self, id):
+        d = self._call(lambda: self.scheduler.cancel_running(
+            remote.check_text(id, "id", required=True)))
+        return d.addCallback(lambda count: {"cancelled": count})
+
+    @Backfill.responder
+    def backfill(self, id, start, end):
+        d = self._call(remote.remote_backfill, self.scheduler, id, start, end)
+        return d.addCallback(lambda times: {"times": times})
+
+    @NextFireTimes.responder
+    def next_fire_times(self, id=None, trigger_kind=None, trigger=None, count=None):
+        if (trigger_kind is None) != (trigger is None):
+            raise BadArgument("next fire times: give both trigger_kind and trigger")
+        spec = None if trigger is None else (trigger_kind, trigger)
+        d = self._call(remote.remote_next_fire_times, self.scheduler, id, spec,
+                       10 if count is None else count)
+        return d.addCallback(lambda times: {"times": times})
 
     @ListTasks.responder
     def list_tasks(self):

@@ -3,6 +3,7 @@ twistedsched-ctl: drive a scheduler daemon's control port from a shell::
 
     twistedsched-ctl list
     twistedsched-ctl add greet --interval 30s --id hello --args '["bob"]'
+    twistedsched-ctl next --cron "0 4 * * mon-fri" -n 5
     twistedsched-ctl watch
     twistedsched-ctl --connect tcp:sched.example:7730 --tls --ca ca.pem --user ops list
 
@@ -21,9 +22,9 @@ from twisted.internet.task import react
 
 from twistedsched.client import ControlError, NotAuthorized, connect
 from twistedsched.control import MAX_PAGE
-from twistedsched.history import HISTORY_HEADERS, history_rows
-from twistedsched.errors import BadArgumentError
-from twistedsched.remote import parse_duration, parse_json_value
+from twistedsched.history import HISTORY_HEADERS, history_rows, last_result
+from twistedsched.errors import BadArgumentError, SchedulerError
+from twistedsched.remote import parse_duration, parse_json_value, zoned_trigger
 from twistedsched.table import JOB_HEADERS, format_table
 from twistedsched.tls import client_endpoint, describe_tls_failure, endpoint_host
 
@@ -63,6 +64,70 @@ def _duration_arg(text):
     return text
 
 
+def _trigger_arguments(group, parser):
+    parser.add_argument("--timezone", metavar="ZONE",
+                        help="read the trigger's times in this IANA zone (default: the "
+                             "daemon's)")
+    group.add_argument("--cron", metavar="EXPR", help='crontab text, e.g. "*/5 * * * *"')
+    group.add_argument("--interval", metavar="DURATION", type=_duration_arg,
+                       help="e.g. 90, 30s, 5m, 1h30m, 2d")
+    group.add_argument("--at", metavar="ISO", help="once, at an ISO 8601 time "
+                                                  "(naive times are in the daemon's zone)")
+
+
+#: The job options of add and modify: (option, type, help).
+_JOB_OPTIONS = (
+    ("max_instances", int, "instances that may run at once"),
+    ("misfire_grace_time", _duration_arg, "how late a run may start"),
+    ("jitter", _duration_arg, "a random delay of up to this much before each run"),
+    ("timeout", _duration_arg, "the longest a run may take"),
+    ("executor", str, "default, threads or processes"),
+    ("max_runs", int, "remove the job after N runs"),
+    ("pause_after_failures", int, "pause the job after N failed runs in a row"),
+    ("retries", int, "retry a failed run N times"),
+    ("retry_delay", _duration_arg, "before the first retry (default 10s), doubling each time"),
+    ("retry_max_delay", _duration_arg, "the longest wait between retries (default 10m)"),
+    ("overlap", str, "what a run due while another runs does: allow (up to max_instances), "
+                     "skip, buffer_one, buffer_all, cancel_other"),
+    ("exclude", str, "dates (YYYY-MM-DD) and calendar names the job never fires on, "
+                     "comma-separated"),
+)
+
+
+def _job_arguments(parser, defaults):
+    parser.add_argument("--name")
+    parser.add_argument("--args", type=_json_arg(list), default=[] if defaults else None,
+                        metavar="JSON", help="positional arguments, a JSON list")
+    parser.add_argument("--kwargs", type=_json_arg(dict), default={} if defaults else None,
+                        metavar="JSON", help="keyword arguments, a JSON object")
+    coalesce = parser.add_mutually_exclusive_group()
+    coalesce.add_argument("--coalesce", action="store_true", default=None,
+                          help="fold several overdue runs into one")
+    coalesce.add_argument("--no-coalesce", dest="coalesce", action="store_false",
+                          help="run every overdue run")
+    for option, kind, text in _JOB_OPTIONS:
+        # (dest: the job's --timeout is not the connection's --timeout)
+        parser.add_argument("--" + option.replace("_", "-"), type=kind, help=text,
+                            dest="job_" + option, metavar="N" if kind is int else "VALUE")
+
+
+def job_options(args):
+    """The job options given on the command line, as the daemon takes them."""
+    options = {}
+    if args.coalesce is not None:
+        options["coalesce"] = args.coalesce
+    for option, kind, _ in _JOB_OPTIONS:
+        value = getattr(args, "job_" + option)
+        if value is None:
+            continue
+        if kind is _duration_arg:
+            value = parse_duration(value)
+        elif option == "exclude":
+            value = [entry.strip() for entry in value.split(",") if entry.strip()]
+        options[option] = value
+    return options
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="twistedsched-ctl", description="Drive a twistedsched daemon's control port.",
@@ -92,38 +157,59 @@ def build_parser():
     p = sub.add_parser("list", help="jobs in run order, as a table (printed page by page; "
                                     "--timeout applies to each page)")
     p.add_argument("--limit", type=int, default=None, help="show at most N jobs")
-    p = sub.add_parser("import", help="add the jobs of a file in batches (--timeout "
-                                      "applies to each batch)")
-    p.add_argument("file", metavar="FILE",
-                   help="JSON: a list of jobs, or one job per line; a job is an object "
-                        "of task, trigger ([kind, spec]), and optionally args, kwargs, "
-                        "id, name and options such as paused; '-' reads stdin")
-    sub.add_parser("show", help="one job in detail").add_argument("id")
+    p.add_argument("--json", action="store_true", help="a JSON list of the jobs")
+    p = sub.add_parser("show", help="one job in detail")
+    p.add_argument("id")
+    p.add_argument("--json", action="store_true", help="the job and its runs as JSON")
 
     p = sub.add_parser("add", help="schedule a registered task")
     p.add_argument("task")
     when = p.add_mutually_exclusive_group(required=True)
-    when.add_argument("--cron", metavar="EXPR", help='crontab text, e.g. "*/5 * * * *"')
-    when.add_argument("--interval", metavar="DURATION", type=_duration_arg,
-                      help="e.g. 90, 30s, 5m, 1h30m, 2d")
-    when.add_argument("--at", metavar="ISO", help="once, at an ISO 8601 time "
-                                                 "(naive times are in the daemon's zone)")
+    _trigger_arguments(when, p)
+    when.add_argument("--now", action="store_true", help="run once, now (no trigger)")
     p.add_argument("--id")
-    p.add_argument("--name")
-    p.add_argument("--args", type=_json_arg(list), default=[], metavar="JSON",
-                   help="positional arguments, a JSON list")
-    p.add_argument("--kwargs", type=_json_arg(dict), default={}, metavar="JSON",
-                   help="keyword arguments, a JSON object")
     p.add_argument("--paused", action="store_true", help="add the job paused")
     p.add_argument("--replace", action="store_true", help="replace a job with the same id")
-    p.add_argument("--executor", help="where it runs: an executor alias, or queue:NAME "
-                                      "for the worker tier")
+    _job_arguments(p, defaults=True)
+
+    p = sub.add_parser("modify", help="change a job's name, task, arguments or options")
+    p.add_argument("id")
+    p.add_argument("--task", help="call another registered task")
+    _job_arguments(p, defaults=False)
+
+    p = sub.add_parser("reschedule", help="give a job a new trigger")
+    p.add_argument("id")
+    _trigger_arguments(p.add_mutually_exclusive_group(required=True), p)
+
+    sub.add_parser("export", help="every job as JSON (for backups, or another daemon)")
+    p = sub.add_parser("import", help="add the jobs of a file in batches (--timeout "
+                                      "applies to each batch)")
+    p.add_argument("file", metavar="FILE",
+                   help="an export, or JSON: a list of jobs, or one job per line; a job "
+                        "is an object of task, trigger ([kind, spec] or a trigger dict), "
+                        "and optionally args, kwargs, id, name, paused and options; '-' "
+                        "reads stdin")
+    p.add_argument("--replace", action="store_true", help="replace jobs with the same ids")
+
+    p = sub.add_parser("backfill", help="run a job for every fire time of a past range")
+    p.add_argument("id")
+    p.add_argument("--from", dest="start", required=True, metavar="ISO",
+                   help="the range's start (naive times are in the daemon's zone)")
+    p.add_argument("--to", dest="end", required=True, metavar="ISO", help="its end (included)")
+
+    p = sub.add_parser("next", help="next fire times of a job, or of a trigger not added")
+    p.add_argument("id", nargs="?", help="a job id (or give a trigger instead)")
+    _trigger_arguments(p.add_mutually_exclusive_group(), p)
+    p.add_argument("-n", "--count", type=int, default=10, help="how many (default 10)")
+    p.add_argument("--json", action="store_true", help="a JSON list of ISO times")
 
     for name, text in (("remove", "remove a job"), ("pause", "pause a job"),
-                       ("resume", "resume a job"), ("run", "run a job now")):
+                       ("resume", "resume a job"), ("run", "run a job now"),
+                       ("cancel", "cancel the running instances of a job")):
         sub.add_parser(name, help=text).add_argument("id")
     sub.add_parser("tasks", help="tasks the daemon lets clients schedule")
-    sub.add_parser("stats", help="counts of jobs, runs, errors, misses")
+    sub.add_parser("stats", help="counts of jobs, runs, errors, misses").add_argument(
+        "--json", action="store_true", help="a JSON object")
     sub.add_parser("workers", help="live workers and queues of the worker tier")
     sub.add_parser("pause-scheduler", help="stop running any job until resume-scheduler")
     sub.add_parser("resume-scheduler", help="run jobs again")
@@ -157,11 +243,19 @@ def print_job(job):
               ("args", json.dumps(job.args)), ("kwargs", json.dumps(job.kwargs)),
               ("trigger", job.trigger), ("next run", data.get("next_run") or "paused")]
     fields += sorted(data.get("options", {}).items())
+    state = data.get("policy_state") or {}
+    if data.get("options", {}).get("max_runs") is not None:
+        fields.append(("runs", "%d of %d" % (state.get("runs", 0), data["options"]["max_runs"])))
+    if state.get("paused_reason"):
+        fields.append(("paused because", state["paused_reason"]))
     for line in format_table(("FIELD", "VALUE"), fields)[1:]:
         _out(line)
     if not job.history:
         _out("last runs: none")
         return
+    result = last_result(job.history)
+    if result is not None:
+        _out("last result: " + result)
     _out("last runs (newest first):")
     for line in format_table(HISTORY_HEADERS, history_rows(job.history)):
         _out("  " + line)
@@ -185,9 +279,20 @@ def format_event(event):
 
 # -- Commands ----------------------------------------------------------------------
 
+def _out_json(value):
+    _out(json.dumps(value, indent=2, sort_keys=True, default=str))
+
+
 async def do_list(client, args):
-    """Print each page as it comes, each within --timeout: any size of listing ends."""
+    """
+    Print each page as it comes, each within --timeout: any size of listing
+    ends.  With --json, one JSON list of them all.
+    """
     from twisted.internet import reactor
+    if args.json:
+        jobs = await client.get_jobs(limit=args.limit)
+        _out_json([job.to_dict() for job in jobs])
+        return
     offset, shown = 0, 0
     while offset is not None and (args.limit is None or shown < args.limit):
         want = None if args.limit is None else min(MAX_PAGE, args.limit - shown)
@@ -199,7 +304,10 @@ async def do_list(client, args):
 
 
 def read_jobs(path):
-    """The jobs of an import file (a JSON list, or one JSON object per line)."""
+    """
+    The jobs of an import file: an export (L{do_export}), a JSON list of
+    jobs, or one JSON job per line.
+    """
     try:
         if path == "-":
             text = sys.stdin.read()
@@ -209,19 +317,51 @@ def read_jobs(path):
     except (OSError, UnicodeDecodeError) as e:
         raise Exit(EXIT_USAGE, "cannot read %s: %s" % (path, e)) from None
     try:
-        if text.lstrip().startswith("["):
-            jobs = json.loads(text)
-        else:
-            jobs = [json.loads(line) for line in text.splitlines() if line.strip()]
+        data = json.loads(text)
+    except ValueError:
+        data = None                     # one job per line, perhaps
+    if isinstance(data, list):
+        return data
+    if isinstance(data, dict) and "task" not in data:
+        return _export_jobs(path, data)
+    try:
+        return [json.loads(line) for line in text.splitlines() if line.strip()]
     except ValueError as e:
-        raise Exit(EXIT_USAGE, "%s is not JSON (a list, or one job per line): %s" % (
-            path, e)) from None
-    return jobs
+        raise Exit(EXIT_USAGE, "%s is not JSON (an export, a list, or one job per line): %s"
+                   % (path, e)) from None
+
+
+def _export_jobs(path, data):
+    """The jobs of an export (L{do_export}); L{Exit} 2 if C{data} is not one."""
+    if not isinstance(data, dict) or data.get("format") != EXPORT_FORMAT \
+            or not isinstance(data.get("jobs"), list):
+        raise Exit(EXIT_USAGE, 'import: %s is not an export (a JSON object with "format": '
+                               '"%s" and a "jobs" list)' % (path, EXPORT_FORMAT))
+    return data["jobs"]
+
+
+def import_entry(job, replace=False):
+    """
+    A job of an import file as L{ControlClient.add_jobs} takes it: the
+    options of an export (C{options}, C{paused}) become its fields;
+    C{replace} replaces a job with the same id.
+    """
+    if not isinstance(job, dict):
+        return job                      # refused in its place by add_jobs
+    entry = {key: value for key, value in job.items() if key not in ("options", "paused")}
+    options = job.get("options")
+    if isinstance(options, dict):
+        entry.update(options)
+    if job.get("paused"):
+        entry["paused"] = True
+    if replace:
+        entry["replace_existing"] = True
+    return entry
 
 
 async def do_import(client, args):
     from twisted.internet import reactor
-    jobs = read_jobs(args.file)
+    jobs = [import_entry(job, args.replace) for job in read_jobs(args.file)]
     try:
         results = await client.add_jobs(jobs, timeout=args.timeout, reactor=reactor)
     except defer.TimeoutError:
@@ -243,17 +383,43 @@ async def do_show(client, args):
     job = await client.get_job(args.id)
     if job is None:
         raise Exit(EXIT_REFUSED, "no job with id %r" % (args.id,))
-    print_job(job)
+    if args.json:
+        _out_json(dict(job.to_dict(), history=job.history))
+    else:
+        print_job(job)
+
+
+def trigger_of(args):
+    """
+    The (kind, spec) of --cron, --interval or --at (or --now: once, now);
+    C{None} if none was given.
+    """
+    if getattr(args, "now", False):
+        return ("json", '{"type": "date"}')
+    trigger = _given_trigger(args)
+    if trigger is None or getattr(args, "timezone", None) is None:
+        return trigger
+    try:
+        return zoned_trigger(trigger[0], trigger[1], args.timezone)
+    except SchedulerError as e:
+        raise Exit(EXIT_USAGE, "--timezone: %s" % (e,)) from None
+
+
+def _given_trigger(args):
+    if args.cron is not None:
+        return ("cron", args.cron)
+    if args.interval is not None:
+        return ("interval", args.interval)
+    if args.at is not None:
+        return ("at", args.at)
+    return None
 
 
 async def do_add(client, args):
-    if args.cron is not None:
-        trigger = ("cron", args.cron)
-    elif args.interval is not None:
-        trigger = ("interval", args.interval)
-    else:
-        trigger = ("at", args.at)
-    options = {"paused": True} if args.paused else {}
+    trigger = trigger_of(args)
+    options = job_options(args)
+    if args.paused:
+        options["paused"] = True
     if args.replace:
         options["replace_existing"] = True
     if args.executor:
@@ -261,6 +427,70 @@ async def do_add(client, args):
     job = await client.add_job(args.task, trigger, args=args.args, kwargs=args.kwargs,
                                id=args.id, name=args.name, **options)
     _out("added %s (next run: %s)" % (job.id, job.data.get("next_run") or "paused"))
+
+
+async def do_next(client, args):
+    trigger = trigger_of(args)
+    if (trigger is None) == (args.id is None):
+        raise Exit(EXIT_USAGE, "next: give a job id or one of --cron, --interval, --at")
+    times = await client.next_fire_times(args.id, args.count, trigger=trigger)
+    if args.json:
+        _out(json.dumps([t.isoformat() for t in times]))
+    elif not times:
+        _out("no fire times (the job is paused, or its trigger has ended)")
+    for when in [] if args.json else times:
+        _out(when.strftime("%a  ") + when.isoformat(sep=" "))
+
+
+EXPORT_FORMAT = "twistedsched-jobs/1"
+
+#: What an exported job keeps of the daemon's description of it.
+_NOT_IMPORTED = ("jobstore",)
+
+
+def export_entry(data):
+    """One job of an export, from the daemon's description of it (C{RemoteJob.data})."""
+    options = {key: value for key, value in data.get("options", {}).items()
+               if key not in _NOT_IMPORTED}
+    return {"id": data["id"], "name": data["name"], "task": data.get("task"),
+            "args": data.get("args", []), "kwargs": data.get("kwargs", {}),
+            "trigger": data.get("trigger_dict"), "paused": data.get("paused", False),
+            "options": options}
+
+
+async def do_export(client, args):
+    jobs = await client.get_jobs()
+    _out(json.dumps({"format": EXPORT_FORMAT, "jobs": [export_entry(job.data) for job in jobs]},
+                    indent=2, sort_keys=True))
+
+
+async def do_modify(client, args):
+    changes = job_options(args)
+    for field in ("name", "task", "args", "kwargs"):
+        if getattr(args, field) is not None:
+            changes[field] = getattr(args, field)
+    if not changes:
+        raise Exit(EXIT_USAGE, "modify: nothing to change (see modify --help)")
+    job = await client.modify_job(args.id, **changes)
+    _out("modified %s (next run: %s)" % (job.id, job.data.get("next_run") or "paused"))
+
+
+async def do_reschedule(client, args):
+    job = await client.reschedule_job(args.id, trigger_of(args))
+    _out("rescheduled %s: %s (next run: %s)" % (job.id, job.trigger,
+                                                 job.data.get("next_run") or "paused"))
+
+
+async def do_backfill(client, args):
+    times = await client.backfill(args.id, args.start, args.end)
+    _out("backfilling %s: %d run%s" % (args.id, len(times), "" if len(times) == 1 else "s"))
+    for when in times:
+        _out("  " + when.isoformat(sep=" "))
+
+
+async def do_cancel(client, args):
+    count = await client.cancel_running(args.id)
+    _out("cancelled %d running instance%s of %s" % (count, "" if count == 1 else "s", args.id))
 
 
 async def do_remove(client, args):
@@ -298,6 +528,8 @@ async def do_tasks(client, args):
 
 async def do_stats(client, args):
     stats = await client.stats()
+    if args.json:
+        return _out_json(stats)
     for line in format_table(("STAT", "VALUE"), sorted(stats.items()))[1:]:
         _out(line)
 
@@ -345,7 +577,8 @@ COMMANDS = {
     "pause": do_pause, "resume": do_resume, "run": do_run, "tasks": do_tasks,
     "stats": do_stats, "workers": do_workers, "watch": do_watch,
     "pause-scheduler": do_pause_scheduler, "resume-scheduler": do_resume_scheduler,
-    "import": do_import,
+    "next": do_next, "cancel": do_cancel, "backfill": do_backfill, "modify": do_modify,
+    "reschedule": do_reschedule, "export": do_export, "import": do_import,
 }
 
 #: Commands that time each of their calls, not the whole command (--timeout).

@@ -13,6 +13,7 @@ import importlib
 import importlib.util
 
 from twisted.application import service, strports
+from twisted.internet import defer
 from twisted.logger import Logger
 from twisted.python import usage
 
@@ -20,9 +21,12 @@ from twistedsched import tasks as _tasks
 from twistedsched.auth import Authenticator, make_checker
 from twistedsched.console import DEFAULT_MAX_LINE_LENGTH
 from twistedsched.errors import SchedulerError
+from twistedsched.job import check_options
 from twistedsched.executors import ProcessPoolExecutor, ReactorExecutor, ThreadPoolExecutor
 from twistedsched.limits import ConnectionLimiter
 from twistedsched.remote import MIN_INTERVAL
+from twistedsched.config import check_jobs, ensure_jobs, read_config
+from twistedsched.policies.calendars import check_calendar, load_calendar
 from twistedsched.scheduler import Scheduler
 from twistedsched.stores import MemoryJobStore
 from twistedsched.timeutil import as_timezone
@@ -59,6 +63,7 @@ class Options(usage.Options):
     optFlags = [
         ["insecure", None, "Allow listening beyond loopback without --auth."],
         ["quiet-runs", None, "Log only the runs that fail, not one line per run."],
+        ["no-coalesce", None, "Job default: run every overdue run, not one for all."],
     ]
 
     optParameters = [
@@ -104,6 +109,14 @@ class Options(usage.Options):
                               "(e.g. tcp:7732:interface=127.0.0.1; default: off)."],
         ["web-tokens", None, None, "File of bearer tokens for the web API (made by "
                                    "python -m twistedsched.web.tokens NAME); needs --auth."],
+        ["misfire-grace-time", None, "1", "Job default: seconds a run may be late and still "
+                                          "run ('none': any lateness)."],
+        ["max-instances", None, 1, "Job default: instances of a job that may run at once.",
+         int],
+        ["job-timeout", None, "none", "Job default: seconds a run may take ('none': no "
+                                      "limit)."],
+        ["retries", None, 0, "Job default: retries of a failed run.", int],
+        ["retry-delay", None, 10.0, "Job default: seconds before the first retry.", float],
     ]
 
     def __init__(self):
@@ -112,6 +125,59 @@ class Options(usage.Options):
         self["allow-module"] = []
         self["auth"] = None
         self["credCheckers"] = []
+        self["calendars"] = {}
+        self["jobs"] = []
+        self["config"] = None
+
+    def opt_config(self, path):
+        """A TOML file of options, task modules, calendars and jobs (give it first)."""
+        try:
+            document = read_config(path)
+            for key, value in document.items():
+                self._apply_config(key, value)
+        except (SchedulerError, TypeError, ValueError) as e:
+            raise usage.UsageError("--config %s: %s" % (path, e)) from None
+        self["config"] = path
+
+    def _apply_config(self, key, value):
+        if key == "jobs":
+            self["jobs"] = check_jobs(value)
+        elif key == "tasks":
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise ValueError("tasks: expected a list of module names")
+            self["tasks"].extend(value)
+        elif key == "calendars":
+            if not isinstance(value, dict):
+                raise ValueError("calendars: expected a table of NAME = FILE")
+            for name, path in value.items():
+                self.opt_calendar("%s=%s" % (name, path))
+        elif key in ("config", "auth"):
+            raise ValueError("%s cannot be given in the file" % (key,))
+        else:
+            self._apply_option(key, value)
+
+    def _apply_option(self, key, value):
+        flags = {flag[0] for flag in self.optFlags}
+        parameters = {p[0]: p for p in self.optParameters}
+        if key in flags:
+            if not isinstance(value, bool):
+                raise ValueError("%s: expected true or false, not %r" % (key, value))
+            self[key] = int(value)
+        elif key in parameters:
+            coerce = parameters[key][4] if len(parameters[key]) > 4 else str
+            self[key] = coerce(value)
+        else:
+            raise ValueError("unknown option %r" % (key,))
+
+    def opt_calendar(self, spec):
+        """NAME=FILE: an exclusion calendar jobs may name in exclude (repeatable)."""
+        name, equals, path = spec.partition("=")
+        if not equals or not name or not path:
+            raise usage.UsageError("--calendar: expected NAME=FILE, not %r" % (spec,))
+        try:
+            self["calendars"][name] = check_calendar(name, load_calendar(path))
+        except (OSError, SchedulerError) as e:
+            raise usage.UsageError("--calendar %s: %s" % (spec, e)) from None
 
     def opt_tasks(self, module):
         """Import MODULE: tasks it registers may be scheduled remotely (repeatable)."""
@@ -160,6 +226,11 @@ class Options(usage.Options):
             raise usage.UsageError("--max-adds-per-second must be 0 (no limit) or more")
         if self["history-size"] < 0:
             raise usage.UsageError("--history-size must be 0 (none) or more")
+        defaults, policy_defaults = job_defaults(self)
+        try:
+            check_options(dict(defaults, **policy_defaults))
+        except SchedulerError as e:
+            raise usage.UsageError("job defaults: %s" % (e,)) from None
         metrics = self["metrics"]
         if metrics.lower() not in DISABLED and listens_beyond_loopback(metrics) \
                 and not self["insecure"]:
@@ -214,6 +285,27 @@ def queue_executor(options):
                                        namespace=options.get("broker-namespace"))}
     except SchedulerError as e:
         raise usage.UsageError("--broker: %s" % (e,)) from None
+def _seconds_or_none(text, option):
+    if str(text).lower() == "none":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise usage.UsageError("--%s: expected seconds or 'none', not %r" % (option, text))
+    return int(value) if value == int(value) else value
+
+
+def job_defaults(options):
+    """The job defaults the daemon's options give (misfire grace, coalesce, ...)."""
+    defaults = dict(
+        misfire_grace_time=_seconds_or_none(options.get("misfire-grace-time", "1"),
+                                            "misfire-grace-time"),
+        coalesce=not options.get("no-coalesce"),
+        max_instances=options.get("max-instances", 1),
+        timeout=_seconds_or_none(options.get("job-timeout", "none"), "job-timeout"))
+    policy_defaults = {"retries": options.get("retries") or None,
+                       "retry_delay": options.get("retry-delay", 10.0)}
+    return defaults, policy_defaults
 
 
 def make_scheduler(options, reactor=None):
@@ -232,6 +324,11 @@ def make_scheduler(options, reactor=None):
         history_size=options.get("history-size", HISTORY_SIZE),
         scheduler_id=options.get("scheduler-id"), log_runs=not options.get("quiet-runs"))
     sched.remote_min_interval = options.get("min-interval", MIN_INTERVAL)
+    defaults, policy_defaults = job_defaults(options)
+    try:
+        sched = _make_scheduler(options, reactor, defaults, policy_defaults)
+    except SchedulerError as e:
+        raise usage.UsageError("job defaults: %s" % (e,)) from None
     import_tasks(options["tasks"], sched.tasks)
     if options["store"] != "memory":
         try:
@@ -241,6 +338,22 @@ def make_scheduler(options, reactor=None):
         except SchedulerError as e:
             raise usage.UsageError("--store: %s" % (e,)) from None
     return sched
+
+
+def _make_scheduler(options, reactor, defaults, policy_defaults):
+    stores = {}
+    if options["store"] == "memory":
+        max_bytes = options.get("max-stored-bytes", MAX_STORED_BYTES) or None
+        stores["default"] = MemoryJobStore(max_argument_bytes=max_bytes)
+    return Scheduler(reactor=reactor, timezone=options["timezone"], jobstores=stores, executors={
+        "default": ReactorExecutor(),
+        "threads": ThreadPoolExecutor(max_workers=options["max-workers"]),
+        "processes": ProcessPoolExecutor(max_workers=options.get("max-processes", 2)),
+        **queue_executor(options),
+    }, max_jobs=options.get("max-jobs") or None,
+        history_size=options.get("history-size", HISTORY_SIZE),
+        scheduler_id=options.get("scheduler-id"), log_runs=not options.get("quiet-runs"),
+        calendars=options.get("calendars"), policy_defaults=policy_defaults, **defaults)
 
 
 def _checker(options):
@@ -332,12 +445,27 @@ def make_web_service(scheduler, endpoint, options, reactor=None, authenticator=N
                              options, reactor)
 
 
+class EnsureJobs(service.Service):
+    """At start, ensures the jobs of C{--config} (L{twistedsched.config.ensure_jobs})."""
+
+    def __init__(self, scheduler, jobs):
+        self.scheduler = scheduler
+        self.jobs = jobs
+        self.done = None
+
+    def startService(self):
+        service.Service.startService(self)
+        self.done = defer.ensureDeferred(ensure_jobs(self.scheduler, self.jobs))
+
+
 def makeService(options, reactor=None):
     """The service tree for C{twistd sched} (C{reactor} is for tests)."""
     top = service.MultiService()
     sched = make_scheduler(options, reactor)
     sched.setName("scheduler")
     sched.setServiceParent(top)
+    if options.get("jobs"):
+        EnsureJobs(sched, options["jobs"]).setServiceParent(top)
     authenticator = make_authenticator(options, reactor)
     for name, make in (("control", make_control_service), ("console", make_console_service),
                        ("metrics", make_metrics_service), ("web", make_web_service)):

@@ -32,8 +32,14 @@ EVENT_JOB_RUN = 1 << 18
 #: A queue of the worker tier had no live consumer for longer than its
 #: bound (see L{twistedsched.executors.queue}).
 EVENT_QUEUE_UNCONSUMED = 1 << 19
+#: A policy paused a job (L{JobPausedEvent}: C{reason} says why).
+EVENT_JOB_PAUSED = 1 << 20
+#: A failed run will be retried (L{JobRetryEvent}: which attempt, when).
+EVENT_JOB_RETRY = 1 << 21
+#: A run due while another runs waits for it (the job's overlap policy).
+EVENT_JOB_BUFFERED = 1 << 22
 
-EVENT_ALL = ((1 << 18) - 1) | EVENT_QUEUE_UNCONSUMED
+EVENT_ALL = ((1 << 23) - 1) & ~EVENT_JOB_RUN
 
 EVENT_NAMES = {
     value: name[len("EVENT_"):].lower()
@@ -133,6 +139,39 @@ class JobExecutionEvent(JobEvent):
             data["error_type"] = self.failure.type.__name__
         else:
             data["retval"] = repr(self.retval)[:200]
+        return data
+
+
+class JobPausedEvent(JobEvent):
+    """A policy paused a job (see L{twistedsched.policies}); C{reason} says why."""
+
+    def __init__(self, code, job_id, jobstore, reason):
+        super().__init__(code, job_id, jobstore)
+        self.reason = reason
+
+    def to_dict(self):
+        data = super().to_dict()
+        data["reason"] = self.reason
+        return data
+
+
+class JobRetryEvent(JobEvent):
+    """
+    The failed run of a job due at C{scheduled_run_time} will be tried
+    again in C{delay} seconds, as attempt C{attempt} of C{attempts}.
+    """
+
+    def __init__(self, code, job_id, jobstore, scheduled_run_time, attempt, attempts, delay):
+        super().__init__(code, job_id, jobstore)
+        self.scheduled_run_time = scheduled_run_time
+        self.attempt = attempt
+        self.attempts = attempts
+        self.delay = delay
+
+    def to_dict(self):
+        data = super().to_dict()
+        data.update(scheduled_run_time=self.scheduled_run_time.isoformat(),
+                    attempt=self.attempt, attempts=self.attempts, delay=round(self.delay, 3))
         return data
 
 

@@ -15,6 +15,9 @@ making one costs little on the fire path:
   - C{scheduler}: the id of the scheduler that handled the run
   - C{worker}, C{deliveries}: for a run on the worker tier, the worker that
     ran it and how many deliveries it took (else C{None})
+  - C{result}: what a run that succeeded returned, if not C{None}: the value
+    itself when it is JSON of at most L{RESULT_LIMIT} characters, else a
+    shortened C{repr} of it (absent, or C{None}, otherwise)
 
 L{with_datetimes} gives the times as aware datetimes (what
 C{Scheduler.job_history} returns), L{to_text} as ISO 8601 text (what the
@@ -22,7 +25,9 @@ control port sends) and L{from_text} reads that back; L{history_rows} lays
 records out for a table.
 """
 
+import json
 import os
+import reprlib
 import socket
 
 from twistedsched.errors import describe_error
@@ -32,9 +37,12 @@ from twistedsched.timeutil import from_iso, from_timestamp
 #: Longest error summary kept in a record.
 ERROR_LIMIT = 200
 
+#: Longest result kept in a record, in characters of JSON (or of its repr).
+RESULT_LIMIT = 1000
+
 #: The fields of a record, in order.
 FIELDS = ("scheduled_run_time", "started", "ended", "duration", "outcome", "error",
-          "scheduler", "worker", "deliveries")
+          "scheduler", "worker", "deliveries", "result")
 #: The fields of a record that are times.
 TIME_FIELDS = FIELDS[:3]
 
@@ -64,8 +72,29 @@ def failure_summary(failure):
     return summarize("%s: %s" % (name, message) if message != name else name)
 
 
+_short_repr = reprlib.Repr()
+_short_repr.maxstring = _short_repr.maxother = RESULT_LIMIT // 4
+
+
+def summarize_result(value):
+    """
+    What a record keeps of a run's return value: the value if it is JSON
+    of at most L{RESULT_LIMIT} characters, else its C{repr}, shortened.
+    """
+    if value is None:
+        return None
+    try:
+        text = json.dumps(value, allow_nan=False, separators=(",", ":"))
+    except (TypeError, ValueError, RecursionError):
+        text = None
+    if text is not None and len(text) <= RESULT_LIMIT:
+        return json.loads(text)
+    short = _short_repr.repr(value)
+    return short if len(short) <= RESULT_LIMIT else short[:RESULT_LIMIT - 3] + "..."
+
+
 def make_record(scheduled_run_time, outcome, scheduler_id, started=None, duration=None,
-                error=None):
+                error=None, result=None):
     """
     A run record.
 
@@ -73,14 +102,18 @@ def make_record(scheduled_run_time, outcome, scheduler_id, started=None, duratio
     @param started: POSIX seconds when the run started, or C{None}.
     @param duration: seconds it ran, or C{None}.
     @param error: a one-line text (see L{summarize}), or C{None}.
+    @param result: what the run returned, as L{summarize_result} gives it.
     """
     ended = None
     if duration is not None:
         duration = round(duration, 6)
         ended = round(started + duration, 6)
-    return {"scheduled_run_time": scheduled_run_time.timestamp(), "started": started,
-            "ended": ended, "duration": duration, "outcome": outcome, "error": error,
-            "scheduler": scheduler_id}
+    record = {"scheduled_run_time": scheduled_run_time.timestamp(), "started": started,
+              "ended": ended, "duration": duration, "outcome": outcome, "error": error,
+              "scheduler": scheduler_id}
+    if result is not None:
+        record["result"] = result
+    return record
 
 
 def _convert(record, convert):
@@ -111,6 +144,18 @@ def lateness(record):
     if record.get("started") is None or record.get("scheduled_run_time") is None:
         return None
     return (record["started"] - record["scheduled_run_time"]).total_seconds()
+
+
+def last_result(records, tz=None):
+    """
+    C{"VALUE (at TIME)"}: the result of the newest run that kept one, with
+    its scheduled time in C{tz}; C{None} if none did.
+    """
+    for record in records:
+        if record.get("result") is not None:
+            return "%s (due %s)" % (json.dumps(record["result"]),
+                                    format_time(record["scheduled_run_time"], tz))
+    return None
 
 
 def _seconds(value):

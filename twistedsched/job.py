@@ -9,6 +9,8 @@ import sys
 import unicodedata
 import uuid
 
+from twistedsched import policies
+from twistedsched.policies import calendars
 from twistedsched.errors import BadArgumentError
 from twistedsched.refs import is_reference, reference_to, resolve_reference
 from twistedsched.timeutil import from_iso, iso, to_utc
@@ -16,7 +18,7 @@ from twistedsched.triggers import bind_trigger, trigger_from_dict
 
 #: Options a job has besides its callable and trigger, with their checks.
 OPTION_NAMES = ("misfire_grace_time", "coalesce", "max_instances", "jitter", "timeout",
-                "recover")
+                "recover") + policies.OPTIONS
 
 #: Seconds options (misfire_grace_time, jitter, timeout) stay below this (about 31 years).
 MAX_SECONDS = 1e9
@@ -71,7 +73,7 @@ def check_options(options):
                     "max_instances: expected a whole number from 1 to %d, not %s"
                     % (MAX_INSTANCES, _short_repr(value)))
         else:
-            raise BadArgumentError("unknown job option %r" % (key,))
+            value = policies.check_option(key, value)
         checked[key] = value
     return checked
 
@@ -192,15 +194,18 @@ class Job:
 
     # Slots: a stored job is small (the memory store keeps many of them).
     __slots__ = ("_scheduler", "id", "func", "task", "func_ref", "name", "args", "kwargs",
-                 "trigger", "executor", "jobstore", "misfire_grace_time", "coalesce",
-                 "max_instances", "jitter", "timeout", "recover", "next_run_time",
-                 "scheduled_run_time")
+                 "_trigger", "executor", "jobstore", "misfire_grace_time", "coalesce",
+                 "max_instances", "jitter", "timeout", "recover", "next_run_time", "scheduled_run_time",
+                 "max_runs", "pause_after_failures", "retries", "retry_delay",
+                 "retry_max_delay", "exclude", "overlap", "policy_state", "attempt",
+                 "origin")
 
     def __init__(self, scheduler, func, trigger, *, id=None, name=None, args=(),
                  kwargs=None, task=None, func_ref=None, executor="default",
                  jobstore="default", misfire_grace_time=1, coalesce=True,
                  max_instances=1, jitter=None, timeout=None, recover=False,
-                 next_run_time=None, scheduled_run_time=None, options_checked=False):
+                 next_run_time=None, scheduled_run_time=None, options_checked=False,
+                 policy_state=None, **policy_options):
         self._scheduler = scheduler
         self.id = id or uuid.uuid4().hex
         if not isinstance(self.id, str):
@@ -219,19 +224,37 @@ class Job:
         self.trigger = bind_trigger(trigger, self.id)
         self.executor = executor
         self.jobstore = jobstore
+        options = dict(misfire_grace_time=misfire_grace_time, coalesce=coalesce,
+                       max_instances=max_instances, jitter=jitter, timeout=timeout,
+                       recover=recover, **dict(policies.DEFAULTS, **policy_options))
         if not options_checked:
-            check_options(dict(misfire_grace_time=misfire_grace_time, coalesce=coalesce,
-                               max_instances=max_instances, jitter=jitter, timeout=timeout,
-                               recover=recover))
-        self.misfire_grace_time = misfire_grace_time
-        self.coalesce = coalesce
-        self.max_instances = max_instances
-        self.jitter = jitter
-        self.timeout = timeout
-        self.recover = recover
+            options = check_options(options)
+        self.misfire_grace_time = options["misfire_grace_time"]
+        self.coalesce = options["coalesce"]
+        self.max_instances = options["max_instances"]
+        self.jitter = options["jitter"]
+        self.timeout = options["timeout"]
+        self.recover = options["recover"]
+        for key in policies.OPTIONS:
+            setattr(self, key, options[key])
+        self.policy_state = policies.check_state(policy_state)
+        self.attempt = 1          # of this run (retries count up; never stored)
+        self.origin = None        # "backfill" for a backfill's copy (never stored)
         self.next_run_time = None if next_run_time is None else to_utc(next_run_time)
         self.scheduled_run_time = self.next_run_time if scheduled_run_time is None \
             else to_utc(scheduled_run_time)
+
+    @property
+    def trigger(self):
+        """The job's trigger, seen through its C{exclude} dates if it has some."""
+        if self.exclude is None:
+            return self._trigger
+        return calendars.excluding(self._trigger, self.exclude, self._scheduler)
+
+    @trigger.setter
+    def trigger(self, trigger):
+        self._trigger = getattr(trigger, "trigger", trigger) \
+            if isinstance(trigger, calendars.ExcludingTrigger) else trigger
 
     @property
     def paused(self):
@@ -249,6 +272,7 @@ class Job:
             setattr(clone, name, value)
         clone.args = tuple(self.args)
         clone.kwargs = dict(self.kwargs)
+        clone.policy_state = dict(self.policy_state)
         return clone
 
     def to_dict(self):
@@ -269,7 +293,7 @@ class Job:
             "func": self.func_ref,
             "args": list(self.args),
             "kwargs": dict(self.kwargs),
-            "trigger": self.trigger.to_dict(),
+            "trigger": self._trigger.to_dict(),
             "executor": self.executor,
             "misfire_grace_time": self.misfire_grace_time,
             "coalesce": self.coalesce,
@@ -279,6 +303,8 @@ class Job:
             "recover": self.recover,
             "next_run_time": iso(self.next_run_time),
             "scheduled_run_time": iso(self.scheduled_run_time),
+            **{key: getattr(self, key) for key in policies.OPTIONS},
+            "policy_state": dict(self.policy_state),
         }
 
     @classmethod
@@ -304,7 +330,9 @@ class Job:
             coalesce=data.get("coalesce", True), max_instances=data.get("max_instances", 1),
             jitter=data.get("jitter"), timeout=data.get("timeout"),
             recover=data.get("recover", False), next_run_time=from_iso(data.get("next_run_time")),
-            scheduled_run_time=from_iso(data.get("scheduled_run_time")))
+            scheduled_run_time=from_iso(data.get("scheduled_run_time")),
+            policy_state=data.get("policy_state"),
+            **{key: data[key] for key in policies.OPTIONS if key in data})
 
     # Shortcuts to the scheduler.
 

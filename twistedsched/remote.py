@@ -17,18 +17,20 @@ import weakref
 
 from twisted.internet import defer
 
+from twistedsched import policies
 from twistedsched.errors import (
     BadArgumentError, SchedulerError, TooSoonError, TriggerError, UnknownTaskError)
 from twistedsched.interfaces import ITrigger
 from twistedsched.job import (
     MAX_JSON_DEPTH, check_job_id, check_json_arguments, check_json_depth, json_depth_error)
+from twistedsched.policies.nextfire import check_count
 from twistedsched.table import format_run_time
 from twistedsched.triggers import build_trigger, trigger_from_dict
 from twistedsched.triggers.budget import run_metered
 
 #: Job options a remote client may set when adding or modifying a job.
 REMOTE_OPTIONS = ("misfire_grace_time", "coalesce", "max_instances", "jitter", "timeout",
-                  "replace_existing", "executor", "jobstore", "paused")
+                  "replace_existing", "executor", "jobstore", "paused") + policies.OPTIONS
 
 #: The longest job id or name a remote client may give.
 MAX_ID_LENGTH = 200
@@ -246,6 +248,26 @@ def _build_remote_trigger(scheduler, kind, spec):
     raise TriggerError("unknown trigger kind %r (use cron, interval, at or json)" % (kind,))
 
 
+def zoned_trigger(kind, spec, timezone):
+    """
+    A C{("json", text)} trigger of C{kind} and C{spec} (as for
+    L{build_remote_trigger}) that reads its times in C{timezone}, its own
+    zone rather than the daemon's.  L{TriggerError} if anything is wrong.
+    """
+    if not isinstance(timezone, str) or not isinstance(spec, str):
+        raise TriggerError("timezone: expected a zone name, not %r" % (timezone,))
+    if kind == "cron":
+        data = _cron_trigger(spec, timezone).to_dict()
+    elif kind in ("interval", "every"):
+        data = {"type": "interval", "seconds": parse_duration(spec), "timezone": timezone}
+    elif kind in ("at", "date"):
+        data = {"type": "date", "run_date": spec, "timezone": timezone}
+    else:
+        raise TriggerError("timezone: only for cron, interval and at triggers, not %r"
+                           % (kind,))
+    return "json", json.dumps(data)
+
+
 def _as_trigger(scheduler, trigger):
     """A trigger object, a (kind, spec) pair, or a trigger dict -> a trigger."""
     if ITrigger.providedBy(trigger):
@@ -353,7 +375,7 @@ def run_remote_job(scheduler, job_id):
 
 #: What C{modify_remote_job} may change.
 REMOTE_CHANGES = ("name", "task", "args", "kwargs", "misfire_grace_time", "coalesce",
-                  "max_instances", "jitter", "timeout", "executor")
+                  "max_instances", "jitter", "timeout", "executor") + policies.OPTIONS
 
 
 def check_remote_changes(scheduler, changes):
@@ -390,6 +412,46 @@ def modify_remote_job(scheduler, job_id, changes):
         return scheduler.modify_job(job_id, **check_remote_changes(scheduler, changes))
     except Exception:
         return defer.fail()
+
+
+def remote_next_fire_times(scheduler, job_id=None, trigger=None, count=10):
+    """
+    The next C{count} fire times of a job (C{job_id}) or of a trigger not
+    added (C{trigger} as L{add_remote_job} takes it), as ISO text in the
+    scheduler's zone.  A Deferred; every error fails it.
+    """
+    try:
+        check_count(count)
+        if (job_id is None) == (trigger is None):
+            raise BadArgumentError("next fire times: give a job id or a trigger, not %s"
+                                   % ("both" if job_id is not None else "neither",))
+        if trigger is not None:
+            target = _as_trigger(scheduler, trigger)
+        else:
+            target = check_text(job_id, "id", required=True)
+        d = scheduler.next_fire_times(target, count)
+    except Exception:
+        return defer.fail()
+    tz = scheduler.timezone
+    return d.addCallback(lambda times: [t.astimezone(tz).isoformat() for t in times])
+
+
+def remote_backfill(scheduler, job_id, start, end):
+    """
+    Backfill a job (C{Scheduler.backfill}) for a remote client: C{start}
+    and C{end} are ISO text.  A Deferred of the run times, as ISO text in
+    the scheduler's zone; every error fails it.
+    """
+    try:
+        check_text(job_id, "id", required=True)
+        for value, what in ((start, "start"), (end, "end")):
+            if not isinstance(value, str):
+                raise BadArgumentError("%s: expected ISO 8601 text, not %r" % (what, value))
+        d = scheduler.backfill(job_id, start, end)
+    except Exception:
+        return defer.fail()
+    tz = scheduler.timezone
+    return d.addCallback(lambda times: [t.astimezone(tz).isoformat() for t in times])
 
 
 def _jsonable(value):
@@ -436,5 +498,7 @@ def job_to_wire(job, tz):
             "timeout": job.timeout,
             "executor": job.executor,
             "jobstore": job.jobstore,
+            **policies.describe_options(job),
         },
+        "policy_state": policies.describe_state(job),
     }

@@ -18,16 +18,20 @@ from twisted.logger import Logger, LogLevel
 from twisted.python.failure import Failure
 
 from twistedsched import events as ev
+from twistedsched import policies
 from twistedsched.errors import (
     BadArgumentError, ConflictingIdError, JobLookupError, JobStoreUnavailable,
     JobTimedOut, TooManyJobsError, TriggerError, UnknownAliasError)
 from twistedsched.executors import ReactorExecutor, make_executor
 from twistedsched.history import (
-    default_scheduler_id, failure_summary, make_record, summarize, with_datetimes)
+    default_scheduler_id, failure_summary, make_record, summarize, summarize_result,
+    with_datetimes)
 from twistedsched.interfaces import (
     IClusterStore, IImmediateExecutor, IJobChecker, IRunExecutor, ITrigger)
 from twistedsched.job import (
     OPTION_NAMES, Job, check_job_id, check_options, describe_callable)
+from twistedsched.policies import backfill, calendars, overlap, retry
+from twistedsched.policies.nextfire import check_count, next_fire_times
 from twistedsched.runlog import RunLog
 from twistedsched.steps import steps
 from twistedsched.stores import MemoryJobStore, make_jobstore
@@ -57,7 +61,8 @@ class _Overdue(list):
     complete = True
 
 #: Changes C{modify_job} accepts besides the options in L{check_options}.
-JOB_FIELDS = ("name", "func", "args", "kwargs", "trigger", "executor", "next_run_time")
+JOB_FIELDS = ("name", "func", "args", "kwargs", "trigger", "executor", "next_run_time",
+              "policy_state")
 
 
 class Scheduler(service.Service):
@@ -91,6 +96,11 @@ class Scheduler(service.Service):
         that failed (C{False}: for very busy schedulers).
     @param max_jobs: adding a job fails with L{TooManyJobsError} once the
         stores hold this many (C{None}: no limit).
+    @param calendars: named exclusion calendars, a dict of name to dates
+        (see L{add_calendar}).
+    @param policy_defaults: defaults of the job policies' options for jobs
+        that do not give them, e.g. C{{"retries": 2}} (see
+        L{twistedsched.policies}).
     """
 
     name = "twistedsched"
@@ -99,19 +109,23 @@ class Scheduler(service.Service):
                  max_instances=1, jitter=None, timeout=None, jobstores=None, executors=None,
                  tasks=None, wait_on_shutdown=True, batch_size=100, history_size=10,
                  random=None, max_retry_delay=60.0, max_jobs=None, scheduler_id=None,
-                 log_runs=True):
+                 log_runs=True, calendars=None, policy_defaults=None):
         if reactor is None:
             from twisted.internet import reactor
         self.reactor = reactor
         self.timezone = as_timezone(timezone)
         self.job_defaults = check_options(dict(
             misfire_grace_time=misfire_grace_time, coalesce=coalesce,
-            max_instances=max_instances, jitter=jitter, timeout=timeout))
+            max_instances=max_instances, jitter=jitter, timeout=timeout,
+            **(policy_defaults or {})))
         self.tasks = tasks if tasks is not None else TaskRegistry()
         self.wait_on_shutdown = wait_on_shutdown
         self.batch_size = batch_size
         self.max_retry_delay = max_retry_delay
         self.max_jobs = max_jobs
+        self.calendars = {}
+        for name, dates in (calendars or {}).items():
+            self.add_calendar(name, dates)
         self._random = random or _random.Random()
         self._paused = False
         self._timer = None
@@ -121,7 +135,12 @@ class Scheduler(service.Service):
         self._listeners = []
         self._wanted = 0                          # OR of the listeners' masks
         self._running = {}                        # job id -> instances running
-        self._in_flight = set()                   # Deferreds of running instances
+        self._in_flight = {}                      # Deferred of a running instance -> job id
+        self._ended_runs = []                     # (job, failure) for the policies, later
+        self._policies_done = defer.succeed(None)     # policies act one run at a time
+        self._buffers = overlap.Buffers()          # runs waiting by their overlap policy
+        self._retry_timers = retry.RetryTimers(
+            reactor, self.get_job, lambda job, run_time: self._submit(job, [run_time], force=True))
         if isinstance(history_size, bool) or not isinstance(history_size, int) \
                 or history_size < 0:
             raise BadArgumentError("history_size: expected a whole number >= 0, not %r"
@@ -174,6 +193,8 @@ class Scheduler(service.Service):
             return defer.succeed(None)
         service.Service.stopService(self)
         self._cancel_timer()
+        self._retry_timers.cancel_all()
+        self._buffers.clear()
         self._arm_generation += 1
         if wait:
             d = defer.DeferredList(list(self._in_flight), consumeErrors=True)
@@ -301,6 +322,15 @@ class Scheduler(service.Service):
     def executors(self):
         return dict(self._executors)
 
+    def add_calendar(self, name, dates):
+        """
+        Name a list of dates (ISO text or dates) that jobs may exclude with
+        C{exclude=[name]}; L{twistedsched.policies.calendars.load_calendar}
+        reads one from a file.
+        A calendar given again replaces the first.
+        """
+        self.calendars[name] = calendars.check_calendar(name, dates)
+
     # -- Tasks ---------------------------------------------------------------
 
     def task(self, name=None):
@@ -372,7 +402,9 @@ class Scheduler(service.Service):
         reference C{"package.module:qualname"}.  C{trigger} is "date",
         "interval", "cron" (with C{trigger_args}) or a trigger object; no
         trigger means run once, now.  C{next_run_time=None} adds the job
-        paused.
+        paused.  The keywords also take the options of the job policies
+        (C{max_runs}, C{pause_after_failures}, C{retries}, C{retry_delay},
+        C{retry_max_delay}: see L{twistedsched.policies}).
 
         Wrong arguments raise at once; the returned Deferred fires with the
         L{Job}, or fails with L{ConflictingIdError} when the id is taken.
@@ -380,16 +412,15 @@ class Scheduler(service.Service):
         if id is not None:
             check_job_id(id)
         now = self.now()
+        given = {key: trigger_args.pop(key) for key in policies.OPTIONS if key in trigger_args}
         trigger = build_trigger(trigger, now, self.timezone, **trigger_args)
         func, task, func_ref = self._describe_callable(func)
         options = self.job_defaults           # checked when the scheduler was made
-        if not (misfire_grace_time is coalesce is max_instances is jitter is timeout
-                is recover is UNSET):
-            given = {key: value for key, value in (
-                ("misfire_grace_time", misfire_grace_time), ("coalesce", coalesce),
-                ("max_instances", max_instances), ("jitter", jitter), ("timeout", timeout),
-                ("recover", recover))
-                if value is not UNSET}
+        given.update((key, value) for key, value in (
+            ("misfire_grace_time", misfire_grace_time), ("coalesce", coalesce),
+            ("max_instances", max_instances), ("jitter", jitter), ("timeout", timeout),
+            ("recover", recover)) if value is not UNSET)
+        if given:
             options = dict(options, **check_options(given))
         store = self._lookup_jobstore(jobstore)
         runner = self._lookup_executor(executor)
@@ -397,6 +428,7 @@ class Scheduler(service.Service):
                   task=task, func_ref=func_ref, executor=executor, jobstore=jobstore,
                   options_checked=True, **options)
         self._check_runnable(job, runner)
+        calendars.check_names(job.exclude, self.calendars)
         if next_run_time is UNSET:
             self._schedule(job, job.trigger.next_fire_time(None, now))
         elif next_run_time is not None:
@@ -526,10 +558,13 @@ class Scheduler(service.Service):
                 prepared[key] = value
             elif key in ("name", "args", "kwargs"):
                 prepared[key] = value
+            elif key == "policy_state":
+                prepared[key] = policies.check_state(value)
             else:
                 raise BadArgumentError("modify_job: unknown field %r (known: %s)" % (
                     key, ", ".join(JOB_FIELDS + OPTION_NAMES)))
         prepared.update(check_options(options))
+        calendars.check_names(prepared.get("exclude"), self.calendars)
         return prepared
 
     def _apply_changes(self, job, changes):
@@ -577,12 +612,11 @@ class Scheduler(service.Service):
         now = self.now()
         trigger = bind_trigger(build_trigger(trigger, now, self.timezone, **trigger_args),
                                job_id)
-        fire_time = trigger.next_fire_time(None, now)
         d = self._find_job(job_id, jobstore)
 
         def change(job):
             job.trigger = trigger
-            return self._reschedule_at(job, fire_time)
+            return self._reschedule_at(job, job.trigger.next_fire_time(None, now))
         return d.addCallback(change)
 
     def _reschedule_at(self, job, fire_time):
@@ -609,6 +643,7 @@ class Scheduler(service.Service):
         d = self._find_job(job_id, jobstore)
 
         def resume(job):
+            policies.resumed(job)
             fire_time = job.trigger.next_fire_time(None, self.now())
             d = self._reschedule_at(job, fire_time)
             return d if fire_time is not None else d.addCallback(lambda _: None)
@@ -728,6 +763,72 @@ class Scheduler(service.Service):
             return job
         return d.addCallback(run)
 
+    def cancel_running(self, job_id, jobstore=None):
+        """
+        Cancel the running instances of a job in this process: their
+        Deferreds are cancelled, so each run ends as C{"cancelled"} (not
+        retried).  What that does to the job depends on its executor: see
+        L{twistedsched.executors}.  A one-shot job, gone from its store
+        once it started, is found too.  Fires with how many were cancelled;
+        fails with L{JobLookupError} if the job neither runs nor exists.
+        """
+        running = [d for d, running_id in self._in_flight.items() if running_id == job_id]
+        if not running:
+            return self._find_job(job_id, jobstore).addCallback(lambda _: 0)
+        for d in running:
+            d.cancel()
+        return defer.succeed(len(running))
+
+    def backfill(self, job_id, start, end, jobstore=None):
+        """
+        Run a job once for every time its trigger would have fired from
+        C{start} to C{end} (aware datetimes or ISO text, naive ones in the
+        scheduler's zone; both included; not in the future), in order, as
+        one instance.  Fires with the run times submitted, or fails with
+        L{BadArgumentError} (a wrong range, more than
+        L{MAX_BACKFILL <twistedsched.policies.backfill.MAX_BACKFILL>} runs,
+        the job running at its C{max_instances}).  See
+        L{twistedsched.policies.backfill}.
+        """
+        try:
+            start = to_datetime(start, self.timezone, "start")
+            end = to_datetime(end, self.timezone, "end")
+        except Exception:
+            return defer.fail()
+
+        def run(job):
+            times = backfill.backfill_times(job.trigger, start, end, self.now())
+            if times:
+                if self.running_instances(job.id) >= job.max_instances:
+                    raise BadArgumentError(
+                        "backfill: job %r is running (max_instances %d); try again once "
+                        "it ends" % (job.id, job.max_instances))
+                self._submit(backfill.backfill_copy(job), times, force=True)
+            return times
+        return self._find_job(job_id, jobstore).addCallback(run)
+
+    def next_fire_times(self, job_or_trigger, count=10, jobstore=None):
+        """
+        Fire with the next C{count} fire times (aware, UTC) of a job (its
+        id) or of a trigger object not added to any job, so that an
+        expression can be checked before it is deployed.  A job's list
+        starts at its next run time (before jitter); a paused job's is
+        empty.  See L{twistedsched.policies.nextfire}.
+        """
+        try:
+            check_count(count)
+        except BadArgumentError:
+            return defer.fail()
+        if ITrigger.providedBy(job_or_trigger):
+            return defer.maybeDeferred(next_fire_times, job_or_trigger, self.now(), count)
+
+        def of_job(job):
+            if job.paused:
+                return []
+            return next_fire_times(job.trigger, self.now(), count,
+                                   first=job.scheduled_run_time or job.next_run_time)
+        return self._find_job(job_or_trigger, jobstore).addCallback(of_job)
+
     # -- The timer -----------------------------------------------------------
 
     def wakeup(self):
@@ -834,6 +935,9 @@ class Scheduler(service.Service):
         finally:
             self._processing = False
             self._run_log.flush()
+        ended, self._ended_runs = self._ended_runs, []
+        for job, run_time, failure in ended:
+            self._run_ended(job, run_time, failure)
         if failed:
             self._retry_later()
         else:
@@ -941,7 +1045,16 @@ class Scheduler(service.Service):
         here = self._running.get(job.id, 0)
         cluster = self._cluster_store(job)
         running = here if cluster is None else here + cluster.instances_elsewhere(job.id)
-        if running >= job.max_instances:
+        action = overlap.decide(job, running)
+        if action == overlap.BUFFER and self._buffers.hold(job, run_times):
+            self._dispatch(ev.JobSubmissionEvent(
+                ev.EVENT_JOB_BUFFERED, job.id, job.jobstore, run_times))
+            return None
+        if action == overlap.CANCEL:
+            for d in [d for d, running_id in self._in_flight.items() if running_id == job.id]:
+                d.cancel()
+            here = self._running.get(job.id, 0)
+        elif action != overlap.RUN:
             self.counters["skipped"] += 1
             self._record(job, run_times[-1], "skipped: %d instances running" % (running,))
             self._dispatch(ev.JobSubmissionEvent(
@@ -966,7 +1079,7 @@ class Scheduler(service.Service):
         if d is None:                   # ended at once, and reported
             self._instance_done(None, job, None, cluster, token)
             return None
-        self._in_flight.add(d)
+        self._in_flight[d] = job.id
         d.addBoth(self._instance_done, job, d, cluster, token)
         return d
 
@@ -1086,21 +1199,52 @@ class Scheduler(service.Service):
             # The usual run: no record, no event, at most a line in the burst's log.
             if self.log_runs:
                 self._log_ok(job, run_time, started, round(duration, 6))
-            return
-        self._record(job, run_time, "ok", started, duration, details=details)
-        if self._wants(ev.EVENT_JOB_EXECUTED):
-            self._dispatch(ev.JobExecutionEvent(
-                ev.EVENT_JOB_EXECUTED, job.id, job.jobstore, run_time,
-                retval=result, duration=duration))
+        else:
+            self._record(job, run_time, "ok", started, duration, details=details,
+                         result=None if result is None else summarize_result(result))
+            if self._wants(ev.EVENT_JOB_EXECUTED):
+                self._dispatch(ev.JobExecutionEvent(
+                    ev.EVENT_JOB_EXECUTED, job.id, job.jobstore, run_time,
+                    retval=result, duration=duration))
+        if policies.applies(job):
+            self._run_ended(job, run_time, None)
 
     def _run_failed(self, failure, job, run_time, started, details=None):
         duration = self.reactor.seconds() - started
         self.counters["errors"] += 1
-        outcome = "timeout" if failure.check(JobTimedOut) else "error"
+        outcome = "timeout" if failure.check(JobTimedOut) else \
+            "cancelled" if failure.check(defer.CancelledError) else "error"
         self._record(job, run_time, outcome, started, duration, failure, details)
         self._dispatch(ev.JobExecutionEvent(
             ev.EVENT_JOB_ERROR, job.id, job.jobstore, run_time,
             failure=failure, duration=duration))
+        if policies.applies(job):
+            self._run_ended(job, run_time, failure)
+
+    def _run_ended(self, job, run_time, failure):
+        """
+        The one place the job policies act after a run (see
+        L{twistedsched.policies}): a failed attempt with attempts left is
+        retried later; a run's final outcome is counted, one run after the
+        other.  A run that ended while due jobs are processed waits until
+        its job's new run time is stored, so that the two writes do not cross.
+        """
+        if failure is not None and job.retries and not failure.check(defer.CancelledError):
+            event = self._retry_timers.retry_later(job, run_time, self._random)
+            if event is not None:
+                self._dispatch(event)
+                return
+        if self._processing:
+            self._ended_runs.append((job, run_time, failure))
+            return
+        self._policies_done.addCallback(lambda _: self._apply_policies(job, failure))
+
+    def _apply_policies(self, job, failure):
+        d = policies.run_ended(self, job, failure)
+        d.addCallback(lambda events: [self._dispatch(event) for event in events])
+        d.addErrback(lambda f: self.log.failure(
+            "job {job_id!r}: applying its policies after a run failed", f, job_id=job.id))
+        return d
 
     def _instance_done(self, result, job, d, cluster=None, token=None):
         if token is not None:
@@ -1109,14 +1253,17 @@ class Scheduler(service.Service):
         if running > 0:
             self._running[job.id] = running
         if d is not None:
-            self._in_flight.discard(d)
+            self._in_flight.pop(d, None)
             self._ended.discard(job)
         if isinstance(result, Failure):
             self.log.failure("job {job_id!r}: instance failed", result, job_id=job.id)
+        held = self._buffers.next(job.id) if self._buffers.waiting else None
+        if held is not None:             # a run buffered by its overlap policy
+            self._submit(held[0], held[1], force=True)
         return None
 
     def _record(self, job, run_time, outcome, started=None, duration=None, failure=None,
-                details=None, runs=1):
+                details=None, runs=1, result=None):
         """
         Note how a run ended (C{outcome}: "ok", "error", "timeout", "missed", or
         "kind: detail"): log it, keep it in the job's store, and tell
@@ -1138,7 +1285,12 @@ class Scheduler(service.Service):
             error = failure_summary(failure)
         else:
             error = summarize(detail) if detail else None
-        record = make_record(run_time, outcome, self.scheduler_id, started, duration, error)
+        if job.retries or job.origin is not None:
+            label = policies.run_label(job, failure is not None)
+            if label is not None:
+                error = label if error is None else summarize(label + ": " + error)
+        record = make_record(run_time, outcome, self.scheduler_id, started, duration, error,
+                             result)
         if details:
             record.update(details)
         self._log_run(job, run_time, record, failure)
@@ -1212,8 +1364,9 @@ class Scheduler(service.Service):
         kept by its job store (of every store, without C{jobstore}): dicts
         of scheduled_run_time, started, ended (aware datetimes, or None),
         duration (seconds), outcome ("ok", "error", "missed", "skipped"...),
-        error (one line, or None) and scheduler (the id of the scheduler
-        that ran it).  See L{twistedsched.history}.
+        error (one line, or None), scheduler (the id of the scheduler
+        that ran it) and result (what it returned, when not None, bounded).
+        See L{twistedsched.history}.
         """
         aliases = [jobstore] if jobstore is not None else list(self._jobstores) or ["default"]
         stores = [self._lookup_jobstore(alias) for alias in aliases]

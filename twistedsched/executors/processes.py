@@ -74,9 +74,9 @@ def worker_environment():
 class _Call:
     """A job on its way through the pool."""
 
-    def __init__(self, ref, args, kwargs, timeout):
+    def __init__(self, ref, args, kwargs, timeout, cancel):
         self.ref, self.args, self.kwargs, self.timeout = ref, args, kwargs, timeout
-        self.deferred = Deferred()
+        self.deferred = Deferred(lambda _: cancel(self))
 
 
 @implementer(IAddress)
@@ -219,7 +219,8 @@ class ProcessPoolExecutor:
             raise SchedulerStateError(
                 "the process executor needs a reactor that spawns processes, not %r" % (
                     self._reactor,))
-        call = _Call(job_reference(func), *encode_arguments(args, kwargs), timeout)
+        call = _Call(job_reference(func), *encode_arguments(args, kwargs), timeout,
+                     self._cancel)
         self._queue.append(call)
         self._fill()
         self._dispatch()
@@ -337,6 +338,20 @@ class ProcessPoolExecutor:
                           kwargs=call.kwargs)
         d.addBoth(self._answered, worker, call, timer)
 
+    def _cancel(self, call):
+        """
+        A job's Deferred was cancelled (it fails with C{CancelledError}): a
+        job still waiting is dropped, a running one's worker is killed (and
+        replaced).
+        """
+        if call in self._queue:
+            self._queue.remove(call)
+            return
+        for worker in self._workers:
+            if worker.call is call:
+                log.info("cancelling a job: killing its worker process {pid}", pid=worker.pid)
+                worker.kill()
+
     def _time_out(self, worker):
         worker.timed_out = True
         worker.kill()
@@ -355,7 +370,8 @@ class ProcessPoolExecutor:
             outcome = json.loads(answer["result"])
         if not worker.lost:
             self._release(worker)
-        call.deferred.callback(outcome)
+        if not call.deferred.called:       # (a cancelled job's has fired)
+            call.deferred.callback(outcome)
 
     def _lost_job(self, worker, call, reason):
         """The error of a job whose worker died under it."""
