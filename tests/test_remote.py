@@ -128,6 +128,16 @@ class AddRemoteJobTests(unittest.TestCase):
         self.failureResultOf(add_remote_job(sched, "greet", ("interval", "31s"), id="a"),
                              ConflictingIdError)
 
+    def test_recover(self):
+        """Remote clients may ask for a recoverable run (issue 14 item 6), as a boolean only."""
+        sched, _ = make_scheduler()
+        job = self.successResultOf(add_remote_job(
+            sched, "greet", ("interval", "30s"), options={"recover": True}))
+        self.assertTrue(job.recover)
+        self.assertTrue(job_to_wire(job, sched.timezone)["options"]["recover"])
+        self.failureResultOf(add_remote_job(sched, "greet", ("interval", "30s"),
+                                            options={"recover": "yes"}), BadArgumentError)
+
     def test_paused(self):
         sched, _ = make_scheduler()
         job = self.successResultOf(add_remote_job(

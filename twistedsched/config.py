@@ -114,9 +114,10 @@ async def ensure_job(scheduler, job):
     existing = await scheduler.get_job(job["id"])
     if existing is not None and not differs(existing, job):
         return "unchanged"
+    options["replace_existing"] = existing is not None
     await remote.add_remote_job(scheduler, job["task"], _trigger_of(job), args=job.get("args"),
                                 kwargs=job.get("kwargs"), id=job["id"], name=job.get("name"),
-                                replace_existing=existing is not None, **options)
+                                options=options)
     return "added" if existing is None else "updated"
 
 

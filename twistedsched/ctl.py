@@ -81,7 +81,7 @@ _JOB_OPTIONS = (
     ("misfire_grace_time", _duration_arg, "how late a run may start"),
     ("jitter", _duration_arg, "a random delay of up to this much before each run"),
     ("timeout", _duration_arg, "the longest a run may take"),
-    ("executor", str, "default, threads or processes"),
+    ("executor", str, "default, threads, processes, or queue:NAME for the worker tier"),
     ("max_runs", int, "remove the job after N runs"),
     ("pause_after_failures", int, "pause the job after N failed runs in a row"),
     ("retries", int, "retry a failed run N times"),
@@ -422,8 +422,6 @@ async def do_add(client, args):
         options["paused"] = True
     if args.replace:
         options["replace_existing"] = True
-    if args.executor:
-        options["executor"] = args.executor
     job = await client.add_job(args.task, trigger, args=args.args, kwargs=args.kwargs,
                                id=args.id, name=args.name, **options)
     _out("added %s (next run: %s)" % (job.id, job.data.get("next_run") or "paused"))

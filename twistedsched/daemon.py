@@ -310,25 +310,12 @@ def job_defaults(options):
 
 def make_scheduler(options, reactor=None):
     """The scheduler the options describe (store, zone, executors, tasks)."""
-    stores = {}
-    if options["store"] == "memory":
-        max_bytes = options.get("max-stored-bytes", MAX_STORED_BYTES) or None
-        stores["default"] = MemoryJobStore(max_argument_bytes=max_bytes)
-    sched = Scheduler(reactor=reactor, timezone=options["timezone"], jobstores=stores,
-                      executors={
-        "default": ReactorExecutor(),
-        "threads": ThreadPoolExecutor(max_workers=options["max-workers"]),
-        "processes": ProcessPoolExecutor(max_workers=options.get("max-processes", 2)),
-        **queue_executor(options),
-    }, max_jobs=options.get("max-jobs") or None,
-        history_size=options.get("history-size", HISTORY_SIZE),
-        scheduler_id=options.get("scheduler-id"), log_runs=not options.get("quiet-runs"))
-    sched.remote_min_interval = options.get("min-interval", MIN_INTERVAL)
     defaults, policy_defaults = job_defaults(options)
     try:
         sched = _make_scheduler(options, reactor, defaults, policy_defaults)
     except SchedulerError as e:
         raise usage.UsageError("job defaults: %s" % (e,)) from None
+    sched.remote_min_interval = options.get("min-interval", MIN_INTERVAL)
     import_tasks(options["tasks"], sched.tasks)
     if options["store"] != "memory":
         try:

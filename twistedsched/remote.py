@@ -30,7 +30,8 @@ from twistedsched.triggers.budget import run_metered
 
 #: Job options a remote client may set when adding or modifying a job.
 REMOTE_OPTIONS = ("misfire_grace_time", "coalesce", "max_instances", "jitter", "timeout",
-                  "replace_existing", "executor", "jobstore", "paused") + policies.OPTIONS
+                  "recover", "replace_existing", "executor", "jobstore",
+                  "paused") + policies.OPTIONS
 
 #: The longest job id or name a remote client may give.
 MAX_ID_LENGTH = 200
@@ -496,6 +497,7 @@ def job_to_wire(job, tz):
             "max_instances": job.max_instances,
             "jitter": job.jitter,
             "timeout": job.timeout,
+            "recover": job.recover,
             "executor": job.executor,
             "jobstore": job.jobstore,
             **policies.describe_options(job),

@@ -36,7 +36,8 @@ SCHEMAS = {
         "scheduled_run_time": NULLABLE_TIME, "started": NULLABLE_TIME, "ended": NULLABLE_TIME,
         "duration": _nullable("number"), "outcome": {"type": "string"},
         "error": _nullable("string"), "scheduler": _nullable("string"),
-        "worker": _nullable("string"), "deliveries": _nullable("integer")},
+        "worker": _nullable("string"), "deliveries": _nullable("integer"),
+        "result": {}},
         required=["scheduled_run_time", "outcome"]),
     "Job": _object({
         "id": {"type": "string"}, "name": {"type": "string"}, "task": _nullable("string"),
@@ -49,7 +50,17 @@ SCHEMAS = {
             "misfire_grace_time": _nullable("number"), "coalesce": {"type": "boolean"},
             "max_instances": {"type": "integer"}, "jitter": _nullable("number"),
             "timeout": _nullable("number"), "executor": {"type": "string"},
-            "jobstore": _nullable("string")})},
+            "jobstore": _nullable("string"), "recover": {"type": "boolean"},
+            # The job policies (docs/policies.rst).
+            "max_runs": _nullable("integer"), "pause_after_failures": _nullable("integer"),
+            "retries": _nullable("integer"), "retry_delay": _nullable("number"),
+            "retry_max_delay": _nullable("number"),
+            "exclude": {"oneOf": [{"type": "array", "items": {"type": "string"}},
+                                  {"type": "null"}]},
+            "overlap": _nullable("string")}),
+        "policy_state": _object({
+            "runs": {"type": "integer"}, "failures": {"type": "integer"},
+            "paused_reason": _nullable("string")})},
         required=["id", "name", "task", "args", "kwargs", "trigger", "next_run_time",
                   "paused", "options"]),
     "JobAnswer": _object({"job": {"oneOf": [_ref("Job"), {"type": "null"}]}}),
