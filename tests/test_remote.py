@@ -3,6 +3,7 @@ Tests for twistedsched.remote: the rules shared by the control port and the cons
 """
 
 import datetime as dt
+import json
 
 from twisted.internet.task import Clock
 from twisted.trial import unittest
@@ -127,6 +128,17 @@ class AddRemoteJobTests(unittest.TestCase):
         self.successResultOf(add_remote_job(sched, "greet", ("interval", "30s"), id="a"))
         self.failureResultOf(add_remote_job(sched, "greet", ("interval", "31s"), id="a"),
                              ConflictingIdError)
+
+    def test_json_combination_fills_interval_start_dates(self):
+        """An interval inside and/or, written without a start date, starts from now."""
+        sched, _ = make_scheduler()
+        spec = json.dumps({"type": "or", "triggers": [
+            {"type": "interval", "minutes": 30},
+            {"type": "and", "triggers": [{"type": "interval", "hours": 1},
+                                         {"type": "cron", "second": "*"}]}]})
+        trigger = build_remote_trigger(sched, "json", spec)
+        now = sched.now()
+        self.assertEqual(trigger.next_fire_time(None, now), now + dt.timedelta(minutes=30))
 
     def test_recover(self):
         """Remote clients may ask for a recoverable run (issue 14 item 6), as a boolean only."""

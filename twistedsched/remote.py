@@ -26,7 +26,7 @@ from twistedsched.job import (
 from twistedsched.policies.nextfire import check_count
 from twistedsched.table import format_run_time
 from twistedsched.triggers import build_trigger, trigger_from_dict
-from twistedsched.triggers.budget import run_metered
+from twistedsched.triggers.budget import check_dict_tree, run_metered
 
 #: Job options a remote client may set when adding or modifying a job.
 REMOTE_OPTIONS = ("misfire_grace_time", "coalesce", "max_instances", "jitter", "timeout",
@@ -155,11 +155,29 @@ def _dict_trigger(scheduler, spec):
             raise TriggerError(str(e)) from None
     if not isinstance(spec, dict):
         raise TriggerError("a trigger must be a JSON object, not %r" % (spec,))
+    check_dict_tree(spec)           # (bounded before the walk below)
+    filled = _filled(scheduler, spec)
+    return filled if ITrigger.providedBy(filled) else trigger_from_dict(filled)
+
+
+def _filled(scheduler, spec):
+    """
+    A trigger dict whose date and interval triggers, inside combinations
+    too, have their gaps filled from now and the zone: a built trigger at
+    the top, dicts within.
+    """
     kind = spec.get("type")
     if kind in ("date", "interval"):
         fields = {k: v for k, v in spec.items() if k != "type" and v is not None}
         return build_trigger(kind, scheduler.now(), scheduler.timezone, **fields)
-    return trigger_from_dict(spec)
+    if kind in ("and", "or") and isinstance(spec.get("triggers"), list):
+        return dict(spec, triggers=[_as_dict(_filled(scheduler, part)) if isinstance(part, dict)
+                                    else part for part in spec["triggers"]])
+    return spec
+
+
+def _as_dict(trigger):
+    return trigger.to_dict() if ITrigger.providedBy(trigger) else trigger
 
 
 def build_remote_trigger(scheduler, kind, spec):
