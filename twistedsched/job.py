@@ -16,9 +16,12 @@ from twistedsched.refs import is_reference, reference_to, resolve_reference
 from twistedsched.timeutil import from_iso, iso, to_utc
 from twistedsched.triggers import bind_trigger, trigger_from_dict
 
+#: The options every job has, besides those of the policies (L{policies.OPTIONS}).
+_BASIC_OPTIONS = ("misfire_grace_time", "coalesce", "max_instances", "jitter", "timeout",
+                  "recover")
+
 #: Options a job has besides its callable and trigger, with their checks.
-OPTION_NAMES = ("misfire_grace_time", "coalesce", "max_instances", "jitter", "timeout",
-                "recover") + policies.OPTIONS
+OPTION_NAMES = _BASIC_OPTIONS + policies.OPTIONS
 
 #: Seconds options (misfire_grace_time, jitter, timeout) stay below this (about 31 years).
 MAX_SECONDS = 1e9
@@ -224,19 +227,20 @@ class Job:
         self.trigger = bind_trigger(trigger, self.id)
         self.executor = executor
         self.jobstore = jobstore
-        options = dict(misfire_grace_time=misfire_grace_time, coalesce=coalesce,
-                       max_instances=max_instances, jitter=jitter, timeout=timeout,
-                       recover=recover, **dict(policies.DEFAULTS, **policy_options))
         if not options_checked:
-            options = check_options(options)
-        self.misfire_grace_time = options["misfire_grace_time"]
-        self.coalesce = options["coalesce"]
-        self.max_instances = options["max_instances"]
-        self.jitter = options["jitter"]
-        self.timeout = options["timeout"]
-        self.recover = options["recover"]
-        for key in policies.OPTIONS:
-            setattr(self, key, options[key])
+            policy_options = check_options(dict(
+                policy_options, misfire_grace_time=misfire_grace_time, coalesce=coalesce,
+                max_instances=max_instances, jitter=jitter, timeout=timeout, recover=recover))
+            misfire_grace_time, coalesce, max_instances, jitter, timeout, recover = (
+                policy_options.pop(key) for key in _BASIC_OPTIONS)
+        self.misfire_grace_time = misfire_grace_time
+        self.coalesce = coalesce
+        self.max_instances = max_instances
+        self.jitter = jitter
+        self.timeout = timeout
+        self.recover = recover
+        for key, default in policies.DEFAULTS.items():
+            setattr(self, key, policy_options.get(key, default))
         self.policy_state = policies.check_state(policy_state)
         self.attempt = 1          # of this run (retries count up; never stored)
         self.origin = None        # "backfill" for a backfill's copy (never stored)

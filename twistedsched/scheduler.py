@@ -412,14 +412,17 @@ class Scheduler(service.Service):
         if id is not None:
             check_job_id(id)
         now = self.now()
-        given = {key: trigger_args.pop(key) for key in policies.OPTIONS if key in trigger_args}
+        given = {key: trigger_args.pop(key) for key in policies.OPTIONS
+                 if key in trigger_args} if trigger_args else {}
         trigger = build_trigger(trigger, now, self.timezone, **trigger_args)
         func, task, func_ref = self._describe_callable(func)
         options = self.job_defaults           # checked when the scheduler was made
-        given.update((key, value) for key, value in (
-            ("misfire_grace_time", misfire_grace_time), ("coalesce", coalesce),
-            ("max_instances", max_instances), ("jitter", jitter), ("timeout", timeout),
-            ("recover", recover)) if value is not UNSET)
+        if not (misfire_grace_time is coalesce is max_instances is jitter is timeout
+                is recover is UNSET):
+            given.update((key, value) for key, value in (
+                ("misfire_grace_time", misfire_grace_time), ("coalesce", coalesce),
+                ("max_instances", max_instances), ("jitter", jitter), ("timeout", timeout),
+                ("recover", recover)) if value is not UNSET)
         if given:
             options = dict(options, **check_options(given))
         store = self._lookup_jobstore(jobstore)
