@@ -7,11 +7,14 @@ import datetime as _dt
 
 from twisted.internet import defer
 from twisted.trial import unittest
+from zope.interface import implementer
 
 from twistedsched import events as ev
 from twistedsched import history
 from twistedsched.errors import BadArgumentError, JobLookupError, JobTimedOut
+from twistedsched.interfaces import IClusterStore
 from twistedsched.job import Job
+from twistedsched.stores import MemoryJobStore
 from twistedsched.policies import (
     backfill, calendars, maxruns, nextfire, overlap, pausefailures, retry)
 from twistedsched.triggers import CronTrigger, IntervalTrigger
@@ -777,3 +780,58 @@ class OverlapTests(unittest.TestCase):
         self.successResultOf(sched.shutdown(wait=False))
         self.finish()
         self.assertEqual(len(self.started), 1)
+
+
+@implementer(IClusterStore)
+class _SharedStore(MemoryJobStore):
+    """A memory store that says instances of every job run on other schedulers."""
+
+    elsewhere = 1
+
+    def members(self):
+        return defer.succeed([])
+
+    def instances_elsewhere(self, job_id):
+        return self.elsewhere
+
+    def instance_started(self, job_id, recover_time=None):
+        return "token"
+
+    def instance_ended(self, job_id, token):
+        pass
+
+
+class ClusterOverlapTests(unittest.TestCase):
+    """
+    With a store shared by several schedulers, allow and skip see the
+    instances running on the others; buffer and cancel act on this
+    scheduler's own (a run is never held for an instance it cannot see end).
+    """
+
+    setUp, tearDown = OverlapTests.setUp, OverlapTests.tearDown
+    slow, add, outcomes = OverlapTests.slow, OverlapTests.add, OverlapTests.outcomes
+
+    def shared(self):
+        return make_scheduler(self, jobstores={"default": _SharedStore()})
+
+    def test_skip_sees_the_cluster(self):
+        sched, clock = self.shared()
+        self.add(sched, "skip")
+        clock.advance(10)
+        self.assertEqual((self.started, self.outcomes(sched)),
+                         ([], ["skipped"]))
+
+    def test_allow_counts_the_cluster(self):
+        sched, clock = self.shared()
+        self.add(sched, "allow", max_instances=2)
+        clock.advance(10)
+        clock.advance(10)
+        self.assertEqual(len(self.started), 1)      # 1 elsewhere + 1 here
+
+    def test_buffer_does_not_wait_for_another_scheduler(self):
+        for policy in ("buffer_one", "buffer_all", "cancel_other"):
+            self.started = []
+            sched, clock = self.shared()
+            self.add(sched, policy)
+            clock.advance(10)
+            self.assertEqual(self.started, [None], policy)

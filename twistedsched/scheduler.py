@@ -1049,6 +1049,10 @@ class Scheduler(service.Service):
         cluster = self._cluster_store(job)
         running = here if cluster is None else here + cluster.instances_elsewhere(job.id)
         action = overlap.decide(job, running)
+        if action in (overlap.BUFFER, overlap.CANCEL) and not here:
+            # Buffering and cancelling act on this process's instances: one
+            # running on another scheduler of the store is not waited for.
+            action = overlap.decide(job, 0)
         if action == overlap.BUFFER and self._buffers.hold(job, run_times):
             self._dispatch(ev.JobSubmissionEvent(
                 ev.EVENT_JOB_BUFFERED, job.id, job.jobstore, run_times))
