@@ -134,15 +134,7 @@ class RabbitMQWorkerTierTests(RabbitMQTestCase, test_worker_processes.WorkerProc
         RabbitMQ a worker remembers the runs it finished (there is no shared
         record), so copies of a run that reach the same worker run once.
         """
-        sched = self.make_scheduler()
-        for name in ("a", "b", "c"):
-            self.spawn_worker(name)
-        yield self.wait_registered("a", "b", "c")
-        path = os.path.abspath(self.mktemp())
-        for n in range(30):
-            yield sched.add_job("wt.mark", "interval", seconds=3600, id="j%d" % n,
-                                args=(path, "j%d" % n), executor="queue")
-            yield sched.run_job("j%d" % n)
+        path = yield self.thirty_runs_on_three_workers()
         yield wait_until(lambda: len([e for e in self.events if e.code == ev.EVENT_JOB_RUN])
                          == 30, timeout=60, what="30 outcomes")
         self.assertEqual(sorted(line[0] for line in self.lines(path)),

@@ -880,25 +880,26 @@ class RecoveryTests(ClusterTestCase):
         self.assertEqual(events.events, [])
 
     @defer.inlineCallbacks
-    def test_ended_run_is_released(self):
+    def running_recoverable(self):
+        """A recoverable run started on a scheduler and held in Redis; fire with that scheduler."""
         one, clock, events = self.scheduler()
         yield one.add_job("hang", "interval", seconds=10, id="a", jobstore="redis",
                           recover=True)
         clock.advance(10)
         yield drive(clock, lambda: events.codes() == [ev.EVENT_JOB_SUBMITTED])
         yield wait_for(lambda: self.recovery() == b":1\r\n")
+        return one
+
+    @defer.inlineCallbacks
+    def test_ended_run_is_released(self):
+        yield self.running_recoverable()
         hang.__defaults__[0][0].callback(None)
         yield wait_for(lambda: self.recovery() == b":0\r\n")
 
     @defer.inlineCallbacks
     def test_leaving_scheduler_hands_its_runs_over(self):
         """A scheduler stopped without waiting for its runs hands recoverable ones over."""
-        one, clock, events = self.scheduler()
-        yield one.add_job("hang", "interval", seconds=10, id="a", jobstore="redis",
-                          recover=True)
-        clock.advance(10)
-        yield drive(clock, lambda: events.codes() == [ev.EVENT_JOB_SUBMITTED])
-        yield wait_for(lambda: self.recovery() == b":1\r\n")
+        one = yield self.running_recoverable()
         yield one.shutdown(wait=False)
         self.assertEqual(self.server.command("LRANGE", "%s:recover" % (self.namespace,), 0, -1),
                          b"*1\r\n$19\r\n%s\na\r\n" % (

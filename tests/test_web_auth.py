@@ -192,10 +192,14 @@ class BasicTests(AuthTestCase):
         yield self.client.get("/api/jobs", headers={"Authorization": basic("alice", "secret")})
         self.assertNotIn("127.0.0.1", self.throttle._peers)     # a success forgets the host
 
-    def test_failed_login_waits_for_the_throttle(self):
-        throttle = LoginThrottle(self.clock, base_delay=2.0)
-        gate = security.Gate(Authenticator(make_checker("memory:alice:secret"), self.clock,
+    def throttled_gate(self, **throttle_options):
+        """A Gate for alice (password "secret") behind a throttle of 2 s delays on the clock."""
+        throttle = LoginThrottle(self.clock, base_delay=2.0, **throttle_options)
+        return security.Gate(Authenticator(make_checker("memory:alice:secret"), self.clock,
                                            throttle))
+
+    def test_failed_login_waits_for_the_throttle(self):
+        gate = self.throttled_gate()
         request = FakeRequest(secure=True)
         first = gate.login(request, "alice", "wrong")
         self.clock.advance(0)
@@ -208,9 +212,7 @@ class BasicTests(AuthTestCase):
 
     def test_too_many_waiting_is_429(self):
         """Logins past the throttle's line from one host are refused at once, as 429."""
-        throttle = LoginThrottle(self.clock, base_delay=2.0, max_waiting=1)
-        gate = security.Gate(Authenticator(make_checker("memory:alice:secret"), self.clock,
-                                           throttle))
+        gate = self.throttled_gate(max_waiting=1)
         request = FakeRequest(secure=True)
         first = gate.login(request, "alice", "wrong")
         self.clock.advance(0)

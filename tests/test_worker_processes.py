@@ -69,8 +69,11 @@ class WorkerProcessTests(WorkerTierTestCase):
             return [line.split() for line in f]
 
     @defer.inlineCallbacks
-    def test_every_run_executes_once_across_three_workers(self):
-        """At least once, and at most once per run id: duplicates are not rerun."""
+    def thirty_runs_on_three_workers(self):
+        """
+        Workers a, b and c, and a run of each of 30 queued jobs that mark a
+        file; fire with the file's path.
+        """
         sched = self.make_scheduler()
         for name in ("a", "b", "c"):
             self.spawn_worker(name)
@@ -80,6 +83,12 @@ class WorkerProcessTests(WorkerTierTestCase):
             yield sched.add_job("wt.mark", "interval", seconds=3600, id="j%d" % n,
                                 args=(path, "j%d" % n), executor="queue")
             yield sched.run_job("j%d" % n)
+        return path
+
+    @defer.inlineCallbacks
+    def test_every_run_executes_once_across_three_workers(self):
+        """At least once, and at most once per run id: duplicates are not rerun."""
+        path = yield self.thirty_runs_on_three_workers()
         # The same run published twice more (a publisher that retried).
         broker = self.make_broker()
         self.addCleanup(broker.close)
