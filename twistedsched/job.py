@@ -386,17 +386,26 @@ def describe_callable(func, tasks):
 def same_job(stored, added):
     """
     Whether the JSON document C{added} describes the stored job C{stored}
+    again (see L{same_job_data}).
+    """
+    try:
+        return same_job_data(json.loads(stored), json.loads(added))
+    except ValueError:
+        return False
+
+
+def same_job_data(stored, added):
+    """
+    Whether the job dict C{added} (C{Job.to_dict()}) describes C{stored}
     again: equal but for the times computed when a job is added (its next
     run time, and its trigger's start date).
     """
-    def content(doc):
-        data = json.loads(doc)
+    def content(data):
+        data = dict(data)
         data.pop("next_run_time", None)
         data.pop("scheduled_run_time", None)
         if isinstance(data.get("trigger"), dict):
             data["trigger"] = dict(data["trigger"], start_date=None)
         return data
-    try:
-        return content(stored) == content(added)
-    except ValueError:
-        return False
+    return isinstance(stored, dict) and isinstance(added, dict) \
+        and content(stored) == content(added)

@@ -999,10 +999,6 @@ class Scheduler(service.Service):
         L{CATCH_UP_WORK}), and the first fire time after C{now}.
         """
         fire_time = job.scheduled_run_time or job.next_run_time
-        if fire_time is not None and fire_time <= now:
-            following = self._next_fire(job, fire_time, now)[0]
-            if following is None or following > now:
-                return [fire_time], following      # the usual case: one run due
         run_times = _Overdue()
         work = 0
         while fire_time is not None and fire_time <= now:

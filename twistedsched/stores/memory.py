@@ -21,7 +21,6 @@ block, tuples take half the memory of dicts), capped and removed with the job.
 """
 
 import bisect
-import json
 import heapq
 import itertools
 
@@ -31,7 +30,7 @@ from zope.interface import implementer
 from twistedsched.errors import ArgumentBytesExceeded, ConflictingIdError, JobLookupError
 from twistedsched.history import FIELDS
 from twistedsched.interfaces import IJobStore
-from twistedsched.job import argument_bytes, same_job
+from twistedsched.job import argument_bytes, same_job_data
 from twistedsched.timeutil import to_timestamp
 
 #: Listings that end within this many jobs walk the heap instead of sorting all.
@@ -41,11 +40,11 @@ QUICK_LISTING = 10000
 def _same_job(stored, added):
     """
     Whether C{added} is C{stored} again (see
-    L{twistedsched.job.same_job}); jobs whose callable has no text
+    L{twistedsched.job.same_job_data}); jobs whose callable has no text
     reference are never the same.
     """
     try:
-        return same_job(json.dumps(stored.to_dict()), json.dumps(added.to_dict()))
+        return same_job_data(stored.to_dict(), added.to_dict())
     except Exception:
         return False
 
