@@ -250,13 +250,14 @@ class QueueExecutorTests(WorkerTierTestCase):
     def test_a_finished_run_delivered_again_is_acknowledged_not_rerun(self):
         self.make_scheduler()
         path = self.mktemp()
-        worker = yield self.start_worker()
         broker = self.make_broker()
         self.addCleanup(broker.close)
         message = run_message("same-run", "j", "wt.mark", [path, "once"], {}, "2026-12-01",
                               0.0, "test-sched")
         yield broker.publish("default", message)
         yield broker.publish("default", message)
+        # Both copies come to the worker in its first read, so both are in hand at once.
+        worker = yield self.start_worker()
         yield wait_until(lambda: worker.counters["ok"] + worker.counters[
             "not rerun (finished)"] == 2)
         with open(path) as f:

@@ -84,6 +84,7 @@ class Worker(service.Service):
         self.counters = collections.Counter()
         self.started_at = None
         self._finished = collections.OrderedDict()   # run ids finished here
+        self._handling = {}                     # run id -> Deferreds waiting for it here
         self._slot = None                       # Deferred: a slot came free
         self._loop = None
         self._beat = None
@@ -181,6 +182,22 @@ class Worker(service.Service):
                       tag=delivery.tag, queue=delivery.queue, error=delivery.error)
             yield self.broker.ack(delivery)
             return
+        run_id = delivery.run_id
+        while run_id in self._handling:
+            # Another delivery of this run is handled here now (a run published
+            # twice can come in one read): wait for it, then settle this copy.
+            waiting = defer.Deferred()
+            self._handling[run_id].append(waiting)
+            yield waiting
+        self._handling[run_id] = []
+        try:
+            yield self._handle_run(delivery)
+        finally:
+            for waiting in self._handling.pop(run_id):
+                waiting.callback(None)
+
+    @defer.inlineCallbacks
+    def _handle_run(self, delivery):
         run_id = delivery.run_id
         if run_id in self._finished:
             state = "finished"
