@@ -5,16 +5,20 @@ out heap entries and compaction, and the slotted L{Job}.
 """
 
 from twisted.internet import defer
+from twisted.internet.task import Clock
+from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.trial import unittest
 from zope.interface import implementer
 from zope.interface.verify import verifyObject
 
 from twistedsched import events as ev
+from twistedsched.errors import JobLookupError
 from twistedsched.executors import ReactorExecutor
 from twistedsched.executors.base import call_in_reactor
 from twistedsched.interfaces import IExecutor, IImmediateExecutor
 from twistedsched.job import Job
+from twistedsched.stores import MemoryJobStore
 from twistedsched.steps import steps
 from twistedsched.triggers import DateTrigger
 
@@ -295,6 +299,96 @@ class MemoryStoreFastPathTests(MemoryStoreTestCase):
         self.successResultOf(self.store.update_job(make_job("c", 10)))
         jobs = self.successResultOf(self.store.get_jobs())
         self.assertEqual([j.id for j in jobs], ["c", "a", "b"])
+
+
+    def test_remove_and_update_at_once(self):
+        job = self.add("a", 1)
+        self.add("b", 5)
+        self.store.acquire_due_jobs(after(1), 10)
+        job.next_run_time = job.scheduled_run_time = after(7)
+        self.assertIsNone(self.store.update_job_now(job))
+        self.assertIsNone(self.store.remove_job_now("b"))
+        self.assertEqual([j.id for j in self.successResultOf(self.store.get_jobs())], ["a"])
+        self.assertEqual(self.next_run_time(), after(7))
+
+    def test_remove_and_update_at_once_of_a_job_that_is_gone(self):
+        self.assertRaises(JobLookupError, self.store.remove_job_now, "a")
+        self.assertRaises(JobLookupError, self.store.update_job_now, make_job("a", 1))
+        self.assertEqual(self.successResultOf(self.store.count_jobs()), 0)
+
+
+class _BrokenUpdates(MemoryJobStore):
+    """A memory store whose writes of due jobs fail."""
+
+    def update_job_now(self, job):
+        raise RuntimeError("the store broke")
+
+
+class _DeferredWrites(MemoryJobStore):
+    """A memory store without the at-once writes: due jobs go back by Deferred."""
+
+    remove_job_now = update_job_now = None
+    writes = 0
+
+    def remove_job(self, job_id):
+        self.writes += 1
+        return MemoryJobStore.remove_job(self, job_id)
+
+    def update_job(self, job):
+        self.writes += 1
+        return MemoryJobStore.update_job(self, job)
+
+
+class DueJobWriteTests(unittest.TestCase):
+    """Due jobs are written back at once to a store that can, by Deferred to others."""
+
+    def test_store_without_at_once_writes(self):
+        store = _DeferredWrites()
+        sched, clock = make_scheduler(self, jobstores={"default": store})
+        recorder = EventRecorder(sched, ev.EVENT_JOB_REMOVED)
+        sched.add_job(jobfuncs.square, "date", run_date=after(1), args=(2,), id="once")
+        sched.add_job(jobfuncs.square, "interval", seconds=5, args=(2,), id="every")
+        clock.advance(1)
+        clock.advance(4)
+        self.assertEqual((store.writes, sched.counters["executed"]), (2, 2))
+        self.assertEqual([e.job_id for e in recorder.events], ["once"])
+        job = self.successResultOf(sched.get_job("every"))
+        self.assertEqual(job.next_run_time, after(10))
+
+    def test_job_that_removes_itself_is_not_written_back(self):
+        sched, clock = make_scheduler(self)
+        errors = EventRecorder(sched, ev.EVENT_JOBSTORE_ERROR)
+        sched.add_job(lambda: sched.remove_job("j"), "interval", seconds=5, id="j")
+        clock.advance(5)
+        self.assertEqual((sched.counters["executed"], errors.events), (1, []))
+        self.assertIsNone(self.successResultOf(sched.get_job("j")))
+        self.assertEqual(self.flushLoggedErrors(), [])
+
+    def test_failed_write_is_a_store_failure_retried_later(self):
+        sched, clock = make_scheduler(self, jobstores={"default": _BrokenUpdates()})
+        errors = EventRecorder(sched, ev.EVENT_JOBSTORE_ERROR)
+        sched.add_job(jobfuncs.square, "interval", seconds=5, args=(2,), id="j")
+        clock.advance(5)
+        self.assertEqual([e.alias for e in errors.events], ["default"])
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+        self.assertIsNotNone(sched._retry_delay, "processing is retried after a delay")
+
+    def test_duration_of_a_run_is_rounded_to_the_microsecond(self):
+        clock = Clock()
+        clock.advance(1000)     # (small times: fractions of a microsecond are kept)
+        sched, clock = make_scheduler(self, reactor=clock)
+        logged = []
+        sched.log = Logger(observer=logged.append)
+
+        def slow():
+            d = defer.Deferred()
+            clock.callLater(0.12345678, d.callback, None)
+            return d
+        sched.add_job(slow, "date", run_date=sched.now(), id="j")
+        clock.advance(0)
+        clock.advance(0.12345678)
+        [event] = logged
+        self.assertEqual(event["duration"], 0.123457)
 
 
 class SlottedJobTests(unittest.TestCase):

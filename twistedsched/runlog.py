@@ -49,22 +49,23 @@ class RunLog:
     The runs of one burst.
 
     @param emit: C{emit(level, format, fields)} logs one event.
+    @param scheduler_id: a callable that names the scheduler in the events.
     """
 
-    def __init__(self, emit):
+    def __init__(self, emit, scheduler_id):
         self.emit = emit
-        self.scheduler_id = None
+        self.scheduler_id = scheduler_id
         self.runs = []
         self.failed = []
 
-    def went_well(self, scheduler_id, job_id, job_name, target, started, scheduled, duration):
+    def went_well(self, job_id, job_name, target, started, scheduled, duration):
         """
         Note a run that went well (C{target}: what ran; C{scheduled}: ISO
         text; C{duration}: rounded).
         """
-        self.scheduler_id = scheduler_id
-        self.runs.append((job_id, job_name, target, started, scheduled, duration))
-        if len(self.runs) >= BURST_LIMIT:
+        runs = self.runs
+        runs.append((job_id, job_name, target, started, scheduled, duration))
+        if len(runs) >= BURST_LIMIT:
             self.flush()
 
     def failed_run(self, job_id):
@@ -77,14 +78,15 @@ class RunLog:
         self.runs, self.failed = [], []
         if not runs:
             return          # failures only: each is logged already
+        scheduler_id = self.scheduler_id()
         if len(runs) == 1 and not failed:
-            self.emit(LogLevel.info, RUN_OK, single_run_fields(runs[0], self.scheduler_id))
+            self.emit(LogLevel.info, RUN_OK, single_run_fields(runs[0], scheduler_id))
             return
         fields = dict(run_count=len(runs) + len(failed), ok_count=len(runs),
                       failed_count=len(failed), failed=failed,
                       failed_ids=", ".join(repr(job_id) for job_id in failed),
                       runs=runs, run_fields=RUN_FIELDS, run_lines=_Lines(runs),
-                      scheduler_id=self.scheduler_id)
+                      scheduler_id=scheduler_id)
         self.emit(LogLevel.info, _BURST_WITH_FAILURES if failed else _BURST, fields)
 
 

@@ -40,7 +40,7 @@ from twistedsched.tasks import TaskRegistry
 from twistedsched.threadcheck import reactor_thread_only
 from twistedsched.timeutil import (
     as_timezone, from_timestamp, to_datetime, to_timestamp, to_utc)
-from twistedsched.triggers import bind_trigger, build_trigger
+from twistedsched.triggers import DateTrigger, bind_trigger, build_trigger
 from twistedsched.triggers.budget import MAX_WORK, metered_cost
 
 #: Marks an argument the caller did not give (None is a meaningful value).
@@ -149,7 +149,7 @@ class Scheduler(service.Service):
         self.scheduler_id = str(scheduler_id or default_scheduler_id())
         self.log_runs = log_runs
         self._last_iso = (None, None)             # the last run time put in ISO text
-        self._run_log = RunLog(self._emit)        # runs that went well, logged per burst
+        self._run_log = RunLog(self._emit, lambda: self.scheduler_id)   # runs that went well
         self._ended = set()                       # due jobs removed as they run (one-shot)
         self._immediate = {}                      # executor -> provides IImmediateExecutor
         self._clustered = {}                      # store -> provides IClusterStore
@@ -958,8 +958,10 @@ class Scheduler(service.Service):
             for job in jobs:
                 if not self.running:
                     break
-                d = self._handle_due_job(self._bind(job, alias), store, now)
-                if not d.called or d.paused or isinstance(d.result, Failure):
+                job._scheduler = self           # (what _bind does)
+                job.jobstore = alias
+                d = self._handle_due_job(job, store, now)
+                if d is not None and (not d.called or d.paused or isinstance(d.result, Failure)):
                     # Still on its way to the store (a called Deferred waiting on a
                     # chained one is paused) or failed; fired ones need no trip.
                     writes.append(d)
@@ -969,15 +971,24 @@ class Scheduler(service.Service):
                 return
 
     def _handle_due_job(self, job, store, now):
-        """Run a due job (by the misfire rules) and store its next run time."""
+        """
+        Run a due job (by the misfire rules) and store its next run time.
+        Returns the Deferred of the store's write, or C{None} when the store
+        wrote at once (a store with C{remove_job_now} and C{update_job_now},
+        such as the memory store).
+        """
         run_times, following = self._due_run_times(job, now)
         if following is None:
             # Removed before it runs, so that it may add a job under its own id
             # (a timer that sets itself again), and its store keeps no history.
-            d = store.remove_job(job.id)
+            d = _write_due(getattr(store, "remove_job_now", None), store.remove_job, job.id)
             if self._wanted & ev.EVENT_JOB_REMOVED:
-                d.addCallback(lambda _: self._dispatch(
-                    ev.JobEvent(ev.EVENT_JOB_REMOVED, job.id, job.jobstore)))
+                removed = lambda _=None: self._dispatch(
+                    ev.JobEvent(ev.EVENT_JOB_REMOVED, job.id, job.jobstore))
+                if d is None:
+                    removed()
+                elif d is not _GONE:
+                    d.addCallback(removed)
             if run_times:
                 # Its store holds it no more: its runs' records are not kept.
                 self._ended.add(job)
@@ -987,7 +998,9 @@ class Scheduler(service.Service):
             if run_times:
                 self._submit(job, run_times, now=now)
             self._schedule(job, following)
-            d = store.update_job(job)
+            d = _write_due(getattr(store, "update_job_now", None), store.update_job, job)
+        if d is None or d is _GONE:
+            return None
         if not d.called or d.paused or isinstance(d.result, Failure):
             d.addErrback(_trap_lookup_error)        # (a fired success needs nothing)
         return d
@@ -995,15 +1008,23 @@ class Scheduler(service.Service):
     def _due_run_times(self, job, now, limit=DUE_LIMIT):
         """
         The trigger's fire times from the job's scheduled run time up to
-        C{now} (an L{_Overdue} of at most C{limit}, costing at most
-        L{CATCH_UP_WORK}), and the first fire time after C{now}.
+        C{now} (a list of at most C{limit}, costing at most
+        L{CATCH_UP_WORK}; an L{_Overdue} not C{complete} when some were not
+        listed), and the first fire time after C{now}.
         """
         fire_time = job.scheduled_run_time or job.next_run_time
-        run_times = _Overdue()
-        work = 0
+        if fire_time is None or fire_time > now:
+            return [], fire_time
+        # The usual case, one run due: the trigger is asked once (a date
+        # trigger not at all: nothing follows its one fire time).
+        if job._trigger.__class__ is DateTrigger:
+            return [fire_time], None
+        run_times = [fire_time]
+        fire_time, work = self._next_fire(job, fire_time, now)
         while fire_time is not None and fire_time <= now:
             if len(run_times) >= limit or work > CATCH_UP_WORK:
                 # Too many missed runs to list: skip ahead to the present.
+                run_times = _Overdue(run_times)
                 run_times.complete = False
                 fire_time = self._next_fire(job, None, now)[0]
                 while fire_time is not None and fire_time <= now:
@@ -1044,30 +1065,18 @@ class Scheduler(service.Service):
         here = self._running.get(job.id, 0)
         cluster = self._cluster_store(job)
         running = here if cluster is None else here + cluster.instances_elsewhere(job.id)
-        action = overlap.decide(job, running)
-        if action in (overlap.BUFFER, overlap.CANCEL) and not here:
-            # Buffering and cancelling act on this process's instances: one
-            # running on another scheduler of the store is not waited for.
-            action = overlap.decide(job, 0)
-        if action == overlap.BUFFER and self._buffers.hold(job, run_times):
-            self._dispatch(ev.JobSubmissionEvent(
-                ev.EVENT_JOB_BUFFERED, job.id, job.jobstore, run_times))
-            return None
-        if action == overlap.CANCEL:
-            for d in [d for d, running_id in self._in_flight.items() if running_id == job.id]:
-                d.cancel()
-            here = self._running.get(job.id, 0)
-        elif action != overlap.RUN:
-            self.counters["skipped"] += 1
-            self._record(job, run_times[-1], "skipped: %d instances running" % (running,))
-            self._dispatch(ev.JobSubmissionEvent(
-                ev.EVENT_JOB_MAX_INSTANCES, job.id, job.jobstore, run_times))
-            return None
-        try:
-            executor = self._lookup_executor(job.executor)
-        except UnknownAliasError:
-            self.log.failure("job {job_id!r} names an unknown executor", job_id=job.id)
-            return None
+        # (With none running, every overlap policy runs it: max_instances >= 1.)
+        if running:
+            if self._overlaps(job, run_times, here, running):
+                return None         # buffered or skipped
+            here = self._running.get(job.id, 0)     # (cancel_other may have ended some)
+        executor = self._executors.get(job.executor)
+        if executor is None:
+            try:
+                executor = self._lookup_executor(job.executor)
+            except UnknownAliasError:
+                self.log.failure("job {job_id!r} names an unknown executor", job_id=job.id)
+                return None
         self._running[job.id] = here + 1
         token = None if cluster is None else cluster.instance_started(
             job.id, run_times[-1] if job.recover else None)
@@ -1080,11 +1089,43 @@ class Scheduler(service.Service):
         else:
             d = self._run_instance(job, executor, run_times)
         if d is None:                   # ended at once, and reported
-            self._instance_done(None, job, None, cluster, token)
+            if token is None and not self._buffers.waiting:
+                running = self._running.pop(job.id, 0) - 1      # (_instance_done, inline)
+                if running > 0:
+                    self._running[job.id] = running
+            else:
+                self._instance_done(None, job, None, cluster, token)
             return None
         self._in_flight[d] = job.id
         d.addBoth(self._instance_done, job, d, cluster, token)
         return d
+
+    def _overlaps(self, job, run_times, here, running):
+        """
+        Apply the job's overlap policy to a run due while C{running}
+        instances run (C{here} of them in this process): true if the run
+        was buffered or skipped (and reported), false if it may start
+        (after the others were cancelled, for C{cancel_other}).
+        """
+        action = overlap.decide(job, running)
+        if action in (overlap.BUFFER, overlap.CANCEL) and not here:
+            # Buffering and cancelling act on this process's instances: one
+            # running on another scheduler of the store is not waited for.
+            action = overlap.decide(job, 0)
+        if action == overlap.BUFFER and self._buffers.hold(job, run_times):
+            self._dispatch(ev.JobSubmissionEvent(
+                ev.EVENT_JOB_BUFFERED, job.id, job.jobstore, run_times))
+            return True
+        if action == overlap.CANCEL:
+            for d in [d for d, running_id in self._in_flight.items() if running_id == job.id]:
+                d.cancel()
+        elif action != overlap.RUN:
+            self.counters["skipped"] += 1
+            self._record(job, run_times[-1], "skipped: %d instances running" % (running,))
+            self._dispatch(ev.JobSubmissionEvent(
+                ev.EVENT_JOB_MAX_INSTANCES, job.id, job.jobstore, run_times))
+            return True
+        return False
 
     def _cluster_store(self, job):
         """
@@ -1161,7 +1202,10 @@ class Scheduler(service.Service):
         """
         started = self.reactor.seconds()
         details = None
-        if self._is_immediate(executor) is None:        # it runs jobs by run_job
+        immediate = self._immediate.get(executor, UNSET)
+        if immediate is UNSET:
+            immediate = self._is_immediate(executor)
+        if immediate is None:        # it runs jobs by run_job
             details = {}
             try:
                 outcome = executor.run_job(job, run_time, job.timeout, details)
@@ -1173,7 +1217,7 @@ class Scheduler(service.Service):
                 outcome = executor.run(job.func, job.args, job.kwargs, timeout=job.timeout)
             except Exception:
                 outcome = Failure()
-        elif self._immediate.get(executor) or self._is_immediate(executor):
+        elif immediate:
             try:
                 outcome = executor.call(job.func, job.args, job.kwargs)
             except BaseException:
@@ -1183,11 +1227,11 @@ class Scheduler(service.Service):
                 outcome = executor.run(job.func, job.args, job.kwargs)
             except Exception:
                 outcome = Failure()
+        if outcome is None or not isinstance(outcome, (Failure, defer.Deferred)):
+            self._run_succeeded(outcome, job, run_time, started)      # (None: the usual)
+            return None
         if isinstance(outcome, Failure):
             self._run_failed(outcome, job, run_time, started, details)
-            return None
-        if not isinstance(outcome, defer.Deferred):
-            self._run_succeeded(outcome, job, run_time, started)
             return None
         outcome.addCallbacks(self._run_succeeded, self._run_failed,
                              callbackArgs=(job, run_time, started, details),
@@ -1199,9 +1243,16 @@ class Scheduler(service.Service):
         self.counters["executed"] += 1
         if not self._wanted & _OK_RUN_EVENTS and not details \
                 and (not self._history_size or job in self._ended):
-            # The usual run: no record, no event, at most a line in the burst's log.
+            # The usual run: no record, no event, at most a line in the burst's log
+            # (what _log_ok does, inline: it is most of the cost of a run).
             if self.log_runs:
-                self._log_ok(job, run_time, started, round(duration, 6))
+                last = self._last_iso
+                self._run_log.went_well(
+                    job.id, job.name, job.task or job.func_ref or job.name,
+                    started, last[1] if run_time == last[0] else self._iso(run_time),
+                    round(duration * 1e6) / 1e6)     # (round(duration, 6), at a third of the cost)
+                if not self._processing:
+                    self._run_log.flush()
         else:
             self._record(job, run_time, "ok", started, duration, details=details,
                          result=None if result is None else summarize_result(result))
@@ -1334,7 +1385,7 @@ class Scheduler(service.Service):
         Log a run that went well: a line of the burst's event while due jobs
         are processed (see L{twistedsched.runlog}), else an event of its own.
         """
-        self._run_log.went_well(self.scheduler_id, job.id, job.name, job.target, started,
+        self._run_log.went_well(job.id, job.name, job.target, started,
                                 self._iso(run_time), duration)
         if not self._processing:
             self._run_log.flush()
@@ -1415,6 +1466,28 @@ class Scheduler(service.Service):
 
 #: The events a run that went well may be told to listeners in.
 _OK_RUN_EVENTS = ev.EVENT_JOB_RUN | ev.EVENT_JOB_EXECUTED
+
+
+#: What L{_write_due} returns when the store no longer held the job.
+_GONE = object()
+
+
+def _write_due(at_once, deferred, argument):
+    """
+    Write a due job back to its store: C{at_once(argument)} if the store
+    has such a method (C{remove_job_now}, C{update_job_now}: the memory
+    store), then C{None}, or L{_GONE} for a job that is gone; else the
+    Deferred of C{deferred(argument)} (C{remove_job}, C{update_job}).
+    """
+    if at_once is None:
+        return deferred(argument)
+    try:
+        at_once(argument)
+    except JobLookupError:
+        return _GONE
+    except Exception:
+        return defer.fail()
+    return None
 
 
 def _trap_lookup_error(failure):

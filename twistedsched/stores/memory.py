@@ -16,6 +16,10 @@ O(k log k) for k jobs, so that a first page stays quick after any change
 whatever the store's size; a listing further than that is sorted once and
 reused while nothing changes.
 
+C{remove_job_now} and C{update_job_now} are C{remove_job} and C{update_job}
+without the Deferred: the scheduler writes due jobs back through them (a
+subclass that changes one of the pair changes the other too).
+
 Each job's last runs are a short list of tuples (a deque would cost a 64-slot
 block, tuples take half the memory of dicts), capped and removed with the job.
 """
@@ -49,14 +53,14 @@ def _same_job(stored, added):
         return False
 
 
-def _deferred(func):
+def _deferred(func, name=None):
     """Run C{func} now and return its outcome as a fired Deferred."""
     def wrapper(*args, **kwargs):
         try:
             return succeed(func(*args, **kwargs))
         except Exception:
             return fail()
-    wrapper.__name__ = func.__name__
+    wrapper.__name__ = name or func.__name__
     wrapper.__doc__ = func.__doc__
     return wrapper
 
@@ -148,8 +152,8 @@ class MemoryJobStore:
         self._push(job)
         return None
 
-    @_deferred
-    def update_job(self, job):
+    def update_job_now(self, job):
+        """L{update_job}, done at once: returns C{None} or raises (for the scheduler's due jobs)."""
         self._listing = None
         if job.id not in self._jobs:
             raise JobLookupError(job.id)
@@ -167,20 +171,26 @@ class MemoryJobStore:
             heapq.heappush(self._heap, taken)
         return None
 
-    @_deferred
-    def remove_job(self, job_id):
-        self._listing = self._ids = None
-        if job_id not in self._jobs:
+    update_job = _deferred(update_job_now, "update_job")
+
+    def remove_job_now(self, job_id):
+        """L{remove_job}, done at once: returns C{None} or raises (for the scheduler's due jobs)."""
+        if self._jobs.pop(job_id, None) is None:
             raise JobLookupError(job_id)
-        del self._jobs[job_id]
-        self.argument_bytes -= self._sizes.pop(job_id, 0)
-        self._paused.pop(job_id, None)
-        self._runs.pop(job_id, None)
+        self._listing = self._ids = None
+        if self._sizes:
+            self.argument_bytes -= self._sizes.pop(job_id, 0)
+        if self._paused:
+            self._paused.pop(job_id, None)
+        if self._runs:
+            self._runs.pop(job_id, None)
         self._current.pop(job_id, None)
         self._taken.pop(job_id, None)
         if len(self._heap) > 2 * len(self._current) + 64:
             self._compact()
         return None
+
+    remove_job = _deferred(remove_job_now, "remove_job")
 
     @_deferred
     def remove_all_jobs(self):
