@@ -36,9 +36,16 @@ class _Lines:
         self.runs = runs
 
     def __call__(self):
-        return "\n".join(["job %r (%s) ran %s in %s s (due %s)" % (
-            job_id, job_name, target, duration, scheduled)
-            for job_id, job_name, target, _, scheduled, duration in self.runs])
+        # The text of a float is most of a line's cost; a burst's runs
+        # mostly last the same few microseconds: each is written once.
+        durations = {}
+        lines = []
+        for job_id, job_name, target, _, scheduled, duration in self.runs:
+            text = durations.get(duration)
+            if text is None:
+                text = durations[duration] = str(duration)
+            lines.append(f"job {job_id!r} ({job_name}) ran {target} in {text} s (due {scheduled})")
+        return "\n".join(lines)
 
     def __repr__(self):
         return "<%d run lines>" % (len(self.runs),)
