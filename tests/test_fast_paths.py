@@ -391,6 +391,57 @@ class DueJobWriteTests(unittest.TestCase):
         self.assertEqual(event["duration"], 0.123457)
 
 
+class WakeupTests(unittest.TestCase):
+    """Runs that come due while the scheduler runs others, and runs microseconds apart."""
+
+    def setUp(self):
+        self.sched, self.clock = make_scheduler(self)
+        self.logged = []
+        self.sched.log = Logger(observer=self.logged.append)
+        self.ran = []
+
+    def job(self, name, busy=0.0):
+        def run():
+            self.ran.append((name, self.clock.seconds()))
+            if busy:
+                self.clock.advance(busy)        # a run that takes a while
+        return run
+
+    def test_runs_that_came_due_meanwhile_run_in_the_same_pass(self):
+        self.sched.add_job(self.job("a", busy=0.0005), "date", run_date=after(1), id="a")
+        self.sched.add_job(self.job("b"), "date", run_date=after(1.0003), id="b")
+        self.clock.advance(1)
+        self.assertEqual([name for name, _ in self.ran], ["a", "b"])
+        [burst] = self.logged
+        self.assertEqual(burst["run_count"], 2, "one pass, one burst")
+
+    def test_a_run_due_just_after_a_look_waits_a_millisecond(self):
+        self.sched.add_job(self.job("a"), "date", run_date=after(1), id="a")
+        self.sched.add_job(self.job("b"), "date", run_date=after(1.0002), id="b")
+        self.clock.advance(1)
+        [timer] = self.clock.getDelayedCalls()
+        self.assertAlmostEqual(timer.getTime(), after(1.001).timestamp(), places=6)
+        self.clock.advance(0.0002)
+        self.assertEqual([name for name, _ in self.ran], ["a"])
+        self.clock.advance(0.0008)
+        self.assertEqual([name for name, _ in self.ran], ["a", "b"])
+
+    def test_a_run_due_when_the_scheduler_looked_does_not_wait(self):
+        def add_another():
+            self.ran.append(("a", self.clock.seconds()))
+            self.sched.add_job(self.job("c"), "date", run_date=self.sched.now(), id="c")
+        self.sched.add_job(add_another, "date", run_date=after(1), id="a")
+        self.clock.advance(1)
+        self.assertEqual(self.ran, [("a", after(1).timestamp()), ("c", after(1).timestamp())])
+
+    def test_a_run_due_long_after_the_last_look_is_not_moved(self):
+        self.sched.add_job(self.job("a"), "date", run_date=after(1), id="a")
+        self.clock.advance(1)
+        self.sched.add_job(self.job("b"), "date", run_date=after(1.5002), id="b")
+        [timer] = self.clock.getDelayedCalls()
+        self.assertAlmostEqual(timer.getTime(), after(1.5002).timestamp(), places=6)
+
+
 class SlottedJobTests(unittest.TestCase):
 
     def test_copy_has_every_field_and_its_own_arguments(self):

@@ -49,6 +49,16 @@ UNSET = object()
 #: The most overdue run times of a job listed at once; past them the
 #: scheduler skips ahead to the present.
 DUE_LIMIT = 1000
+#: Runs that were not yet due when the scheduler last looked wait at least
+#: this long after that look (the epoll reactor waits whole milliseconds
+#: anyway): with many runs due microseconds apart, the next one is often
+#: overdue by the time the reactor computes its wait, and the scheduler
+#: would wake at once for it alone (at 100,000 runs a second it woke every
+#: few runs and spent a core doing so).  Runs due when it looked do not wait.
+MIN_DELAY = 0.001
+#: How many times the scheduler looks again for jobs that came due while it
+#: ran those due when it woke, before it returns to the reactor.
+RECHECKS = 16
 #: The trigger work (L{twistedsched.triggers.budget} steps) that listing one
 #: job's overdue run times may cost, about 50 ms; past it the scheduler skips
 #: ahead to the present.  Plain triggers list DUE_LIMIT runs well within it.
@@ -131,6 +141,7 @@ class Scheduler(service.Service):
         self._timer = None
         self._arm_generation = 0
         self._processing = False
+        self._looked_until = float("-inf")        # (reactor time) see MIN_DELAY
         self._retry_delay = None
         self._listeners = []
         self._wanted = 0                          # OR of the listeners' masks
@@ -854,6 +865,9 @@ class Scheduler(service.Service):
         self._arm_generation += 1
         generation = self._arm_generation
         d = self._earliest_run_time()
+        if d.called and not d.paused and not isinstance(d.result, Failure):
+            self._set_timer(d.result, generation)     # (the usual: no callbacks to chain)
+            return
         d.addCallbacks(self._set_timer, self._arm_failed,
                        callbackArgs=(generation,), errbackArgs=(generation,))
 
@@ -883,7 +897,12 @@ class Scheduler(service.Service):
         if when is None:
             delay = limit
         else:
-            delay = max(0.0, to_timestamp(when) - self.reactor.seconds())
+            target = to_timestamp(when)
+            if target > self._looked_until:
+                # Not due when the scheduler last looked: not sooner than
+                # MIN_DELAY after that look.
+                target = max(target, self._looked_until + MIN_DELAY)
+            delay = max(0.0, target - self.reactor.seconds())
             if limit is not None:
                 delay = min(delay, limit)
         if delay is None:
@@ -919,7 +938,8 @@ class Scheduler(service.Service):
     def _on_timer(self):
         self._timer = None
         d = self._process_due_jobs()
-        d.addErrback(lambda f: self.log.failure("processing due jobs failed", f))
+        if not d.called or d.paused or isinstance(d.result, Failure):
+            d.addErrback(lambda f: self.log.failure("processing due jobs failed", f))
 
     @steps
     def _process_due_jobs(self):
@@ -928,16 +948,19 @@ class Scheduler(service.Service):
             return
         self._processing = True
         failed = False
+        looked = []
         try:
             for alias in list(self._jobstores):
                 try:
-                    yield from self._process_store(alias)
+                    looked.append((yield from self._process_store(alias)))
                 except Exception:
                     self._store_failed(Failure(), alias, "processing due jobs")
                     failed = True
         finally:
             self._processing = False
             self._run_log.flush()
+        if looked and None not in looked:
+            self._looked_until = to_timestamp(min(looked))
         ended, self._ended_runs = self._ended_runs, []
         for job, run_time, failure in ended:
             self._run_ended(job, run_time, failure)
@@ -947,11 +970,15 @@ class Scheduler(service.Service):
             self._arm()
 
     def _process_store(self, alias):
-        """The steps of running what is due in one store (part of L{_process_due_jobs})."""
+        """
+        The steps of running what is due in one store (part of
+        L{_process_due_jobs}); returns the time up to which it looked.
+        """
         store = self._jobstores.get(alias)
         if store is None:
-            return
+            return None
         now = self.now()
+        rechecks = 0
         for _ in range(1000):
             jobs = yield store.acquire_due_jobs(now, self.batch_size)
             writes = []
@@ -967,8 +994,19 @@ class Scheduler(service.Service):
                     writes.append(d)
             if writes:
                 yield gather(writes)      # a batch's write-backs travel together
-            if len(jobs) < self.batch_size or not self.running:
-                return
+            if not self.running or not jobs:
+                return now
+            if len(jobs) < self.batch_size:
+                # All that was due ran.  Jobs that came due meanwhile run now
+                # (a few rounds at most), rather than after a trip through the
+                # reactor and the timer: many jobs due a few microseconds apart
+                # would otherwise take a wakeup each for a few jobs.
+                later = self.now()
+                if later == now or rechecks >= RECHECKS:
+                    return now
+                rechecks += 1
+                now = later
+        return now
 
     def _handle_due_job(self, job, store, now):
         """

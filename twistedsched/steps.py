@@ -38,6 +38,10 @@ def _resume(generator, result):
         if not isinstance(yielded, defer.Deferred):
             result = yielded
             continue
+        if yielded.called and not yielded.paused and not isinstance(yielded.result, Failure) \
+                and not getattr(yielded, "_runningCallbacks", True):
+            result = yielded.result     # fired, with its final value: nothing to chain
+            continue
         box = []
         yielded.addBoth(_arrived, generator, box)
         if box:                 # it had fired: go on here, with no Deferred more
