@@ -163,7 +163,7 @@ class Scheduler(service.Service):
         self._run_log = RunLog(self._emit, lambda: self.scheduler_id)   # runs that went well
         self._ended = set()                       # due jobs removed as they run (one-shot)
         self._immediate = {}                      # executor -> provides IImmediateExecutor
-        self._clustered = {}                      # store -> provides IClusterStore
+        self._clustered = {}                      # store -> itself if IClusterStore, or None
         self._checkers = {}                       # executor -> provides IJobChecker
         self._references = {}                     # callable -> its text reference or None
         self.log = self.log        # bound once: the descriptor builds a Logger per access
@@ -1015,7 +1015,11 @@ class Scheduler(service.Service):
         wrote at once (a store with C{remove_job_now} and C{update_job_now},
         such as the memory store).
         """
-        run_times, following = self._due_run_times(job, now)
+        fire_time = job.scheduled_run_time or job.next_run_time
+        if job._trigger.__class__ is DateTrigger and fire_time is not None and fire_time <= now:
+            run_times, following = [fire_time], None    # (_due_run_times' first case, inline)
+        else:
+            run_times, following = self._due_run_times(job, now)
         if following is None:
             # Removed before it runs, so that it may add a job under its own id
             # (a timer that sets itself again), and its store keeps no history.
@@ -1101,7 +1105,9 @@ class Scheduler(service.Service):
         if not run_times:
             return None
         here = self._running.get(job.id, 0)
-        cluster = self._cluster_store(job)
+        cluster = self._clustered.get(self._jobstores.get(job.jobstore), UNSET)
+        if cluster is UNSET:
+            cluster = self._cluster_store(job)
         running = here if cluster is None else here + cluster.instances_elsewhere(job.id)
         # (With none running, every overlap policy runs it: max_instances >= 1.)
         if running:
@@ -1171,10 +1177,12 @@ class Scheduler(service.Service):
         (L{IClusterStore}), else C{None}.  Asked once per store.
         """
         store = self._jobstores.get(job.jobstore)
-        answer = self._clustered.get(store)
-        if answer is None:
-            answer = self._clustered[store] = bool(IClusterStore.providedBy(store))
-        return store if answer else None
+        try:
+            return self._clustered[store]
+        except KeyError:
+            answer = self._clustered[store] = \
+                store if IClusterStore.providedBy(store) else None
+            return answer
 
     def _is_immediate(self, executor):
         """
