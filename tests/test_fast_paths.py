@@ -13,7 +13,7 @@ from zope.interface import implementer
 from zope.interface.verify import verifyObject
 
 from twistedsched import events as ev
-from twistedsched.errors import JobLookupError
+from twistedsched.errors import ConflictingIdError, JobLookupError
 from twistedsched.executors import ReactorExecutor
 from twistedsched.executors.base import call_in_reactor
 from twistedsched.interfaces import IExecutor, IImmediateExecutor
@@ -311,6 +311,13 @@ class MemoryStoreFastPathTests(MemoryStoreTestCase):
         self.assertEqual([j.id for j in self.successResultOf(self.store.get_jobs())], ["a"])
         self.assertEqual(self.next_run_time(), after(7))
 
+    def test_add_at_once(self):
+        job = make_job("a", 3)
+        self.assertIsNone(self.store.add_job_now(job))
+        self.assertEqual(self.next_run_time(), after(3))
+        self.assertRaises(ConflictingIdError, self.store.add_job_now, make_job("a", 5))
+        self.assertEqual(self.successResultOf(self.store.lookup_job("a")), job)
+
     def test_remove_and_update_at_once_of_a_job_that_is_gone(self):
         self.assertRaises(JobLookupError, self.store.remove_job_now, "a")
         self.assertRaises(JobLookupError, self.store.update_job_now, make_job("a", 1))
@@ -389,6 +396,47 @@ class DueJobWriteTests(unittest.TestCase):
         clock.advance(0.12345678)
         [event] = logged
         self.assertEqual(event["duration"], 0.123457)
+
+
+class AddTests(unittest.TestCase):
+    """add_job with a store that adds at once."""
+
+    def test_an_earlier_job_rearms_a_later_one_does_not(self):
+        sched, clock = make_scheduler(self)
+        recorder = EventRecorder(sched, ev.EVENT_JOB_ADDED)
+        sched.add_job(jobfuncs.square, "date", run_date=after(10), args=(1,), id="a")
+        [timer] = clock.getDelayedCalls()
+        sched.add_job(jobfuncs.square, "date", run_date=after(20), args=(1,), id="b")
+        self.assertEqual(clock.getDelayedCalls(), [timer], "the timer is kept")
+        sched.add_job(jobfuncs.square, "date", run_date=after(5), args=(1,), id="c")
+        [timer] = clock.getDelayedCalls()
+        self.assertEqual(timer.getTime(), after(5).timestamp())
+        self.assertEqual([e.job_id for e in recorder.events], ["a", "b", "c"])
+
+    def test_taken_id(self):
+        sched, clock = make_scheduler(self)
+        job = self.successResultOf(sched.add_job(jobfuncs.square, "date", run_date=after(10),
+                                                 args=(1,), id="a"))
+        self.failureResultOf(sched.add_job(jobfuncs.square, "date", run_date=after(5),
+                                           args=(2,), id="a"), ConflictingIdError)
+        replaced = self.successResultOf(sched.add_job(
+            jobfuncs.square, "date", run_date=after(5), args=(2,), id="a",
+            replace_existing=True))
+        self.assertEqual(self.successResultOf(sched.get_job("a")).args, (2,))
+        self.assertIsNot(replaced, job)
+        [timer] = clock.getDelayedCalls()
+        self.assertEqual(timer.getTime(), after(5).timestamp())
+
+    def test_date_job_with_excluded_dates_asks_the_time(self):
+        sched, clock = make_scheduler(self)
+        job = self.successResultOf(sched.add_job(
+            jobfuncs.square, "date", run_date=after(10), args=(1,), id="a",
+            exclude=["2026-01-06"]))
+        self.assertEqual(job.next_run_time, after(10))
+        job = self.successResultOf(sched.add_job(
+            jobfuncs.square, "date", run_date=after(10), args=(1,), id="b",
+            exclude=[after(10).date().isoformat()]))
+        self.assertIsNone(job.next_run_time, "its one date is excluded: it never runs")
 
 
 class WakeupTests(unittest.TestCase):

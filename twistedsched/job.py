@@ -224,7 +224,10 @@ class Job:
         if not isinstance(kwargs, dict):
             raise BadArgumentError("kwargs: expected a dict, not %r" % (kwargs,))
         self.kwargs = dict(kwargs)
-        self.trigger = bind_trigger(trigger, self.id)
+        trigger = bind_trigger(trigger, self.id)
+        if isinstance(trigger, calendars.ExcludingTrigger):
+            trigger = getattr(trigger, "trigger", trigger)      # (what the setter does)
+        self._trigger = trigger
         self.executor = executor
         self.jobstore = jobstore
         if not options_checked:
@@ -239,14 +242,21 @@ class Job:
         self.jitter = jitter
         self.timeout = timeout
         self.recover = recover
-        for key, default in policies.DEFAULTS.items():
-            setattr(self, key, policy_options.get(key, default))
-        self.policy_state = policies.check_state(policy_state)
+        if policy_options:
+            for key, default in _POLICY_DEFAULTS:
+                setattr(self, key, policy_options.get(key, default))
+        else:
+            for key, default in _POLICY_DEFAULTS:
+                setattr(self, key, default)
+        self.policy_state = {} if policy_state is None else policies.check_state(policy_state)
         self.attempt = 1          # of this run (retries count up; never stored)
         self.origin = None        # "backfill" for a backfill's copy (never stored)
-        self.next_run_time = None if next_run_time is None else to_utc(next_run_time)
-        self.scheduled_run_time = self.next_run_time if scheduled_run_time is None \
-            else to_utc(scheduled_run_time)
+        if next_run_time is None and scheduled_run_time is None:
+            self.next_run_time = self.scheduled_run_time = None     # (the scheduler sets them)
+        else:
+            self.next_run_time = None if next_run_time is None else to_utc(next_run_time)
+            self.scheduled_run_time = self.next_run_time if scheduled_run_time is None \
+                else to_utc(scheduled_run_time)
 
     @property
     def trigger(self):
@@ -363,6 +373,9 @@ class Job:
         state = "paused" if self.paused else "next run at: %s" % (self.next_run_time,)
         return "%s (trigger: %s, %s)" % (self.name, self.trigger, state)
 
+
+#: The policies' options and their defaults (L{policies.DEFAULTS}), for L{Job.__init__}.
+_POLICY_DEFAULTS = tuple(policies.DEFAULTS.items())
 
 #: All of a job's fields, in the order of its slots, at C speed (for L{Job.copy}).
 _all_fields = operator.attrgetter(*Job.__slots__)

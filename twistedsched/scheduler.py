@@ -39,9 +39,11 @@ from twistedsched.table import JOB_HEADERS, format_table, job_rows
 from twistedsched.tasks import TaskRegistry
 from twistedsched.threadcheck import reactor_thread_only
 from twistedsched.timeutil import (
-    as_timezone, from_timestamp, to_datetime, to_timestamp, to_utc)
+    as_timezone, to_datetime, to_timestamp, to_utc)
 from twistedsched.triggers import DateTrigger, bind_trigger, build_trigger
 from twistedsched.triggers.budget import MAX_WORK, metered_cost
+
+_UTC = _dt.timezone.utc
 
 #: Marks an argument the caller did not give (None is a meaningful value).
 UNSET = object()
@@ -384,7 +386,7 @@ class Scheduler(service.Service):
 
     def now(self):
         """The current time, aware, in UTC, from the reactor's clock."""
-        return from_timestamp(self.reactor.seconds())
+        return _dt.datetime.fromtimestamp(self.reactor.seconds(), _UTC)  # (from_timestamp's, faster)
 
     def _jittered(self, fire_time, job):
         jitter = job.jitter
@@ -396,9 +398,14 @@ class Scheduler(service.Service):
 
     def _schedule(self, job, fire_time):
         """Set a job's next fire time (and its jittered run time)."""
-        fire_time = to_utc(fire_time)
+        if fire_time is not None and fire_time.tzinfo is not _UTC:
+            fire_time = to_utc(fire_time)
         job.scheduled_run_time = fire_time
-        job.next_run_time = self._jittered(fire_time, job)
+        if job.jitter is None and job.exclude is None \
+                and getattr(job._trigger, "jitter", None) is None:
+            job.next_run_time = fire_time       # (what _jittered gives without jitter)
+        else:
+            job.next_run_time = self._jittered(fire_time, job)
 
     # -- Adding and changing jobs -------------------------------------------
 
@@ -422,7 +429,9 @@ class Scheduler(service.Service):
         """
         if id is not None:
             check_job_id(id)
-        now = self.now()
+        # A date trigger with its run date needs no "now" (half the cost of the time).
+        now = None if trigger.__class__ is str and trigger == "date" \
+            and trigger_args.get("run_date") is not None else self.now()
         given = {key: trigger_args.pop(key) for key in policies.OPTIONS
                  if key in trigger_args} if trigger_args else {}
         trigger = build_trigger(trigger, now, self.timezone, **trigger_args)
@@ -436,26 +445,46 @@ class Scheduler(service.Service):
                 ("recover", recover)) if value is not UNSET)
         if given:
             options = dict(options, **check_options(given))
-        store = self._lookup_jobstore(jobstore)
-        runner = self._lookup_executor(executor)
+        store = self._jobstores.get(jobstore)
+        if store is None:
+            store = self._lookup_jobstore(jobstore)
+        runner = self._executors.get(executor)
+        if runner is None:
+            runner = self._lookup_executor(executor)
         job = Job(self, func, trigger, id=id, name=name, args=args, kwargs=kwargs,
                   task=task, func_ref=func_ref, executor=executor, jobstore=jobstore,
                   options_checked=True, **options)
         self._check_runnable(job, runner)
-        calendars.check_names(job.exclude, self.calendars)
+        if job.exclude is not None:
+            calendars.check_names(job.exclude, self.calendars)
         if next_run_time is UNSET:
+            if now is None and (job.exclude is not None or job._trigger is not trigger):
+                now = self.now()        # (a trigger that is not the date trigger built)
             self._schedule(job, job.trigger.next_fire_time(None, now))
         elif next_run_time is not None:
             tz = getattr(trigger, "timezone", None) or self.timezone
             job.next_run_time = job.scheduled_run_time = to_utc(
                 to_datetime(next_run_time, tz, "next_run_time"))
+        add_now = getattr(store, "add_job_now", None)
         if self.max_jobs:
             d = self._check_room().addCallback(lambda _: store.add_job(job))
+        elif add_now is not None:
+            # A store that adds at once (the memory store): no Deferred of its own.
+            try:
+                d = add_now(job)
+            except ConflictingIdError:
+                if not replace_existing:
+                    return defer.fail()
+                d = store.update_job(job)
+                d.addCallback(lambda _: self._job_changed(ev.EVENT_JOB_ADDED, job))
+                return d
+            except Exception:
+                return defer.fail()
+            if d is None:
+                return defer.succeed(self._job_added(job))
+            # (A store that answered with a Deferred after all, such as a proxy.)
         else:
             d = store.add_job(job)
-            if d.called and not d.paused and not isinstance(d.result, Failure):
-                # Added at once (the memory store): no callback to chain.
-                return defer.succeed(self._job_changed(ev.EVENT_JOB_ADDED, job))
         if replace_existing:
             d.addErrback(lambda f: f.trap(ConflictingIdError) and store.update_job(job))
         d.addCallback(lambda _: self._job_changed(ev.EVENT_JOB_ADDED, job))
@@ -512,6 +541,17 @@ class Scheduler(service.Service):
             rearm = True
         if rearm:
             self._arm()
+        return job
+
+    def _job_added(self, job):
+        """L{_job_changed} for an added job, inline (the usual case of L{add_job})."""
+        if self._wanted & ev.EVENT_JOB_ADDED:
+            self._dispatch(ev.JobEvent(ev.EVENT_JOB_ADDED, job.id, job.jobstore))
+        timer = self._timer
+        if timer is None or not timer.active() or self._retry_delay is not None or (
+                job.next_run_time is not None
+                and job.next_run_time.timestamp() < timer.getTime()):
+            self._arm()         # (_runs_before_timer)
         return job
 
     def _timer_is_armed(self):
@@ -1523,17 +1563,17 @@ def _write_due(at_once, deferred, argument):
     Write a due job back to its store: C{at_once(argument)} if the store
     has such a method (C{remove_job_now}, C{update_job_now}: the memory
     store), then C{None}, or L{_GONE} for a job that is gone; else the
-    Deferred of C{deferred(argument)} (C{remove_job}, C{update_job}).
+    Deferred of C{deferred(argument)} (C{remove_job}, C{update_job}), or
+    the Deferred C{at_once} returned (a proxy of a store may).
     """
     if at_once is None:
         return deferred(argument)
     try:
-        at_once(argument)
+        return at_once(argument)
     except JobLookupError:
         return _GONE
     except Exception:
         return defer.fail()
-    return None
 
 
 def _trap_lookup_error(failure):

@@ -16,9 +16,10 @@ O(k log k) for k jobs, so that a first page stays quick after any change
 whatever the store's size; a listing further than that is sorted once and
 reused while nothing changes.
 
-C{remove_job_now} and C{update_job_now} are C{remove_job} and C{update_job}
-without the Deferred: the scheduler writes due jobs back through them (a
-subclass that changes one of the pair changes the other too).
+C{add_job_now}, C{remove_job_now} and C{update_job_now} are C{add_job},
+C{remove_job} and C{update_job} without the Deferred: the scheduler adds jobs
+and writes due jobs back through them (a subclass that changes one of a pair
+changes the other too).
 
 Each job's last runs are a short list of tuples (a deque would cost a 64-slot
 block, tuples take half the memory of dicts), capped and removed with the job.
@@ -139,8 +140,8 @@ class MemoryJobStore:
         self._sizes[job.id] = size
         self.argument_bytes = total
 
-    @_deferred
-    def add_job(self, job):
+    def add_job_now(self, job):
+        """L{add_job}, done at once: returns C{None} or raises (for the scheduler's adds)."""
         self._listing = self._ids = None
         if job.id in self._jobs:
             if _same_job(self._jobs[job.id], job):
@@ -151,6 +152,8 @@ class MemoryJobStore:
         self._jobs[job.id] = job
         self._push(job)
         return None
+
+    add_job = _deferred(add_job_now, "add_job")
 
     def update_job_now(self, job):
         """L{update_job}, done at once: returns C{None} or raises (for the scheduler's due jobs)."""

@@ -4,11 +4,13 @@ conversion helpers.
 """
 
 from twistedsched.errors import BadArgumentError, TriggerError
-from twistedsched.timeutil import as_timezone, from_iso, iso, timezone_name, to_datetime
+from twistedsched.timeutil import UTC, as_timezone, from_iso, iso, timezone_name, to_datetime
 
 
 def trigger_timezone(timezone, default=None):
     """The tzinfo a trigger reads wall times in: its own, else C{default}, else UTC."""
+    if timezone is None and (default is None or default is UTC):
+        return UTC          # (the usual case, at once)
     try:
         return as_timezone(timezone if timezone is not None else default)
     except BadArgumentError as e:
