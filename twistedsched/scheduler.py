@@ -44,6 +44,8 @@ from twistedsched.triggers import DateTrigger, bind_trigger, build_trigger
 from twistedsched.triggers.budget import MAX_WORK, metered_cost
 
 _UTC = _dt.timezone.utc
+#: The options of the job policies, which add_job takes among its keywords.
+_POLICY_OPTIONS = frozenset(policies.OPTIONS)
 
 #: Marks an argument the caller did not give (None is a meaningful value).
 UNSET = object()
@@ -432,8 +434,8 @@ class Scheduler(service.Service):
         # A date trigger with its run date needs no "now" (half the cost of the time).
         now = None if trigger.__class__ is str and trigger == "date" \
             and trigger_args.get("run_date") is not None else self.now()
-        given = {key: trigger_args.pop(key) for key in policies.OPTIONS
-                 if key in trigger_args} if trigger_args else {}
+        policy_keys = trigger_args.keys() & _POLICY_OPTIONS if trigger_args else ()
+        given = {key: trigger_args.pop(key) for key in policy_keys} if policy_keys else {}
         trigger = build_trigger(trigger, now, self.timezone, **trigger_args)
         func, task, func_ref = self._describe_callable(func)
         options = self.job_defaults           # checked when the scheduler was made
