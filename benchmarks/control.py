@@ -4,7 +4,7 @@ one call at a time and with 50 calls in flight on one connection; the
 same jobs in AddJobs batches; then paging through every job with ListJobs.
 
     .venv/bin/python -m benchmarks.control [--calls 5000] [--in-flight 50]
-                                           [--batch 50000] [--tls]
+                                           [--batch 50000] [--tls] [--profile SORT]
 
 With --tls the control port is an ssl: endpoint (a throwaway CA and server
 certificate from tests/certs.py) and the client checks it as twistedsched-ctl
@@ -26,6 +26,17 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+
+
+def profiled(run, sort):
+    """Run C{run()} under cProfile and print the top of it to stderr, sorted by C{sort}."""
+    import cProfile
+    import pstats
+    profiler = cProfile.Profile()
+    try:
+        return profiler.runcall(run)
+    finally:
+        pstats.Stats(profiler, stream=sys.stderr).sort_stats(sort).print_stats(int(os.environ.get("PROFLINES", 25)))
 
 
 def serve(pki=None):
@@ -132,13 +143,19 @@ def main():
     parser.add_argument("--in-flight", type=int, default=50)
     parser.add_argument("--batch", type=int, default=50000, help="jobs added with AddJobs")
     parser.add_argument("--tls", action="store_true", help="an ssl: control port")
+    parser.add_argument("--profile", metavar="SORT",
+                        help="cProfile the daemon and the client (stderr), sorted by SORT")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--pki", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
+        if args.profile:
+            return profiled(lambda: serve(args.pki), args.profile)
         return serve(args.pki)
 
     child = [sys.executable, os.path.abspath(__file__), "--serve"]
+    if args.profile:
+        child += ["--profile", args.profile]
     pki = None
     if args.tls:
         from tests.certs import make_pki
@@ -150,13 +167,29 @@ def main():
         port = int(server.stdout.readline())
         from twisted.internet.defer import ensureDeferred
         from twisted.internet.task import react
-        react(lambda reactor: ensureDeferred(
-            measure(reactor, port, args.calls, args.in_flight, args.batch, pki)))
+        def run():
+            react(lambda reactor: ensureDeferred(
+                measure(reactor, port, args.calls, args.in_flight, args.batch, pki)))
+        if args.profile:
+            sys.stderr.write("-- the client:\n")
+            profiled(lambda: _no_exit(run), args.profile)
+            sys.stderr.write("-- the daemon:\n")
+        else:
+            run()
     finally:
         server.stdin.close()
         server.wait(30)
         if pki:
             shutil.rmtree(pki)
+
+
+def _no_exit(run):
+    """Call C{run()}; a SystemExit(0) (react's) ends it quietly."""
+    try:
+        run()
+    except SystemExit as e:
+        if e.code:
+            raise
 
 
 if __name__ == "__main__":

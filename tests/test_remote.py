@@ -12,7 +12,7 @@ from twistedsched import Scheduler
 from twistedsched.errors import (
     BadArgumentError, ConflictingIdError, TriggerError, UnknownTaskError)
 from twistedsched.remote import (
-    add_remote_job, build_remote_trigger, job_to_wire, lookup_remote_task,
+    MAX_ARGUMENT_BYTES, add_remote_job, build_remote_trigger, job_to_wire, lookup_remote_task,
     modify_remote_job, parse_duration, parse_json_value)
 from twistedsched.triggers import DateTrigger, IntervalTrigger
 
@@ -121,6 +121,28 @@ class AddRemoteJobTests(unittest.TestCase):
             call = dict(task="greet", trigger=("interval", "30s"))
             call.update(overrides)
             self.failureResultOf(add_remote_job(sched, **call), error)
+
+    def test_arguments_read_from_json_are_checked_once(self):
+        """Read from JSON text (or a batch's): a number too big for a float, or too much."""
+        sched, _ = make_scheduler()
+        for decoded in (False, True):
+            for args, kwargs in ((["1e400"], {}), ([], {"x": "-1e400"})):
+                f = self.failureResultOf(add_remote_job(
+                    sched, "greet", ("interval", "30s"), args="[%s]" % (",".join(args),),
+                    kwargs="{%s}" % (",".join('"%s": %s' % kv for kv in kwargs.items()),),
+                    decoded=decoded), BadArgumentError)
+                self.assertIn("is not a JSON value", f.getErrorMessage())
+            f = self.failureResultOf(add_remote_job(
+                sched, "greet", ("interval", "30s"), args=json.dumps(["x" * 40000]),
+                decoded=decoded), BadArgumentError)
+            self.assertIn("more than the %d allowed" % (MAX_ARGUMENT_BYTES,), f.getErrorMessage())
+        f = self.failureResultOf(add_remote_job(
+            sched, "greet", ("interval", "30s"), args=[float("inf")], decoded=True),
+            BadArgumentError)
+        self.assertIn("args[0]", f.getErrorMessage())
+        job = self.successResultOf(add_remote_job(
+            sched, "greet", ("interval", "30s"), args=[1, {"a": [2.5, None]}], decoded=True))
+        self.assertEqual(job.args, (1, {"a": [2.5, None]}))
 
     def test_taken_id(self):
         sched, _ = make_scheduler()

@@ -18,6 +18,7 @@ from twisted.internet.protocol import ServerFactory
 from twisted.logger import Logger
 from twisted.protocols import amp
 from twisted.python.compat import nativeString
+from twisted.python.failure import Failure
 
 from twistedsched import errors as E
 from twistedsched import remote
@@ -136,10 +137,16 @@ def to_control_error(failure):
 
 # -- Argument types and commands ---------------------------------------------
 
+class Encoded(bytes):
+    """A JSON value already encoded (L{JSON} sends it as it is)."""
+
+
 class JSON(amp.Argument):
     """A JSON value (sent by the server; the server reads clients' JSON as text)."""
 
     def toString(self, value):
+        if isinstance(value, Encoded):
+            return value
         return json.dumps(value, separators=(",", ":"), allow_nan=False).encode("utf-8")
 
     def fromString(self, data):
@@ -322,6 +329,16 @@ def refusal_box(why):
 
 def _encoded_size(value):
     return len(json.dumps(value, separators=(",", ":")).encode("utf-8"))
+
+
+def encoded_job(job, tz):
+    """L{wire_job}, encoded once (its size is measured on the text sent)."""
+    data = remote.job_to_wire(job, tz)
+    try:
+        text = json.dumps(data, separators=(",", ":"), allow_nan=False).encode("utf-8")
+    except ValueError:
+        return wire_job(job, tz)
+    return Encoded(text) if len(text) <= PAGE_BYTES else wire_job(job, tz)
 
 
 def wire_job(job, tz, budget=PAGE_BYTES):
@@ -539,7 +556,7 @@ class ControlProtocol(amp.AMP):
         return d
 
     def _job_answer(self, job):
-        return {"job": None if job is None else wire_job(job, self.scheduler.timezone)}
+        return {"job": None if job is None else encoded_job(job, self.scheduler.timezone)}
 
     def _trigger(self, kind, spec):
         return remote.build_remote_trigger(self.scheduler, kind, spec)
@@ -603,9 +620,16 @@ class ControlProtocol(amp.AMP):
         if self.add_limit is not None and not self.add_limit.allow():
             raise LimitExceeded("too many jobs added: at most %g per second on one "
                                 "connection" % (self.add_limit.rate,))
-        d = self._call(lambda: remote.add_remote_job(
+        try:
+            options = _parse_options(options)
+        except Exception:
+            return defer.fail().addErrback(to_control_error)
+        d = remote.add_remote_job(
             self.scheduler, task, (trigger_kind, trigger), args=args, kwargs=kwargs,
-            id=id, name=name, options=_parse_options(options)))
+            id=id, name=name, options=options)
+        if d.called and not d.paused and not isinstance(d.result, Failure):
+            return self._job_answer(d.result)       # added at once: no callbacks to chain
+        d.addErrback(to_control_error)
         return d.addCallback(self._job_answer)
 
     @AddJobs.responder
@@ -667,7 +691,7 @@ class ControlProtocol(amp.AMP):
             d = remote.add_remote_job(
                 self.scheduler, spec.get("task"), trigger,
                 args=spec.get("args"), kwargs=spec.get("kwargs"), id=spec.get("id"),
-                name=spec.get("name"), options=options)
+                name=spec.get("name"), options=options, decoded=True)
         except Exception:
             d = defer.fail()
         d.addCallbacks(_batch_result, _batch_error)

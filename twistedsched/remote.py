@@ -25,7 +25,7 @@ from twistedsched.job import (
     MAX_JSON_DEPTH, check_job_id, check_json_arguments, check_json_depth, json_depth_error)
 from twistedsched.policies.nextfire import check_count
 from twistedsched.table import format_run_time
-from twistedsched.triggers import build_trigger, trigger_from_dict
+from twistedsched.triggers import IntervalTrigger, build_trigger, trigger_from_dict
 from twistedsched.triggers.budget import check_dict_tree, run_metered
 
 #: Job options a remote client may set when adding or modifying a job.
@@ -79,37 +79,58 @@ def parse_json_value(text, what):
     return check_json_depth(value, what)
 
 
-def check_args(value):
-    """C{value} as a tuple if it is a list of JSON values (text is decoded first)."""
+def check_args(value, decoded=False):
+    """
+    C{value} as a tuple if it is a list of JSON values (text is decoded
+    first; C{decoded}: the value was read from JSON text already).
+    """
     if value is None:
         return ()
+    decoded = decoded or isinstance(value, str)
     if isinstance(value, str):
         value = parse_json_value(value, "args")
     if not isinstance(value, (list, tuple)):
         raise BadArgumentError("args: expected a JSON list, not %r" % (value,))
-    check_json_arguments(list(value), {})
-    _check_size(value, "args")
+    _check_arguments(value, "args", decoded, list(value), {})
     return tuple(value)
 
 
-def check_kwargs(value):
-    """C{value} as a dict if it is a JSON object (text is decoded first)."""
+def check_kwargs(value, decoded=False):
+    """C{value} as a dict if it is a JSON object (as L{check_args} for C{decoded})."""
     if value is None:
         return {}
+    decoded = decoded or isinstance(value, str)
     if isinstance(value, str):
         value = parse_json_value(value, "kwargs")
     if not isinstance(value, dict):
         raise BadArgumentError("kwargs: expected a JSON object, not %r" % (value,))
-    check_json_arguments((), value)
-    _check_size(value, "kwargs")
+    _check_arguments(value, "kwargs", decoded, (), value)
     return dict(value)
 
 
-def _check_size(value, what):
-    size = len(json.dumps(value, separators=(",", ":")).encode("utf-8"))
+def _check_arguments(value, what, decoded, args, kwargs):
+    """
+    Refuse arguments that are not JSON values, or too big.  Those decoded
+    from JSON text are JSON values, nested within bounds, but for numbers
+    too big for a float (C{1e400} reads as infinity): one encoding, which
+    refuses those and gives the size, checks them.
+    """
+    if decoded:
+        try:
+            size = _encoded_size(value, allow_nan=False)
+        except ValueError:
+            check_json_arguments(args, kwargs)      # (names the argument)
+            raise
+    else:
+        check_json_arguments(args, kwargs)
+        size = _encoded_size(value)
     if size > MAX_ARGUMENT_BYTES:
         raise BadArgumentError("%s: %d bytes of JSON, more than the %d allowed" % (
             what, size, MAX_ARGUMENT_BYTES))
+
+
+def _encoded_size(value, allow_nan=True):
+    return len(json.dumps(value, separators=(",", ":"), allow_nan=allow_nan).encode("utf-8"))
 
 
 def parse_duration(text):
@@ -227,6 +248,8 @@ def check_min_interval(scheduler, trigger):
     for interval in _interval_triggers(trigger):
         if interval.total_seconds() < least:
             raise _too_often(interval.total_seconds(), least)
+    if trigger.__class__ is IntervalTrigger:
+        return      # its fire times are its interval apart (checked just above)
     now = scheduler.now()
     previous = None
     try:
@@ -333,12 +356,13 @@ def check_remote_options(options):
 
 
 def add_remote_job(scheduler, task, trigger, args=(), kwargs=None, id=None, name=None,
-                   options=None):
+                   options=None, decoded=False):
     """
     Add a job for a remote client, applying the rules above.  C{trigger} is
     a trigger object, a C{(kind, spec)} pair or a trigger dict; C{args} and
     C{kwargs} may be JSON text; C{options} is a dict of L{REMOTE_OPTIONS}
-    (any other key, such as C{"trigger"} or C{"args"}, is refused).  Returns
+    (any other key, such as C{"trigger"} or C{"args"}, is refused);
+    C{decoded}: C{args} and C{kwargs} were read from JSON text.  Returns
     a Deferred firing with the L{Job}; every error (wrong input as well as a
     taken id) fails the Deferred.
     """
@@ -348,7 +372,7 @@ def add_remote_job(scheduler, task, trigger, args=(), kwargs=None, id=None, name
             raise BadArgumentError("options: expected a JSON object, not %r" % (options,))
         options = check_remote_options(options or {})
         trigger = _as_trigger(scheduler, trigger)
-        args, kwargs = check_args(args), check_kwargs(kwargs)
+        args, kwargs = check_args(args, decoded), check_kwargs(kwargs, decoded)
         id = check_text(id, "id")
         name = check_text(name, "name")
         return scheduler.add_job(task, trigger, args=args, kwargs=kwargs, id=id,
