@@ -1076,11 +1076,11 @@ class Scheduler(service.Service):
             if run_times:
                 # Its store holds it no more: its runs' records are not kept.
                 self._ended.add(job)
-                if self._submit(job, run_times, now=now) is None:
+                if self._submit(job, run_times, now) is None:
                     self._ended.discard(job)
         else:
             if run_times:
-                self._submit(job, run_times, now=now)
+                self._submit(job, run_times, now)
             self._schedule(job, following)
             d = _write_due(getattr(store, "update_job_now", None), store.update_job, job)
         if d is None or d is _GONE:
