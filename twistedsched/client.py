@@ -81,13 +81,17 @@ def _json_default(value):
     raise TypeError("%r is not a JSON value" % (value,))
 
 
+#: Made once (C{json.dumps} with options builds an encoder per call).
+_ENCODER = json.JSONEncoder(default=_json_default, allow_nan=False)
+
+
 def _dumps(value, what):
     """JSON text of C{value}; L{BadArgument} if it is not JSON or nests too deep."""
     error = json_depth_error(value, what)
     if error is not None:
         raise BadArgument(str(error))
     try:
-        return json.dumps(value, default=_json_default, allow_nan=False)
+        return _ENCODER.encode(value)
     except (TypeError, ValueError, RecursionError) as e:
         raise BadArgument("%s: %s" % (what, e)) from None
 

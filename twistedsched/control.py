@@ -137,6 +137,11 @@ def to_control_error(failure):
 
 # -- Argument types and commands ---------------------------------------------
 
+#: Made once: C{json.dumps} with options builds an encoder per call.
+_COMPACT = json.JSONEncoder(separators=(",", ":"))
+_COMPACT_STRICT = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
+
+
 class Encoded(bytes):
     """A JSON value already encoded (L{JSON} sends it as it is)."""
 
@@ -147,7 +152,7 @@ class JSON(amp.Argument):
     def toString(self, value):
         if isinstance(value, Encoded):
             return value
-        return json.dumps(value, separators=(",", ":"), allow_nan=False).encode("utf-8")
+        return _COMPACT_STRICT.encode(value).encode("utf-8")
 
     def fromString(self, data):
         return json.loads(data.decode("utf-8"))
@@ -328,14 +333,14 @@ def refusal_box(why):
 # -- Wire encoding ---------------------------------------------------------------
 
 def _encoded_size(value):
-    return len(json.dumps(value, separators=(",", ":")).encode("utf-8"))
+    return len(_COMPACT.encode(value).encode("utf-8"))
 
 
 def encoded_job(job, tz):
     """L{wire_job}, encoded once (its size is measured on the text sent)."""
     data = remote.job_to_wire(job, tz)
     try:
-        text = json.dumps(data, separators=(",", ":"), allow_nan=False).encode("utf-8")
+        text = _COMPACT_STRICT.encode(data).encode("utf-8")
     except ValueError:
         return wire_job(job, tz)
     return Encoded(text) if len(text) <= PAGE_BYTES else wire_job(job, tz)

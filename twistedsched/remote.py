@@ -66,12 +66,19 @@ def _reject_constant(name):
     raise ValueError("%s is not allowed" % (name,))
 
 
+#: Made once: C{json.loads} and C{json.dumps} with options build one per call.
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+_COMPACT = json.JSONEncoder(separators=(",", ":"))
+_COMPACT_STRICT = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
+_STRICT = json.JSONEncoder(allow_nan=False)
+
+
 def parse_json_value(text, what):
     """Decode JSON C{text}; L{BadArgumentError} naming C{what} if it is not JSON."""
     if not isinstance(text, str):
         raise BadArgumentError("%s: expected JSON text, not %r" % (what, text))
     try:
-        value = json.loads(text, parse_constant=_reject_constant)
+        value = _DECODER.decode(text)
     except RecursionError:
         raise BadArgumentError("%s: nested more than %d deep" % (what, MAX_JSON_DEPTH)) from None
     except ValueError as e:
@@ -130,7 +137,8 @@ def _check_arguments(value, what, decoded, args, kwargs):
 
 
 def _encoded_size(value, allow_nan=True):
-    return len(json.dumps(value, separators=(",", ":"), allow_nan=allow_nan).encode("utf-8"))
+    encoder = _COMPACT_STRICT if not allow_nan else _COMPACT
+    return len(encoder.encode(value).encode("utf-8"))
 
 
 def parse_duration(text):
@@ -502,10 +510,12 @@ def _jsonable(value):
     C{value} if it is a JSON value, else its repr (for jobs added
     in-process); a placeholder if it nests too deep to show.
     """
+    if value is None or value.__class__ in (str, int, bool):
+        return value        # (a JSON value as it is)
     if json_depth_error(value, "") is not None:
         return "<nested more than %d deep>" % (MAX_JSON_DEPTH,)
     try:
-        json.dumps(value, allow_nan=False)
+        _STRICT.encode(value)
         return value
     except (TypeError, ValueError):
         return repr(value)
