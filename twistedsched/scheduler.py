@@ -60,6 +60,11 @@ class _Overdue(list):
 
     complete = True
 
+#: How long (seconds) the history of a job that ended as it ran is kept by
+#: default, and for how many such jobs at most (per store).
+RETENTION = 86400
+RETAINED_JOBS = 1000
+
 #: Changes C{modify_job} accepts besides the options in L{check_options}.
 JOB_FIELDS = ("name", "func", "args", "kwargs", "trigger", "executor", "next_run_time",
               "policy_state")
@@ -89,6 +94,12 @@ class Scheduler(service.Service):
     @param batch_size: how many due jobs to take from a store at once.
     @param history_size: how many past runs each job store keeps per job
         (0: none); see L{job_history}.
+    @param history_retention: seconds a job removed as it runs (its trigger
+        has no more fire times: a one-shot job) keeps its runs, with the
+        records of its last runs, so that L{job_history} still answers for
+        it (0: its history goes with it).
+    @param history_retained_jobs: the most such ended jobs whose runs each
+        store keeps at once (the oldest go first).
     @param scheduler_id: names this scheduler in run records and logs
         (default C{hostname:pid}).
     @param log_runs: log every run (C{True}: those that went well in one
@@ -109,7 +120,8 @@ class Scheduler(service.Service):
                  max_instances=1, jitter=None, timeout=None, jobstores=None, executors=None,
                  tasks=None, wait_on_shutdown=True, batch_size=100, history_size=10,
                  random=None, max_retry_delay=60.0, max_jobs=None, scheduler_id=None,
-                 log_runs=True, calendars=None, policy_defaults=None):
+                 log_runs=True, calendars=None, policy_defaults=None,
+                 history_retention=RETENTION, history_retained_jobs=RETAINED_JOBS):
         if reactor is None:
             from twisted.internet import reactor
         self.reactor = reactor
@@ -146,6 +158,12 @@ class Scheduler(service.Service):
             raise BadArgumentError("history_size: expected a whole number >= 0, not %r"
                                    % (history_size,))
         self._history_size = history_size
+        for name, value in (("history_retention", history_retention),
+                            ("history_retained_jobs", history_retained_jobs)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                raise BadArgumentError("%s: expected a number >= 0, not %r" % (name, value))
+        self.history_retention = history_retention if history_retained_jobs else 0
+        self.history_retained_jobs = int(history_retained_jobs)
         self.scheduler_id = str(scheduler_id or default_scheduler_id())
         self.log_runs = log_runs
         self._last_iso = (None, None)             # the last run time put in ISO text
@@ -1197,8 +1215,8 @@ class Scheduler(service.Service):
     def _run_succeeded(self, result, job, run_time, started, details=None):
         duration = self.reactor.seconds() - started
         self.counters["executed"] += 1
-        if not self._wanted & _OK_RUN_EVENTS and not details \
-                and (not self._history_size or job in self._ended):
+        if not self._wanted & _OK_RUN_EVENTS and not details and (
+                not self._history_size or (job in self._ended and not self.history_retention)):
             # The usual run: no record, no event, at most a line in the burst's log.
             if self.log_runs:
                 self._log_ok(job, run_time, started, round(duration, 6))
@@ -1274,8 +1292,9 @@ class Scheduler(service.Service):
         C{details} (worker, deliveries) from an L{IRunExecutor} join the record.
         C{runs}: how many scheduled runs the record stands for (folded missed runs).
         """
-        # A job removed as it runs (one-shot) keeps no history: its store dropped it.
-        keep = self._history_size and job not in self._ended
+        # A job removed as it runs (one-shot) keeps its history for a retention
+        # time (its store retains it), else none.
+        keep = self._history_size and (self.history_retention or job not in self._ended)
         if outcome == "ok" and not (keep or self._wants(ev.EVENT_JOB_RUN)):
             # Nobody reads a record: at most a line in the burst's log event.
             if self.log_runs:
