@@ -664,10 +664,10 @@ class Scheduler(service.Service):
         d = self._find_job(job_id, jobstore)
 
         def resume(job):
-            policies.resumed(job)
             fire_time = job.trigger.next_fire_time(None, self.now())
             d = self._reschedule_at(job, fire_time)
             return d if fire_time is not None else d.addCallback(lambda _: None)
+        d.addCallback(lambda job: policies.resumed(self, job))
         return d.addCallback(resume)
 
     @reactor_thread_only

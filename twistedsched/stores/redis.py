@@ -30,9 +30,11 @@ from twistedsched.errors import (
     BadArgumentError, BadReferenceError, ConflictingIdError, JobLookupError,
     JobStoreOutcomeUnknown, JobStoreUnavailable, describe_error)
 from twistedsched.interfaces import IClusterStore, IJobStore
+from twistedsched.policies import IPolicyStore
 from twistedsched.job import Job, same_job
 from twistedsched.stores import STORE_SCHEMES
 from twistedsched.stores.redislua import SCRIPTS
+from twistedsched.stores.redispolicy import RedisPolicies
 from twistedsched.timeutil import EPOCH, from_timestamp
 
 #: The most run records written by one script call.
@@ -197,8 +199,8 @@ class _Subscriber(txredisapi.SubscriberProtocol):
         self.factory.store._message(message)
 
 
-@implementer(IJobStore, IClusterStore)
-class RedisJobStore:
+@implementer(IJobStore, IClusterStore, IPolicyStore)
+class RedisJobStore(RedisPolicies):
     """
     Jobs in Redis, under the key prefix C{namespace}.
 
@@ -387,10 +389,12 @@ class RedisJobStore:
     def _message(self, message):
         if isinstance(message, bytes):
             message = message.decode("utf-8", "replace")
-        sender = message.partition(" ")[0]
+        sender, _, rest = message.partition(" ")
         if sender == self.node_id:
             return
         self.notifications += 1
+        if rest.startswith("cancel "):
+            self._policy_message(rest.split(" "))
         if self._scheduler is not None and self._scheduler.running:
             self._scheduler.wakeup()
 
@@ -480,7 +484,9 @@ class RedisJobStore:
             self._beats = LoopingCall(self._beat)
             self._beats.clock = self.reactor
             self._beats.start(self.heartbeat, now=True)
-        return self._call("ping").addCallback(lambda _: None)
+        d = self.set_retention(getattr(scheduler, "history_retention", 0),
+                               getattr(scheduler, "history_retained_jobs", 0))
+        return d.addCallback(lambda _: None)
 
     # -- Liveness ------------------------------------------------------------------
 
@@ -823,11 +829,6 @@ class RedisJobStore:
         self._elsewhere.clear()
         return self._script("remove_all", [self.channel, self.node_id]).addCallback(
             lambda _: None)
-
-    def lookup_job(self, job_id):
-        """Fire with the job, or C{None}."""
-        d = self._call("hget", self.keys[0], job_id)
-        return d.addCallback(lambda doc: None if doc is None else self._decode(doc))
 
     def get_jobs(self, offset=0, limit=None):
         """

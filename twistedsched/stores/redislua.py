@@ -163,15 +163,50 @@ end
 return 1
 """
 
+#: The keys of the job policies (L{twistedsched.stores.redispolicy}), named
+#: from the namespace, and what goes with a removed job.
+_POLICY_KEYS = """
+local ns = string.sub(KEYS[1], 1, -6)
+local retained = ns .. ':retained'
+-- A removed job's policy keys go; its history too, unless it ended as it
+-- ran (`ended`) and ended jobs keep theirs (<ns>:retention): then it is kept
+-- for that long, for the newest `jobs` such jobs at most.
+local function forget(id, ended)
+  redis.call('DEL', ns .. ':policy:' .. id, ns .. ':buffered:' .. id)
+  local keep = redis.call('HMGET', ns .. ':retention', 'seconds', 'jobs')
+  local seconds, jobs = tonumber(keep[1] or 0), tonumber(keep[2] or 0)
+  if not ended or seconds <= 0 or jobs <= 0 then
+    redis.call('DEL', history(id))
+    redis.call('ZREM', retained, id)
+    return
+  end
+  local now = server_time()
+  redis.call('ZADD', retained, now + seconds, id)
+  redis.call('EXPIRE', history(id), seconds)
+  redis.call('EXPIRE', retained, seconds)
+  redis.call('ZREMRANGEBYSCORE', retained, '-inf', now)
+  local over = redis.call('ZCARD', retained) - jobs
+  if over > 0 then
+    for _, old in ipairs(redis.call('ZRANGE', retained, 0, over - 1)) do
+      redis.call('DEL', history(old))
+    end
+    redis.call('ZREMRANGEBYRANK', retained, 0, over - 1)
+  end
+end
+"""
+
 #: ARGV: channel, node, id, mode ('writeback' or 'change').  Returns 1 or 0.
-REMOVE = _PROLOGUE + """
+#: A job removed by its write-back (it ended as it ran) keeps its history for
+#: a while (see L{_POLICY_KEYS}).
+REMOVE = _PROLOGUE + _POLICY_KEYS + """
 local id = ARGV[3]
 local removed = redis.call('HDEL', KEYS[1], id)
 redis.call('ZREM', KEYS[9], id)
 redis.call('ZREM', KEYS[2], id)
 redis.call('ZREM', KEYS[3], id)
 release(id)
-redis.call('DEL', history(id), instances(id))
+redis.call('DEL', instances(id))
+forget(id, removed == 1 and ARGV[4] == 'writeback')
 if removed == 1 and ARGV[4] ~= 'writeback' then
   redis.call('PUBLISH', ARGV[1], ARGV[2] .. ' removed ' .. id)
 end
@@ -181,11 +216,13 @@ return removed
 #: ARGV: channel, node.  Deletes every key of the namespace but the
 #: schedulers' liveness records (histories and instances exist for stored
 #: jobs only).
-REMOVE_ALL = _PROLOGUE + """
+REMOVE_ALL = _PROLOGUE + _POLICY_KEYS + """
 for _, id in ipairs(redis.call('HKEYS', KEYS[1])) do
-  redis.call('DEL', history(id), instances(id))
+  redis.call('DEL', history(id), instances(id), ns .. ':policy:' .. id, ns .. ':buffered:' .. id)
 end
-redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[9], KEYS[10], KEYS[11])
+for _, id in ipairs(redis.call('ZRANGE', retained, 0, -1)) do redis.call('DEL', history(id)) end
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[9], KEYS[10], KEYS[11],
+           retained, ns .. ':retries')
 redis.call('PUBLISH', ARGV[1], ARGV[2] .. ' cleared *')
 return 1
 """
@@ -324,14 +361,26 @@ return 0
 
 #: ARGV: (id, size, record) triples.  Pushes each record on its job's
 #: history, keeping the newest `size`; records of jobs that are not stored
-#: are dropped.  Returns how many were kept.
-APPEND_RUNS = _PROLOGUE + """
+#: are dropped, but for ended jobs whose history is kept for a while
+#: (L{_POLICY_KEYS}).  A job stored again under such an id keeps it for good.
+#: Returns how many were kept.
+APPEND_RUNS = _PROLOGUE + _POLICY_KEYS + """
 local kept = 0
+local now = nil
 for i = 1, #ARGV, 3 do
+  local key = history(ARGV[i])
+  local ends = nil
   if redis.call('HEXISTS', KEYS[1], ARGV[i]) == 1 then
-    local key = history(ARGV[i])
+    if redis.call('ZREM', retained, ARGV[i]) == 1 then redis.call('PERSIST', key) end
+  else
+    ends = tonumber(redis.call('ZSCORE', retained, ARGV[i]) or 0)
+    now = now or server_time()
+    if ends <= now then ends = false end
+  end
+  if ends ~= false then
     redis.call('LPUSH', key, ARGV[i + 2])
     redis.call('LTRIM', key, 0, tonumber(ARGV[i + 1]) - 1)
+    if ends then redis.call('EXPIRE', key, math.max(1, math.ceil(ends - now))) end
     kept = kept + 1
   end
 end

@@ -1,0 +1,225 @@
+"""
+The job policies across several schedulers on one real Redis: retained
+history, atomic counters, overlap held cluster-wide, stored retries and
+exclusion calendars.  Each scheduler runs on a Clock of its own; Redis
+answers on the real reactor (see L{RedisTestCase.settle}).
+"""
+
+import time
+import uuid
+
+import txredisapi
+from twisted.internet import defer, reactor
+from twisted.internet.task import deferLater
+from twisted.trial import unittest
+
+from twistedsched import Scheduler
+from twistedsched import events as ev
+from twistedsched import policies
+from twistedsched.stores.redis import RedisJobStore
+from twistedsched.tasks import TaskRegistry
+
+from tests.helpers import START, EventRecorder, after, make_clock, utc
+from tests.redisserver import shared_server
+
+calls = []
+pending = []
+cancelled = []
+
+
+def record(*args):
+    calls.append(args)
+    return len(calls)
+
+
+def fail():
+    calls.append("fail")
+    raise ValueError("boom")
+
+
+def slow(*args):
+    calls.append(args)
+    d = defer.Deferred(lambda _: cancelled.append(args))
+    pending.append(d)
+    return d
+
+
+def registry():
+    tasks = TaskRegistry()
+    for func in (record, fail, slow):
+        tasks.register(func.__name__, func)
+    return tasks
+
+
+class RedisTestCase(unittest.TestCase):
+    """Schedulers on Clocks sharing a Redis namespace of their own."""
+
+    timeout = 60
+
+    def setUp(self):
+        self.server = shared_server()
+        self.namespace = "pc-%s" % (uuid.uuid4().hex[:12],)
+        self.clocks = []
+        del calls[:], pending[:], cancelled[:]
+
+    def tearDown(self):
+        self.flushLoggedErrors(ValueError, defer.CancelledError)
+
+    def make_scheduler(self, **options):
+        clock = make_clock()
+        sched = Scheduler(reactor=clock, tasks=registry(), **options)
+        store = RedisJobStore(self.server.url(), namespace=self.namespace, timeout=2)
+        self.addCleanup(store.shutdown)
+        sched.add_jobstore(store, alias="redis")
+        sched.startService()
+        self.addCleanup(sched.shutdown, False)
+        self.clocks.append(clock)
+        return sched, clock
+
+    @defer.inlineCallbacks
+    def redis(self):
+        """A plain connection, to look at the keys."""
+        conn = yield txredisapi.Connection("127.0.0.1", self.server.port, reconnect=False)
+        self.addCleanup(conn.disconnect)
+        return conn
+
+    @defer.inlineCallbacks
+    def advance(self, seconds):
+        """Move every scheduler's clock on together, letting Redis answer in between."""
+        for clock in self.clocks:
+            clock.advance(seconds)
+        yield self.turn()
+
+    @defer.inlineCallbacks
+    def turn(self, times=5):
+        for _ in range(times):
+            for clock in self.clocks:
+                clock.advance(0)
+            yield deferLater(reactor, 0.01, lambda: None)
+
+    @defer.inlineCallbacks
+    def until(self, check, timeout=5.0):
+        """Turn the reactor and fire what is due until C{check()} (may fire a Deferred)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            result = yield defer.maybeDeferred(check)
+            if result:
+                return result
+            if time.monotonic() > deadline:
+                raise AssertionError("timed out waiting for %r" % (check,))
+            yield self.turn(1)
+
+
+class RetentionTests(RedisTestCase):
+    """A one-shot job's history stays in Redis for the retention time, for every daemon."""
+
+    def history(self, sched, job_id):
+        return sched.job_history(job_id, "redis")
+
+    @defer.inlineCallbacks
+    def test_one_shot_history_kept_and_read_by_the_other(self):
+        a, _ = self.make_scheduler(history_retention=300)
+        b, _ = self.make_scheduler(history_retention=300)
+        yield a.add_job("record", "date", run_date=after(5), id="once", jobstore="redis")
+        yield self.advance(5)
+        runs = yield self.until(lambda: self.history(b, "once"))
+        self.assertEqual([(r["outcome"], r["result"], r["scheduled_run_time"]) for r in runs],
+                         [("ok", 1, after(5))])
+        self.assertIsNone((yield b.get_job("once", "redis")))
+        conn = yield self.redis()
+        ttl = yield conn.ttl("%s:history:once" % (self.namespace,))
+        self.assertTrue(290 <= ttl <= 300, ttl)
+        self.assertEqual((yield conn.exists("%s:jobs" % (self.namespace,))), 0)
+
+    @defer.inlineCallbacks
+    def test_earlier_runs_kept_and_count_bounded(self):
+        a, _ = self.make_scheduler(history_retention=300, history_retained_jobs=2)
+        yield a.add_job("record", "interval", seconds=10, end_date=after(20), id="ends",
+                        jobstore="redis")
+        yield self.advance(10)
+        yield self.until(lambda: self.history(a, "ends"))
+        yield self.advance(10)
+        runs = yield self.until(lambda: self.history(a, "ends").addCallback(
+            lambda runs: len(runs) == 2 and runs))
+        self.assertEqual([r["scheduled_run_time"] for r in runs], [after(20), after(10)])
+        for n in (1, 2):
+            yield a.add_job("record", "date", run_date=after(20 + n), id="o%d" % (n,),
+                            jobstore="redis")
+            yield self.advance(1)
+            yield self.until(lambda: self.history(a, "o%d" % (n,)))
+        self.assertEqual((yield self.history(a, "ends")), [])     # the oldest of three went
+        self.assertEqual(len((yield self.history(a, "o1"))), 1)
+
+    @defer.inlineCallbacks
+    def test_off_and_removed_by_hand(self):
+        a, _ = self.make_scheduler(history_retention=0)
+        yield a.add_job("record", "date", run_date=after(5), id="once", jobstore="redis")
+        yield a.add_job("record", "interval", seconds=5, id="kept", jobstore="redis")
+        yield self.advance(5)
+        yield self.until(lambda: self.history(a, "kept"))
+        self.assertEqual((yield self.history(a, "once")), [])
+        yield a.remove_job("kept", "redis")
+        self.assertEqual((yield self.history(a, "kept")), [])
+
+    @defer.inlineCallbacks
+    def test_added_again_keeps_it_for_good(self):
+        a, _ = self.make_scheduler(history_retention=300)
+        yield a.add_job("record", "date", run_date=after(5), id="t", jobstore="redis")
+        yield self.advance(5)
+        yield self.until(lambda: self.history(a, "t"))
+        yield a.add_job("record", "interval", seconds=5, id="t", jobstore="redis")
+        yield self.advance(5)
+        yield self.until(lambda: self.history(a, "t").addCallback(lambda runs: len(runs) == 2))
+        conn = yield self.redis()
+        self.assertEqual((yield conn.ttl("%s:history:t" % (self.namespace,))), -1)
+        yield a.remove_all_jobs()
+        keys = yield conn.keys("%s:*" % (self.namespace,))
+        self.assertEqual(sorted(keys), [self.namespace + ":nodes", self.namespace + ":retention"])
+
+
+class CounterTests(RedisTestCase):
+    """max_runs and pause_after_failures count atomically in Redis."""
+
+    @defer.inlineCallbacks
+    def test_runs_ended_at_once_on_two_daemons_all_count(self):
+        a, _ = self.make_scheduler()
+        b, _ = self.make_scheduler()
+        yield a.add_job("record", "interval", seconds=1000, id="j", jobstore="redis",
+                        max_runs=100)
+        job_a = yield a.get_job("j", "redis")
+        job_b = yield b.get_job("j", "redis")
+        yield defer.gatherResults([policies.run_ended(sched, job) for _ in range(20)
+                                   for sched, job in ((a, job_a), (b, job_b))])
+        job = yield b.get_job("j", "redis")
+        self.assertEqual(job.policy_state["runs"], 40)
+        yield defer.gatherResults([policies.run_ended(sched, job) for _ in range(30)
+                                   for sched, job in ((a, job_a), (b, job_b))])
+        self.assertIsNone((yield a.get_job("j", "redis")))
+
+    @defer.inlineCallbacks
+    def test_failures_at_once_pause_and_resume_forgives(self):
+        a, _ = self.make_scheduler()
+        b, _ = self.make_scheduler()
+        paused = EventRecorder(a, ev.EVENT_JOB_PAUSED)
+        yield a.add_job("fail", "interval", seconds=1000, id="j", jobstore="redis",
+                        pause_after_failures=4)
+        job_a = yield a.get_job("j", "redis")
+        job_b = yield b.get_job("j", "redis")
+        boom = ValueError("boom")
+        from twisted.python.failure import Failure
+        yield defer.gatherResults([policies.run_ended(sched, job, Failure(boom))
+                                   for _ in range(2) for sched, job in ((a, job_a), (b, job_b))])
+        job = yield b.get_job("j", "redis")
+        self.assertTrue(job.paused)
+        self.assertEqual(job.policy_state["failures"], 4)
+        self.assertEqual(job.policy_state["paused_reason"],
+                         "paused after 4 failed runs in a row (last: ValueError: boom)")
+        yield b.resume_job("j", "redis")
+        job = yield a.get_job("j", "redis")
+        self.assertEqual((job.paused, job.policy_state), (False, {}))
+        yield policies.run_ended(a, job_a, None)
+        yield policies.run_ended(b, job_b, Failure(boom))
+        job = yield a.get_job("j", "redis")
+        self.assertEqual((job.paused, job.policy_state.get("failures")), (False, 1))
+        yield policies.run_ended(b, job_b, None)      # a success starts the count again
+        self.assertNotIn("failures", (yield a.get_job("j", "redis")).policy_state)

@@ -1,0 +1,228 @@
+"""
+What the job policies keep in Redis, so that they hold for every scheduler
+of a namespace (a mixin of L{RedisJobStore
+<twistedsched.stores.redis.RedisJobStore>}, providing L{IPolicyStore
+<twistedsched.policies.IPolicyStore>}).
+
+Its keys, besides those of L{twistedsched.stores.redislua}:
+
+  - C{<ns>:policy:<job id>}   hash: the job's policy counters (C{runs},
+    C{failures}), counted atomically (C{HINCRBY}) by whichever scheduler
+    ends a run; a job's document keeps its options and the reason it was
+    paused, the counters live here (L{lookup_job} reads both);
+  - C{<ns>:buffered:<job id>} list: runs of the job held by its C{overlap}
+    policy for an instance running on another scheduler (JSON lists of run
+    times); the scheduler that ends an instance of the job takes the first;
+  - C{<ns>:retries}           sorted set: pending retries (JSON C{[job id,
+    attempt, run time]}) by when they are due (the schedulers' clocks); any
+    scheduler of the namespace may take one (C{ZREM}: once), so that a retry
+    survives the scheduler that set it;
+  - C{<ns>:retention}         hash: C{seconds} and C{jobs}, how long and for
+    how many ended jobs the history is kept (L{set_retention}; the REMOVE
+    script reads it);
+  - C{<ns>:retained}          sorted set: ended jobs whose history is kept,
+    by when it goes (Redis server time); their history lists expire then.
+
+REMOVE and REMOVE_ALL drop a job's policy keys with it.
+"""
+
+import json
+
+from twisted.internet import defer
+
+from twistedsched.stores.redislua import Script
+from twistedsched.timeutil import from_timestamp
+
+#: ARGV: id, count a run ('1'/'0'), failed ('1'/'0', '' when failures are not
+#: counted).  KEYS: jobs, the job's counters.  Counts a run's end; returns
+#: {runs, failures}, or {} when the job is not stored.
+RUN_ENDED = Script("policy_run_ended", """
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return {} end
+local runs = tonumber(redis.call('HGET', KEYS[2], 'runs') or 0)
+if ARGV[2] == '1' then runs = redis.call('HINCRBY', KEYS[2], 'runs', 1) end
+local failures = 0
+if ARGV[3] == '1' then
+  failures = redis.call('HINCRBY', KEYS[2], 'failures', 1)
+elseif ARGV[3] == '0' then
+  redis.call('HDEL', KEYS[2], 'failures')
+end
+return {runs, failures}
+""")
+
+#: ARGV: id.  KEYS: jobs, the job's counters.  Returns {doc or false, counters
+#: as a flat list}.
+LOOKUP = Script("policy_lookup", """
+return {redis.call('HGET', KEYS[1], ARGV[1]), redis.call('HGETALL', KEYS[2])}
+""")
+
+#: ARGV: node, run (JSON), room, channel, cancel ('1'/'0'), id.  KEYS: the
+#: job's instances, its buffered runs.  Holds a run for an instance running on
+#: a scheduler other than `node`: returns 1 (held; with cancel, that instance's
+#: scheduler is asked to cancel it), -1 (no room: skip it) or 0 (none runs
+#: there now: run it).
+HOLD = Script("policy_hold", """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+local prefix = ARGV[1] .. '#'
+local elsewhere = 0
+for _, token in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  if string.sub(token, 1, #prefix) ~= prefix then elsewhere = elsewhere + 1 end
+end
+if elsewhere == 0 then return 0 end
+if redis.call('LLEN', KEYS[2]) >= tonumber(ARGV[3]) then return -1 end
+redis.call('RPUSH', KEYS[2], ARGV[2])
+if ARGV[5] == '1' then
+  redis.call('PUBLISH', ARGV[4], ARGV[1] .. ' cancel ' .. ARGV[6])
+end
+return 1
+""")
+
+#: ARGV: token.  KEYS: the job's instances, its buffered runs, the recovery
+#: hash.  An instance ended: stop counting it, and take the first run held for
+#: it (or nil).
+TAKE = Script("policy_take", """
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('HDEL', KEYS[3], ARGV[1])
+return redis.call('LPOP', KEYS[2])
+""")
+
+#: The most pending retries one look at the store sets timers for.
+RETRIES_SEEN = 100
+
+
+class RedisPolicies:
+    """The L{IPolicyStore} methods of the Redis job store (see the module)."""
+
+    def _policy_key(self, kind, job_id=None):
+        key = "%s:%s" % (self.namespace, kind)
+        return key if job_id is None else "%s:%s" % (key, job_id)
+
+    def _policy_script(self, script, keys, args, changes=True):
+        """Run one of this module's scripts (EVALSHA, its source on NOSCRIPT)."""
+        def run(handler):
+            d = handler.evalsha(script.sha, keys, args)
+            d.addErrback(lambda f: f.trap(_no_script()) and handler.execute_command(
+                "EVAL", script.source, len(keys), *(list(keys) + list(args))))
+            return d
+        return self._send(script.name, run, changes=changes)
+
+    # -- History retention ------------------------------------------------------
+
+    def set_retention(self, seconds, jobs):
+        """Say how long (and for how many jobs) ended jobs keep their history."""
+        seconds = int(round(seconds)) if jobs else 0
+        return self._send("retention", lambda handler: handler.hmset(
+            self._policy_key("retention"), {"seconds": seconds, "jobs": int(jobs)}))
+
+    # -- Counters ---------------------------------------------------------------
+
+    def count_run_end(self, job_id, count_run, failed):
+        """
+        Count atomically the end of a run of a job: a run (C{count_run}),
+        a failure (C{failed} true) or a success (false: failures in a row
+        start again; C{None}: failures are not counted).  Fires with
+        C{(runs, failures)}, or C{None} if the job is not stored.
+        """
+        failed = "" if failed is None else "1" if failed else "0"
+        d = self._policy_script(RUN_ENDED, [self.keys[0], self._policy_key("policy", job_id)],
+                                [job_id, "1" if count_run else "0", failed])
+        return d.addCallback(lambda reply: tuple(int(n) for n in reply) if reply else None)
+
+    def reset_counts(self, job_id, names):
+        """Forget counters of a job (a resumed job's failures)."""
+        return self._send("reset_counts", lambda handler: handler.hdel(
+            self._policy_key("policy", job_id), list(names)))
+
+    def lookup_job(self, job_id):
+        """Fire with the job, its counters in its C{policy_state}; or C{None}."""
+        d = self._policy_script(LOOKUP, [self.keys[0], self._policy_key("policy", job_id)],
+                                [job_id], changes=False)
+        return d.addCallback(self._with_counts)
+
+    def _with_counts(self, reply):
+        doc, counters = reply
+        if not doc:
+            return None
+        job = self._decode(doc)
+        for name, value in zip(counters[::2], counters[1::2]):
+            job.policy_state[_text(name)] = int(value)
+        return job
+
+    # -- Overlap across schedulers -------------------------------------------------
+
+    def hold_run(self, job_id, run_times, room, cancel=False):
+        """
+        Hold a run of a job for an instance running on another scheduler
+        (at most C{room} runs wait); with C{cancel}, ask that scheduler to
+        cancel its instance.  Fires with 1 (held), -1 (no room) or 0 (no
+        instance runs elsewhere: run it now).
+        """
+        run = json.dumps([when.timestamp() for when in run_times])
+        d = self._policy_script(HOLD, [self._instances_key(job_id),
+                                       self._policy_key("buffered", job_id)],
+                                [self.node_id, run, room, self.channel,
+                                 "1" if cancel else "0", job_id])
+        return d.addCallback(int)
+
+    def take_held(self, job_id, token):
+        """
+        An instance of a job ended here (C{token}): fire with the run times
+        of the first run held for it, or C{None}.
+        """
+        d = self._policy_script(TAKE, [self._instances_key(job_id),
+                                       self._policy_key("buffered", job_id), self.keys[9]],
+                                [token])
+        return d.addCallback(lambda run: None if run is None else [
+            from_timestamp(when) for when in json.loads(_text(run))])
+
+    def _instances_key(self, job_id):
+        return "%s:%s" % (self.keys[7], job_id)
+
+    def _policy_message(self, words):
+        """A message of another scheduler (C{words} after the sender): act on a cancel."""
+        if len(words) == 2 and words[0] == "cancel" and self._scheduler is not None \
+                and self._scheduler.running:
+            d = self._scheduler.cancel_running(words[1], self._alias)
+            d.addErrback(lambda f: None)        # not running here, or gone
+
+    # -- Retries ------------------------------------------------------------------
+
+    def add_retry(self, job_id, attempt, run_time, due):
+        """Keep a pending retry (C{due}: POSIX seconds); fire with its key for L{take_retry}."""
+        member = json.dumps([job_id, attempt, run_time.timestamp()])
+        d = self._send("add_retry", lambda handler: handler.zadd(
+            self._policy_key("retries"), due, member))
+        return d.addCallback(lambda _: member)
+
+    def take_retry(self, member):
+        """Take a pending retry (once, whoever asks first): fire with true if taken."""
+        d = self._send("take_retry", lambda handler: handler.zrem(
+            self._policy_key("retries"), member))
+        return d.addCallback(lambda removed: int(removed) == 1)
+
+    def pending_retries(self, limit=RETRIES_SEEN):
+        """Fire with the first C{limit} pending retries: (key, job id, attempt, run time, due)."""
+        d = self._call("zrange", self._policy_key("retries"), 0, limit - 1, True)
+        return d.addCallback(_retries)
+
+
+def _retries(reply):
+    found = []
+    for member, due in reply:
+        member = _text(member)
+        try:
+            job_id, attempt, run_time = json.loads(member)
+            found.append((member, job_id, int(attempt), from_timestamp(run_time), float(due)))
+        except (ValueError, TypeError):
+            continue
+    return found
+
+
+def _text(value):
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _no_script():
+    import txredisapi
+    return txredisapi.ScriptDoesNotExist
