@@ -223,3 +223,84 @@ class CounterTests(RedisTestCase):
         self.assertEqual((job.paused, job.policy_state.get("failures")), (False, 1))
         yield policies.run_ended(b, job_b, None)      # a success starts the count again
         self.assertNotIn("failures", (yield a.get_job("j", "redis")).policy_state)
+
+
+class ClusterOverlapTests(RedisTestCase):
+    """
+    buffer_one, buffer_all and cancel_other hold across two schedulers: a
+    run due on one while the job runs on the other waits in Redis, and the
+    other runs it when its instance ends (cancelled first, for cancel_other).
+    """
+
+    @defer.inlineCallbacks
+    def start(self, policy):
+        """A job running on one scheduler (returned first), paused so that the other fires it."""
+        a, _ = self.make_scheduler()
+        b, _ = self.make_scheduler()
+        self.events = {sched: EventRecorder(sched, ev.EVENT_JOB_BUFFERED |
+                                            ev.EVENT_JOB_MAX_INSTANCES) for sched in (a, b)}
+        yield a.add_job("slow", "interval", seconds=10, id="j", jobstore="redis",
+                        overlap=policy)
+        yield self.advance(10)
+        yield self.until(lambda: a.running_instances("j") + b.running_instances("j") == 1)
+        runner, other = (a, b) if a.running_instances("j") else (b, a)
+        runner.pause()
+        yield self.turn()
+        return runner, other
+
+    def history(self, sched):
+        return sched.job_history("j", "redis").addCallback(
+            lambda runs: [(r["scheduled_run_time"], r["outcome"]) for r in reversed(runs)])
+
+    @defer.inlineCallbacks
+    def test_buffer_one_waits_for_the_other_scheduler(self):
+        runner, other = yield self.start("buffer_one")
+        yield self.advance(10)
+        yield self.until(lambda: self.events[other].of(ev.EVENT_JOB_BUFFERED))
+        yield self.advance(10)           # a second run finds no room: skipped
+        yield self.until(lambda: self.events[other].of(ev.EVENT_JOB_MAX_INSTANCES))
+        self.assertEqual(len(calls), 1)
+        pending.pop(0).callback(None)    # the first run ends: the held one starts
+        yield self.until(lambda: len(calls) == 2)
+        self.assertEqual(runner.running_instances("j"), 1)
+        pending.pop(0).callback(None)
+        runs = yield self.until(lambda: self.history(other).addCallback(
+            lambda runs: len(runs) == 3 and runs))
+        self.assertEqual(sorted(runs), [(after(10), "ok"), (after(20), "ok"),
+                                        (after(30), "skipped")])
+
+    @defer.inlineCallbacks
+    def test_buffer_all_runs_each_in_order(self):
+        runner, other = yield self.start("buffer_all")
+        for n in range(3):
+            yield self.advance(10)
+            yield self.until(lambda: len(self.events[other].of(ev.EVENT_JOB_BUFFERED)) == n + 1)
+        for n in range(4):
+            self.assertEqual(len(calls), n + 1)
+            pending.pop(0).callback(None)
+            if n < 3:
+                yield self.until(lambda: len(calls) == n + 2)
+        runs = yield self.until(lambda: self.history(runner).addCallback(
+            lambda runs: len(runs) == 4 and runs))
+        self.assertEqual(runs, [(after(10 * n), "ok") for n in (1, 2, 3, 4)])
+
+    @defer.inlineCallbacks
+    def test_cancel_other_cancels_on_the_other_scheduler(self):
+        runner, other = yield self.start("cancel_other")
+        yield self.advance(10)
+        yield self.until(lambda: len(calls) == 2)       # cancelled there, then started
+        self.assertEqual(len(cancelled), 1)
+        self.assertEqual((runner.running_instances("j"), other.running_instances("j")), (1, 0))
+        pending[-1].callback(None)
+        runs = yield self.until(lambda: self.history(runner).addCallback(
+            lambda runs: len(runs) == 2 and runs))
+        self.assertEqual(runs, [(after(10), "cancelled"), (after(20), "ok")])
+
+    @defer.inlineCallbacks
+    def test_runs_at_once_when_the_instance_ended_meanwhile(self):
+        a, _ = self.make_scheduler()
+        store = a.jobstores["redis"]
+        yield self.until(lambda: store.subscribed)
+        answer = yield store.hold_run("nothing-runs", [after(10)], 1)
+        self.assertEqual(answer, 0)
+        self.assertIsNone((yield store.take_held("nothing-runs", "some-token")))

@@ -1047,10 +1047,12 @@ class Scheduler(service.Service):
 
     # -- Running jobs ----------------------------------------------------------
 
-    def _submit(self, job, run_times, now=None, force=False):
+    def _submit(self, job, run_times, now=None, force=False, elsewhere=None):
         """
         Apply coalesce, misfire grace and max_instances to the runs due, and
-        start one instance for those left.
+        start one instance for those left.  C{elsewhere}: how many instances
+        run on other schedulers of a shared store, if known (else as the
+        store saw them when it handed the job out).
         """
         if job.coalesce and len(run_times) > 1:
             self._fold(job, run_times)
@@ -1061,11 +1063,17 @@ class Scheduler(service.Service):
             return None
         here = self._running.get(job.id, 0)
         cluster = self._cluster_store(job)
-        running = here if cluster is None else here + cluster.instances_elsewhere(job.id)
+        if cluster is None:
+            running = here
+        else:
+            running = here + (cluster.instances_elsewhere(job.id) if elsewhere is None
+                              else elsewhere)
         action = overlap.decide(job, running)
         if action in (overlap.BUFFER, overlap.CANCEL) and not here:
-            # Buffering and cancelling act on this process's instances: one
-            # running on another scheduler of the store is not waited for.
+            # The instance runs on another scheduler of the store: hold the run
+            # in the store, for whichever scheduler sees an instance end.
+            if overlap.hold_elsewhere(self, job, run_times, cluster, action):
+                return None
             action = overlap.decide(job, 0)
         if action == overlap.BUFFER and self._buffers.hold(job, run_times):
             self._dispatch(ev.JobSubmissionEvent(
@@ -1076,10 +1084,7 @@ class Scheduler(service.Service):
                 d.cancel()
             here = self._running.get(job.id, 0)
         elif action != overlap.RUN:
-            self.counters["skipped"] += 1
-            self._record(job, run_times[-1], "skipped: %d instances running" % (running,))
-            self._dispatch(ev.JobSubmissionEvent(
-                ev.EVENT_JOB_MAX_INSTANCES, job.id, job.jobstore, run_times))
+            self._skip(job, run_times, "skipped: %d instances running" % (running,))
             return None
         try:
             executor = self._lookup_executor(job.executor)
@@ -1103,6 +1108,13 @@ class Scheduler(service.Service):
         self._in_flight[d] = job.id
         d.addBoth(self._instance_done, job, d, cluster, token)
         return d
+
+    def _skip(self, job, run_times, outcome):
+        """A run not started (its instances run): on the record, counted, told."""
+        self.counters["skipped"] += 1
+        self._record(job, run_times[-1], outcome)
+        self._dispatch(ev.JobSubmissionEvent(
+            ev.EVENT_JOB_MAX_INSTANCES, job.id, job.jobstore, run_times))
 
     def _cluster_store(self, job):
         """
@@ -1281,6 +1293,8 @@ class Scheduler(service.Service):
         held = self._buffers.next(job.id) if self._buffers.waiting else None
         if held is not None:             # a run buffered by its overlap policy
             self._submit(held[0], held[1], force=True)
+        elif token is not None and job.overlap in overlap.HOLDING:
+            overlap.take_held(self, job, cluster, token)     # held in a shared store
         return None
 
     def _record(self, job, run_time, outcome, started=None, duration=None, failure=None,
