@@ -65,8 +65,8 @@ class RedisTestCase(unittest.TestCase):
     def tearDown(self):
         self.flushLoggedErrors(ValueError, defer.CancelledError)
 
-    def make_scheduler(self, **options):
-        clock = make_clock()
+    def make_scheduler(self, start=START, **options):
+        clock = make_clock(start)
         sched = Scheduler(reactor=clock, tasks=registry(), **options)
         store = RedisJobStore(self.server.url(), namespace=self.namespace, timeout=2)
         self.addCleanup(store.shutdown)
@@ -304,3 +304,65 @@ class ClusterOverlapTests(RedisTestCase):
         answer = yield store.hold_run("nothing-runs", [after(10)], 1)
         self.assertEqual(answer, 0)
         self.assertIsNone((yield store.take_held("nothing-runs", "some-token")))
+
+
+class TopRandom:
+    """A C{random.Random} stand-in whose uniform() gives the upper bound."""
+
+    def uniform(self, low, high):
+        return high
+
+
+class StoredRetryTests(RedisTestCase):
+    """A pending retry is kept in Redis: another scheduler (or the same, restarted) runs it."""
+
+    @defer.inlineCallbacks
+    def fail_once(self):
+        """A scheduler whose job failed at 100 s; its retry (4 s later) is pending in Redis."""
+        a, _ = self.make_scheduler(random=TopRandom())
+        self.retries = EventRecorder(a, ev.EVENT_JOB_RETRY)
+        yield a.add_job("fail", "interval", seconds=100, id="j", jobstore="redis",
+                        retries=1, retry_delay=4, retry_max_delay=4)
+        yield self.advance(100)
+        store = a.jobstores["redis"]
+        [(_, job_id, attempt, run_time, _)] = yield self.until(store.pending_retries)
+        self.assertEqual((job_id, attempt, run_time), ("j", 2, after(100)))
+        return a
+
+    def errors(self, sched):
+        return sched.job_history("j", "redis").addCallback(
+            lambda runs: [r["error"] for r in runs])
+
+    @defer.inlineCallbacks
+    def test_run_by_another_when_its_scheduler_stops(self):
+        a = yield self.fail_once()
+        yield a.shutdown(wait=False)
+        self.clocks.remove(a.reactor)
+        b, _ = self.make_scheduler(start=after(100))      # started later, or a.restarted
+        yield self.advance(4)
+        errors = yield self.until(lambda: self.errors(b).addCallback(
+            lambda errors: len(errors) == 2 and errors))
+        self.assertEqual(errors, ["attempt 2 of 2: ValueError: boom",
+                                  "attempt 1 of 2: ValueError: boom"])
+        self.assertEqual((yield b.jobstores["redis"].pending_retries()), [])
+
+    @defer.inlineCallbacks
+    def test_run_once_when_its_scheduler_dies(self):
+        a = yield self.fail_once()
+        self.clocks.remove(a.reactor)          # a hangs: its timers never fire
+        b, _ = self.make_scheduler(start=after(100))
+        yield self.advance(4)
+        yield self.until(lambda: calls.count("fail") == 2)
+        a.reactor.advance(4)                   # a wakes up: the retry was taken
+        yield self.turn()
+        self.assertEqual(calls.count("fail"), 2)
+        self.assertEqual(len((yield self.errors(b))), 2)
+
+    @defer.inlineCallbacks
+    def test_removed_job_not_retried(self):
+        a = yield self.fail_once()
+        yield a.remove_job("j", "redis")
+        yield self.advance(4)
+        yield self.until(lambda: a.jobstores["redis"].pending_retries().addCallback(
+            lambda retries: retries == []))
+        self.assertEqual(calls.count("fail"), 1)

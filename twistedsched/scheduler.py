@@ -152,7 +152,9 @@ class Scheduler(service.Service):
         self._policies_done = defer.succeed(None)     # policies act one run at a time
         self._buffers = overlap.Buffers()          # runs waiting by their overlap policy
         self._retry_timers = retry.RetryTimers(
-            reactor, self.get_job, lambda job, run_time: self._submit(job, [run_time], force=True))
+            reactor, self.get_job, lambda job, run_time: self._submit(job, [run_time], force=True),
+            lambda: [(alias, store) for alias, store in self._jobstores.items()
+                     if policies.IPolicyStore.providedBy(store)])
         if isinstance(history_size, bool) or not isinstance(history_size, int) \
                 or history_size < 0:
             raise BadArgumentError("history_size: expected a whole number >= 0, not %r"
@@ -196,6 +198,7 @@ class Scheduler(service.Service):
         for alias, executor in self._executors.items():
             executor.start(self, alias)
         self._dispatch(ev.SchedulerEvent(ev.EVENT_SCHEDULER_STARTED))
+        self._retry_timers.watch()
         self._arm()
 
     def stopService(self):
@@ -275,6 +278,8 @@ class Scheduler(service.Service):
         store = make_jobstore(jobstore, **options)
         self._jobstores[alias] = store
         d = self._start_store(store, alias) if self.running else defer.succeed(None)
+        if self.running:
+            self._retry_timers.watch()
         self._dispatch(ev.SchedulerEvent(ev.EVENT_JOBSTORE_ADDED, alias))
         d.addCallback(lambda _: self._arm())
         return d
@@ -1263,7 +1268,8 @@ class Scheduler(service.Service):
         its job's new run time is stored, so that the two writes do not cross.
         """
         if failure is not None and job.retries and not failure.check(defer.CancelledError):
-            event = self._retry_timers.retry_later(job, run_time, self._random)
+            event = self._retry_timers.retry_later(job, run_time, self._random,
+                                                   self._jobstores.get(job.jobstore))
             if event is not None:
                 self._dispatch(event)
                 return
