@@ -366,3 +366,43 @@ class StoredRetryTests(RedisTestCase):
         yield self.until(lambda: a.jobstores["redis"].pending_retries().addCallback(
             lambda retries: retries == []))
         self.assertEqual(calls.count("fail"), 1)
+
+
+class ExcludeTests(RedisTestCase):
+    """exclude= holds whichever scheduler of the namespace fires the job."""
+
+    @defer.inlineCallbacks
+    def test_two_schedulers_skip_the_excluded_dates(self):
+        holidays = {"holidays": ["2026-01-08"]}
+        a, _ = self.make_scheduler(calendars=holidays)
+        b, _ = self.make_scheduler(calendars=holidays)
+        yield a.add_job("record", "cron", hour=4, id="j", jobstore="redis", timezone="UTC",
+                        exclude=["holidays", "2026-01-07"])
+        job = yield b.get_job("j", "redis")
+        self.assertEqual((job.exclude, job.next_run_time), (["holidays", "2026-01-07"],
+                                                             utc(2026, 1, 6, 4)))
+        self.assertEqual((yield b.next_fire_times("j", 3)),
+                         [utc(2026, 1, 6, 4), utc(2026, 1, 9, 4), utc(2026, 1, 10, 4)])
+        yield self.advance(16 * 3600)      # the 6th at 04:00
+        for day in range(4):              # the 7th to the 10th
+            yield self.advance(86400)
+        runs = yield self.until(lambda: a.job_history("j", "redis").addCallback(
+            lambda runs: len(runs) == 3 and runs))
+        self.assertEqual([(r["scheduled_run_time"], r["outcome"]) for r in reversed(runs)],
+                         [(utc(2026, 1, day, 4), "ok") for day in (6, 9, 10)])
+        self.assertEqual(len(calls), 3)
+        self.assertEqual((yield a.get_job("j", "redis")).next_run_time, utc(2026, 1, 11, 4))
+
+    @defer.inlineCallbacks
+    def test_policy_options_as_the_other_scheduler_reads_them(self):
+        a, _ = self.make_scheduler()
+        b, _ = self.make_scheduler()
+        options = dict(max_runs=5, pause_after_failures=2, retries=3, retry_delay=1.5,
+                       retry_max_delay=30, overlap="buffer_all", exclude=["2026-12-25"])
+        yield a.add_job("record", "interval", seconds=1000, id="j", jobstore="redis",
+                        **options)
+        job = yield b.get_job("j", "redis")
+        self.assertEqual(policies.describe_options(job), options)
+        yield b.modify_job("j", "redis", overlap="cancel_other", max_runs=None)
+        job = yield a.get_job("j", "redis")
+        self.assertEqual((job.overlap, job.max_runs), ("cancel_other", None))
