@@ -88,7 +88,7 @@ class RetryTimers:
         self.submit = submit
         self.stores = stores
         self.pending = {}           # key -> its timer (key: a stored retry's, or the timer)
-        self._watch = None
+        self._watches = {}          # store -> the LoopingCall that looks at its retries
         self.stopped = False
 
     def retry_later(self, job, run_time, random, store=None):
@@ -102,10 +102,10 @@ class RetryTimers:
             return None
         attempt = job.attempt + 1
         if hasattr(store, "add_retry"):
-            d = store.add_retry(job.id, attempt, run_time, self.reactor.seconds() + seconds)
+            due = self.reactor.seconds() + seconds
+            d = store.add_retry(job.id, attempt, run_time, due)
             d.addCallbacks(self._stored, self._not_stored,
-                           callbackArgs=(job.jobstore, store, job.id, attempt, run_time,
-                                         seconds),
+                           callbackArgs=(job.jobstore, store, job.id, attempt, run_time, due),
                            errbackArgs=(job, attempt, run_time, seconds))
         else:
             self._local(job.id, job.jobstore, attempt, run_time, seconds)
@@ -122,11 +122,13 @@ class RetryTimers:
                     "scheduler alone will run it", failure, job_id=job.id)
         self._local(job.id, job.jobstore, attempt, run_time, seconds)
 
-    def _stored(self, key, alias, store, job_id, attempt, run_time, seconds):
+    def _stored(self, key, alias, store, job_id, attempt, run_time, due):
+        """Set a timer for a stored retry due at C{due} (POSIX seconds)."""
         if key in self.pending or self.stopped:
             return
-        call = self.reactor.callLater(
-            max(0, seconds), lambda: self._take(key, store, job_id, alias, attempt, run_time))
+        call = self.reactor.callLater(max(0, due - self.reactor.seconds()),
+                                      lambda: self._take(key, store, job_id, alias, attempt,
+                                                         run_time))
         self.pending[key] = call
 
     def _take(self, key, store, job_id, alias, attempt, run_time):
@@ -152,37 +154,40 @@ class RetryTimers:
         self.submit(job, run_time)
 
     def watch(self):
-        """Look at the retries pending in shared stores now and every L{WATCH_INTERVAL} s."""
+        """
+        Look at the retries pending in each shared store now and every
+        L{WATCH_INTERVAL} s (on the store's own reactor, as its heartbeat).
+        """
         self.stopped = False
-        if self._watch is None and list(self.stores()):
-            self._watch = LoopingCall(self._look)
-            self._watch.clock = self.reactor
-            self._watch.start(WATCH_INTERVAL, now=True)
-
-    def _look(self):
-        """Set a timer for each pending retry of the shared stores that has none here."""
         for alias, store in self.stores():
-            d = store.pending_retries()
-            d.addCallback(self._seen, alias, store)
-            d.addErrback(lambda f, alias=alias: log.warn(
-                "looking at the retries pending in job store {alias!r} failed: {error}",
-                alias=alias, error=f.getErrorMessage()))
+            if store not in self._watches:
+                loop = self._watches[store] = LoopingCall(self._look, alias, store)
+                loop.clock = getattr(store, "reactor", self.reactor)
+                loop.start(WATCH_INTERVAL, now=True)
+
+    def _look(self, alias, store):
+        """Set a timer for each pending retry of a shared store that has none here."""
+        if (alias, store) not in list(self.stores()):        # the store was removed
+            self._watches.pop(store).stop()
+            return None
+        d = store.pending_retries()
+        d.addCallback(self._seen, alias, store)
+        d.addErrback(lambda f: log.warn(
+            "looking at the retries pending in job store {alias!r} failed: {error}",
+            alias=alias, error=f.getErrorMessage()))
+        return d
 
     def _seen(self, retries, alias, store):
-        if self._watch is None:
-            return          # stopped meanwhile
-        now = self.reactor.seconds()
         for key, job_id, attempt, run_time, due in retries:
-            if key not in self.pending:
-                self._stored(key, alias, store, job_id, attempt, run_time, due - now)
+            self._stored(key, alias, store, job_id, attempt, run_time, due)
 
     def cancel_all(self):
         """Drop every pending timer (the scheduler stops; stored retries stay stored)."""
         self.stopped = True
-        if self._watch is not None:
-            if self._watch.running:
-                self._watch.stop()
-            self._watch = None
+        for loop in self._watches.values():
+            if loop.running:
+                loop.stop()
+        self._watches.clear()
         for call in self.pending.values():
             if call.active():
                 call.cancel()
