@@ -1343,7 +1343,8 @@ class Scheduler(service.Service):
                     d = store.append_run(job.id, record, self._history_size)
                 except Exception:
                     d = defer.fail()
-                d.addErrback(self._history_failed, job.id)
+                if not d.called or isinstance(d.result, Failure):   # (a done write: no more)
+                    d.addErrback(self._history_failed, job.id)
         if self._wants(ev.EVENT_JOB_RUN):
             self._dispatch(ev.JobRunEvent(job.id, job.jobstore, job.name, record,
                                           run_time, started, runs))

@@ -302,15 +302,17 @@ class MemoryJobStore:
         return self._jobs[self._heap[0][2]].next_run_time
 
     def _retain(self, job_id, runs):
-        """Keep an ended job's runs for C{retention} seconds (the oldest beyond the count go)."""
-        now = self._seconds()
+        """
+        Keep an ended job's runs for C{retention} seconds.  Past the count,
+        the oldest go (those whose time is up stay until then, unread).
+        """
         retained = self._retained
-        if runs is None:        # none since it was added again: those it had before
-            runs = self._kept(job_id) or []
-        retained[job_id] = (now + self.retention, runs)
-        retained.move_to_end(job_id)
-        while retained and (len(retained) > self.retained_jobs
-                            or next(iter(retained.values()))[0] <= now):
+        if job_id in retained:
+            if runs is None:    # none since it was added again: those it had before
+                runs = self._kept(job_id)
+            del retained[job_id]
+        retained[job_id] = (self._seconds() + self.retention, runs or [])
+        if len(retained) > self.retained_jobs:
             retained.popitem(last=False)
 
     def _kept(self, job_id):
@@ -334,7 +336,7 @@ class MemoryJobStore:
                 runs = self._kept(job_id) if self._retained else None
                 if runs is None:
                     return None
-        runs.append(tuple([record.get(key) for key in FIELDS]))
+        runs.append(tuple(map(record.get, FIELDS)))
         if len(runs) > size:
             del runs[:len(runs) - size]
         return None
