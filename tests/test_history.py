@@ -184,6 +184,22 @@ class RetentionTests(unittest.TestCase):
         self.successResultOf(sched.remove_all_jobs())
         self.assertEqual(self.history(sched, "t"), [])
 
+    def test_daemon_option(self):
+        from twisted.python import usage
+        from twistedsched import daemon
+
+        def parse(*argv):
+            options = daemon.Options()
+            options.parseOptions(["--control", "none", "--console", "none"] + list(argv))
+            return options
+        sched = daemon.makeService(parse()).getServiceNamed("scheduler")
+        self.assertEqual(sched.history_retention, 86400)
+        sched = daemon.makeService(parse("--history-retention", "600")).getServiceNamed(
+            "scheduler")
+        self.assertEqual(sched.history_retention, 600)
+        for bad in ("-1", "nan"):
+            self.assertRaises(usage.UsageError, parse, "--history-retention", bad)
+
     def test_bad_settings(self):
         for bad in (-1, "3", True, None):
             self.assertRaises(BadArgumentError, Scheduler, history_retention=bad)

@@ -803,9 +803,11 @@ class _SharedStore(MemoryJobStore):
 
 class ClusterOverlapTests(unittest.TestCase):
     """
-    With a store shared by several schedulers, allow and skip see the
-    instances running on the others; buffer and cancel act on this
-    scheduler's own (a run is never held for an instance it cannot see end).
+    With a store shared by several schedulers that cannot hold runs (no
+    IPolicyStore: Redis can, see tests.test_policies_cluster), allow and
+    skip see the instances running on the others; buffer and cancel act on
+    this scheduler's own (a run is never held for an instance it cannot see
+    end).
     """
 
     setUp, tearDown = OverlapTests.setUp, OverlapTests.tearDown
