@@ -406,3 +406,128 @@ class ExcludeTests(RedisTestCase):
         yield b.modify_job("j", "redis", overlap="cancel_other", max_runs=None)
         job = yield a.get_job("j", "redis")
         self.assertEqual((job.overlap, job.max_runs), ("cancel_other", None))
+
+
+class HeldForADeadSchedulerTests(RedisTestCase):
+    """A run held for an instance whose scheduler died runs after the job's next run."""
+
+    @defer.inlineCallbacks
+    def test_next_claim_then_the_held_run(self):
+        stores = []
+
+        def make():
+            clock = make_clock()
+            sched = Scheduler(reactor=clock, tasks=registry())
+            store = RedisJobStore(self.server.url(), namespace=self.namespace, timeout=2,
+                                  heartbeat=0.05, liveness=0.3)
+            self.addCleanup(store.shutdown)
+            sched.add_jobstore(store, alias="redis")
+            sched.startService()
+            self.addCleanup(sched.shutdown, False)
+            self.clocks.append(clock)
+            stores.append(store)
+            return sched
+        a, b = make(), make()
+        buffered = EventRecorder(b, ev.EVENT_JOB_BUFFERED)
+        yield a.add_job("slow", "interval", seconds=10, id="j", jobstore="redis",
+                        overlap="buffer_one")
+        a.pause()                          # a alone would run it... b too: make a the runner
+        b.pause()
+        yield self.turn()
+        a.resume()
+        yield self.advance(10)
+        yield self.until(lambda: a.running_instances("j") == 1)
+        a.pause()
+        b.resume()
+        yield self.advance(10)             # due at 20 on b: held for a's instance
+        yield self.until(lambda: buffered.events)
+        stores[0]._beats.stop()            # a dies: its heartbeat stops, its lease runs out
+        self.clocks.remove(a.reactor)
+        yield deferLater(reactor, 0.5, lambda: None)
+        yield self.advance(10)             # due at 30 on b: nothing runs elsewhere now
+        yield self.until(lambda: len(calls) == 2)
+        pending[-1].callback(None)         # it ends: b takes the run held since 20
+        yield self.until(lambda: len(calls) == 3)
+        self.assertEqual([args for args in calls], [(), (), ()])
+        pending[-1].callback(None)
+        runs = yield self.until(lambda: b.job_history("j", "redis").addCallback(
+            lambda runs: len(runs) == 2 and runs))
+        self.assertEqual([r["scheduled_run_time"] for r in reversed(runs)], [after(30), after(20)])
+
+
+class TwoDaemonsTests(unittest.TestCase):
+    """
+    Two real C{twistd sched} daemons on one redis-server: a buffer_one job
+    whose runs outlast its interval never runs twice at once, though both
+    daemons fire it; a run due on one while the other runs the job waits
+    and runs when that run ends.
+    """
+
+    timeout = 120
+
+    def start_daemon(self, name, namespace):
+        from tests.daemonprocess import environment, free_port, stop_process
+        import os
+        import subprocess
+        import sys
+        port = free_port()
+        workdir = self.mktemp()
+        os.makedirs(workdir)
+        log = open(os.path.join(workdir, "twistd.log"), "wb")
+        self.addCleanup(log.close)
+        args = [sys.executable, "-c", "from twisted.scripts.twistd import run; run()",
+                "-n", "--pidfile=", "--logfile=-", "sched",
+                "--tasks", "twistedsched.example_tasks", "--console", "none",
+                "--control", "tcp:%d:interface=127.0.0.1" % (port,),
+                "--store", self.server.url(), "--namespace", namespace,
+                "--scheduler-id", name, "--min-interval", "0"]
+        process = subprocess.Popen(args, cwd=workdir, env=environment(), stdout=log,
+                                   stderr=subprocess.STDOUT)
+        self.addCleanup(stop_process, process)
+        return port
+
+    @defer.inlineCallbacks
+    def connect(self, port):
+        from twistedsched.client import connect
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                client = yield connect(reactor, "tcp:127.0.0.1:%d" % (port,))
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+                yield deferLater(reactor, 0.1, lambda: None)
+            else:
+                self.addCleanup(client.close)
+                return client
+
+    @defer.inlineCallbacks
+    def test_buffer_one_across_two_daemons(self):
+        self.server = shared_server()
+        namespace = "pd-%s" % (uuid.uuid4().hex[:12],)
+        one = yield self.connect(self.start_daemon("d1", namespace))
+        two = yield self.connect(self.start_daemon("d2", namespace))
+        # Each run sleeps 1.5 s; one is due every second: most are due while one runs.
+        yield one.add_job("sleep", ("interval", "1s"), id="j", args=[1.5],
+                          overlap="buffer_one")
+        deadline = time.monotonic() + 40
+        seen = {}
+        while time.monotonic() < deadline:
+            for run in (yield two.job_history("j")):
+                seen[(run["scheduled_run_time"], run["scheduler"], run["outcome"])] = run
+            runs = [run for run in seen.values() if run["outcome"] == "ok"]
+            elsewhere = [run for run in seen.values()
+                         if "instance running elsewhere" in (run["error"] or "")]
+            if len(runs) >= 5 and elsewhere:
+                break
+            yield deferLater(reactor, 0.25, lambda: None)
+        yield one.pause()
+        yield two.pause()
+        self.assertGreaterEqual(len(runs), 5, runs)
+        # A run came due on one daemon while the other ran the job: it was
+        # held in Redis (and the next, finding no room, skipped there).
+        self.assertTrue(elsewhere, seen)
+        runs.sort(key=lambda run: run["started"])
+        for before, run in zip(runs, runs[1:]):
+            # Never two at once (the clocks are the same machine's).
+            self.assertGreaterEqual(run["started"], before["ended"], (before, run))

@@ -394,7 +394,7 @@ class RedisJobStore(RedisPolicies):
             return
         self.notifications += 1
         if rest.startswith("cancel "):
-            self._policy_message(rest.split(" "))
+            self._policy_message(rest.split(" ", 1))
         if self._scheduler is not None and self._scheduler.running:
             self._scheduler.wakeup()
 
