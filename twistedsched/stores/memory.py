@@ -97,9 +97,10 @@ class MemoryJobStore:
         self._seconds = None            # the scheduler's clock
 
     def start(self, scheduler, alias):
-        self.retention = getattr(scheduler, "history_retention", 0)
-        self.retained_jobs = getattr(scheduler, "history_retained_jobs", 0)
-        self._seconds = scheduler.reactor.seconds
+        if scheduler is not None:
+            self.retention = getattr(scheduler, "history_retention", 0)
+            self.retained_jobs = getattr(scheduler, "history_retained_jobs", 0)
+            self._seconds = scheduler.reactor.seconds
 
     def shutdown(self):
         pass

@@ -484,6 +484,8 @@ class RedisJobStore(RedisPolicies):
             self._beats = LoopingCall(self._beat)
             self._beats.clock = self.reactor
             self._beats.start(self.heartbeat, now=True)
+        if scheduler is None:
+            return self._call("ping").addCallback(lambda _: None)
         d = self.set_retention(getattr(scheduler, "history_retention", 0),
                                getattr(scheduler, "history_retained_jobs", 0))
         return d.addCallback(lambda _: None)

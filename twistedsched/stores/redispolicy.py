@@ -28,8 +28,7 @@ REMOVE and REMOVE_ALL drop a job's policy keys with it.
 
 import json
 
-from twisted.internet import defer
-
+from twistedsched.errors import JobStoreOutcomeUnknown, JobStoreUnavailable
 from twistedsched.stores.redislua import Script
 from twistedsched.timeutil import from_timestamp
 
@@ -110,10 +109,20 @@ class RedisPolicies:
     # -- History retention ------------------------------------------------------
 
     def set_retention(self, seconds, jobs):
-        """Say how long (and for how many jobs) ended jobs keep their history."""
+        """
+        Say how long (and for how many jobs) ended jobs keep their history.
+        While Redis is away it is said again every C{timeout} seconds.
+        """
         seconds = int(round(seconds)) if jobs else 0
-        return self._send("retention", lambda handler: handler.hmset(
+        d = self._send("retention", lambda handler: handler.hmset(
             self._policy_key("retention"), {"seconds": seconds, "jobs": int(jobs)}))
+
+        def failed(failure):
+            if not self._stopped and failure.check(JobStoreUnavailable, JobStoreOutcomeUnknown):
+                self.reactor.callLater(self.timeout, lambda: self.set_retention(
+                    seconds, jobs).addErrback(lambda _: None))
+            return failure
+        return d.addErrback(failed)
 
     # -- Counters ---------------------------------------------------------------
 
