@@ -531,3 +531,29 @@ class TwoDaemonsTests(unittest.TestCase):
         for before, run in zip(runs, runs[1:]):
             # Never two at once (the clocks are the same machine's).
             self.assertGreaterEqual(run["started"], before["ended"], (before, run))
+
+
+class RetentionWhileRedisIsAwayTests(unittest.TestCase):
+    """The retention is said again once Redis is back."""
+
+    timeout = 60
+
+    @defer.inlineCallbacks
+    def test_said_again_when_redis_is_back(self):
+        from tests.redisserver import RedisServer
+        from twistedsched.errors import JobStoreUnavailable
+        server = RedisServer().start()
+        self.addCleanup(server.cleanup)
+        store = RedisJobStore(server.url(), namespace="r", timeout=0.5)
+        self.addCleanup(store.shutdown)
+        yield store.count_jobs()              # connected
+        server.kill()
+        yield self.assertFailure(store.set_retention(600, 10), JobStoreUnavailable)
+        server.start()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if b"600" in server.command("HGET", "r:retention", "seconds"):
+                break
+            yield deferLater(reactor, 0.1, lambda: None)
+        self.assertIn(b"600", server.command("HGET", "r:retention", "seconds"))
+        self.flushLoggedErrors()
