@@ -124,6 +124,8 @@ def run_ended(scheduler, job, failure=None):
     (atomically, in a store that provides L{IPolicyStore}), remove or pause
     the job.  Fires with the events to dispatch.
     """
+    if job.max_runs is None and job.pause_after_failures is None:
+        return defer.succeed([])        # (retries alone count nothing)
     store = scheduler.jobstores.get(job.jobstore)
     if IPolicyStore.providedBy(store):
         d = store.count_run_end(job.id, job.max_runs is not None,
