@@ -162,6 +162,18 @@ class RetentionTests(RedisTestCase):
         self.assertEqual((yield self.history(a, "kept")), [])
 
     @defer.inlineCallbacks
+    def test_the_daemon_started_last_sets_it(self):
+        a, _ = self.make_scheduler(history_retention=300)
+        yield self.turn()
+        b, _ = self.make_scheduler(history_retention=0)
+        yield self.turn()
+        yield a.add_job("record", "date", run_date=after(5), id="once", jobstore="redis")
+        yield a.add_job("record", "interval", seconds=5, id="kept", jobstore="redis")
+        yield self.advance(5)
+        yield self.until(lambda: self.history(a, "kept"))
+        self.assertEqual((yield self.history(a, "once")), [])
+
+    @defer.inlineCallbacks
     def test_added_again_keeps_it_for_good(self):
         a, _ = self.make_scheduler(history_retention=300)
         yield a.add_job("record", "date", run_date=after(5), id="t", jobstore="redis")
@@ -356,6 +368,21 @@ class StoredRetryTests(RedisTestCase):
         a.reactor.advance(4)                   # a wakes up: the retry was taken
         yield self.turn()
         self.assertEqual(calls.count("fail"), 2)
+        self.assertEqual(len((yield self.errors(b))), 2)
+
+    @defer.inlineCallbacks
+    def test_seen_by_a_running_scheduler_at_its_next_look(self):
+        from twistedsched.policies import retry
+        self.patch(retry, "WATCH_INTERVAL", 0.1)
+        b, _ = self.make_scheduler(start=START)          # running before the failure
+        self.clocks.remove(b.reactor)
+        a = yield self.fail_once()
+        self.clocks.remove(a.reactor)                    # a hangs
+        self.clocks.append(b.reactor)
+        b.reactor.advance(100)
+        yield deferLater(reactor, 0.3, lambda: None)     # b looks again (every 0.1 s here)
+        yield self.advance(4)
+        yield self.until(lambda: calls.count("fail") == 2)
         self.assertEqual(len((yield self.errors(b))), 2)
 
     @defer.inlineCallbacks
