@@ -584,3 +584,25 @@ class RetentionWhileRedisIsAwayTests(unittest.TestCase):
             yield deferLater(reactor, 0.1, lambda: None)
         self.assertIn(b"600", server.command("HGET", "r:retention", "seconds"))
         self.flushLoggedErrors()
+
+
+class ListedCountsTests(RedisTestCase):
+    """Listings show the counts kept in Redis, as show does."""
+
+    @defer.inlineCallbacks
+    def test_listings_show_the_counts(self):
+        from twisted.python.failure import Failure
+        a, _ = self.make_scheduler()
+        yield a.add_job("record", "interval", seconds=1000, id="j", jobstore="redis",
+                        max_runs=10, pause_after_failures=5)
+        yield a.add_job("record", "interval", seconds=1000, id="plain", jobstore="redis")
+        job = yield a.get_job("j", "redis")
+        for failure in (None, Failure(ValueError("boom")), Failure(ValueError("boom"))):
+            yield policies.run_ended(a, job, failure)
+        for jobs in ((yield a.get_jobs("redis")), (yield a.get_jobs_by_id("redis")),
+                     [(yield a.get_job("j", "redis")), (yield a.get_job("plain", "redis"))]):
+            states = {job.id: job.policy_state for job in jobs}
+            self.assertEqual(states, {"j": {"runs": 3, "failures": 2}, "plain": {}})
+        yield policies.run_ended(a, job, None)
+        [listed] = [job for job in (yield a.get_jobs("redis")) if job.id == "j"]
+        self.assertEqual(listed.policy_state, {"runs": 4})

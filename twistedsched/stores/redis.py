@@ -842,7 +842,7 @@ class RedisJobStore(RedisPolicies):
         if limit == 0:
             return defer.succeed([])
         d = self._script("page", [offset, -1 if limit is None else limit])
-        return d.addCallback(self._decode_all)
+        return d.addCallback(self._decode_all).addCallback(self._with_listed_counts)
 
     def get_jobs_by_id(self, after=None, limit=None):
         """
@@ -855,8 +855,9 @@ class RedisJobStore(RedisPolicies):
             return defer.succeed([])
         d = self._script("page_by_id", ["" if after is None else after,
                                         -1 if limit is None else limit])
-        return d.addCallback(lambda reply: self._decode_all(
+        d.addCallback(lambda reply: self._decode_all(
             [doc for doc in reply[1::2] if doc is not None]))
+        return d.addCallback(self._with_listed_counts)
 
     def count_jobs(self):
         """Fire with the number of stored jobs."""

@@ -54,6 +54,16 @@ LOOKUP = Script("policy_lookup", """
 return {redis.call('HGET', KEYS[1], ARGV[1]), redis.call('HGETALL', KEYS[2])}
 """)
 
+#: KEYS: the counters of some jobs.  Returns them, each as a flat list.
+COUNTS = Script("policy_counts", """
+local out = {}
+for i, key in ipairs(KEYS) do out[i] = redis.call('HGETALL', key) end
+return out
+""")
+
+#: The counters a policy option keeps (the store's are the true ones).
+COUNTED = (("max_runs", "runs"), ("pause_after_failures", "failures"))
+
 #: ARGV: node, run (JSON), room, channel, cancel ('1'/'0'), id.  KEYS: the
 #: job's instances, its buffered runs.  Holds a run for an instance running on
 #: a scheduler other than `node`: returns 1 (held; with cancel, that instance's
@@ -153,10 +163,22 @@ class RedisPolicies:
         doc, counters = reply
         if not doc:
             return None
-        job = self._decode(doc)
-        for name, value in zip(counters[::2], counters[1::2]):
-            job.policy_state[_text(name)] = int(value)
-        return job
+        return _merge_counts(self._decode(doc), counters)
+
+    def _with_listed_counts(self, jobs):
+        """Jobs listed from their documents, with the counters of those that count."""
+        counted = [job for job in jobs
+                   if job.max_runs is not None or job.pause_after_failures is not None]
+        if not counted:
+            return jobs
+        d = self._policy_script(COUNTS, [self._policy_key("policy", job.id) for job in counted],
+                                [], changes=False)
+
+        def merge(replies):
+            for job, counters in zip(counted, replies):
+                _merge_counts(job, counters)
+            return jobs
+        return d.addCallback(merge)
 
     # -- Overlap across schedulers -------------------------------------------------
 
@@ -214,6 +236,19 @@ class RedisPolicies:
         """Fire with the first C{limit} pending retries: (key, job id, attempt, run time, due)."""
         d = self._call("zrange", self._policy_key("retries"), 0, limit - 1, True)
         return d.addCallback(_retries)
+
+
+def _merge_counts(job, counters):
+    """Put the store's counters (a flat list) in C{job.policy_state}, for its options."""
+    counters = {_text(name): int(value) for name, value in zip(counters[::2], counters[1::2])}
+    for option, name in COUNTED:
+        if getattr(job, option) is None:
+            continue
+        if name in counters:
+            job.policy_state[name] = counters[name]
+        else:
+            job.policy_state.pop(name, None)
+    return job
 
 
 def _retries(reply):
