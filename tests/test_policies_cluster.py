@@ -606,3 +606,16 @@ class ListedCountsTests(RedisTestCase):
         yield policies.run_ended(a, job, None)
         [listed] = [job for job in (yield a.get_jobs("redis")) if job.id == "j"]
         self.assertEqual(listed.policy_state, {"runs": 4})
+
+    @defer.inlineCallbacks
+    def test_counts_set_in_the_document_go_on(self):
+        a, _ = self.make_scheduler()
+        yield a.add_job("record", "interval", seconds=1000, id="j", jobstore="redis",
+                        max_runs=5)
+        yield a.modify_job("j", "redis", policy_state={"runs": 3})      # (modify_job)
+        self.assertEqual((yield a.get_job("j", "redis")).policy_state, {"runs": 3})
+        job = yield a.get_job("j", "redis")
+        yield policies.run_ended(a, job)
+        self.assertEqual((yield a.get_job("j", "redis")).policy_state, {"runs": 4})
+        yield policies.run_ended(a, job)
+        self.assertIsNone((yield a.get_job("j", "redis")))

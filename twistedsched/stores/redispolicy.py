@@ -34,16 +34,28 @@ from twistedsched.timeutil import from_timestamp
 
 #: ARGV: id, count a run ('1'/'0'), failed ('1'/'0', '' when failures are not
 #: counted).  KEYS: jobs, the job's counters.  Counts a run's end; returns
-#: {runs, failures}, or {} when the job is not stored.
+#: {runs, failures}, or {} when the job is not stored.  A job without counters
+#: yet (new, or given counts by modify_job) starts from those of its document.
 RUN_ENDED = Script("policy_run_ended", """
-if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return {} end
+local doc = redis.call('HGET', KEYS[1], ARGV[1])
+if not doc then return {} end
+if redis.call('EXISTS', KEYS[2]) == 0 then
+  local ok, data = pcall(cjson.decode, doc)
+  local state = ok and type(data) == 'table' and data['policy_state']
+  if type(state) == 'table' then
+    for _, name in ipairs({'runs', 'failures'}) do
+      local n = tonumber(state[name])
+      if n and n > 0 then redis.call('HSET', KEYS[2], name, math.floor(n)) end
+    end
+  end
+end
 local runs = tonumber(redis.call('HGET', KEYS[2], 'runs') or 0)
 if ARGV[2] == '1' then runs = redis.call('HINCRBY', KEYS[2], 'runs', 1) end
 local failures = 0
 if ARGV[3] == '1' then
   failures = redis.call('HINCRBY', KEYS[2], 'failures', 1)
 elseif ARGV[3] == '0' then
-  redis.call('HDEL', KEYS[2], 'failures')
+  redis.call('HSET', KEYS[2], 'failures', 0)
 end
 return {runs, failures}
 """)
@@ -149,9 +161,9 @@ class RedisPolicies:
         return d.addCallback(lambda reply: tuple(int(n) for n in reply) if reply else None)
 
     def reset_counts(self, job_id, names):
-        """Forget counters of a job (a resumed job's failures)."""
-        return self._send("reset_counts", lambda handler: handler.hdel(
-            self._policy_key("policy", job_id), list(names)))
+        """Set counters of a job back to zero (a resumed job's failures)."""
+        return self._send("reset_counts", lambda handler: handler.hmset(
+            self._policy_key("policy", job_id), {name: 0 for name in names}))
 
     def lookup_job(self, job_id):
         """Fire with the job, its counters in its C{policy_state}; or C{None}."""
@@ -239,12 +251,17 @@ class RedisPolicies:
 
 
 def _merge_counts(job, counters):
-    """Put the store's counters (a flat list) in C{job.policy_state}, for its options."""
+    """
+    Put the store's counters (a flat list) in C{job.policy_state}, for its
+    options; a job without counters yet keeps the counts of its document.
+    """
+    if not counters:
+        return job
     counters = {_text(name): int(value) for name, value in zip(counters[::2], counters[1::2])}
     for option, name in COUNTED:
         if getattr(job, option) is None:
             continue
-        if name in counters:
+        if counters.get(name):
             job.policy_state[name] = counters[name]
         else:
             job.policy_state.pop(name, None)
