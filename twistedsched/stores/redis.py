@@ -832,6 +832,12 @@ class RedisJobStore(RedisPolicies):
         return self._script("remove_all", [self.channel, self.node_id]).addCallback(
             lambda _: None)
 
+    def lookup_job(self, job_id):
+        """Fire with the job, or C{None}."""
+        d = self._call("hget", self.keys[0], job_id)
+        d.addCallback(lambda doc: None if doc is None else self._decode(doc))
+        return d.addCallback(self._with_job_counts)
+
     def get_jobs(self, offset=0, limit=None):
         """
         Fire with jobs ordered by next run time, paused ones last, from

@@ -9,7 +9,8 @@ Its keys, besides those of L{twistedsched.stores.redislua}:
   - C{<ns>:policy:<job id>}   hash: the job's policy counters (C{runs},
     C{failures}), counted atomically (C{HINCRBY}) by whichever scheduler
     ends a run; a job's document keeps its options and the reason it was
-    paused, the counters live here (L{lookup_job} reads both);
+    paused, the counters live here (lookups and listings read them after
+    the documents, for the jobs that count);
   - C{<ns>:buffered:<job id>} list: runs of the job held by its C{overlap}
     policy for an instance running on another scheduler (JSON lists of run
     times); the scheduler that ends an instance of the job takes the first;
@@ -27,6 +28,8 @@ REMOVE and REMOVE_ALL drop a job's policy keys with it.
 """
 
 import json
+
+from twisted.internet import defer
 
 from twistedsched.errors import JobStoreOutcomeUnknown, JobStoreUnavailable
 from twistedsched.stores.redislua import Script
@@ -58,12 +61,6 @@ elseif ARGV[3] == '0' then
   redis.call('HSET', KEYS[2], 'failures', 0)
 end
 return {runs, failures}
-""")
-
-#: ARGV: id.  KEYS: jobs, the job's counters.  Returns {doc or false, counters
-#: as a flat list}.
-LOOKUP = Script("policy_lookup", """
-return {redis.call('HGET', KEYS[1], ARGV[1]), redis.call('HGETALL', KEYS[2])}
 """)
 
 #: KEYS: the counters of some jobs.  Returns them, each as a flat list.
@@ -165,24 +162,18 @@ class RedisPolicies:
         return self._send("reset_counts", lambda handler: handler.hmset(
             self._policy_key("policy", job_id), {name: 0 for name in names}))
 
-    def lookup_job(self, job_id):
-        """Fire with the job, its counters in its C{policy_state}; or C{None}."""
-        d = self._policy_script(LOOKUP, [self.keys[0], self._policy_key("policy", job_id)],
-                                [job_id], changes=False)
-        return d.addCallback(self._with_counts)
-
-    def _with_counts(self, reply):
-        doc, counters = reply
-        if not doc:
+    def _with_job_counts(self, job):
+        """A job read from its document (or C{None}), with its counters if it counts."""
+        if job is None:
             return None
-        return _merge_counts(self._decode(doc), counters)
+        return self._with_listed_counts([job]).addCallback(lambda jobs: jobs[0])
 
     def _with_listed_counts(self, jobs):
         """Jobs listed from their documents, with the counters of those that count."""
         counted = [job for job in jobs
                    if job.max_runs is not None or job.pause_after_failures is not None]
         if not counted:
-            return jobs
+            return defer.succeed(jobs)
         d = self._policy_script(COUNTS, [self._policy_key("policy", job.id) for job in counted],
                                 [], changes=False)
 
