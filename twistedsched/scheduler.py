@@ -1073,24 +1073,11 @@ class Scheduler(service.Service):
         else:
             running = here + (cluster.instances_elsewhere(job.id) if elsewhere is None
                               else elsewhere)
-        action = overlap.decide(job, running)
-        if action in (overlap.BUFFER, overlap.CANCEL) and not here:
-            # The instance runs on another scheduler of the store: hold the run
-            # in the store, for whichever scheduler sees an instance end.
-            if overlap.hold_elsewhere(self, job, run_times, cluster, action):
-                return None
-            action = overlap.decide(job, 0)
-        if action == overlap.BUFFER and self._buffers.hold(job, run_times):
-            self._dispatch(ev.JobSubmissionEvent(
-                ev.EVENT_JOB_BUFFERED, job.id, job.jobstore, run_times))
-            return None
-        if action == overlap.CANCEL:
-            for d in [d for d, running_id in self._in_flight.items() if running_id == job.id]:
-                d.cancel()
-            here = self._running.get(job.id, 0)
-        elif action != overlap.RUN:
-            self._skip(job, run_times, "skipped: %d instances running" % (running,))
-            return None
+        # (With none running, every overlap policy runs it: max_instances >= 1.)
+        if running:
+            if self._overlaps(job, run_times, here, running, cluster):
+                return None         # buffered, held or skipped
+            here = self._running.get(job.id, 0)     # (cancel_other may have ended some)
         try:
             executor = self._lookup_executor(job.executor)
         except UnknownAliasError:
@@ -1113,6 +1100,33 @@ class Scheduler(service.Service):
         self._in_flight[d] = job.id
         d.addBoth(self._instance_done, job, d, cluster, token)
         return d
+
+    def _overlaps(self, job, run_times, here, running, cluster=None):
+        """
+        Apply the job's overlap policy to a run due while C{running}
+        instances run (C{here} of them in this process): true if the run
+        was buffered, held in the shared store C{cluster} or skipped (and
+        reported), false if it may start (after the others were cancelled,
+        for C{cancel_other}).
+        """
+        action = overlap.decide(job, running)
+        if action in (overlap.BUFFER, overlap.CANCEL) and not here:
+            # The instance runs on another scheduler of the store: hold the run
+            # in the store, for whichever scheduler sees an instance end.
+            if overlap.hold_elsewhere(self, job, run_times, cluster, action):
+                return True
+            action = overlap.decide(job, 0)
+        if action == overlap.BUFFER and self._buffers.hold(job, run_times):
+            self._dispatch(ev.JobSubmissionEvent(
+                ev.EVENT_JOB_BUFFERED, job.id, job.jobstore, run_times))
+            return True
+        if action == overlap.CANCEL:
+            for d in [d for d, running_id in self._in_flight.items() if running_id == job.id]:
+                d.cancel()
+        elif action != overlap.RUN:
+            self._skip(job, run_times, "skipped: %d instances running" % (running,))
+            return True
+        return False
 
     def _skip(self, job, run_times, outcome):
         """A run not started (its instances run): on the record, counted, told."""
