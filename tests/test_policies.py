@@ -332,6 +332,21 @@ class RetryTests(unittest.TestCase):
         self.assertEqual([(r["scheduled_run_time"], r["error"][:14]) for r in runs[:2]],
                          [(after(200), "attempt 1 of 6"), (after(100), "attempt 2 of 6")])
 
+    def test_one_shot_job_is_retried_after_leaving_its_store(self):
+        sched, clock = make_scheduler(self, random=TopRandom())
+        events = EventRecorder(sched, ev.EVENT_JOB_RETRY)
+        self.successResultOf(sched.add_job(flaky, "date", run_date=after(100), id="once",
+                                           args=(self.fail_now,), retries=2, retry_delay=10))
+        clock.advance(100)
+        self.assertIsNone(self.successResultOf(sched.get_job("once")))
+        clock.advance(10)
+        self.fail_now[0] = False
+        clock.advance(20)
+        self.assertEqual([e.attempt for e in events.of(ev.EVENT_JOB_RETRY)], [2, 3])
+        runs = self.successResultOf(sched.job_history("once"))
+        self.assertEqual([(r["outcome"], r["scheduled_run_time"]) for r in runs],
+                         [("ok", after(100)), ("error", after(100)), ("error", after(100))])
+
     def test_jitter_between_half_and_all(self):
         sched, clock = make_scheduler(self)
         events = EventRecorder(sched, ev.EVENT_JOB_RETRY)
@@ -857,7 +872,7 @@ class _PolicyStore(_SharedStore):
     def take_held(self, job_id, token):
         return self.take_answer
 
-    def add_retry(self, job_id, attempt, run_time, due):
+    def add_retry(self, job_id, attempt, run_time, due, job=None):
         self.retries.append((job_id, attempt, run_time, due))
         return self.retry_answer if self.retry_answer is not None else defer.succeed("key")
 

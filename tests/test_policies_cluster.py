@@ -337,7 +337,8 @@ class StoredRetryTests(RedisTestCase):
                         retries=1, retry_delay=4, retry_max_delay=4)
         yield self.advance(100)
         store = a.jobstores["redis"]
-        [(_, job_id, attempt, run_time, _)] = yield self.until(store.pending_retries)
+        [(_, job_id, attempt, run_time, _, carried)] = yield self.until(store.pending_retries)
+        self.assertIsNone(carried)          # the job is in the store
         self.assertEqual((job_id, attempt, run_time), ("j", 2, after(100)))
         return a
 
@@ -384,6 +385,23 @@ class StoredRetryTests(RedisTestCase):
         yield self.advance(4)
         yield self.until(lambda: calls.count("fail") == 2)
         self.assertEqual(len((yield self.errors(b))), 2)
+
+    @defer.inlineCallbacks
+    def test_one_shot_job_retried_by_another_scheduler(self):
+        a, _ = self.make_scheduler(random=TopRandom())
+        yield a.add_job("fail", "date", run_date=after(100), id="once", jobstore="redis",
+                        retries=1, retry_delay=4, retry_max_delay=4)
+        yield self.advance(100)
+        store = a.jobstores["redis"]
+        [(_, job_id, attempt, _, _, carried)] = yield self.until(store.pending_retries)
+        self.assertEqual((job_id, attempt, carried.id), ("once", 2, "once"))
+        self.assertIsNone((yield a.get_job("once", "redis")))    # it has left the store
+        yield a.shutdown(wait=False)
+        self.clocks.remove(a.reactor)
+        b, _ = self.make_scheduler(start=after(100))
+        yield self.advance(4)
+        yield self.until(lambda: calls.count("fail") == 2)
+        self.assertEqual((yield b.jobstores["redis"].pending_retries()), [])
 
     @defer.inlineCallbacks
     def test_removed_job_not_retried(self):

@@ -152,7 +152,7 @@ class Scheduler(service.Service):
         self._policies_done = defer.succeed(None)     # policies act one run at a time
         self._buffers = overlap.Buffers()          # runs waiting by their overlap policy
         self._retry_timers = retry.RetryTimers(
-            reactor, self.get_job, lambda job, run_time: self._submit(job, [run_time], force=True),
+            reactor, self.get_job, self._retry,
             lambda: [(alias, store) for alias, store in self._jobstores.items()
                      if policies.IPolicyStore.providedBy(store)])
         if isinstance(history_size, bool) or not isinstance(history_size, int) \
@@ -1273,6 +1273,13 @@ class Scheduler(service.Service):
         if policies.applies(job):
             self._run_ended(job, run_time, failure)
 
+    def _retry(self, job, run_time, ended):
+        """Run a retry of C{job} (one that C{ended}, having left its store, is carried)."""
+        if ended:
+            self._ended.add(job)
+        if self._submit(job, [run_time], force=True) is None and ended:
+            self._ended.discard(job)
+
     def _run_ended(self, job, run_time, failure):
         """
         The one place the job policies act after a run (see
@@ -1283,7 +1290,8 @@ class Scheduler(service.Service):
         """
         if failure is not None and job.retries and not failure.check(defer.CancelledError):
             event = self._retry_timers.retry_later(job, run_time, self._random,
-                                                   self._jobstores.get(job.jobstore))
+                                                   self._jobstores.get(job.jobstore),
+                                                   ended=job in self._ended)
             if event is not None:
                 self._dispatch(event)
                 return

@@ -60,14 +60,17 @@ class IPolicyStore(Interface):
     def take_held(job_id, token):
         """An instance (C{token}) ended here: fire with the run times of the first held run, or C{None}."""
 
-    def add_retry(job_id, attempt, run_time, due):
-        """Keep a pending retry; fire with its key."""
+    def add_retry(job_id, attempt, run_time, due, job=None):
+        """Keep a pending retry (carrying C{job} when it has left the store); fire with its key."""
 
     def take_retry(key):
         """Take a pending retry, once: fire with true if this caller got it."""
 
     def pending_retries():
-        """Fire with the first pending retries: (key, job id, attempt, run time, due) tuples."""
+        """
+        Fire with the first pending retries: (key, job id, attempt, run time,
+        due, the job carried or C{None}) tuples.
+        """
 
 #: The policies that act on a scheduled run's final outcome.
 RUN_POLICIES = (maxruns, pausefailures)

@@ -8,7 +8,9 @@ together).
 A retry is a run of the same scheduled time: its history record and its
 events say which attempt it was (C{attempt 2 of 4}).  Retries wait on
 timers of their own, so the job's next regular run is never delayed by
-them; a job removed or paused meanwhile is not retried.
+them; a job removed or paused meanwhile is not retried.  A job that ended
+as it ran (a one-shot job: it has left its store) is retried as it was
+when its attempt failed: the retry carries the job.
 
 In a store that provides L{IPolicyStore <twistedsched.policies.IPolicyStore>}
 (Redis), a pending retry is kept in the store: every scheduler of the store
@@ -77,8 +79,8 @@ class RetryTimers:
     """
     The timers of one scheduler's pending retries.  When one is due, the
     job is read again from its store (a job removed or paused meanwhile is
-    not retried) and handed to C{submit(job, run_time)} with its attempt
-    counted.  C{stores()} gives the (alias, store) pairs whose stores keep
+    not retried), or taken as carried if it had ended, and handed to
+    C{submit(job, run_time, ended)} with its attempt counted.  C{stores()} gives the (alias, store) pairs whose stores keep
     pending retries (L{IPolicyStore <twistedsched.policies.IPolicyStore>}).
     """
 
@@ -91,67 +93,72 @@ class RetryTimers:
         self._watches = {}          # store -> the LoopingCall that looks at its retries
         self.stopped = False
 
-    def retry_later(self, job, run_time, random, store=None):
+    def retry_later(self, job, run_time, random, store=None, ended=False):
         """
         Set a timer to retry the failed attempt of C{job} due at
-        C{run_time} (kept in C{store} if it can); return the
-        L{JobRetryEvent} to report, or C{None} if it has no attempt left.
+        C{run_time} (kept in C{store} if it can; carrying the job if it
+        C{ended}, having left its store); return the L{JobRetryEvent} to
+        report, or C{None} if it has no attempt left.
         """
         seconds = delay(job, random)
         if seconds is None:
             return None
         attempt = job.attempt + 1
+        carried = job if ended else None
         if hasattr(store, "add_retry"):
             due = self.reactor.seconds() + seconds
-            d = store.add_retry(job.id, attempt, run_time, due)
+            d = store.add_retry(job.id, attempt, run_time, due, carried)
             d.addCallbacks(self._stored, self._not_stored,
-                           callbackArgs=(job.jobstore, store, job.id, attempt, run_time, due),
-                           errbackArgs=(job, attempt, run_time, seconds))
+                           callbackArgs=(job.jobstore, store, job.id, attempt, run_time, due,
+                                         carried),
+                           errbackArgs=(job, attempt, run_time, seconds, carried))
         else:
-            self._local(job.id, job.jobstore, attempt, run_time, seconds)
+            self._local(job.id, job.jobstore, attempt, run_time, seconds, carried)
         return JobRetryEvent(EVENT_JOB_RETRY, job.id, job.jobstore, run_time, attempt,
                              total(job), seconds)
 
-    def _local(self, job_id, alias, attempt, run_time, seconds):
+    def _local(self, job_id, alias, attempt, run_time, seconds, carried=None):
         call = self.reactor.callLater(
-            seconds, lambda: self._fire(call, job_id, alias, attempt, run_time))
+            seconds, lambda: self._fire(call, job_id, alias, attempt, run_time, carried))
         self.pending[call] = call
 
-    def _not_stored(self, failure, job, attempt, run_time, seconds):
+    def _not_stored(self, failure, job, attempt, run_time, seconds, carried):
         log.failure("job {job_id!r}: keeping its retry in its store failed; this "
                     "scheduler alone will run it", failure, job_id=job.id)
-        self._local(job.id, job.jobstore, attempt, run_time, seconds)
+        self._local(job.id, job.jobstore, attempt, run_time, seconds, carried)
 
-    def _stored(self, key, alias, store, job_id, attempt, run_time, due):
+    def _stored(self, key, alias, store, job_id, attempt, run_time, due, carried=None):
         """Set a timer for a stored retry due at C{due} (POSIX seconds)."""
         if key in self.pending or self.stopped:
             return
         call = self.reactor.callLater(max(0, due - self.reactor.seconds()),
                                       lambda: self._take(key, store, job_id, alias, attempt,
-                                                         run_time))
+                                                         run_time, carried))
         self.pending[key] = call
 
-    def _take(self, key, store, job_id, alias, attempt, run_time):
+    def _take(self, key, store, job_id, alias, attempt, run_time, carried=None):
         """A stored retry is due: run it if this scheduler is the first to take it."""
         self.pending.pop(key, None)
         d = store.take_retry(key)
         d.addCallback(lambda taken: taken and self._fire(None, job_id, alias, attempt,
-                                                         run_time))
+                                                         run_time, carried))
         d.addErrback(lambda f: log.failure("job {job_id!r}: taking its retry failed", f,
                                            job_id=job_id))
         return d
 
-    def _fire(self, call, job_id, alias, attempt, run_time):
+    def _fire(self, call, job_id, alias, attempt, run_time, carried=None):
         self.pending.pop(call, None)
+        if carried is not None:
+            return self._run(carried, attempt, run_time, ended=True)
         d = self.find_job(job_id, alias)
         d.addCallback(self._run, attempt, run_time)
         return d
 
-    def _run(self, job, attempt, run_time):
+    def _run(self, job, attempt, run_time, ended=False):
         if job is None or job.paused:
             return
         job.attempt = attempt
-        self.submit(job, run_time)
+        self.submit(job, run_time, ended)
 
     def watch(self):
         """
@@ -178,8 +185,8 @@ class RetryTimers:
         return d
 
     def _seen(self, retries, alias, store):
-        for key, job_id, attempt, run_time, due in retries:
-            self._stored(key, alias, store, job_id, attempt, run_time, due)
+        for key, job_id, attempt, run_time, due, carried in retries:
+            self._stored(key, alias, store, job_id, attempt, run_time, due, carried)
 
     def cancel_all(self):
         """Drop every pending timer (the scheduler stops; stored retries stay stored)."""

@@ -30,10 +30,13 @@ REMOVE and REMOVE_ALL drop a job's policy keys with it.
 import json
 
 from twisted.internet import defer
+from twisted.logger import Logger
 
 from twistedsched.errors import JobStoreOutcomeUnknown, JobStoreUnavailable
 from twistedsched.stores.redislua import Script
 from twistedsched.timeutil import from_timestamp
+
+log = Logger()
 
 #: ARGV: id, count a run ('1'/'0'), failed ('1'/'0', '' when failures are not
 #: counted).  KEYS: jobs, the job's counters.  Counts a run's end; returns
@@ -222,9 +225,16 @@ class RedisPolicies:
 
     # -- Retries ------------------------------------------------------------------
 
-    def add_retry(self, job_id, attempt, run_time, due):
-        """Keep a pending retry (C{due}: POSIX seconds); fire with its key for L{take_retry}."""
-        member = json.dumps([job_id, attempt, run_time.timestamp()])
+    def add_retry(self, job_id, attempt, run_time, due, job=None):
+        """
+        Keep a pending retry (C{due}: POSIX seconds), carrying C{job}'s
+        document if given (a job that has left the store); fire with its key
+        for L{take_retry}.
+        """
+        retry = [job_id, attempt, run_time.timestamp()]
+        if job is not None:
+            retry.append(self._encode(job)[0])
+        member = json.dumps(retry)
         d = self._send("add_retry", lambda handler: handler.zadd(
             self._policy_key("retries"), due, member))
         return d.addCallback(lambda _: member)
@@ -236,9 +246,12 @@ class RedisPolicies:
         return d.addCallback(lambda removed: int(removed) == 1)
 
     def pending_retries(self, limit=RETRIES_SEEN):
-        """Fire with the first C{limit} pending retries: (key, job id, attempt, run time, due)."""
+        """
+        Fire with the first C{limit} pending retries: (key, job id, attempt,
+        run time, due, the job carried or C{None}).
+        """
         d = self._call("zrange", self._policy_key("retries"), 0, limit - 1, True)
-        return d.addCallback(_retries)
+        return d.addCallback(_retries, self._decode)
 
 
 def _merge_counts(job, counters):
@@ -259,14 +272,18 @@ def _merge_counts(job, counters):
     return job
 
 
-def _retries(reply):
+def _retries(reply, decode):
     found = []
     for member, due in reply:
         member = _text(member)
         try:
-            job_id, attempt, run_time = json.loads(member)
-            found.append((member, job_id, int(attempt), from_timestamp(run_time), float(due)))
-        except (ValueError, TypeError):
+            job_id, attempt, run_time, *carried = json.loads(member)
+            carried = decode(carried[0]) if carried else None
+            found.append((member, job_id, int(attempt), from_timestamp(run_time), float(due),
+                          carried))
+        except Exception as e:
+            log.warn("a pending retry in Redis cannot be read ({error}): {member!r}",
+                     error=e, member=member[:200])
             continue
     return found
 
