@@ -28,6 +28,15 @@ Every script gets the same eleven keys, in this order:
                         scheduler died while they ran, waiting for a live
                         scheduler's heartbeat to take them (L{BEAT})
 
+A job's next run time is its score in C{run_times} (absent: paused), not
+the C{next_run_time} of its document: a due job's write-back (L{ADVANCE})
+moves only that score, so the document's times may be older.  The hash
+C{<ns>:run_times:scheduled} (job id -> score) holds the trigger's fire time
+behind a jittered run time that such a write-back set; without an entry,
+the fire time is the document's C{scheduled_run_time} if the document's
+C{next_run_time} is the score (the document is current), else the score.
+A script that writes a whole document drops the entry (L{schedule}).
+
 A claimed job stays in C{run_times}: listings keep showing it, and the
 claim is simply skipped by other schedulers until it is written back, its
 lease runs out, or its holder's liveness record runs out (then any script
@@ -44,7 +53,13 @@ local function server_time()
   local t = redis.call('TIME')
   return tonumber(t[1]) + tonumber(t[2]) / 1000000
 end
+-- The hash of the fire times behind jittered run times (see the module doc).
+local function scheduled_key()
+  return KEYS[2] .. ':scheduled'
+end
+-- Schedule a job whose whole document was just written: it is current.
 local function schedule(id, score)
+  redis.call('HDEL', scheduled_key(), id)
   if score == '' then
     redis.call('ZREM', KEYS[2], id)
     redis.call('ZADD', KEYS[3], 0, id)
@@ -59,6 +74,13 @@ local function release(id)
 end
 local function history(id)
   return KEYS[6] .. ':' .. id
+end
+-- A stored job as the readers get it, one bulk string:
+-- "<score or ''>\\n<scheduled entry or ''>\\n<document>".
+local function with_times(id, doc)
+  local at = redis.call('ZSCORE', KEYS[2], id) or ''
+  local fire = redis.call('HGET', scheduled_key(), id) or ''
+  return at .. '\\n' .. fire .. '\\n' .. doc
 end
 -- The scheduler id in an instance token ("<node>#<n>[@<run time>]").
 local function token_node(token)
@@ -170,6 +192,7 @@ local removed = redis.call('HDEL', KEYS[1], id)
 redis.call('ZREM', KEYS[9], id)
 redis.call('ZREM', KEYS[2], id)
 redis.call('ZREM', KEYS[3], id)
+redis.call('HDEL', scheduled_key(), id)
 release(id)
 redis.call('DEL', history(id), instances(id))
 if removed == 1 and ARGV[4] ~= 'writeback' then
@@ -185,15 +208,17 @@ REMOVE_ALL = _PROLOGUE + """
 for _, id in ipairs(redis.call('HKEYS', KEYS[1])) do
   redis.call('DEL', history(id), instances(id))
 end
-redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[9], KEYS[10], KEYS[11])
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[9], KEYS[10], KEYS[11],
+           scheduled_key())
 redis.call('PUBLISH', ARGV[1], ARGV[2] .. ' cleared *')
 return 1
 """
 
 #: ARGV: node, now (score), limit, lease seconds.
 #: Drops expired claims and dead schedulers' claims, then claims up to
-#: `limit` due jobs that nobody holds, earliest first.  Returns a flat list:
-#: id, doc, instances running elsewhere, id, doc, count...
+#: `limit` due jobs that nobody holds, earliest first.  Returns one bulk
+#: string per claimed job: "<instances running elsewhere>\n<id length>\n"
+#: then the id and the job as L{with_times} gives it.
 ACQUIRE = _PROLOGUE + """
 local now = server_time()
 local expired = redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', now)
@@ -201,23 +226,81 @@ for _, id in ipairs(expired) do release(id) end
 reap(now)
 local limit = tonumber(ARGV[3])
 local held = redis.call('ZCARD', KEYS[5])
-local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[2], 'LIMIT', 0, limit + held)
+local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[2], 'WITHSCORES',
+                       'LIMIT', 0, limit + held)
 local out = {}
 local lease_end = now + tonumber(ARGV[4])
-for _, id in ipairs(due) do
-  if #out >= 3 * limit then break end
+local fires = scheduled_key()
+for i = 1, #due, 2 do
+  if #out >= limit then break end
+  local id = due[i]
   if redis.call('HEXISTS', KEYS[4], id) == 0 then
     local doc = redis.call('HGET', KEYS[1], id)
     if doc then
       redis.call('HSET', KEYS[4], id, ARGV[1])
       redis.call('ZADD', KEYS[5], lease_end, id)
-      out[#out + 1] = id
-      out[#out + 1] = doc
-      out[#out + 1] = running_elsewhere(id, ARGV[1], now)
+      local fire = redis.call('HGET', fires, id) or ''
+      out[#out + 1] = running_elsewhere(id, ARGV[1], now) .. '\\n' .. #id .. '\\n' .. id
+        .. due[i + 1] .. '\\n' .. fire .. '\\n' .. doc
     else
       redis.call('ZREM', KEYS[2], id)
     end
   end
+end
+return out
+"""
+
+#: ARGV: node, instance lease seconds, then one entry per claimed job that
+#: this node writes back: op, id, two values, the number of instance tokens
+#: and the tokens (instances of the job this node started while it held the
+#: claim: counted from now on, before the claim goes).  Ops:
+#:   'a' (advance: only its run times changed): run time score, and the
+#:       score of the fire time behind it ('' if the same); written only if
+#:       this node still holds the claim;
+#:   'u' (a whole new document): document, score ('' = paused); written
+#:       only if this node still holds the claim;
+#:   'r' (removed): '', ''.
+#: Every claim of the entries is released; nothing is published.  Returns
+#: one result per entry: 1 (written), 0 (no such job) or -1 (claim lost:
+#: not written).
+ADVANCE = _PROLOGUE + """
+local node = ARGV[1]
+local lease = tonumber(ARGV[2])
+local fires = scheduled_key()
+local now = nil
+local out = {}
+local i = 3
+while i <= #ARGV do
+  local op, id, a, b = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+  local tokens = tonumber(ARGV[i + 4])
+  local result = 1
+  if op == 'r' then
+    result = redis.call('HDEL', KEYS[1], id)
+    redis.call('ZREM', KEYS[9], id)
+    redis.call('ZREM', KEYS[2], id)
+    redis.call('ZREM', KEYS[3], id)
+    redis.call('HDEL', fires, id)
+    redis.call('DEL', history(id), instances(id))
+  elseif redis.call('HEXISTS', KEYS[1], id) == 0 then
+    result = 0
+  else
+    if tokens > 0 then
+      now = now or server_time()
+      for t = i + 5, i + 4 + tokens do add_instance(id, ARGV[t], now, lease) end
+    end
+    if redis.call('HGET', KEYS[4], id) ~= node then
+      result = -1
+    elseif op == 'a' then
+      redis.call('ZADD', KEYS[2], a, id)
+      if b == '' then redis.call('HDEL', fires, id) else redis.call('HSET', fires, id, b) end
+    else
+      redis.call('HSET', KEYS[1], id, a)
+      schedule(id, b)
+    end
+  end
+  if result ~= -1 then release(id) end
+  out[#out + 1] = result
+  i = i + 5 + tokens
 end
 return out
 """
@@ -244,8 +327,9 @@ end
 return {'', wait and tostring(wait) or ''}
 """
 
-#: ARGV: offset, limit (-1: all).  Returns the JSON documents of the jobs at
-#: those positions: scheduled ones by run time, then paused ones by id.
+#: ARGV: offset, limit (-1: all).  Returns the jobs at those positions
+#: (as L{with_times} gives them): scheduled ones by run time, then paused
+#: ones by id.
 PAGE = _PROLOGUE + """
 local offset = tonumber(ARGV[1])
 local limit = tonumber(ARGV[2])
@@ -266,13 +350,14 @@ end
 local docs = {}
 for _, id in ipairs(ids) do
   local doc = redis.call('HGET', KEYS[1], id)
-  if doc then docs[#docs + 1] = doc end
+  if doc then docs[#docs + 1] = with_times(id, doc) end
 end
 return docs
 """
 
-#: ARGV: after ('' = from the first), limit.  Returns the ids and JSON
-#: documents (id, doc, id, doc...) of at most `limit` jobs whose id comes
+#: ARGV: after ('' = from the first), limit.  Returns the ids and jobs
+#: (id, job, id, job..., each job as L{with_times} gives it, or false if
+#: it went meanwhile) of at most `limit` jobs whose id comes
 #: after `after`, by id: a cursor that jobs firing meanwhile do not move,
 #: so that paging lists each stored job once.  An id index that does not
 #: match the jobs (kept by a version before it existed) is rebuilt first.
@@ -285,10 +370,17 @@ local start = '-'
 if ARGV[1] ~= '' then start = '(' .. ARGV[1] end
 local out = {}
 for _, id in ipairs(redis.call('ZRANGEBYLEX', KEYS[9], start, '+', 'LIMIT', 0, ARGV[2])) do
+  local doc = redis.call('HGET', KEYS[1], id)
   out[#out + 1] = id
-  out[#out + 1] = redis.call('HGET', KEYS[1], id)
+  out[#out + 1] = doc and with_times(id, doc)
 end
 return out
+"""
+
+#: ARGV: id.  Returns the job as L{with_times} gives it, or false.
+GET = _PROLOGUE + """
+local doc = redis.call('HGET', KEYS[1], ARGV[1])
+return doc and with_times(ARGV[1], doc)
 """
 
 #: ARGV: channel, node, ids...  A scheduler leaving: releases its claims on
@@ -410,5 +502,6 @@ class Script:
 
 SCRIPTS = {name: Script(name, source) for name, source in dict(
     add=ADD, update=UPDATE, remove=REMOVE, remove_all=REMOVE_ALL, acquire=ACQUIRE,
+    advance=ADVANCE, get=GET,
     next=NEXT, page=PAGE, page_by_id=PAGE_BY_ID, release=RELEASE, shelve=SHELVE,
     append_runs=APPEND_RUNS, beat=BEAT, instance=INSTANCE, members=MEMBERS).items()}
