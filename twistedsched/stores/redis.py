@@ -864,13 +864,12 @@ class RedisJobStore:
     def _queue_write(self, job_id, op, a, b):
         """
         Queue the write-back of a claimed job (L{ADVANCE<twistedsched.stores.redislua.ADVANCE>}
-        op C{op}, values C{a}, C{b}) with the instances of it that began while
-        this store held it; fires when written.
+        op C{op}, values C{a}, C{b}); fires when written.  It takes along
+        the instances of the job that began while this store held it, up to
+        when it is sent.
         """
-        tokens = self._unregistered.pop(job_id, [])
-        self._writing.add(job_id)
         d = defer.Deferred()
-        self._batch.append((job_id, op, a, b, tokens, d))
+        self._batch.append((job_id, op, a, b, None, d))
         if self._batch_flush is None:
             self._batch_flush = self.reactor.callLater(0, self._flush_batch)
         return d
@@ -889,7 +888,11 @@ class RedisJobStore:
     def _send_batch(self, entries):
         """Write back C{entries} (see L{_queue_write}); fire each one's Deferred."""
         args = [self.node_id, self.liveness]
-        for job_id, op, a, b, tokens, _ in entries:
+        for index, (job_id, op, a, b, tokens, d) in enumerate(entries):
+            if tokens is None:
+                tokens = self._unregistered.pop(job_id, [])
+                entries[index] = (job_id, op, a, b, tokens, d)
+            self._writing.add(job_id)
             args += [op, job_id, a, b, len(tokens)]
             args += tokens
         d = self._script("advance", args)
@@ -933,7 +936,6 @@ class RedisJobStore:
             return defer.succeed(None)
         entries = []
         for job_id, (op, a, b, tokens) in list(self._unsaved.items()):
-            self._writing.add(job_id)
             d = defer.Deferred()
             d.addErrback(lambda _: None)       # gone: nothing to write; failed: see below
             entries.append((job_id, op, a, b, tokens, d))

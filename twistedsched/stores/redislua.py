@@ -253,7 +253,8 @@ return out
 #: ARGV: node, instance lease seconds, then one entry per claimed job that
 #: this node writes back: op, id, two values, the number of instance tokens
 #: and the tokens (instances of the job this node started while it held the
-#: claim: counted from now on, before the claim goes).  Ops:
+#: claim: counted from now on, before the claim goes; after the removal of
+#: a removed job, as if started once it was removed).  Ops:
 #:   'a' (advance: only its run times changed): run time score, and the
 #:       score of the fire time behind it ('' if the same); written only if
 #:       this node still holds the claim;
@@ -283,11 +284,12 @@ while i <= #ARGV do
     redis.call('DEL', history(id), instances(id))
   elseif redis.call('HEXISTS', KEYS[1], id) == 0 then
     result = 0
-  else
-    if tokens > 0 then
-      now = now or server_time()
-      for t = i + 5, i + 4 + tokens do add_instance(id, ARGV[t], now, lease) end
-    end
+  end
+  if tokens > 0 and result ~= 0 then
+    now = now or server_time()
+    for t = i + 5, i + 4 + tokens do add_instance(id, ARGV[t], now, lease) end
+  end
+  if op ~= 'r' and result == 1 then
     if redis.call('HGET', KEYS[4], id) ~= node then
       result = -1
     elseif op == 'a' then
