@@ -38,6 +38,9 @@ from twistedsched.timeutil import EPOCH, from_timestamp
 #: The most run records written by one script call.
 RUNS_BATCH = 500
 
+#: The most single adds (L{RedisJobStore.add_job}) sent in one script call.
+ADDS_BATCH = 500
+
 #: Scripts that change nothing: when they go unanswered, nothing is unknown.
 #: (page_by_id may rebuild the id index, which changes no job.)
 _READ_ONLY = frozenset(["next", "page", "page_by_id", "members", "get"])
@@ -332,6 +335,8 @@ class RedisJobStore:
         self._due = {}              # id -> the claimed job this store handed out
         self._batch = []            # write-backs waiting to go: (id, op, a, b, tokens, d)
         self._batch_flush = None    # the delayed call that sends them
+        self._adds = []             # single adds waiting to go: (id, doc, score, d)
+        self._adds_flush = None     # the delayed call that sends them
         self._pending = set()       # Deferreds of calls in progress
         self._stopped = False
         self._subscription = []     # Deferreds waiting for the subscription
@@ -502,8 +507,8 @@ class RedisJobStore:
         L{JobStoreOutcomeUnknown} for an unanswered change), and tracked
         until done.
         """
-        if self._batch and what != "advance":
-            self._flush_batch()        # sent first: Redis sees the changes in order
+        if (self._batch or self._adds) and what not in ("advance", "add_each"):
+            self._flush_queues()       # sent first: Redis sees the changes in order
         sent = []
 
         def send(_):
@@ -678,7 +683,7 @@ class RedisJobStore:
         """
         if self._runs_flush is not None:
             yield self._flush_runs()
-        self._flush_batch()
+        self._flush_queues()
         if self._beats is not None:
             if self._beats.running:
                 self._beats.stop()
@@ -776,8 +781,46 @@ class RedisJobStore:
         """
         Store a new job; fail with L{ConflictingIdError} if its id is taken
         by another job.  The same job again is success (see L{add_jobs}).
+        The adds of one reactor turn go to Redis in one script call, each
+        succeeding or failing on its own.
         """
-        return self.add_jobs([job])
+        try:
+            doc, when = self._encode(job)
+        except Exception:
+            return defer.fail()
+        d = defer.Deferred()
+        self._adds.append((job.id, doc, when, d))
+        if len(self._adds) >= ADDS_BATCH:
+            self._flush_adds()
+        elif self._adds_flush is None:
+            self._adds_flush = self.reactor.callLater(0, self._flush_adds)
+        return d
+
+    def _flush_adds(self):
+        """Send the queued single adds in one script call."""
+        if self._adds_flush is not None:
+            if self._adds_flush.active():
+                self._adds_flush.cancel()
+            self._adds_flush = None
+        adds, self._adds = self._adds, []
+        if not adds:
+            return
+        args = [self.channel, self.node_id]
+        for job_id, doc, when, _ in adds:
+            args += [job_id, doc, when]
+
+        def added(taken):
+            taken = set(_text(job_id) for job_id in taken)
+            for job_id, doc, when, d in adds:
+                if job_id in taken:
+                    self._taken([job_id], [(job_id, doc, when)], _ADD_TRIES).chainDeferred(d)
+                else:
+                    d.callback(None)
+
+        def failed(failure):
+            for _, _, _, d in adds:
+                d.errback(failure)
+        self._script("add_each", args).addCallbacks(added, failed)
 
     def add_jobs(self, jobs):
         """
@@ -874,6 +917,11 @@ class RedisJobStore:
             self._batch_flush = self.reactor.callLater(0, self._flush_batch)
         return d
 
+    def _flush_queues(self):
+        """Send what is queued: write-backs (a removal before an add), then adds."""
+        self._flush_batch()
+        self._flush_adds()
+
     def _flush_batch(self):
         """Send the queued write-backs in one script call (none: nothing sent)."""
         if self._batch_flush is not None:
@@ -951,7 +999,7 @@ class RedisJobStore:
 
     def remove_all_jobs(self):
         """Remove every job of this namespace."""
-        self._flush_batch()
+        self._flush_queues()
         self._claimed.clear()
         self._due.clear()
         self._unsaved.clear()

@@ -157,6 +157,25 @@ redis.call('PUBLISH', ARGV[1], ARGV[2] .. ' added ' .. ARGV[3])
 return {}
 """
 
+#: ARGV: channel, node, then (id, doc, score) triples; score '' = paused.
+#: Adds each job whose id is not taken (the adds of several callers, each
+#: on its own): returns the taken ids.
+ADD_EACH = _PROLOGUE + """
+local taken = {}
+for i = 3, #ARGV, 3 do
+  if redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[i + 1]) == 0 then
+    taken[#taken + 1] = ARGV[i]
+  else
+    redis.call('ZADD', KEYS[9], 0, ARGV[i])
+    schedule(ARGV[i], ARGV[i + 2])
+  end
+end
+if #taken * 3 < #ARGV - 2 then
+  redis.call('PUBLISH', ARGV[1], ARGV[2] .. ' added ' .. ARGV[3])
+end
+return taken
+"""
+
 #: ARGV: channel, node, id, doc, score, mode, instance lease, tokens...
 #: Mode 'writeback' writes only if this node still holds the claim and
 #: publishes nothing; mode 'change' always writes (dropping anyone's claim)
@@ -503,7 +522,7 @@ class Script:
 
 
 SCRIPTS = {name: Script(name, source) for name, source in dict(
-    add=ADD, update=UPDATE, remove=REMOVE, remove_all=REMOVE_ALL, acquire=ACQUIRE,
+    add=ADD, add_each=ADD_EACH, update=UPDATE, remove=REMOVE, remove_all=REMOVE_ALL, acquire=ACQUIRE,
     advance=ADVANCE, get=GET,
     next=NEXT, page=PAGE, page_by_id=PAGE_BY_ID, release=RELEASE, shelve=SHELVE,
     append_runs=APPEND_RUNS, beat=BEAT, instance=INSTANCE, members=MEMBERS).items()}
