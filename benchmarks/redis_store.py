@@ -136,9 +136,37 @@ def ours_fire(url, namespace, n, profile=None):
         if profile is not None:
             profile.disable()
         elapsed = FIRED[-1] - FIRED[0]
+        # The same jobs due again (as recurring jobs are): their documents
+        # did not change, so the store's decoded-job cache has them.
+        from twistedsched.stores.redis import score
+        again = dt.datetime.now(UTC) + dt.timedelta(seconds=1)
+        del FIRED[:]
+        yield store._send("again", lambda handler: handler.eval(
+            _AGAIN, [store.keys[1]], [score(again)]))
+        if AGAIN_PROFILE:
+            AGAIN_PROFILE[0].enable()
+        sched.wakeup()
+        cpu = time.process_time()
+        while len(FIRED) < n:
+            yield _sleep(reactor, 0.01)
+        CPU.append(time.process_time() - cpu)
+        if AGAIN_PROFILE:
+            AGAIN_PROFILE[0].disable()
+        AGAIN.append(FIRED[-1] - FIRED[0])
         yield sched.shutdown()
         return elapsed
     return run()
+
+
+#: Moves every scheduled job of a namespace to one run time (ARGV[1]).
+_AGAIN = """
+for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  redis.call('ZADD', KEYS[1], ARGV[1], id)
+end
+return 1
+"""
+AGAIN = []      # seconds of the second firing
+AGAIN_PROFILE = []
 
 
 def _sleep(reactor, seconds):
@@ -279,7 +307,9 @@ def main(args):
                 args.aps_add, aps_add(port, "aps-add", args.aps_add)))
         print("\nFiring interval jobs all due at once (run + write back):")
         print("  twistedsched                        %s  %5.1f us CPU/fire" % (
-            rate(args.fire, results["fire"]), 1e6 * CPU[-1] / args.fire))
+            rate(args.fire, results["fire"]), 1e6 * CPU[0] / args.fire))
+        print("  twistedsched, the same jobs again   %s  %5.1f us CPU/fire" % (
+            rate(args.fire, AGAIN[0]), 1e6 * CPU[1] / args.fire))
         if have_aps:
             print("  APScheduler 3 (thread pool)         %s" % rate(
                 args.fire, aps_fire(port, "aps-fire", args.fire)))

@@ -285,6 +285,10 @@ class RedisJobStore:
         allows registered task names only.
     @param tasks: a task registry to resolve task names before the store is
         started by a scheduler (which then lends its own).
+    @param job_cache: how many jobs handed out as due are kept decoded, by
+        id and document: a job due again whose document did not change (its
+        run times live outside it) is copied rather than decoded again.
+        0: none.
     """
 
     log = Logger()
@@ -292,7 +296,7 @@ class RedisJobStore:
     def __init__(self, url="redis://localhost:6379/0", namespace=None, *, lease=30.0,
                  poll_interval=30.0, timeout=5.0, poolsize=2, allowed_modules=None,
                  tls_options=None, tasks=None, node_id=None, heartbeat=1.0, liveness=3.0,
-                 reactor=None):
+                 job_cache=10000, reactor=None):
         if reactor is None:
             from twisted.internet import reactor
         self.reactor = reactor
@@ -304,6 +308,10 @@ class RedisJobStore:
                             ("liveness", liveness)):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
                 raise BadArgumentError("%s: expected seconds > 0, not %r" % (name, value))
+        if isinstance(job_cache, bool) or not isinstance(job_cache, int) or job_cache < 0:
+            raise BadArgumentError("job_cache: expected a number of jobs >= 0, not %r"
+                                   % (job_cache,))
+        self.job_cache = job_cache
         if liveness <= heartbeat:
             raise BadArgumentError("liveness (%r s) must be longer than heartbeat (%r s)"
                                    % (liveness, heartbeat))
@@ -333,6 +341,7 @@ class RedisJobStore:
         self._claimed = set()       # ids this node claimed and not yet wrote back
         self._unsaved = {}          # id -> (op, a, b, tokens) of a write-back that failed
         self._due = {}              # id -> the claimed job this store handed out
+        self._decoded = {}          # id -> (document, job): due jobs kept decoded
         self._batch = []            # write-backs waiting to go: (id, op, a, b, tokens, d)
         self._batch_flush = None    # the delayed call that sends them
         self._adds = []             # single adds waiting to go: (id, doc, score, d)
@@ -747,16 +756,17 @@ class RedisJobStore:
         tasks = scheduler.tasks if scheduler is not None else self._tasks
         return Job.from_dict(scheduler, data, jobstore=self._alias, tasks=tasks)
 
-    def _decode_item(self, item):
+    def _decode_item(self, item, job_id=None):
         """
         Rebuild a job from a script's C{"<score>\\n<fire time>\\n<document>"}:
         its run times are the score's, not the document's (see
-        L{twistedsched.stores.redislua}).
+        L{twistedsched.stores.redislua}).  With C{job_id} (a due job), a copy
+        of the job decoded from the same document before, if it was kept.
         """
         if isinstance(item, str):
             item = item.encode("utf-8")
         at, fire, doc = item.split(b"\n", 2)
-        job = self._decode(doc)
+        job = self._decode(doc) if job_id is None else self._cached(job_id, doc)
         when = from_timestamp(float(at)) if at else None
         if fire:
             job.scheduled_run_time = from_timestamp(float(fire))
@@ -764,6 +774,26 @@ class RedisJobStore:
             job.scheduled_run_time = when       # the document's times are older
         job.next_run_time = when
         return job
+
+    def _cached(self, job_id, doc):
+        """A copy of the job kept for C{doc}, or the job decoded (and kept)."""
+        kept = self._decoded.pop(job_id, None)
+        if kept is not None and kept[0] == doc:
+            job = kept[1].copy()
+            if job.task:        # (the registry may have changed meanwhile)
+                job.func = self._task_registry().lookup(job.task)
+        else:
+            job = self._decode(doc)
+            kept = (doc, job.copy()) if self.job_cache else None
+        if kept is not None:
+            if len(self._decoded) >= self.job_cache:
+                del self._decoded[next(iter(self._decoded))]      # the least recently due
+            self._decoded[job_id] = kept
+        return job
+
+    def _task_registry(self):
+        scheduler = self._scheduler
+        return scheduler.tasks if scheduler is not None else self._tasks
 
     def _decode_all(self, items):
         jobs = []
@@ -1002,6 +1032,7 @@ class RedisJobStore:
         self._flush_queues()
         self._claimed.clear()
         self._due.clear()
+        self._decoded.clear()
         self._unsaved.clear()
         self._unregistered.clear()
         self._elsewhere.clear()
@@ -1063,7 +1094,7 @@ class RedisJobStore:
             if elsewhere:
                 self._elsewhere[job_id] = elsewhere
             try:
-                job = self._decode_item(rest[size:])
+                job = self._decode_item(rest[size:], job_id)
             except Exception:
                 yield self._shelve(job_id, Failure())
                 continue
@@ -1193,6 +1224,8 @@ class _SubscriberFactory(_KeepTrying, txredisapi.RedisFactory):
 
 def _text(value):
     return value.decode() if isinstance(value, bytes) else value
+
+
 
 
 def _seconds(value):
