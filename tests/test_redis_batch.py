@@ -16,7 +16,7 @@ from twisted.internet.testing import StringTransport
 from twisted.trial import unittest
 
 from twistedsched import Scheduler
-from twistedsched.errors import JobLookupError, JobStoreUnavailable
+from twistedsched.errors import BadArgumentError, JobLookupError, JobStoreUnavailable
 from twistedsched.stores import redis as redis_store
 from twistedsched.stores.redis import RedisJobStore, score
 
@@ -215,6 +215,67 @@ class BatchAdvanceTests(RedisTestCase):
         yield drive(clock, lambda: not store._claimed)
         job = yield store.lookup_job("timer")
         self.assertEqual(job.next_run_time, after(60))
+
+
+class JobCacheTests(RedisTestCase):
+    """Due jobs are kept decoded while their documents stay the same."""
+
+    @defer.inlineCallbacks
+    def claim_all(self, store, when):
+        jobs = yield store.acquire_due_jobs(when, 100)
+        for job in jobs:
+            job.next_run_time = job.scheduled_run_time = when + _dt.timedelta(seconds=10)
+        yield defer.gatherResults([store.update_job(job) for job in jobs])
+        return jobs
+
+    @defer.inlineCallbacks
+    def test_unchanged_documents_not_decoded_again(self):
+        sched, clock = self.make_scheduler(start=False)
+        for i in range(3):
+            yield sched.add_job("record", "interval", seconds=10, id="j%d" % i, args=[i],
+                                jobstore="redis")
+        store = self.make_store(tasks=tasks(), job_cache=3)
+        decoded = []
+        original = store._decode
+        self.patch(store, "_decode", lambda doc: decoded.append(doc) or original(doc))
+        first = yield self.claim_all(store, after(10))
+        self.assertEqual(len(decoded), 3)
+        yield sched.modify_job("j2", "redis", args=[7])   # a new document
+        again = yield self.claim_all(store, after(20))
+        self.assertEqual(len(decoded), 4)                 # j2 only
+        self.assertEqual(sorted(job.args for job in again), [(0,), (1,), (7,)])
+        for job in again:
+            self.assertNotIn(job, first)                  # copies, never the same object
+            self.assertEqual((yield store.lookup_job(job.id)).next_run_time, after(30))
+        # A task registered anew is looked up again.
+        registry = tasks()
+        registry.register("record", again.append)
+        store._tasks = registry
+        third = yield store.acquire_due_jobs(after(30), 100)
+        self.assertEqual({job.func for job in third}, {again.append})
+
+    @defer.inlineCallbacks
+    def test_bounded(self):
+        sched, clock = self.make_scheduler(start=False)
+        for i in range(3):
+            yield sched.add_job("record", "interval", seconds=10, id="j%d" % i,
+                                jobstore="redis")
+        store = self.make_store(tasks=tasks(), job_cache=2)
+        yield self.claim_all(store, after(10))
+        self.assertEqual(sorted(store._decoded), ["j1", "j2"])      # the last due kept
+
+    @defer.inlineCallbacks
+    def test_no_cache(self):
+        sched, clock = self.make_scheduler(start=False)
+        yield sched.add_job("record", "interval", seconds=10, id="a", jobstore="redis")
+        store = self.make_store(tasks=tasks(), job_cache=0)
+        yield self.claim_all(store, after(10))
+        self.assertEqual(store._decoded, {})
+        self.assertEqual(len((yield self.claim_all(store, after(20)))), 1)
+
+    def test_option_checked(self):
+        for bad in (-1, 1.5, True, "10"):
+            self.assertRaises(BadArgumentError, RedisJobStore, "redis://h/0", job_cache=bad)
 
 
 class OrderTests(RedisTestCase):
