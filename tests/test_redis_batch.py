@@ -101,6 +101,14 @@ class BatchAdvanceTests(RedisTestCase):
         data = json.loads(self.doc("every-0").split(b"\r\n")[1])
         self.assertEqual(data["next_run_time"], after(20).isoformat())
         self.assertEqual(data["args"], [9])
+        # So does a change of nothing (docs/redis.rst, "Upgrading").
+        yield sched.modify_job("jittered", "redis")
+        data = json.loads(self.doc("jittered").split(b"\r\n")[1])
+        self.assertEqual((data["next_run_time"], data["scheduled_run_time"]),
+                         (moved.next_run_time.isoformat(),
+                          moved.scheduled_run_time.isoformat()))
+        self.assertEqual(self.server.command("HEXISTS", self.namespace
+                                             + ":run_times:scheduled", "jittered"), b":0\r\n")
 
     @defer.inlineCallbacks
     def test_old_documents_load(self):
