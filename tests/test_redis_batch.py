@@ -175,6 +175,29 @@ class BatchAdvanceTests(RedisTestCase):
         self.assertEqual((yield mine.acquire_due_jobs(now, 10))[0].id, "j1")
 
     @defer.inlineCallbacks
+    def test_state_changed_in_a_due_job_is_written_whole(self):
+        """A due job handed out whose policy state changed is written whole, not advanced."""
+        sched, clock = self.make_scheduler(start=False)
+        for job_id in ("same", "counted"):
+            yield sched.add_job("record", "interval", seconds=10, id=job_id, jobstore="redis")
+        store = self.make_store(tasks=tasks())
+        counter = ScriptCounter(self, store)
+        claimed = {job.id: job for job in (yield store.acquire_due_jobs(after(10), 10))}
+        claimed["counted"].policy_state["runs"] = 1
+        for job in claimed.values():
+            job.next_run_time = job.scheduled_run_time = after(20)
+        args = []
+        original = store._send_batch
+        self.patch(store, "_send_batch", lambda entries: args.extend(
+            entry[:2] for entry in entries) or original(entries))
+        yield defer.gatherResults([store.update_job(job) for job in claimed.values()])
+        self.assertEqual(sorted(args), [("counted", "u"), ("same", "a")])
+        self.assertEqual(counter.count("advance"), 1)
+        counted = yield store.lookup_job("counted")
+        self.assertEqual((counted.policy_state["runs"], counted.next_run_time), (1, after(20)))
+        self.assertEqual((yield store.lookup_job("same")).next_run_time, after(20))
+
+    @defer.inlineCallbacks
     def test_two_schedulers_race_for_a_batch(self):
         """Two schedulers fire the same due jobs: each run happens once."""
         sched, clock = self.make_scheduler(start=False, batch_size=7)

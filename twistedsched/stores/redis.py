@@ -340,7 +340,7 @@ class RedisJobStore:
         self._waiting = []          # Deferreds waiting for a connection
         self._claimed = set()       # ids this node claimed and not yet wrote back
         self._unsaved = {}          # id -> (op, a, b, tokens) of a write-back that failed
-        self._due = {}              # id -> the claimed job this store handed out
+        self._due = {}              # id -> (the claimed job this store handed out, its state)
         self._decoded = {}          # id -> (document, job): due jobs kept decoded
         self._batch = []            # write-backs waiting to go: (id, op, a, b, tokens, d)
         self._batch_flush = None    # the delayed call that sends them
@@ -906,10 +906,13 @@ class RedisJobStore:
         Replace the stored job.  Writing back a claimed job releases the
         claim; the write-backs of one reactor turn go in one script call,
         and a due job this store handed out (the scheduler changes only its
-        run times) has only its run times written.
+        run times) has only its run times written, unless its policy state
+        changed too.
         """
         if job.id in self._claimed:
-            if self._due.get(job.id) is job and job.next_run_time is not None:
+            due = self._due.get(job.id)
+            if due is not None and due[0] is job and job.next_run_time is not None \
+                    and job.policy_state == due[1]:
                 fire = job.scheduled_run_time
                 when = score(job.next_run_time)
                 return self._queue_write(job.id, "a", when, "" if fire is None or fire ==
@@ -1098,7 +1101,7 @@ class RedisJobStore:
             except Exception:
                 yield self._shelve(job_id, Failure())
                 continue
-            self._due[job_id] = job
+            self._due[job_id] = (job, dict(job.policy_state))
             jobs.append(job)
         return jobs
 
