@@ -38,6 +38,11 @@ from twistedsched.timeutil import EPOCH, from_timestamp
 #: The most run records written by one script call.
 RUNS_BATCH = 500
 
+#: The JSON encoders of job documents and of run records (made once: json.dumps
+#: with options makes one per call).
+_DOCUMENT = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
+_RECORD = json.JSONEncoder(separators=(",", ":"))
+
 #: The most single adds (L{RedisJobStore.add_job}) sent in one script call.
 ADDS_BATCH = 500
 
@@ -732,7 +737,7 @@ class RedisJobStore:
         self._check_reference(data, job.id)
         if self._scheduler is None and self._tasks is None:
             self._tasks = getattr(job._scheduler, "tasks", None)
-        doc = json.dumps(data, separators=(",", ":"), allow_nan=False)
+        doc = _DOCUMENT.encode(data)
         return doc, "" if job.next_run_time is None else score(job.next_run_time)
 
     def _check_reference(self, data, job_id):
@@ -1086,9 +1091,7 @@ class RedisJobStore:
         yield self._flush_unsaved()
         reply = yield self._script("acquire", [self.node_id, score(now), limit, self.lease])
         jobs = []
-        for item in reply:
-            if isinstance(item, str):
-                item = item.encode("utf-8")
+        for item in _items(reply):
             elsewhere, size, rest = item.split(b"\n", 2)
             size = int(size)
             job_id = rest[:size].decode("utf-8")
@@ -1142,7 +1145,7 @@ class RedisJobStore:
         if size <= 0:
             return defer.succeed(None)
         try:
-            text = json.dumps(record, separators=(",", ":"))
+            text = _RECORD.encode(record)
         except (TypeError, ValueError):
             return defer.fail()
         self._runs.append((job_id, size, text))
@@ -1223,6 +1226,19 @@ class _SubscriberFactory(_KeepTrying, txredisapi.RedisFactory):
 
     protocol = _Subscriber
     store = None
+
+
+def _items(reply):
+    """The items of a reply made of C{"<length>\\n<item>"} strings, one after the other."""
+    if isinstance(reply, str):
+        reply = reply.encode("utf-8")
+    end = len(reply or b"")
+    position = 0
+    while position < end:
+        newline = reply.index(b"\n", position)
+        start = newline + 1
+        position = start + int(reply[position:newline])
+        yield reply[start:position]
 
 
 def _text(value):
