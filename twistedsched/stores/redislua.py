@@ -35,7 +35,7 @@ C{<ns>:run_times:scheduled} (job id -> score) holds the trigger's fire time
 behind a jittered run time that such a write-back set; without an entry,
 the fire time is the document's C{scheduled_run_time} if the document's
 C{next_run_time} is the score (the document is current), else the score.
-A script that writes a whole document drops the entry (L{schedule}).
+A script that writes a whole document drops the entry (C{schedule}).
 
 A claimed job stays in C{run_times}: listings keep showing it, and the
 claim is simply skipped by other schedulers until it is written back, its
@@ -238,7 +238,7 @@ return 1
 #: `limit` due jobs that nobody holds, earliest first.  Returns one string
 #: (one bulk reply parses much faster than one per job): for each claimed
 #: job "<length>\n" and that many bytes, "<instances running
-#: elsewhere>\n<id length>\n", the id and the job as L{with_times} gives it.
+#: elsewhere>\n<id length>\n", the id and the job as C{with_times} gives it.
 ACQUIRE = _PROLOGUE + """
 local now = server_time()
 local expired = redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', now)
@@ -275,14 +275,12 @@ return table.concat(out)
 #: this node writes back: op, id, two values, the number of instance tokens
 #: and the tokens (instances of the job this node started while it held the
 #: claim: counted from now on, before the claim goes; after the removal of
-#: a removed job, as if started once it was removed).  Ops:
-#:   'a' (advance: only its run times changed): run time score, and the
-#:       score of the fire time behind it ('' if the same); written only if
-#:       this node still holds the claim;
-#:   'u' (a whole new document): document, score ('' = paused); written
-#:       only if this node still holds the claim;
-#:   'r' (removed): '', ''.
-#: Every claim of the entries is released; nothing is published.  Returns
+#: a removed job, as if started once it was removed).  Ops: 'a' (advance:
+#: only its run times changed) with the run time score and the score of
+#: the fire time behind it ('' if the same), written only if this node
+#: still holds the claim; 'u' (a whole new document) with the document and
+#: its score ('' = paused), written only if this node still holds the
+#: claim; 'r' (removed) with '' and ''.  Every claim of the entries is released; nothing is published.  Returns
 #: one result per entry: 1 (written), 0 (no such job) or -1 (claim lost:
 #: not written).
 ADVANCE = _PROLOGUE + """
@@ -351,7 +349,7 @@ return {'', wait and tostring(wait) or ''}
 """
 
 #: ARGV: offset, limit (-1: all).  Returns the jobs at those positions
-#: (as L{with_times} gives them): scheduled ones by run time, then paused
+#: (as C{with_times} gives them): scheduled ones by run time, then paused
 #: ones by id.
 PAGE = _PROLOGUE + """
 local offset = tonumber(ARGV[1])
@@ -379,7 +377,7 @@ return docs
 """
 
 #: ARGV: after ('' = from the first), limit.  Returns the ids and jobs
-#: (id, job, id, job..., each job as L{with_times} gives it, or false if
+#: (id, job, id, job..., each job as C{with_times} gives it, or false if
 #: it went meanwhile) of at most `limit` jobs whose id comes
 #: after `after`, by id: a cursor that jobs firing meanwhile do not move,
 #: so that paging lists each stored job once.  An id index that does not
@@ -400,7 +398,7 @@ end
 return out
 """
 
-#: ARGV: id.  Returns the job as L{with_times} gives it, or false.
+#: ARGV: id.  Returns the job as C{with_times} gives it, or false.
 GET = _PROLOGUE + """
 local doc = redis.call('HGET', KEYS[1], ARGV[1])
 return doc and with_times(ARGV[1], doc)
