@@ -134,8 +134,6 @@ def ctl_list(url, n):
             daemon.terminate()
             daemon.wait(30)
     lines = done.stdout.count("\n")
-    if os.environ.get("LISTING_DEBUG"):
-        print(done.stdout[:2000], done.stderr[:2000])
     if done.returncode:
         return "failed (exit %d) after %.1f s: %s" % (done.returncode, elapsed,
                                                       done.stderr.strip()[-300:])
