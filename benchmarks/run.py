@@ -15,6 +15,8 @@ Scenarios (default: the side-by-side ones, add ... memory):
   memory     RSS growth and traced bytes per stored job
   triggers   next-fire-time computations of the triggers (vs APScheduler 3)
   redis      the Redis job store (a private redis-server is started)
+  redis-cluster  one and three scheduler processes on one redis-server
+  listing-redis  pages of a 1,000,000-job Redis store; twistedsched-ctl list of it
   control    AMP round trips to the control port
   listing    the first page of a 1,000,000-job memory store after a change
   all        every one of them
@@ -121,6 +123,8 @@ class Script:
 
     def run(self, scale, profile):
         args = self.args(scale)
+        if profile and self.name == "redis":
+            args = args + ["--profile", profile]
         print("\n== %s  [%s]" % (self.name, " ".join(args) or "fixed sizes"))
         sys.stdout.flush()
         subprocess.run([sys.executable, "-m", self.module] + args, cwd=ROOT, check=True)
@@ -199,9 +203,13 @@ SCENARIOS = [
         "--jobs", str(sized(200000, s)), "--add", str(sized(20000, s)),
         "--fire", str(sized(10000, s)), "--aps-add", str(sized(5000, s)),
         "--aps-jobs", str(sized(50000, s))]),
+    Script("redis-cluster", "benchmarks.redis_cluster", lambda s: [
+        "--jobs", str(sized(30000, s))]),
     Script("control", "benchmarks.control", lambda s: ["--calls", str(sized(5000, s)),
                                                        "--batch", str(sized(50000, s))]),
     Script("listing", "benchmarks.listing", lambda s: ["--jobs", str(sized(1000000, s))]),
+    Script("listing-redis", "benchmarks.listing_redis",
+           lambda s: ["--jobs", str(sized(1000000, s))]),
 ]
 
 DEFAULT = ("add", "fire", "saturated", "logged", "lateness", "churn", "memory")

@@ -114,6 +114,13 @@ class GreetingTests(ConsoleTestCase):
         self.assertTrue(out.endswith(PROMPT))
 
 
+    def test_a_long_unknown_id_is_not_echoed_whole(self):
+        [line] = self.session.cmd("show " + "x" * 3000)
+        self.assertTrue(line.startswith("error: no job with id 'xxx"), line)
+        self.assertIn("... (3000 characters)", line)
+        self.assertLess(len(line), 160)
+
+
 class HelpTests(ConsoleTestCase):
 
     def test_list(self):

@@ -106,11 +106,105 @@ class MemoryStoreHistoryTests(unittest.TestCase):
         self.sched.remove_all_jobs()
         self.assertEqual(self.store._runs, {})
 
-    def test_one_shot_job_history_goes_with_it(self):
-        self.sched.add_job(ok, "date", run_date=after(5), id="once")
-        self.clock.advance(5)
-        self.assertIsNone(self.successResultOf(self.sched.get_job("once")))
-        self.assertEqual(self.store._runs, {})
+    def test_one_shot_job_history_goes_with_it_without_retention(self):
+        sched, clock = make_scheduler(self, history_retention=0)
+        sched.add_job(ok, "date", run_date=after(5), id="once")
+        clock.advance(5)
+        self.assertIsNone(self.successResultOf(sched.get_job("once")))
+        self.assertEqual(self.successResultOf(sched.job_history("once")), [])
+        store = sched.jobstores["default"]
+        self.assertEqual((store._runs, dict(store._retained)), ({}, {}))
+
+
+class RetentionTests(unittest.TestCase):
+    """A job removed as it runs (one-shot) keeps its history for a retention time."""
+
+    def history(self, sched, job_id):
+        return self.successResultOf(sched.job_history(job_id))
+
+    def test_one_shot_job_keeps_its_run_and_result(self):
+        sched, clock = make_scheduler(self, history_retention=600)
+        sched.add_job(ok, "date", run_date=after(5), id="once")
+        clock.advance(5)
+        self.assertIsNone(self.successResultOf(sched.get_job("once")))
+        [run] = self.history(sched, "once")
+        self.assertEqual((run["outcome"], run["result"], run["scheduled_run_time"]),
+                         ("ok", "fine", after(5)))
+        clock.advance(599)
+        self.assertEqual(len(self.history(sched, "once")), 1)
+        clock.advance(1)                   # 600 s after it ran: gone
+        self.assertEqual(self.history(sched, "once"), [])
+
+    def test_default_retention_is_a_day(self):
+        sched, clock = make_scheduler(self)
+        self.assertEqual((sched.history_retention, sched.history_retained_jobs), (86400, 1000))
+        sched.add_job(boom, "date", run_date=after(5), id="once")
+        clock.advance(5)
+        [run] = self.history(sched, "once")
+        self.assertEqual(run["error"], "ValueError: it broke badly")
+        clock.advance(86400)
+        self.assertEqual(self.history(sched, "once"), [])
+        self.flushLoggedErrors(ValueError)
+
+    def test_earlier_runs_kept_with_the_last(self):
+        sched, clock = make_scheduler(self, history_retention=60)
+        sched.add_job(ok, "interval", seconds=10, end_date=after(30), id="ends")
+        for _ in range(3):
+            clock.advance(10)
+        self.assertIsNone(self.successResultOf(sched.get_job("ends")))
+        self.assertEqual([r["scheduled_run_time"] for r in self.history(sched, "ends")],
+                         [after(30), after(20), after(10)])
+
+    def test_bounded_in_count_oldest_first(self):
+        sched, clock = make_scheduler(self, history_retention=600, history_retained_jobs=2)
+        for n in range(3):
+            sched.add_job(ok, "date", run_date=after(n + 1), id="once-%d" % (n,))
+        clock.advance(1)
+        clock.advance(1)
+        clock.advance(1)
+        self.assertEqual([len(self.history(sched, "once-%d" % (n,))) for n in range(3)],
+                         [0, 1, 1])
+        self.assertEqual(len(sched.jobstores["default"]._retained), 2)
+
+    def test_removed_by_hand_takes_its_history(self):
+        sched, clock = make_scheduler(self, history_retention=600)
+        sched.add_job(ok, "interval", seconds=10, id="a")
+        clock.advance(10)
+        self.successResultOf(sched.remove_job("a"))
+        self.assertEqual(self.history(sched, "a"), [])
+
+    def test_added_again_continues_its_history(self):
+        sched, clock = make_scheduler(self, history_retention=600)
+        sched.add_job(ok, "date", run_date=after(5), id="t")
+        clock.advance(5)
+        sched.add_job(ok, "date", run_date=after(10), id="t")
+        self.assertEqual(len(self.history(sched, "t")), 1)
+        clock.advance(5)
+        self.assertEqual(len(self.history(sched, "t")), 2)
+        self.successResultOf(sched.remove_all_jobs())
+        self.assertEqual(self.history(sched, "t"), [])
+
+    def test_daemon_option(self):
+        from twisted.python import usage
+        from twistedsched import daemon
+
+        def parse(*argv):
+            options = daemon.Options()
+            options.parseOptions(["--control", "none", "--console", "none"] + list(argv))
+            return options
+        sched = daemon.makeService(parse()).getServiceNamed("scheduler")
+        self.assertEqual(sched.history_retention, 86400)
+        sched = daemon.makeService(parse("--history-retention", "600")).getServiceNamed(
+            "scheduler")
+        self.assertEqual(sched.history_retention, 600)
+        for bad in ("-1", "nan"):
+            self.assertRaises(usage.UsageError, parse, "--history-retention", bad)
+
+    def test_bad_settings(self):
+        for bad in (-1, "3", True, None):
+            self.assertRaises(BadArgumentError, Scheduler, history_retention=bad)
+            self.assertRaises(BadArgumentError, Scheduler, history_retained_jobs=bad)
+        self.assertEqual(Scheduler(history_retained_jobs=0).history_retention, 0)
 
 
 class SchedulerHistoryTests(unittest.TestCase):

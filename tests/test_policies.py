@@ -332,6 +332,21 @@ class RetryTests(unittest.TestCase):
         self.assertEqual([(r["scheduled_run_time"], r["error"][:14]) for r in runs[:2]],
                          [(after(200), "attempt 1 of 6"), (after(100), "attempt 2 of 6")])
 
+    def test_one_shot_job_is_retried_after_leaving_its_store(self):
+        sched, clock = make_scheduler(self, random=TopRandom())
+        events = EventRecorder(sched, ev.EVENT_JOB_RETRY)
+        self.successResultOf(sched.add_job(flaky, "date", run_date=after(100), id="once",
+                                           args=(self.fail_now,), retries=2, retry_delay=10))
+        clock.advance(100)
+        self.assertIsNone(self.successResultOf(sched.get_job("once")))
+        clock.advance(10)
+        self.fail_now[0] = False
+        clock.advance(20)
+        self.assertEqual([e.attempt for e in events.of(ev.EVENT_JOB_RETRY)], [2, 3])
+        runs = self.successResultOf(sched.job_history("once"))
+        self.assertEqual([(r["outcome"], r["scheduled_run_time"]) for r in runs],
+                         [("ok", after(100)), ("error", after(100)), ("error", after(100))])
+
     def test_jitter_between_half_and_all(self):
         sched, clock = make_scheduler(self)
         events = EventRecorder(sched, ev.EVENT_JOB_RETRY)
@@ -803,9 +818,11 @@ class _SharedStore(MemoryJobStore):
 
 class ClusterOverlapTests(unittest.TestCase):
     """
-    With a store shared by several schedulers, allow and skip see the
-    instances running on the others; buffer and cancel act on this
-    scheduler's own (a run is never held for an instance it cannot see end).
+    With a store shared by several schedulers that cannot hold runs (no
+    IPolicyStore: Redis can, see tests.test_policies_cluster), allow and
+    skip see the instances running on the others; buffer and cancel act on
+    this scheduler's own (a run is never held for an instance it cannot see
+    end).
     """
 
     setUp, tearDown = OverlapTests.setUp, OverlapTests.tearDown
@@ -835,3 +852,125 @@ class ClusterOverlapTests(unittest.TestCase):
             self.add(sched, policy)
             clock.advance(10)
             self.assertEqual(self.started, [None], policy)
+
+
+@implementer(IClusterStore)
+class _PolicyStore(_SharedStore):
+    """A shared memory store whose policy methods answer as told (IPolicyStore's)."""
+
+    def __init__(self):
+        _SharedStore.__init__(self)
+        self.hold_answer = defer.succeed(1)
+        self.take_answer = defer.succeed(None)
+        self.retries = []
+        self.retry_answer = None
+
+    def hold_run(self, job_id, run_times, room, cancel=False):
+        self.held = (job_id, run_times, room, cancel)
+        return self.hold_answer
+
+    def take_held(self, job_id, token):
+        return self.take_answer
+
+    def add_retry(self, job_id, attempt, run_time, due, job=None):
+        self.retries.append((job_id, attempt, run_time, due))
+        return self.retry_answer if self.retry_answer is not None else defer.succeed("key")
+
+    def take_retry(self, key):
+        return defer.succeed(True)
+
+    def pending_retries(self):
+        return defer.succeed([])
+
+
+class PolicyStoreGuardTests(unittest.TestCase):
+    """What the scheduler does when a shared store's policy calls fail or answer no."""
+
+    setUp, tearDown = OverlapTests.setUp, OverlapTests.tearDown
+    slow, outcomes = OverlapTests.slow, OverlapTests.outcomes
+
+    def shared(self, elsewhere=1):
+        self.store = _PolicyStore()
+        self.store.elsewhere = elsewhere
+        return make_scheduler(self, jobstores={"default": self.store}, random=TopRandom())
+
+    def add(self, sched, policy):
+        return OverlapTests.add(self, sched, policy)
+
+    def test_held_in_the_store(self):
+        sched, clock = self.shared()
+        buffered = EventRecorder(sched, ev.EVENT_JOB_BUFFERED)
+        self.add(sched, "buffer_all")
+        clock.advance(10)
+        self.assertEqual((self.started, self.store.held),
+                         ([], ("o", [after(10)], overlap.MAX_BUFFERED, False)))
+        self.assertEqual(len(buffered.events), 1)
+
+    def test_cancel_asks_the_store(self):
+        sched, clock = self.shared()
+        self.add(sched, "cancel_other")
+        clock.advance(10)
+        self.assertEqual(self.store.held[2:], (1, True))
+
+    def test_no_instance_elsewhere_any_more_runs_at_once(self):
+        sched, clock = self.shared()
+        self.store.hold_answer = defer.succeed(0)
+        self.add(sched, "buffer_one")
+        clock.advance(10)
+        self.assertEqual(self.started, [None])
+
+    def test_no_room_is_skipped(self):
+        sched, clock = self.shared()
+        self.store.hold_answer = defer.succeed(-1)
+        self.add(sched, "buffer_one")
+        clock.advance(10)
+        runs = self.successResultOf(sched.job_history("o"))
+        self.assertEqual([(r["outcome"], r["error"]) for r in runs], [
+            ("skipped", "1 runs wait for an instance running elsewhere")])
+
+    def test_store_failing_to_hold_skips_and_logs(self):
+        sched, clock = self.shared()
+        self.store.hold_answer = defer.fail(RuntimeError("redis is sad"))
+        self.add(sched, "buffer_one")
+        clock.advance(10)
+        self.assertEqual(self.started, [])
+        self.assertEqual(self.outcomes(sched), ["skipped"])
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+
+    def test_taking_a_held_run_that_fails_is_logged(self):
+        sched, clock = self.shared()
+        self.store.elsewhere = 0
+        self.store.take_answer = defer.fail(RuntimeError("redis is sad"))
+        self.add(sched, "buffer_one")
+        clock.advance(10)
+        self.pending.pop().callback(None)
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+        self.assertEqual(sched.running_instances("o"), 0)
+
+    def test_retry_the_store_cannot_keep_is_timed_here(self):
+        self.addCleanup(self.flushLoggedErrors, ValueError)
+        sched, clock = self.shared(elsewhere=0)
+        self.store.retry_answer = defer.fail(RuntimeError("redis is sad"))
+        fail_now = [True]
+        self.successResultOf(sched.add_job(flaky, "interval", seconds=100, id="j",
+                                           args=(fail_now,), retries=1, retry_delay=4))
+        clock.advance(100)
+        self.assertEqual(self.store.retries, [("j", 2, after(100), after(104).timestamp())])
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+        fail_now[0] = False
+        clock.advance(4)
+        runs = self.successResultOf(sched.job_history("j"))
+        self.assertEqual([r["error"] for r in runs][0], "attempt 2 of 2")
+
+    def test_retry_kept_in_the_store_after_shutdown_gets_no_timer(self):
+        self.addCleanup(self.flushLoggedErrors, ValueError)
+        sched, clock = self.shared(elsewhere=0)
+        answer = defer.Deferred()
+        self.store.retry_answer = answer
+        self.successResultOf(sched.add_job(flaky, "interval", seconds=100, id="j",
+                                           args=([True],), retries=1, retry_delay=4))
+        clock.advance(100)
+        self.successResultOf(sched.shutdown(wait=False))
+        self.assertEqual(len(self.store.retries), 1)
+        answer.callback("key")
+        self.assertEqual(clock.getDelayedCalls(), [])

@@ -372,6 +372,14 @@ class CtlPolicyTests(CtlDaemonTestCase):
         self.assertIn("added once", out)
         out, _ = self.assertCtl(0, "list", "--json")
         self.assertEqual([job["id"] for job in json.loads(out)], ["m"])     # once has run
+        out, _ = self.assertCtl(0, "show", "once")              # its runs are kept
+        self.assertTrue(out.startswith("job 'once' has ended (it is no longer scheduled)"), out)
+        self.assertIn(" ok ", out)
+        out, _ = self.assertCtl(0, "show", "once", "--json")
+        answer = json.loads(out)
+        self.assertEqual((answer["id"], answer["ended"], answer["history"][0]["outcome"]),
+                         ("once", True, "ok"))
+        self.assertCtl(1, "show", "never-was")
         out, _ = self.assertCtl(0, "stats", "--json")
         self.assertGreaterEqual(json.loads(out)["executed"], 1)
         _, err = self.assertCtl(2, "modify", "m")
@@ -659,3 +667,60 @@ class DaemonCalendarOptionTests(unittest.TestCase):
             e = self.assertRaises(usage.UsageError, daemon.Options().parseOptions,
                                   ["--calendar", bad])
             self.assertIn(message, str(e))
+
+
+class EndedJobHistoryTests(ClientTestCase):
+    """The kept history of a one-shot job that ran, over AMP."""
+
+    @defer.inlineCallbacks
+    def test_client_reads_the_history_of_an_ended_job(self):
+        yield self.client.add_job("answer", None, id="once")     # no trigger: once, now
+        deadline = time.monotonic() + 5
+        while not (yield self.client.job_history("once")) and time.monotonic() < deadline:
+            yield deferLater(reactor, 0.01, lambda: None)
+        self.assertIsNone((yield self.client.get_job("once")))
+        [run] = yield self.client.job_history("once")
+        self.assertEqual((run["outcome"], run["result"]), ("ok", {"answer": 42}))
+        self.assertEqual(run["scheduled_run_time"].tzinfo is not None, True)
+        self.assertEqual((yield self.client.job_history("nope")), [])
+        self.assertEqual(len((yield self.client.job_history("once", limit=1))), 1)
+        yield self.assertFailure(self.client.job_history("once", limit=0), BadArgument)
+
+
+class EndedJobConsoleTests(ConsoleTestCase):
+    """The console's show answers for an ended one-shot job from its kept runs."""
+
+    def test_show_an_ended_job(self):
+        self.add("greet", "date", run_date="2026-01-05T12:00:30+00:00", id="once",
+                 args=("you",))
+        self.clock.advance(30)
+        lines = self.session.cmd("show once")
+        self.assertEqual(lines[0], "job 'once' has ended (it is no longer scheduled); its "
+                                   "last runs are kept:")
+        self.assertIn('last result: "hello you" (due 2026-01-05 13:00:30+01:00)', lines)
+        self.assertTrue(any(line.split()[2:3] == ["ok"] for line in lines), lines)
+        self.assertIn("no job", self.session.error("show nope"))
+
+
+class EndedJobWebTests(unittest.TestCase):
+    """The web port's history of an ended one-shot job."""
+
+    timeout = 30
+
+    @defer.inlineCallbacks
+    def test_history_of_an_ended_job(self):
+        from tests.helpers import after, make_scheduler
+        from tests.webhelpers import serve
+        sched, clock = make_scheduler(self)
+        sched.task("answer")(lambda: {"answer": 42})
+        client = serve(self, sched)
+        yield sched.add_job("answer", "date", run_date=after(5), id="once")
+        clock.advance(5)
+        answer = yield client.get("/api/jobs/once/history")
+        self.assertEqual(answer.status, 200, answer.body)
+        [run] = answer.json["history"]
+        self.assertEqual((run["outcome"], run["result"]), ("ok", {"answer": 42}))
+        answer = yield client.get("/api/jobs/once")
+        self.assertEqual(answer.status, 404)
+        answer = yield client.get("/api/jobs/nope/history")
+        self.assertEqual(answer.status, 404)

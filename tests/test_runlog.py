@@ -130,10 +130,13 @@ class BurstTests(unittest.TestCase):
 
 
 class OneShotHistoryTests(unittest.TestCase):
-    """A job removed as it runs keeps no record: its store holds it no more."""
+    """
+    A job removed as it runs keeps no record when ended jobs keep no history
+    (history_retention=0); else its store keeps it for a while.
+    """
 
     def test_no_record_sent_for_a_one_shot_job(self):
-        sched, clock = make_scheduler(self)
+        sched, clock = make_scheduler(self, history_retention=0)
         sent = []
         store = sched._default_store()
         real = store.append_run
@@ -142,6 +145,16 @@ class OneShotHistoryTests(unittest.TestCase):
         sched.add_job(ok, "interval", seconds=10, id="every")
         clock.advance(10)
         self.assertEqual(sent, ["every"])
+
+    def test_record_sent_for_a_one_shot_job_with_retention(self):
+        sched, clock = make_scheduler(self, history_retention=60)
+        sent = []
+        store = sched._default_store()
+        real = store.append_run
+        store.append_run = lambda *args: sent.append(args[0]) or real(*args)
+        sched.add_job(ok, "date", run_date=after(10), id="once")
+        clock.advance(10)
+        self.assertEqual(sent, ["once"])
 
     def test_one_shot_run_still_told_to_listeners(self):
         from twistedsched import events as ev

@@ -390,6 +390,16 @@ class ControlClient:
         return self._call(C.CancelRunning, id=job_id).addCallback(
             lambda answer: answer["cancelled"])
 
+    def job_history(self, job_id, limit=None):
+        """
+        Fire with the last runs of a job (newest first; see
+        L{twistedsched.history}: times are aware datetimes), also of a job
+        that is gone but whose history is kept (a one-shot job that ran);
+        C{[]} if there are none.
+        """
+        d = self._call(C.JobHistory, id=job_id, limit=limit)
+        return d.addCallback(lambda answer: [from_text(run) for run in answer["history"]])
+
     def next_fire_times(self, job_id=None, count=10, trigger=None, **trigger_args):
         """
         Fire with the next C{count} fire times (aware datetimes, in the

@@ -544,7 +544,7 @@ class ConsoleProtocol(LineReceiver, TimeoutMixin):
 
     def _write_job(self, job, job_id):
         if job is None:
-            raise JobLookupError(job_id)
+            return self.scheduler.job_history(job_id).addCallback(self._write_ended, job_id)
         wire = job_to_wire(job, self.scheduler.timezone)
         fields = [("id", wire["id"]), ("name", wire["name"]), ("task", wire["target"]),
                   ("trigger", wire["trigger"]), ("next run", wire["next_run"]),
@@ -561,6 +561,13 @@ class ConsoleProtocol(LineReceiver, TimeoutMixin):
         lines = ["%s %s" % ((key + ":").ljust(width), value) for key, value in fields]
         d = self.scheduler.job_history(job.id, job.jobstore)
         return d.addCallback(lambda runs: self.write_lines(lines + self._history_lines(runs)))
+
+    def _write_ended(self, runs, job_id):
+        """A job that is gone, but whose last runs are kept (it ended as it ran)."""
+        if not runs:
+            raise JobLookupError(job_id)
+        return self.write_lines(["job %r has ended (it is no longer scheduled); its last "
+                                 "runs are kept:" % (job_id,)] + self._history_lines(runs))
 
     def _history_lines(self, runs):
         if not runs:

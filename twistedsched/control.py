@@ -227,6 +227,16 @@ class GetJob(_Command):
     response = [(b"job", JSON()), (b"history", JSON(optional=True))]
 
 
+class JobHistory(_Command):
+    """
+    The last runs of a job (newest first, as many as fit in one AMP value),
+    also of a job that is gone but whose history is kept (a one-shot job
+    that ran: see C{history_retention}); empty if there are none.
+    """
+    arguments = [(b"id", _text(False)), (b"limit", amp.Integer(optional=True))]
+    response = [(b"history", JSON())]
+
+
 class ListJobs(_Command):
     """
     One page of jobs in run order, under 64 KiB.  C{next_offset} is where
@@ -741,6 +751,14 @@ class ControlProtocol(amp.AMP):
             answer["history"] = wire_history(runs, self.scheduler.timezone)
             return answer
         return self._call(self.scheduler.get_job, id).addCallback(found)
+
+    @JobHistory.responder
+    def job_history(self, id, limit=None):
+        if limit is not None and limit < 1:
+            raise BadArgument("limit must be >= 1")
+        d = self._call(self.scheduler.job_history, id, None, limit)
+        return d.addCallback(lambda runs: {
+            "history": wire_history(runs, self.scheduler.timezone)})
 
     @ListJobs.responder
     def list_jobs(self, offset=None, limit=None, jobstore=None, after=None):

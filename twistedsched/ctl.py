@@ -22,7 +22,7 @@ from twisted.internet.task import react
 
 from twistedsched.client import ControlError, NotAuthorized, connect
 from twistedsched.control import MAX_PAGE
-from twistedsched.history import HISTORY_HEADERS, history_rows, last_result
+from twistedsched.history import HISTORY_HEADERS, TIME_FIELDS, history_rows, last_result
 from twistedsched.errors import BadArgumentError, SchedulerError
 from twistedsched.remote import parse_duration, parse_json_value, zoned_trigger
 from twistedsched.table import JOB_HEADERS, format_table
@@ -261,6 +261,16 @@ def print_job(job):
         _out("  " + line)
 
 
+def print_ended(job_id, runs):
+    """A job that is gone, but whose last runs are kept (it ended as it ran)."""
+    _out("job %r has ended (it is no longer scheduled); its last runs are kept:" % (job_id,))
+    result = last_result(runs)
+    if result is not None:
+        _out("last result: " + result)
+    for line in format_table(HISTORY_HEADERS, history_rows(runs)):
+        _out("  " + line)
+
+
 def format_event(event):
     """One line for an event: name, job id, then the other fields."""
     parts = [event.get("event", "?")]
@@ -382,7 +392,16 @@ async def do_import(client, args):
 async def do_show(client, args):
     job = await client.get_job(args.id)
     if job is None:
-        raise Exit(EXIT_REFUSED, "no job with id %r" % (args.id,))
+        runs = await client.job_history(args.id)
+        if not runs:
+            raise Exit(EXIT_REFUSED, "no job with id %r" % (args.id,))
+        if args.json:
+            _out_json({"id": args.id, "ended": True, "history": [
+                dict(run, **{key: run[key] and run[key].isoformat() for key in TIME_FIELDS})
+                for run in runs]})
+        else:
+            print_ended(args.id, runs)
+        return
     if args.json:
         _out_json(dict(job.to_dict(), history=job.history))
     else:

@@ -27,7 +27,7 @@ from twistedsched.limits import ConnectionLimiter
 from twistedsched.remote import MIN_INTERVAL
 from twistedsched.config import check_jobs, ensure_jobs, read_config
 from twistedsched.policies.calendars import check_calendar, load_calendar
-from twistedsched.scheduler import Scheduler
+from twistedsched.scheduler import RETENTION, Scheduler
 from twistedsched.stores import MemoryJobStore
 from twistedsched.timeutil import as_timezone
 from twistedsched.tls import check_listen_safety, listens_beyond_loopback, server_endpoint
@@ -97,6 +97,8 @@ class Options(usage.Options):
                                   "/metrics over HTTP (e.g. tcp:9100:interface=127.0.0.1; "
                                   "default: off)."],
         ["history-size", None, HISTORY_SIZE, "Past runs kept per job (0: none).", int],
+        ["history-retention", None, RETENTION, "Seconds a one-shot job's runs are kept "
+                                               "after it ran (0: none).", float],
         ["scheduler-id", None, None, "Name of this scheduler in run history and logs "
                                      "(default: hostname:pid)."],
         ["broker", None, None, "Broker URL of the worker tier (redis://... or amqp://...): "
@@ -226,6 +228,8 @@ class Options(usage.Options):
             raise usage.UsageError("--max-adds-per-second must be 0 (no limit) or more")
         if self["history-size"] < 0:
             raise usage.UsageError("--history-size must be 0 (none) or more")
+        if not 0 <= self["history-retention"] < 1e9:
+            raise usage.UsageError("--history-retention must be 0 (none) or more seconds")
         defaults, policy_defaults = job_defaults(self)
         try:
             check_options(dict(defaults, **policy_defaults))
@@ -339,6 +343,7 @@ def _make_scheduler(options, reactor, defaults, policy_defaults):
         **queue_executor(options),
     }, max_jobs=options.get("max-jobs") or None,
         history_size=options.get("history-size", HISTORY_SIZE),
+        history_retention=options.get("history-retention", RETENTION),
         scheduler_id=options.get("scheduler-id"), log_runs=not options.get("quiet-runs"),
         calendars=options.get("calendars"), policy_defaults=policy_defaults, **defaults)
 

@@ -26,6 +26,18 @@ def describe_error(error):
     return str(error) or type(error).__name__
 
 
+#: The most characters of a job id that an error message repeats.
+SHOWN_ID = 100
+
+
+def shown_id(job_id):
+    """C{job_id}'s repr for a message, cut short (with its length) when long."""
+    text = repr(job_id)
+    if len(text) <= SHOWN_ID:
+        return text
+    return "%s... (%d characters)" % (text[:SHOWN_ID], len(job_id))
+
+
 class SchedulerError(Exception):
     """Base class of every twistedsched error."""
 
@@ -38,7 +50,7 @@ class JobLookupError(SchedulerError, KeyError):
         self.job_id = job_id
 
     def __str__(self):
-        return "no job with id %r" % (self.job_id,)
+        return "no job with id %s" % (shown_id(self.job_id),)
 
 
 class ConflictingIdError(SchedulerError, KeyError):
@@ -49,7 +61,7 @@ class ConflictingIdError(SchedulerError, KeyError):
         self.job_id = job_id
 
     def __str__(self):
-        return "job id %r is already taken" % (self.job_id,)
+        return "job id %s is already taken" % (shown_id(self.job_id),)
 
 
 class TriggerError(SchedulerError, ValueError):

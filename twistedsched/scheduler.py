@@ -74,6 +74,11 @@ class _Overdue(list):
 
     complete = True
 
+#: How long (seconds) the history of a job that ended as it ran is kept by
+#: default, and for how many such jobs at most (per store).
+RETENTION = 86400
+RETAINED_JOBS = 1000
+
 #: Changes C{modify_job} accepts besides the options in L{check_options}.
 JOB_FIELDS = ("name", "func", "args", "kwargs", "trigger", "executor", "next_run_time",
               "policy_state")
@@ -103,6 +108,12 @@ class Scheduler(service.Service):
     @param batch_size: how many due jobs to take from a store at once.
     @param history_size: how many past runs each job store keeps per job
         (0: none); see L{job_history}.
+    @param history_retention: seconds a job removed as it runs (its trigger
+        has no more fire times: a one-shot job) keeps its runs, with the
+        records of its last runs, so that L{job_history} still answers for
+        it (0: its history goes with it).
+    @param history_retained_jobs: the most such ended jobs whose runs each
+        store keeps at once (the oldest go first).
     @param scheduler_id: names this scheduler in run records and logs
         (default C{hostname:pid}).
     @param log_runs: log every run (C{True}: those that went well in one
@@ -123,7 +134,8 @@ class Scheduler(service.Service):
                  max_instances=1, jitter=None, timeout=None, jobstores=None, executors=None,
                  tasks=None, wait_on_shutdown=True, batch_size=100, history_size=10,
                  random=None, max_retry_delay=60.0, max_jobs=None, scheduler_id=None,
-                 log_runs=True, calendars=None, policy_defaults=None):
+                 log_runs=True, calendars=None, policy_defaults=None,
+                 history_retention=RETENTION, history_retained_jobs=RETAINED_JOBS):
         if reactor is None:
             from twisted.internet import reactor
         self.reactor = reactor
@@ -155,12 +167,20 @@ class Scheduler(service.Service):
         self._policies_done = defer.succeed(None)     # policies act one run at a time
         self._buffers = overlap.Buffers()          # runs waiting by their overlap policy
         self._retry_timers = retry.RetryTimers(
-            reactor, self.get_job, lambda job, run_time: self._submit(job, [run_time], force=True))
+            reactor, self.get_job, self._retry,
+            lambda: [(alias, store) for alias, store in self._jobstores.items()
+                     if policies.IPolicyStore.providedBy(store)])
         if isinstance(history_size, bool) or not isinstance(history_size, int) \
                 or history_size < 0:
             raise BadArgumentError("history_size: expected a whole number >= 0, not %r"
                                    % (history_size,))
         self._history_size = history_size
+        for name, value in (("history_retention", history_retention),
+                            ("history_retained_jobs", history_retained_jobs)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                raise BadArgumentError("%s: expected a number >= 0, not %r" % (name, value))
+        self.history_retention = history_retention if history_retained_jobs else 0
+        self.history_retained_jobs = int(history_retained_jobs)
         self.scheduler_id = str(scheduler_id or default_scheduler_id())
         self.log_runs = log_runs
         self._last_iso = (None, None)             # the last run time put in ISO text
@@ -193,6 +213,7 @@ class Scheduler(service.Service):
         for alias, executor in self._executors.items():
             executor.start(self, alias)
         self._dispatch(ev.SchedulerEvent(ev.EVENT_SCHEDULER_STARTED))
+        self._retry_timers.watch()
         self._arm()
 
     def stopService(self):
@@ -272,6 +293,8 @@ class Scheduler(service.Service):
         store = make_jobstore(jobstore, **options)
         self._jobstores[alias] = store
         d = self._start_store(store, alias) if self.running else defer.succeed(None)
+        if self.running:
+            self._retry_timers.watch()
         self._dispatch(ev.SchedulerEvent(ev.EVENT_JOBSTORE_ADDED, alias))
         d.addCallback(lambda _: self._arm())
         return d
@@ -699,10 +722,10 @@ class Scheduler(service.Service):
         d = self._find_job(job_id, jobstore)
 
         def resume(job):
-            policies.resumed(job)
             fire_time = job.trigger.next_fire_time(None, self.now())
             d = self._reschedule_at(job, fire_time)
             return d if fire_time is not None else d.addCallback(lambda _: None)
+        d.addCallback(lambda job: policies.resumed(self, job))
         return d.addCallback(resume)
 
     @reactor_thread_only
@@ -1134,10 +1157,12 @@ class Scheduler(service.Service):
 
     # -- Running jobs ----------------------------------------------------------
 
-    def _submit(self, job, run_times, now=None, force=False):
+    def _submit(self, job, run_times, now=None, force=False, elsewhere=None):
         """
         Apply coalesce, misfire grace and max_instances to the runs due, and
-        start one instance for those left.
+        start one instance for those left.  C{elsewhere}: how many instances
+        run on other schedulers of a shared store, if known (else as the
+        store saw them when it handed the job out).
         """
         if job.coalesce and len(run_times) > 1:
             self._fold(job, run_times)
@@ -1150,11 +1175,15 @@ class Scheduler(service.Service):
         cluster = self._clustered.get(self._jobstores.get(job.jobstore), UNSET)
         if cluster is UNSET:
             cluster = self._cluster_store(job)
-        running = here if cluster is None else here + cluster.instances_elsewhere(job.id)
+        if cluster is None:
+            running = here
+        else:
+            running = here + (cluster.instances_elsewhere(job.id) if elsewhere is None
+                              else elsewhere)
         # (With none running, every overlap policy runs it: max_instances >= 1.)
         if running:
-            if self._overlaps(job, run_times, here, running):
-                return None         # buffered or skipped
+            if self._overlaps(job, run_times, here, running, cluster):
+                return None         # buffered, held or skipped
             here = self._running.get(job.id, 0)     # (cancel_other may have ended some)
         executor = self._executors.get(job.executor)
         if executor is None:
@@ -1186,17 +1215,20 @@ class Scheduler(service.Service):
         d.addBoth(self._instance_done, job, d, cluster, token)
         return d
 
-    def _overlaps(self, job, run_times, here, running):
+    def _overlaps(self, job, run_times, here, running, cluster=None):
         """
         Apply the job's overlap policy to a run due while C{running}
         instances run (C{here} of them in this process): true if the run
-        was buffered or skipped (and reported), false if it may start
-        (after the others were cancelled, for C{cancel_other}).
+        was buffered, held in the shared store C{cluster} or skipped (and
+        reported), false if it may start (after the others were cancelled,
+        for C{cancel_other}).
         """
         action = overlap.decide(job, running)
         if action in (overlap.BUFFER, overlap.CANCEL) and not here:
-            # Buffering and cancelling act on this process's instances: one
-            # running on another scheduler of the store is not waited for.
+            # The instance runs on another scheduler of the store: hold the run
+            # in the store, for whichever scheduler sees an instance end.
+            if overlap.hold_elsewhere(self, job, run_times, cluster, action):
+                return True
             action = overlap.decide(job, 0)
         if action == overlap.BUFFER and self._buffers.hold(job, run_times):
             self._dispatch(ev.JobSubmissionEvent(
@@ -1206,12 +1238,16 @@ class Scheduler(service.Service):
             for d in [d for d, running_id in self._in_flight.items() if running_id == job.id]:
                 d.cancel()
         elif action != overlap.RUN:
-            self.counters["skipped"] += 1
-            self._record(job, run_times[-1], "skipped: %d instances running" % (running,))
-            self._dispatch(ev.JobSubmissionEvent(
-                ev.EVENT_JOB_MAX_INSTANCES, job.id, job.jobstore, run_times))
+            self._skip(job, run_times, "skipped: %d instances running" % (running,))
             return True
         return False
+
+    def _skip(self, job, run_times, outcome):
+        """A run not started (its instances run): on the record, counted, told."""
+        self.counters["skipped"] += 1
+        self._record(job, run_times[-1], outcome)
+        self._dispatch(ev.JobSubmissionEvent(
+            ev.EVENT_JOB_MAX_INSTANCES, job.id, job.jobstore, run_times))
 
     def _cluster_store(self, job):
         """
@@ -1329,8 +1365,8 @@ class Scheduler(service.Service):
     def _run_succeeded(self, result, job, run_time, started, details=None):
         duration = self.reactor.seconds() - started
         self.counters["executed"] += 1
-        if not self._wanted & _OK_RUN_EVENTS and not details \
-                and (not self._history_size or job in self._ended):
+        if not self._wanted & _OK_RUN_EVENTS and not details and (
+                not self._history_size or (job in self._ended and not self.history_retention)):
             # The usual run: no record, no event, at most a line in the burst's log
             # (what _log_ok does, inline: it is most of the cost of a run).
             if self.log_runs:
@@ -1363,6 +1399,13 @@ class Scheduler(service.Service):
         if policies.applies(job):
             self._run_ended(job, run_time, failure)
 
+    def _retry(self, job, run_time, ended):
+        """Run a retry of C{job} (one that C{ended}, having left its store, is carried)."""
+        if ended:
+            self._ended.add(job)
+        if self._submit(job, [run_time], force=True) is None and ended:
+            self._ended.discard(job)
+
     def _run_ended(self, job, run_time, failure):
         """
         The one place the job policies act after a run (see
@@ -1372,7 +1415,9 @@ class Scheduler(service.Service):
         its job's new run time is stored, so that the two writes do not cross.
         """
         if failure is not None and job.retries and not failure.check(defer.CancelledError):
-            event = self._retry_timers.retry_later(job, run_time, self._random)
+            event = self._retry_timers.retry_later(job, run_time, self._random,
+                                                   self._jobstores.get(job.jobstore),
+                                                   ended=job in self._ended)
             if event is not None:
                 self._dispatch(event)
                 return
@@ -1402,6 +1447,8 @@ class Scheduler(service.Service):
         held = self._buffers.next(job.id) if self._buffers.waiting else None
         if held is not None:             # a run buffered by its overlap policy
             self._submit(held[0], held[1], force=True)
+        elif token is not None and job.overlap in overlap.HOLDING:
+            overlap.take_held(self, job, cluster, token)     # held in a shared store
         return None
 
     def _record(self, job, run_time, outcome, started=None, duration=None, failure=None,
@@ -1413,8 +1460,9 @@ class Scheduler(service.Service):
         C{details} (worker, deliveries) from an L{IRunExecutor} join the record.
         C{runs}: how many scheduled runs the record stands for (folded missed runs).
         """
-        # A job removed as it runs (one-shot) keeps no history: its store dropped it.
-        keep = self._history_size and job not in self._ended
+        # A job removed as it runs (one-shot) keeps its history for a retention
+        # time (its store retains it), else none.
+        keep = self._history_size and (self.history_retention or job not in self._ended)
         if outcome == "ok" and not (keep or self._wants(ev.EVENT_JOB_RUN)):
             # Nobody reads a record: at most a line in the burst's log event.
             if self.log_runs:
@@ -1443,7 +1491,8 @@ class Scheduler(service.Service):
                     d = store.append_run(job.id, record, self._history_size)
                 except Exception:
                     d = defer.fail()
-                d.addErrback(self._history_failed, job.id)
+                if not d.called or isinstance(d.result, Failure):   # (a done write: no more)
+                    d.addErrback(self._history_failed, job.id)
         if self._wants(ev.EVENT_JOB_RUN):
             self._dispatch(ev.JobRunEvent(job.id, job.jobstore, job.name, record,
                                           run_time, started, runs))

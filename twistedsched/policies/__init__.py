@@ -19,12 +19,58 @@ JSON object stored with it.  After each run of a job with policies
 left (L{retry.RetryTimers}), else calls L{run_ended}; it also asks
 L{run_label} what a run's record should say and calls L{resumed} when a
 job is resumed.
+
+A store shared by several schedulers provides L{IPolicyStore} (Redis): the
+counters are then counted there atomically, runs held by C{overlap} wait
+there for an instance running on another scheduler, and pending retries are
+kept there, so that every policy holds for the whole cluster.
 """
 
+from twisted.internet import defer
+from zope.interface import Interface
 
 from twistedsched.errors import BadArgumentError, JobLookupError
 from twistedsched.events import EVENT_JOB_PAUSED, JobPausedEvent
 from twistedsched.policies import calendars, maxruns, overlap, pausefailures, retry
+
+
+class IPolicyStore(Interface):
+    """
+    A job store shared by several schedulers that keeps what the policies
+    need to hold across them (see L{twistedsched.stores.redispolicy}).
+    """
+
+    def count_run_end(job_id, count_run, failed):
+        """
+        Count atomically the end of a run: fire with C{(runs, failures)}
+        (failures in a row), or C{None} if the job is not stored.
+        """
+
+    def reset_counts(job_id, names):
+        """Forget some counters of a job (a resumed job's C{failures})."""
+
+    def hold_run(job_id, run_times, room, cancel=False):
+        """
+        Hold a run for an instance of its job running on another scheduler
+        (at most C{room} wait); with C{cancel}, have that instance
+        cancelled.  Fire with 1 (held), -1 (no room) or 0 (none runs
+        elsewhere: run it now).
+        """
+
+    def take_held(job_id, token):
+        """An instance (C{token}) ended here: fire with the run times of the first held run, or C{None}."""
+
+    def add_retry(job_id, attempt, run_time, due, job=None):
+        """Keep a pending retry (carrying C{job} when it has left the store); fire with its key."""
+
+    def take_retry(key):
+        """Take a pending retry, once: fire with true if this caller got it."""
+
+    def pending_retries():
+        """
+        Fire with the first pending retries: (key, job id, attempt, run time,
+        due, the job carried or C{None}) tuples.
+        """
 
 #: The policies that act on a scheduled run's final outcome.
 RUN_POLICIES = (maxruns, pausefailures)
@@ -77,13 +123,42 @@ def run_label(job, failed):
 def run_ended(scheduler, job, failure=None):
     """
     Let the policies act on a run of C{job} that ended (C{failure}: how it
-    failed, C{None} if it succeeded): count it in the stored job's state,
-    remove or pause the job.  Fires with the events to dispatch.
+    failed, C{None} if it succeeded): count it in the stored job's state
+    (atomically, in a store that provides L{IPolicyStore}), remove or pause
+    the job.  Fires with the events to dispatch.
     """
-    d = scheduler.get_job(job.id, job.jobstore)
-    d.addCallback(_apply, scheduler, failure)
+    if job.max_runs is None and job.pause_after_failures is None:
+        return defer.succeed([])        # (retries alone count nothing)
+    store = scheduler.jobstores.get(job.jobstore)
+    if IPolicyStore.providedBy(store):
+        d = store.count_run_end(job.id, job.max_runs is not None,
+                                None if job.pause_after_failures is None else failure is not None)
+        d.addCallback(_apply_counts, scheduler, job, failure)
+    else:
+        d = scheduler.get_job(job.id, job.jobstore)
+        d.addCallback(_apply, scheduler, failure)
     d.addErrback(lambda f: f.trap(JobLookupError) and [])     # removed meanwhile
     return d
+
+
+def _apply_counts(counts, scheduler, job, failure):
+    """Act on a run's end counted by the store (L{IPolicyStore}): C{(runs, failures)}."""
+    if counts is None:
+        return []                   # removed meanwhile
+    runs, failures = counts
+    if maxruns.reached(job, runs):
+        return scheduler.remove_job(job.id, job.jobstore).addCallback(lambda _: [])
+    reason = pausefailures.reason(job, failures, failure)
+    if reason is None:
+        return []
+    state = dict(job.policy_state)
+    if job.max_runs is not None:
+        state[maxruns.RUNS] = runs
+    state[pausefailures.FAILURES] = failures
+    state[pausefailures.REASON] = reason
+    d = scheduler.modify_job(job.id, job.jobstore, next_run_time=None, policy_state=state)
+    return d.addCallback(lambda _: [
+        JobPausedEvent(EVENT_JOB_PAUSED, job.id, job.jobstore, reason)])
 
 
 def _apply(job, scheduler, failure):
@@ -103,10 +178,16 @@ def _apply(job, scheduler, failure):
         JobPausedEvent(EVENT_JOB_PAUSED, job.id, job.jobstore, reason)])
 
 
-def resumed(job):
-    """Clear what a pause by a policy left in a job's state (the job is resumed)."""
+def resumed(scheduler, job):
+    """
+    Clear what a pause by a policy left in a job's state (the job is
+    resumed), in its store's counters too.  Fires with the job.
+    """
     job.policy_state = pausefailures.resumed(job.policy_state)
-    return job
+    store = scheduler.jobstores.get(job.jobstore)
+    if IPolicyStore.providedBy(store) and job.pause_after_failures is not None:
+        return store.reset_counts(job.id, [pausefailures.FAILURES]).addCallback(lambda _: job)
+    return defer.succeed(job)
 
 
 def describe_options(job):
@@ -125,5 +206,5 @@ def describe_state(job):
             "paused_reason": state.get(pausefailures.REASON) if job.paused else None}
 
 
-__all__ = ["OPTIONS", "DEFAULTS", "check_option", "check_state", "applies", "run_ended",
+__all__ = ["IPolicyStore", "OPTIONS", "DEFAULTS", "check_option", "check_state", "applies", "run_ended",
            "run_label", "resumed", "describe_options", "describe_state"]

@@ -4,7 +4,7 @@ A repeat count: C{max_runs=N} removes a job once it has run N times.
 Every run that started counts, whatever its outcome (a manual C{run_job}
 too); runs that were missed or skipped do not.  The count is kept in the
 job's stored state, so that it survives restarts and holds for every
-scheduler sharing the store.
+scheduler sharing the store (a Redis store counts it atomically).
 """
 
 from twistedsched.errors import BadArgumentError
@@ -24,9 +24,14 @@ def check(value):
     return value
 
 
+def reached(job, runs):
+    """Has C{job} run C{max_runs} times, with C{runs} counted?"""
+    return job.max_runs is not None and runs >= job.max_runs
+
+
 def after_run(job, state):
     """Count a run in C{state}; true if the job has now run C{max_runs} times."""
     if job.max_runs is None:
         return False
     state[RUNS] = state.get(RUNS, 0) + 1
-    return state[RUNS] >= job.max_runs
+    return reached(job, state[RUNS])

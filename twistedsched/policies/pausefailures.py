@@ -35,12 +35,23 @@ def after_run(job, state, failure):
         state.pop(FAILURES, None)
         return None
     state[FAILURES] = state.get(FAILURES, 0) + 1
-    if state[FAILURES] < job.pause_after_failures:
+    found = reason(job, state[FAILURES], failure)
+    if found is not None:
+        state[REASON] = found
+    return found
+
+
+def reason(job, failures, failure):
+    """
+    Why C{job} is paused after C{failures} failed runs in a row (the last
+    one's L{Failure <twisted.python.failure.Failure>}), or C{None} if it
+    is not.
+    """
+    if job.pause_after_failures is None or failure is None \
+            or failures < job.pause_after_failures:
         return None
-    reason = "paused after %d failed runs in a row (last: %s)" % (
-        state[FAILURES], failure_summary(failure))
-    state[REASON] = reason
-    return reason
+    return "paused after %d failed runs in a row (last: %s)" % (
+        failures, failure_summary(failure))
 
 
 def resumed(state):

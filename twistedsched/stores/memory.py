@@ -22,10 +22,15 @@ and writes due jobs back through them (a subclass that changes one of a pair
 changes the other too).
 
 Each job's last runs are a short list of tuples (a deque would cost a 64-slot
-block, tuples take half the memory of dicts), capped and removed with the job.
+block, tuples take half the memory of dicts), capped and removed with the job;
+but a job removed as it runs (its trigger has no more fire times: a one-shot
+job) keeps them, and the records of its last runs, for the scheduler's
+C{history_retention} seconds, at most C{history_retained_jobs} such jobs (the
+oldest go first).
 """
 
 import bisect
+import collections
 import heapq
 import itertools
 
@@ -90,9 +95,17 @@ class MemoryJobStore:
         self._ids = None       # the ids in order, until one is added or removed
         self._paused = {}      # ids of paused jobs, in the order they were paused
         self._runs = {}        # id -> list of run records as tuples of FIELDS, newest last
+        # Ended jobs' runs, oldest first: id -> (when they go, list as in _runs).
+        self._retained = collections.OrderedDict()
+        self.retention = 0              # seconds (0: not kept); set by start()
+        self.retained_jobs = 0
+        self._seconds = None            # the scheduler's clock
 
     def start(self, scheduler, alias):
-        pass
+        if scheduler is not None:
+            self.retention = getattr(scheduler, "history_retention", 0)
+            self.retained_jobs = getattr(scheduler, "history_retained_jobs", 0)
+            self._seconds = scheduler.reactor.seconds
 
     def shutdown(self):
         pass
@@ -185,10 +198,12 @@ class MemoryJobStore:
             self.argument_bytes -= self._sizes.pop(job_id, 0)
         if self._paused:
             self._paused.pop(job_id, None)
-        if self._runs:
-            self._runs.pop(job_id, None)
+        runs = self._runs.pop(job_id, None) if self._runs else None
         self._current.pop(job_id, None)
-        self._taken.pop(job_id, None)
+        if self._taken.pop(job_id, None) is not None and self.retention:
+            self._retain(job_id, runs)      # removed as it runs: its trigger ended
+        elif self._retained:
+            self._retained.pop(job_id, None)
         if len(self._heap) > 2 * len(self._current) + 64:
             self._compact()
         return None
@@ -204,6 +219,7 @@ class MemoryJobStore:
         self._paused.clear()
         self._current.clear()
         self._runs.clear()
+        self._retained.clear()
         self._taken.clear()
         del self._heap[:]
         return None
@@ -298,21 +314,51 @@ class MemoryJobStore:
             return None
         return self._jobs[self._heap[0][2]].next_run_time
 
+    def _retain(self, job_id, runs):
+        """
+        Keep an ended job's runs for C{retention} seconds.  Past the count,
+        the oldest go (those whose time is up stay until then, unread).
+        """
+        retained = self._retained
+        if job_id in retained:
+            if runs is None:    # none since it was added again: those it had before
+                runs = self._kept(job_id)
+            del retained[job_id]
+        retained[job_id] = (self._seconds() + self.retention, runs or [])
+        if len(retained) > self.retained_jobs:
+            retained.popitem(last=False)
+
+    def _kept(self, job_id):
+        """The retained runs of an ended job, or C{None} (none, or their time is up)."""
+        held = self._retained.get(job_id)
+        if held is None or held[0] <= self._seconds():
+            return None
+        return held[1]
+
     @_deferred
     def append_run(self, job_id, record, size):
-        if job_id not in self._jobs or size <= 0:
+        if size <= 0:
             return None
         runs = self._runs.get(job_id)
         if runs is None:
-            runs = self._runs[job_id] = []
-        runs.append(tuple([record.get(key) for key in FIELDS]))
+            if job_id in self._jobs:
+                # A job added again under the id of an ended one continues its history.
+                held = self._retained.pop(job_id, None) if self._retained else None
+                runs = self._runs[job_id] = held[1] if held is not None else []
+            else:
+                runs = self._kept(job_id) if self._retained else None
+                if runs is None:
+                    return None
+        runs.append(tuple(map(record.get, FIELDS)))
         if len(runs) > size:
             del runs[:len(runs) - size]
         return None
 
     @_deferred
     def get_runs(self, job_id, limit=None):
-        runs = self._runs.get(job_id, ())
+        runs = self._runs.get(job_id)
+        if runs is None:
+            runs = (self._kept(job_id) if self._retained else None) or ()
         newest = [dict(zip(FIELDS, run)) for run in reversed(runs)]
         return newest if limit is None else newest[:limit]
 

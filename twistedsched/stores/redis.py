@@ -30,17 +30,27 @@ from twistedsched.errors import (
     BadArgumentError, BadReferenceError, ConflictingIdError, JobLookupError,
     JobStoreOutcomeUnknown, JobStoreUnavailable, describe_error)
 from twistedsched.interfaces import IClusterStore, IJobStore
+from twistedsched.policies import IPolicyStore
 from twistedsched.job import Job, same_job
 from twistedsched.stores import STORE_SCHEMES
 from twistedsched.stores.redislua import SCRIPTS
+from twistedsched.stores.redispolicy import RedisPolicies
 from twistedsched.timeutil import EPOCH, from_timestamp
 
 #: The most run records written by one script call.
 RUNS_BATCH = 500
 
+#: The JSON encoders of job documents and of run records (made once: json.dumps
+#: with options makes one per call).
+_DOCUMENT = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
+_RECORD = json.JSONEncoder(separators=(",", ":"))
+
+#: The most single adds (L{RedisJobStore.add_job}) sent in one script call.
+ADDS_BATCH = 500
+
 #: Scripts that change nothing: when they go unanswered, nothing is unknown.
 #: (page_by_id may rebuild the id index, which changes no job.)
-_READ_ONLY = frozenset(["next", "page", "page_by_id", "members"])
+_READ_ONLY = frozenset(["next", "page", "page_by_id", "members", "get"])
 
 #: How often an add is tried again when the ids it found taken are freed meanwhile.
 _ADD_TRIES = 3
@@ -163,9 +173,67 @@ class _KeepTrying:
         txredisapi.RedisFactory.connectionError(self, why)
 
 
+class _Prompt:
+    """
+    Two costs of txredisapi's protocol, per element, cut:
+
+      - its pure-Python reply reader takes one reactor turn per bulk
+        string: after each it pauses the transport and reads the rest with
+        C{callLater(0)} (to bound its recursion), so a reply of N strings
+        costs N turns.  This reads the rest at once, in a loop.  (With
+        hiredis installed txredisapi parses in C and this is never used.)
+      - it encodes a command's arguments one call at a time, twice each
+        (the value and its length): a script call with a batch of jobs has
+        hundreds.  Text and bytes are encoded here at once; anything else
+        goes the library's way.
+    """
+
+    _parsing = False
+    _rest = None
+
+    def setLineMode(self, extra=b""):
+        if not self._parsing or not extra:
+            return super().setLineMode(extra)
+        self.line_mode = 1
+        self._rest = extra
+        return None
+
+    def dataReceived(self, data, unpause=False):
+        if self._parsing:
+            return super().dataReceived(data, unpause)
+        self._parsing = True
+        try:
+            why = super().dataReceived(data, unpause)
+            while self._rest is not None and not why:
+                rest, self._rest = self._rest, None
+                why = super().dataReceived(rest)
+            return why
+        finally:
+            self._parsing = False
+            self._rest = None
+
+    def _build_command(self, *args, **kwargs):
+        parts = [b"*%d\r\n" % len(args)]
+        for arg in args:
+            if type(arg) is str:
+                try:
+                    arg = arg.encode(self.charset, self.errors)
+                except (UnicodeError, TypeError):
+                    arg = self._encode_value(arg)       # (its error)
+            elif type(arg) is not bytes:
+                arg = self._encode_value(arg)
+            parts.append(b"$%d\r\n%s\r\n" % (len(arg), arg))
+        return b"".join(parts)
+
+
+class _Protocol(_Prompt, txredisapi.RedisProtocol):
+    """A pooled connection."""
+
+
 class _Factory(_KeepTrying, txredisapi.RedisFactory):
     """A connection pool that tells the store when a connection is ready."""
 
+    protocol = _Protocol
     store = None
 
     def addConnection(self, conn):
@@ -174,7 +242,7 @@ class _Factory(_KeepTrying, txredisapi.RedisFactory):
             self.store._connected()
 
 
-class _Subscriber(txredisapi.SubscriberProtocol):
+class _Subscriber(_Prompt, txredisapi.SubscriberProtocol):
     """Listens to the namespace's channel; subscribes again after reconnecting."""
 
     def connectionMade(self):
@@ -197,8 +265,8 @@ class _Subscriber(txredisapi.SubscriberProtocol):
         self.factory.store._message(message)
 
 
-@implementer(IJobStore, IClusterStore)
-class RedisJobStore:
+@implementer(IJobStore, IClusterStore, IPolicyStore)
+class RedisJobStore(RedisPolicies):
     """
     Jobs in Redis, under the key prefix C{namespace}.
 
@@ -224,6 +292,10 @@ class RedisJobStore:
         allows registered task names only.
     @param tasks: a task registry to resolve task names before the store is
         started by a scheduler (which then lends its own).
+    @param job_cache: how many jobs handed out as due are kept decoded, by
+        id and document: a job due again whose document did not change (its
+        run times live outside it) is copied rather than decoded again.
+        0: none.
     """
 
     log = Logger()
@@ -231,7 +303,7 @@ class RedisJobStore:
     def __init__(self, url="redis://localhost:6379/0", namespace=None, *, lease=30.0,
                  poll_interval=30.0, timeout=5.0, poolsize=2, allowed_modules=None,
                  tls_options=None, tasks=None, node_id=None, heartbeat=1.0, liveness=3.0,
-                 reactor=None):
+                 job_cache=10000, reactor=None):
         if reactor is None:
             from twisted.internet import reactor
         self.reactor = reactor
@@ -243,6 +315,10 @@ class RedisJobStore:
                             ("liveness", liveness)):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
                 raise BadArgumentError("%s: expected seconds > 0, not %r" % (name, value))
+        if isinstance(job_cache, bool) or not isinstance(job_cache, int) or job_cache < 0:
+            raise BadArgumentError("job_cache: expected a number of jobs >= 0, not %r"
+                                   % (job_cache,))
+        self.job_cache = job_cache
         if liveness <= heartbeat:
             raise BadArgumentError("liveness (%r s) must be longer than heartbeat (%r s)"
                                    % (liveness, heartbeat))
@@ -270,7 +346,13 @@ class RedisJobStore:
         self._sentinel = None       # txredisapi.Sentinel, for redis-sentinel:// URLs
         self._waiting = []          # Deferreds waiting for a connection
         self._claimed = set()       # ids this node claimed and not yet wrote back
-        self._unsaved = {}          # id -> args of a write-back that failed
+        self._unsaved = {}          # id -> (op, a, b, tokens) of a write-back that failed
+        self._due = {}              # id -> (the claimed job this store handed out, its state)
+        self._decoded = {}          # id -> (document, job): due jobs kept decoded
+        self._batch = []            # write-backs waiting to go: (id, op, a, b, tokens, d)
+        self._batch_flush = None    # the delayed call that sends them
+        self._adds = []             # single adds waiting to go: (id, doc, score, d)
+        self._adds_flush = None     # the delayed call that sends them
         self._pending = set()       # Deferreds of calls in progress
         self._stopped = False
         self._subscription = []     # Deferreds waiting for the subscription
@@ -343,7 +425,7 @@ class RedisJobStore:
         factory.sentinel_manager = self._sentinel
         factory.service_name = self.settings["service"]
         factory.is_master = True
-        if factory.protocol is txredisapi.RedisProtocol:
+        if factory.protocol is _Protocol:
             factory.protocol = _PrimaryProtocol
         return txredisapi._SentinelEndpoint(factory)
 
@@ -387,10 +469,12 @@ class RedisJobStore:
     def _message(self, message):
         if isinstance(message, bytes):
             message = message.decode("utf-8", "replace")
-        sender = message.partition(" ")[0]
+        sender, _, rest = message.partition(" ")
         if sender == self.node_id:
             return
         self.notifications += 1
+        if rest.startswith("cancel "):
+            self._policy_message(rest.split(" ", 1))
         if self._scheduler is not None and self._scheduler.running:
             self._scheduler.wakeup()
 
@@ -441,6 +525,8 @@ class RedisJobStore:
         L{JobStoreOutcomeUnknown} for an unanswered change), and tracked
         until done.
         """
+        if (self._batch or self._adds) and what not in ("advance", "add_each"):
+            self._flush_queues()       # sent first: Redis sees the changes in order
         sent = []
 
         def send(_):
@@ -480,7 +566,11 @@ class RedisJobStore:
             self._beats = LoopingCall(self._beat)
             self._beats.clock = self.reactor
             self._beats.start(self.heartbeat, now=True)
-        return self._call("ping").addCallback(lambda _: None)
+        if scheduler is None:
+            return self._call("ping").addCallback(lambda _: None)
+        d = self.set_retention(getattr(scheduler, "history_retention", 0),
+                               getattr(scheduler, "history_retained_jobs", 0))
+        return d.addCallback(lambda _: None)
 
     # -- Liveness ------------------------------------------------------------------
 
@@ -615,6 +705,7 @@ class RedisJobStore:
         """
         if self._runs_flush is not None:
             yield self._flush_runs()
+        self._flush_queues()
         if self._beats is not None:
             if self._beats.running:
                 self._beats.stop()
@@ -630,6 +721,7 @@ class RedisJobStore:
             self.log.failure("writing back claimed jobs on shutdown failed")
         try:
             yield self._script("release", [self.channel, self.node_id] + sorted(self._claimed))
+            self._due.clear()
         except JobStoreUnavailable as e:
             self.log.warn("could not give back claims on shutdown ({error}); "
                           "their leases will run out", error=e)
@@ -653,7 +745,7 @@ class RedisJobStore:
         self._check_reference(data, job.id)
         if self._scheduler is None and self._tasks is None:
             self._tasks = getattr(job._scheduler, "tasks", None)
-        doc = json.dumps(data, separators=(",", ":"), allow_nan=False)
+        doc = _DOCUMENT.encode(data)
         return doc, "" if job.next_run_time is None else score(job.next_run_time)
 
     def _check_reference(self, data, job_id):
@@ -677,14 +769,53 @@ class RedisJobStore:
         tasks = scheduler.tasks if scheduler is not None else self._tasks
         return Job.from_dict(scheduler, data, jobstore=self._alias, tasks=tasks)
 
-    def _decode_all(self, docs):
+    def _decode_item(self, item, job_id=None):
+        """
+        Rebuild a job from a script's C{"<score>\\n<fire time>\\n<document>"}:
+        its run times are the score's, not the document's (see
+        L{twistedsched.stores.redislua}).  With C{job_id} (a due job), a copy
+        of the job decoded from the same document before, if it was kept.
+        """
+        if isinstance(item, str):
+            item = item.encode("utf-8")
+        at, fire, doc = item.split(b"\n", 2)
+        job = self._decode(doc) if job_id is None else self._cached(job_id, doc)
+        when = from_timestamp(float(at)) if at else None
+        if fire:
+            job.scheduled_run_time = from_timestamp(float(fire))
+        elif job.next_run_time != when:
+            job.scheduled_run_time = when       # the document's times are older
+        job.next_run_time = when
+        return job
+
+    def _cached(self, job_id, doc):
+        """A copy of the job kept for C{doc}, or the job decoded (and kept)."""
+        kept = self._decoded.pop(job_id, None)
+        if kept is not None and kept[0] == doc:
+            job = kept[1].copy()
+            if job.task:        # (the registry may have changed meanwhile)
+                job.func = self._task_registry().lookup(job.task)
+        else:
+            job = self._decode(doc)
+            kept = (doc, job.copy()) if self.job_cache else None
+        if kept is not None:
+            if len(self._decoded) >= self.job_cache:
+                del self._decoded[next(iter(self._decoded))]      # the least recently due
+            self._decoded[job_id] = kept
+        return job
+
+    def _task_registry(self):
+        scheduler = self._scheduler
+        return scheduler.tasks if scheduler is not None else self._tasks
+
+    def _decode_all(self, items):
         jobs = []
-        for doc in docs:
+        for item in items:
             try:
-                jobs.append(self._decode(doc))
+                jobs.append(self._decode_item(item))
             except Exception:
                 self.log.failure("cannot load a job from Redis namespace {ns!r}: {doc!r}",
-                                 ns=self.namespace, doc=doc[:200])
+                                 ns=self.namespace, doc=item[:200])
         return jobs
 
     # -- IJobStore ---------------------------------------------------------------
@@ -693,8 +824,46 @@ class RedisJobStore:
         """
         Store a new job; fail with L{ConflictingIdError} if its id is taken
         by another job.  The same job again is success (see L{add_jobs}).
+        The adds of one reactor turn go to Redis in one script call, each
+        succeeding or failing on its own.
         """
-        return self.add_jobs([job])
+        try:
+            doc, when = self._encode(job)
+        except Exception:
+            return defer.fail()
+        d = defer.Deferred()
+        self._adds.append((job.id, doc, when, d))
+        if len(self._adds) >= ADDS_BATCH:
+            self._flush_adds()
+        elif self._adds_flush is None:
+            self._adds_flush = self.reactor.callLater(0, self._flush_adds)
+        return d
+
+    def _flush_adds(self):
+        """Send the queued single adds in one script call."""
+        if self._adds_flush is not None:
+            if self._adds_flush.active():
+                self._adds_flush.cancel()
+            self._adds_flush = None
+        adds, self._adds = self._adds, []
+        if not adds:
+            return
+        args = [self.channel, self.node_id]
+        for job_id, doc, when, _ in adds:
+            args += [job_id, doc, when]
+
+        def added(taken):
+            taken = set(_text(job_id) for job_id in taken)
+            for job_id, doc, when, d in adds:
+                if job_id in taken:
+                    self._taken([job_id], [(job_id, doc, when)], _ADD_TRIES).chainDeferred(d)
+                else:
+                    d.callback(None)
+
+        def failed(failure):
+            for _, _, _, d in adds:
+                d.errback(failure)
+        self._script("add_each", args).addCallbacks(added, failed)
 
     def add_jobs(self, jobs):
         """
@@ -746,13 +915,30 @@ class RedisJobStore:
             yield self._add(entries, tries - 1)
 
     def update_job(self, job):
-        """Replace the stored job (writing back a claimed one releases the claim)."""
+        """
+        Replace the stored job.  Writing back a claimed job releases the
+        claim; the write-backs of one reactor turn go in one script call,
+        and a due job this store handed out (the scheduler changes only its
+        run times) has only its run times written, unless its policy state
+        changed too.
+        """
+        if job.id in self._claimed:
+            due = self._due.get(job.id)
+            if due is not None and due[0] is job and job.next_run_time is not None \
+                    and job.policy_state == due[1]:
+                fire = job.scheduled_run_time
+                when = score(job.next_run_time)
+                return self._queue_write(job.id, "a", when, "" if fire is None or fire ==
+                                         job.next_run_time else score(fire))
+            try:
+                doc, when = self._encode(job)
+            except Exception:
+                return defer.fail()
+            return self._queue_write(job.id, "u", doc, when)
         try:
             doc, when = self._encode(job)
         except Exception:
             return defer.fail()
-        if job.id in self._claimed:
-            return self._write_back(job.id, [doc, when])
         d = self._script("update", [self.channel, self.node_id, job.id, doc, when, "change"])
         return d.addCallback(self._updated, job.id)
 
@@ -764,60 +950,105 @@ class RedisJobStore:
             self.log.warn("job {job_id!r}: claim lost before writing back (lease too short?); "
                           "another scheduler handles it", job_id=job_id)
 
-    def _write_back(self, job_id, values):
+    def _queue_write(self, job_id, op, a, b):
         """
-        Write back a claimed job (C{values}: doc and score) or remove it
-        (C{None}); the write-back also starts counting the job's instances
-        that began while this store held it.
+        Queue the write-back of a claimed job (L{ADVANCE<twistedsched.stores.redislua.ADVANCE>}
+        op C{op}, values C{a}, C{b}); fires when written.  It takes along
+        the instances of the job that began while this store held it, up to
+        when it is sent.
         """
-        if values is None:
-            d = self._script("remove", [self.channel, self.node_id, job_id, "writeback"])
-            d.addCallback(lambda removed: None if int(removed) else _raise(JobLookupError(job_id)))
-        else:
-            # values: doc, score, then the tokens of instances started
-            # while claimed (kept with them if the write-back is retried).
-            values = values + self._unregistered.pop(job_id, [])
-            d = self._script("update", [self.channel, self.node_id, job_id] + values[:2]
-                             + ["writeback", self.liveness] + values[2:])
-            d.addCallback(self._updated, job_id)
-        self._writing.add(job_id)
+        d = defer.Deferred()
+        self._batch.append((job_id, op, a, b, None, d))
+        if self._batch_flush is None:
+            self._batch_flush = self.reactor.callLater(0, self._flush_batch)
+        return d
 
-        def written(result):
-            self._writing.discard(job_id)
-            self._claimed.discard(job_id)
-            self._elsewhere.pop(job_id, None)
-            self._unsaved.pop(job_id, None)
-            return result
+    def _flush_queues(self):
+        """Send what is queued: write-backs (a removal before an add), then adds."""
+        self._flush_batch()
+        self._flush_adds()
 
-        def failed(failure):
+    def _flush_batch(self):
+        """Send the queued write-backs in one script call (none: nothing sent)."""
+        if self._batch_flush is not None:
+            if self._batch_flush.active():
+                self._batch_flush.cancel()
+            self._batch_flush = None
+        entries, self._batch = self._batch, []
+        if entries:
+            # (A failure reaches each entry's Deferred.)
+            self._send_batch(entries).addErrback(lambda _: None)
+
+    def _send_batch(self, entries):
+        """Write back C{entries} (see L{_queue_write}); fire each one's Deferred."""
+        args = [self.node_id, self.liveness]
+        for index, (job_id, op, a, b, tokens, d) in enumerate(entries):
+            if tokens is None:
+                tokens = self._unregistered.pop(job_id, [])
+                entries[index] = (job_id, op, a, b, tokens, d)
+            self._writing.add(job_id)
+            args += [op, job_id, a, b, len(tokens)]
+            args += tokens
+        d = self._script("advance", args)
+        d.addCallbacks(self._batch_written, self._batch_failed,
+                       callbackArgs=(entries,), errbackArgs=(entries,))
+        return d
+
+    def _batch_written(self, results, entries):
+        for (job_id, op, _, _, _, d), result in zip(entries, results):
+            self._written(job_id)
+            try:
+                if int(result) == 0:
+                    raise JobLookupError(job_id)
+                self._updated(result, job_id)
+            except Exception:
+                d.errback()
+            else:
+                d.callback(None)
+
+    def _batch_failed(self, failure, entries):
+        for job_id, op, a, b, tokens, d in entries:
             self._writing.discard(job_id)
             if failure.check(JobStoreUnavailable):
-                self._unsaved[job_id] = values      # retried before the next claim
+                self._unsaved[job_id] = (op, a, b, tokens)      # retried before the next claim
             else:
-                written(None)
-            return failure
-        return d.addCallbacks(written, failed)
+                self._written(job_id)
+            d.errback(failure)
+        return failure
 
-    @defer.inlineCallbacks
+    def _written(self, job_id):
+        """A claimed job is written back (or given up): forget the claim."""
+        self._writing.discard(job_id)
+        self._claimed.discard(job_id)
+        self._due.pop(job_id, None)
+        self._elsewhere.pop(job_id, None)
+        self._unsaved.pop(job_id, None)
+
     def _flush_unsaved(self):
-        """Retry write-backs that failed while Redis was away."""
-        for job_id, values in list(self._unsaved.items()):
-            try:
-                yield self._write_back(job_id, values)
-            except JobLookupError:
-                pass
+        """Retry write-backs that failed while Redis was away (fails if they fail again)."""
+        if not self._unsaved:
+            return defer.succeed(None)
+        entries = []
+        for job_id, (op, a, b, tokens) in list(self._unsaved.items()):
+            d = defer.Deferred()
+            d.addErrback(lambda _: None)       # gone: nothing to write; failed: see below
+            entries.append((job_id, op, a, b, tokens, d))
+        return self._send_batch(entries).addCallback(lambda _: None)
 
     def remove_job(self, job_id):
         """Remove a job; fail with L{JobLookupError} if there is none."""
         if job_id in self._claimed:
-            return self._write_back(job_id, None)
+            return self._queue_write(job_id, "r", "", "")
         d = self._script("remove", [self.channel, self.node_id, job_id, "change"])
         return d.addCallback(lambda removed: None if int(removed) else _raise(
             JobLookupError(job_id)))
 
     def remove_all_jobs(self):
         """Remove every job of this namespace."""
+        self._flush_queues()
         self._claimed.clear()
+        self._due.clear()
+        self._decoded.clear()
         self._unsaved.clear()
         self._unregistered.clear()
         self._elsewhere.clear()
@@ -826,8 +1057,9 @@ class RedisJobStore:
 
     def lookup_job(self, job_id):
         """Fire with the job, or C{None}."""
-        d = self._call("hget", self.keys[0], job_id)
-        return d.addCallback(lambda doc: None if doc is None else self._decode(doc))
+        d = self._script("get", [job_id])
+        d.addCallback(lambda item: None if item is None else self._decode_item(item))
+        return d.addCallback(self._with_job_counts)
 
     def get_jobs(self, offset=0, limit=None):
         """
@@ -839,7 +1071,7 @@ class RedisJobStore:
         if limit == 0:
             return defer.succeed([])
         d = self._script("page", [offset, -1 if limit is None else limit])
-        return d.addCallback(self._decode_all)
+        return d.addCallback(self._decode_all).addCallback(self._with_listed_counts)
 
     def get_jobs_by_id(self, after=None, limit=None):
         """
@@ -852,8 +1084,9 @@ class RedisJobStore:
             return defer.succeed([])
         d = self._script("page_by_id", ["" if after is None else after,
                                         -1 if limit is None else limit])
-        return d.addCallback(lambda reply: self._decode_all(
-            [doc for doc in reply[1::2] if doc is not None]))
+        d.addCallback(lambda reply: self._decode_all(
+            [item for item in reply[1::2] if item is not None]))
+        return d.addCallback(self._with_listed_counts)
 
     def count_jobs(self):
         """Fire with the number of stored jobs."""
@@ -868,16 +1101,21 @@ class RedisJobStore:
         yield self._flush_unsaved()
         reply = yield self._script("acquire", [self.node_id, score(now), limit, self.lease])
         jobs = []
-        for job_id, doc, elsewhere in zip(reply[::3], reply[1::3], reply[2::3]):
-            job_id = job_id.decode() if isinstance(job_id, bytes) else job_id
+        for item in _items(reply):
+            elsewhere, size, rest = item.split(b"\n", 2)
+            size = int(size)
+            job_id = rest[:size].decode("utf-8")
             self._claimed.add(job_id)
             elsewhere = int(elsewhere)
             if elsewhere:
                 self._elsewhere[job_id] = elsewhere
             try:
-                jobs.append(self._decode(doc))
+                job = self._decode_item(rest[size:], job_id)
             except Exception:
                 yield self._shelve(job_id, Failure())
+                continue
+            self._due[job_id] = (job, dict(job.policy_state))
+            jobs.append(job)
         return jobs
 
     def _shelve(self, job_id, failure):
@@ -886,6 +1124,7 @@ class RedisJobStore:
                          "taken off the schedule (fix or remove it)", failure,
                          job_id=job_id, ns=self.namespace)
         self._claimed.discard(job_id)
+        self._due.pop(job_id, None)
         return self._script("shelve", [job_id])
 
     @defer.inlineCallbacks
@@ -916,7 +1155,7 @@ class RedisJobStore:
         if size <= 0:
             return defer.succeed(None)
         try:
-            text = json.dumps(record, separators=(",", ":"))
+            text = _RECORD.encode(record)
         except (TypeError, ValueError):
             return defer.fail()
         self._runs.append((job_id, size, text))
@@ -983,7 +1222,7 @@ class RedisJobStore:
         return from_timestamp(self.reactor.seconds())
 
 
-class _PrimaryProtocol(txredisapi.SentinelRedisProtocol):
+class _PrimaryProtocol(_Prompt, txredisapi.SentinelRedisProtocol):
     """Leaves a server that is not the primary; a connection lost meanwhile is no error."""
 
     def connectionMade(self):
@@ -999,8 +1238,23 @@ class _SubscriberFactory(_KeepTrying, txredisapi.RedisFactory):
     store = None
 
 
+def _items(reply):
+    """The items of a reply made of C{"<length>\\n<item>"} strings, one after the other."""
+    if isinstance(reply, str):
+        reply = reply.encode("utf-8")
+    end = len(reply or b"")
+    position = 0
+    while position < end:
+        newline = reply.index(b"\n", position)
+        start = newline + 1
+        position = start + int(reply[position:newline])
+        yield reply[start:position]
+
+
 def _text(value):
     return value.decode() if isinstance(value, bytes) else value
+
+
 
 
 def _seconds(value):

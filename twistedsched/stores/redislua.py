@@ -28,6 +28,15 @@ Every script gets the same eleven keys, in this order:
                         scheduler died while they ran, waiting for a live
                         scheduler's heartbeat to take them (L{BEAT})
 
+A job's next run time is its score in C{run_times} (absent: paused), not
+the C{next_run_time} of its document: a due job's write-back (L{ADVANCE})
+moves only that score, so the document's times may be older.  The hash
+C{<ns>:run_times:scheduled} (job id -> score) holds the trigger's fire time
+behind a jittered run time that such a write-back set; without an entry,
+the fire time is the document's C{scheduled_run_time} if the document's
+C{next_run_time} is the score (the document is current), else the score.
+A script that writes a whole document drops the entry (C{schedule}).
+
 A claimed job stays in C{run_times}: listings keep showing it, and the
 claim is simply skipped by other schedulers until it is written back, its
 lease runs out, or its holder's liveness record runs out (then any script
@@ -44,7 +53,13 @@ local function server_time()
   local t = redis.call('TIME')
   return tonumber(t[1]) + tonumber(t[2]) / 1000000
 end
+-- The hash of the fire times behind jittered run times (see the module doc).
+local function scheduled_key()
+  return KEYS[2] .. ':scheduled'
+end
+-- Schedule a job whose whole document was just written: it is current.
 local function schedule(id, score)
+  redis.call('HDEL', scheduled_key(), id)
   if score == '' then
     redis.call('ZREM', KEYS[2], id)
     redis.call('ZADD', KEYS[3], 0, id)
@@ -59,6 +74,13 @@ local function release(id)
 end
 local function history(id)
   return KEYS[6] .. ':' .. id
+end
+-- A stored job as the readers get it, one bulk string:
+-- "<score or ''>\\n<scheduled entry or ''>\\n<document>".
+local function with_times(id, doc)
+  local at = redis.call('ZSCORE', KEYS[2], id) or ''
+  local fire = redis.call('HGET', scheduled_key(), id) or ''
+  return at .. '\\n' .. fire .. '\\n' .. doc
 end
 -- The scheduler id in an instance token ("<node>#<n>[@<run time>]").
 local function token_node(token)
@@ -135,6 +157,25 @@ redis.call('PUBLISH', ARGV[1], ARGV[2] .. ' added ' .. ARGV[3])
 return {}
 """
 
+#: ARGV: channel, node, then (id, doc, score) triples; score '' = paused.
+#: Adds each job whose id is not taken (the adds of several callers, each
+#: on its own): returns the taken ids.
+ADD_EACH = _PROLOGUE + """
+local taken = {}
+for i = 3, #ARGV, 3 do
+  if redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[i + 1]) == 0 then
+    taken[#taken + 1] = ARGV[i]
+  else
+    redis.call('ZADD', KEYS[9], 0, ARGV[i])
+    schedule(ARGV[i], ARGV[i + 2])
+  end
+end
+if #taken * 3 < #ARGV - 2 then
+  redis.call('PUBLISH', ARGV[1], ARGV[2] .. ' added ' .. ARGV[3])
+end
+return taken
+"""
+
 #: ARGV: channel, node, id, doc, score, mode, instance lease, tokens...
 #: Mode 'writeback' writes only if this node still holds the claim and
 #: publishes nothing; mode 'change' always writes (dropping anyone's claim)
@@ -163,15 +204,51 @@ end
 return 1
 """
 
+#: The keys of the job policies (L{twistedsched.stores.redispolicy}), named
+#: from the namespace, and what goes with a removed job.
+_POLICY_KEYS = """
+local ns = string.sub(KEYS[1], 1, -6)
+local retained = ns .. ':retained'
+-- A removed job's policy keys go; its history too, unless it ended as it
+-- ran (`ended`) and ended jobs keep theirs (<ns>:retention): then it is kept
+-- for that long, for the newest `jobs` such jobs at most.
+local function forget(id, ended)
+  redis.call('DEL', ns .. ':policy:' .. id, ns .. ':buffered:' .. id)
+  local keep = redis.call('HMGET', ns .. ':retention', 'seconds', 'jobs')
+  local seconds, jobs = tonumber(keep[1] or 0), tonumber(keep[2] or 0)
+  if not ended or seconds <= 0 or jobs <= 0 then
+    redis.call('DEL', history(id))
+    redis.call('ZREM', retained, id)
+    return
+  end
+  local now = server_time()
+  redis.call('ZADD', retained, now + seconds, id)
+  redis.call('EXPIRE', history(id), seconds)
+  redis.call('EXPIRE', retained, seconds)
+  redis.call('ZREMRANGEBYSCORE', retained, '-inf', now)
+  local over = redis.call('ZCARD', retained) - jobs
+  if over > 0 then
+    for _, old in ipairs(redis.call('ZRANGE', retained, 0, over - 1)) do
+      redis.call('DEL', history(old))
+    end
+    redis.call('ZREMRANGEBYRANK', retained, 0, over - 1)
+  end
+end
+"""
+
 #: ARGV: channel, node, id, mode ('writeback' or 'change').  Returns 1 or 0.
-REMOVE = _PROLOGUE + """
+#: A job removed by its write-back (it ended as it ran) keeps its history for
+#: a while (see L{_POLICY_KEYS}).
+REMOVE = _PROLOGUE + _POLICY_KEYS + """
 local id = ARGV[3]
 local removed = redis.call('HDEL', KEYS[1], id)
 redis.call('ZREM', KEYS[9], id)
 redis.call('ZREM', KEYS[2], id)
 redis.call('ZREM', KEYS[3], id)
+redis.call('HDEL', scheduled_key(), id)
 release(id)
-redis.call('DEL', history(id), instances(id))
+redis.call('DEL', instances(id))
+forget(id, removed == 1 and ARGV[4] == 'writeback')
 if removed == 1 and ARGV[4] ~= 'writeback' then
   redis.call('PUBLISH', ARGV[1], ARGV[2] .. ' removed ' .. id)
 end
@@ -181,19 +258,23 @@ return removed
 #: ARGV: channel, node.  Deletes every key of the namespace but the
 #: schedulers' liveness records (histories and instances exist for stored
 #: jobs only).
-REMOVE_ALL = _PROLOGUE + """
+REMOVE_ALL = _PROLOGUE + _POLICY_KEYS + """
 for _, id in ipairs(redis.call('HKEYS', KEYS[1])) do
-  redis.call('DEL', history(id), instances(id))
+  redis.call('DEL', history(id), instances(id), ns .. ':policy:' .. id, ns .. ':buffered:' .. id)
 end
-redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[9], KEYS[10], KEYS[11])
+for _, id in ipairs(redis.call('ZRANGE', retained, 0, -1)) do redis.call('DEL', history(id)) end
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[9], KEYS[10], KEYS[11],
+           retained, ns .. ':retries', scheduled_key())
 redis.call('PUBLISH', ARGV[1], ARGV[2] .. ' cleared *')
 return 1
 """
 
 #: ARGV: node, now (score), limit, lease seconds.
 #: Drops expired claims and dead schedulers' claims, then claims up to
-#: `limit` due jobs that nobody holds, earliest first.  Returns a flat list:
-#: id, doc, instances running elsewhere, id, doc, count...
+#: `limit` due jobs that nobody holds, earliest first.  Returns one string
+#: (one bulk reply parses much faster than one per job): for each claimed
+#: job "<length>\n" and that many bytes, "<instances running
+#: elsewhere>\n<id length>\n", the id and the job as C{with_times} gives it.
 ACQUIRE = _PROLOGUE + """
 local now = server_time()
 local expired = redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', now)
@@ -201,23 +282,84 @@ for _, id in ipairs(expired) do release(id) end
 reap(now)
 local limit = tonumber(ARGV[3])
 local held = redis.call('ZCARD', KEYS[5])
-local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[2], 'LIMIT', 0, limit + held)
+local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[2], 'WITHSCORES',
+                       'LIMIT', 0, limit + held)
 local out = {}
 local lease_end = now + tonumber(ARGV[4])
-for _, id in ipairs(due) do
-  if #out >= 3 * limit then break end
+local fires = scheduled_key()
+for i = 1, #due, 2 do
+  if #out >= limit then break end
+  local id = due[i]
   if redis.call('HEXISTS', KEYS[4], id) == 0 then
     local doc = redis.call('HGET', KEYS[1], id)
     if doc then
       redis.call('HSET', KEYS[4], id, ARGV[1])
       redis.call('ZADD', KEYS[5], lease_end, id)
-      out[#out + 1] = id
-      out[#out + 1] = doc
-      out[#out + 1] = running_elsewhere(id, ARGV[1], now)
+      local fire = redis.call('HGET', fires, id) or ''
+      local item = running_elsewhere(id, ARGV[1], now) .. '\\n' .. #id .. '\\n' .. id
+        .. due[i + 1] .. '\\n' .. fire .. '\\n' .. doc
+      out[#out + 1] = #item .. '\\n' .. item
     else
       redis.call('ZREM', KEYS[2], id)
     end
   end
+end
+return table.concat(out)
+"""
+
+#: ARGV: node, instance lease seconds, then one entry per claimed job that
+#: this node writes back: op, id, two values, the number of instance tokens
+#: and the tokens (instances of the job this node started while it held the
+#: claim: counted from now on, before the claim goes; after the removal of
+#: a removed job, as if started once it was removed).  Ops: 'a' (advance:
+#: only its run times changed) with the run time score and the score of
+#: the fire time behind it ('' if the same), written only if this node
+#: still holds the claim; 'u' (a whole new document) with the document and
+#: its score ('' = paused), written only if this node still holds the
+#: claim; 'r' (removed: it ended as it ran, so its history is kept as
+#: L{_POLICY_KEYS} says) with '' and ''.  Every claim of the entries is
+#: released; nothing is published.  Returns one result per entry: 1 (written), 0 (no such job) or -1 (claim lost:
+#: not written).
+ADVANCE = _PROLOGUE + _POLICY_KEYS + """
+local node = ARGV[1]
+local lease = tonumber(ARGV[2])
+local fires = scheduled_key()
+local now = nil
+local out = {}
+local i = 3
+while i <= #ARGV do
+  local op, id, a, b = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+  local tokens = tonumber(ARGV[i + 4])
+  local result = 1
+  if op == 'r' then
+    result = redis.call('HDEL', KEYS[1], id)
+    redis.call('ZREM', KEYS[9], id)
+    redis.call('ZREM', KEYS[2], id)
+    redis.call('ZREM', KEYS[3], id)
+    redis.call('HDEL', fires, id)
+    redis.call('DEL', instances(id))
+    forget(id, result == 1)
+  elseif redis.call('HEXISTS', KEYS[1], id) == 0 then
+    result = 0
+  end
+  if tokens > 0 and result ~= 0 then
+    now = now or server_time()
+    for t = i + 5, i + 4 + tokens do add_instance(id, ARGV[t], now, lease) end
+  end
+  if op ~= 'r' and result == 1 then
+    if redis.call('HGET', KEYS[4], id) ~= node then
+      result = -1
+    elseif op == 'a' then
+      redis.call('ZADD', KEYS[2], a, id)
+      if b == '' then redis.call('HDEL', fires, id) else redis.call('HSET', fires, id, b) end
+    else
+      redis.call('HSET', KEYS[1], id, a)
+      schedule(id, b)
+    end
+  end
+  if result ~= -1 then release(id) end
+  out[#out + 1] = result
+  i = i + 5 + tokens
 end
 return out
 """
@@ -244,8 +386,9 @@ end
 return {'', wait and tostring(wait) or ''}
 """
 
-#: ARGV: offset, limit (-1: all).  Returns the JSON documents of the jobs at
-#: those positions: scheduled ones by run time, then paused ones by id.
+#: ARGV: offset, limit (-1: all).  Returns the jobs at those positions
+#: (as C{with_times} gives them): scheduled ones by run time, then paused
+#: ones by id.
 PAGE = _PROLOGUE + """
 local offset = tonumber(ARGV[1])
 local limit = tonumber(ARGV[2])
@@ -266,13 +409,14 @@ end
 local docs = {}
 for _, id in ipairs(ids) do
   local doc = redis.call('HGET', KEYS[1], id)
-  if doc then docs[#docs + 1] = doc end
+  if doc then docs[#docs + 1] = with_times(id, doc) end
 end
 return docs
 """
 
-#: ARGV: after ('' = from the first), limit.  Returns the ids and JSON
-#: documents (id, doc, id, doc...) of at most `limit` jobs whose id comes
+#: ARGV: after ('' = from the first), limit.  Returns the ids and jobs
+#: (id, job, id, job..., each job as C{with_times} gives it, or false if
+#: it went meanwhile) of at most `limit` jobs whose id comes
 #: after `after`, by id: a cursor that jobs firing meanwhile do not move,
 #: so that paging lists each stored job once.  An id index that does not
 #: match the jobs (kept by a version before it existed) is rebuilt first.
@@ -285,10 +429,17 @@ local start = '-'
 if ARGV[1] ~= '' then start = '(' .. ARGV[1] end
 local out = {}
 for _, id in ipairs(redis.call('ZRANGEBYLEX', KEYS[9], start, '+', 'LIMIT', 0, ARGV[2])) do
+  local doc = redis.call('HGET', KEYS[1], id)
   out[#out + 1] = id
-  out[#out + 1] = redis.call('HGET', KEYS[1], id)
+  out[#out + 1] = doc and with_times(id, doc)
 end
 return out
+"""
+
+#: ARGV: id.  Returns the job as C{with_times} gives it, or false.
+GET = _PROLOGUE + """
+local doc = redis.call('HGET', KEYS[1], ARGV[1])
+return doc and with_times(ARGV[1], doc)
 """
 
 #: ARGV: channel, node, ids...  A scheduler leaving: releases its claims on
@@ -324,14 +475,26 @@ return 0
 
 #: ARGV: (id, size, record) triples.  Pushes each record on its job's
 #: history, keeping the newest `size`; records of jobs that are not stored
-#: are dropped.  Returns how many were kept.
-APPEND_RUNS = _PROLOGUE + """
+#: are dropped, but for ended jobs whose history is kept for a while
+#: (L{_POLICY_KEYS}).  A job stored again under such an id keeps it for good.
+#: Returns how many were kept.
+APPEND_RUNS = _PROLOGUE + _POLICY_KEYS + """
 local kept = 0
+local now = nil
 for i = 1, #ARGV, 3 do
+  local key = history(ARGV[i])
+  local ends = nil
   if redis.call('HEXISTS', KEYS[1], ARGV[i]) == 1 then
-    local key = history(ARGV[i])
+    if redis.call('ZREM', retained, ARGV[i]) == 1 then redis.call('PERSIST', key) end
+  else
+    ends = tonumber(redis.call('ZSCORE', retained, ARGV[i]) or 0)
+    now = now or server_time()
+    if ends <= now then ends = false end
+  end
+  if ends ~= false then
     redis.call('LPUSH', key, ARGV[i + 2])
     redis.call('LTRIM', key, 0, tonumber(ARGV[i + 1]) - 1)
+    if ends then redis.call('EXPIRE', key, math.max(1, math.ceil(ends - now))) end
     kept = kept + 1
   end
 end
@@ -409,6 +572,7 @@ class Script:
 
 
 SCRIPTS = {name: Script(name, source) for name, source in dict(
-    add=ADD, update=UPDATE, remove=REMOVE, remove_all=REMOVE_ALL, acquire=ACQUIRE,
+    add=ADD, add_each=ADD_EACH, update=UPDATE, remove=REMOVE, remove_all=REMOVE_ALL, acquire=ACQUIRE,
+    advance=ADVANCE, get=GET,
     next=NEXT, page=PAGE, page_by_id=PAGE_BY_ID, release=RELEASE, shelve=SHELVE,
     append_runs=APPEND_RUNS, beat=BEAT, instance=INSTANCE, members=MEMBERS).items()}

@@ -320,8 +320,16 @@ class JobsAPI:
         limit = integer(params, "limit", None, 1, 10000)
 
         def found(job):
-            return self.scheduler.job_history(job.id, job.jobstore, limit)
-        d = self._find(job_id).addCallback(found)
+            if job is not None:
+                return self.scheduler.job_history(job.id, job.jobstore, limit)
+            # Gone, but an ended job keeps its history for a while.
+            return self.scheduler.job_history(job_id, None, limit).addCallback(kept)
+
+        def kept(runs):
+            if not runs:
+                raise NoSuchJob("no job with id %r" % (job_id,))
+            return runs
+        d = self.scheduler.get_job(job_id).addCallback(found)
         return d.addCallback(lambda runs: {
             "history": wire_history(runs, self.tz, HISTORY_BYTES)})
 
