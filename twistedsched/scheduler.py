@@ -1377,6 +1377,9 @@ class Scheduler(service.Service):
                     round(duration * 1e6) / 1e6)     # (round(duration, 6), at a third of the cost)
                 if not self._processing:
                     self._run_log.flush()
+        elif result is None and not details and not self._wanted & _OK_RUN_EVENTS \
+                and not job.retries and job.origin is None:
+            self._keep_ok(job, run_time, started, duration)
         else:
             self._record(job, run_time, "ok", started, duration, details=details,
                          result=None if result is None else summarize_result(result))
@@ -1496,6 +1499,25 @@ class Scheduler(service.Service):
         if self._wants(ev.EVENT_JOB_RUN):
             self._dispatch(ev.JobRunEvent(job.id, job.jobstore, job.name, record,
                                           run_time, started, runs))
+
+    def _keep_ok(self, job, run_time, started, duration):
+        """
+        What L{_record} does for a run that went well, returned nothing, and
+        is kept for its history only (no listener, no policy label): the
+        usual run of a one-shot job its store retains.
+        """
+        record = make_record(run_time, "ok", self.scheduler_id, started, duration)
+        if self.log_runs:
+            self._log_ok(job, run_time, started, record["duration"])
+        store = self._jobstores.get(job.jobstore)
+        if store is None:
+            return
+        try:
+            d = store.append_run(job.id, record, self._history_size)
+        except Exception:
+            d = defer.fail()
+        if not d.called or isinstance(d.result, Failure):   # (a done write: no more)
+            d.addErrback(self._history_failed, job.id)
 
     def _log_run(self, job, run_time, record, failure):
         """One structured log event per run (fields for C{twistd --logger} JSON output)."""
