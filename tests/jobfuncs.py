@@ -8,6 +8,10 @@ import threading
 import time
 
 
+def nothing():
+    """Return nothing (a run with no result)."""
+
+
 def square(x):
     return x * x
 

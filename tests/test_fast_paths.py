@@ -334,7 +334,7 @@ class _BrokenUpdates(MemoryJobStore):
 class _DeferredWrites(MemoryJobStore):
     """A memory store without the at-once writes: due jobs go back by Deferred."""
 
-    remove_job_now = update_job_now = None
+    remove_job_now = update_job_now = append_run_now = None
     writes = 0
 
     def remove_job(self, job_id):
@@ -396,6 +396,46 @@ class DueJobWriteTests(unittest.TestCase):
         clock.advance(0.12345678)
         [event] = logged
         self.assertEqual(event["duration"], 0.123457)
+
+
+class KeptRunTests(unittest.TestCase):
+    """A run kept at once (append_run_now, a tuple) reads back as a full record."""
+
+    def _history(self, store, trigger, **options):
+        sched, clock = make_scheduler(self, jobstores={"default": store})
+        clock.advance(0.25)         # a start time with a fraction
+
+        def slow():                 # (a run that takes time: started != ended)
+            d = defer.Deferred()
+            clock.callLater(1.5, d.callback, None)
+            return d
+        sched.add_job(slow, trigger, id="j", **options)
+        clock.advance(10)
+        clock.advance(1.5)
+        return self.successResultOf(sched.job_history("j"))
+
+    def test_same_record_as_by_append_run(self):
+        for trigger, options in (("date", {"run_date": after(10)}),
+                                 ("interval", {"seconds": 10})):
+            fast = self._history(MemoryJobStore(), trigger, **options)
+            slow = self._history(_DeferredWrites(), trigger, **options)
+            self.assertEqual(len(fast), 1)
+            self.assertEqual(fast, slow)
+            self.assertEqual((fast[0]["outcome"], fast[0]["error"], fast[0]["result"],
+                              fast[0]["duration"]), ("ok", None, None, 1.5))
+
+    def test_a_failing_write_at_once_is_logged_and_the_job_goes_on(self):
+        store = MemoryJobStore()
+
+        def broken(*args):
+            raise RuntimeError("store is sad")
+        store.append_run_now = broken
+        sched, clock = make_scheduler(self, jobstores={"default": store})
+        sched.add_job(jobfuncs.nothing, "interval", seconds=10, id="j")
+        clock.advance(10)
+        clock.advance(10)
+        self.assertEqual(sched.counters["executed"], 2)
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 2)
 
 
 class AddTests(unittest.TestCase):

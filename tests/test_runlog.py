@@ -139,8 +139,8 @@ class OneShotHistoryTests(unittest.TestCase):
         sched, clock = make_scheduler(self, history_retention=0)
         sent = []
         store = sched._default_store()
-        real = store.append_run
-        store.append_run = lambda *args: sent.append(args[0]) or real(*args)
+        real = store.append_run_now
+        store.append_run_now = lambda *args: sent.append(args[0]) or real(*args)
         sched.add_job(ok, "date", run_date=after(10), id="once")
         sched.add_job(ok, "interval", seconds=10, id="every")
         clock.advance(10)
@@ -150,8 +150,8 @@ class OneShotHistoryTests(unittest.TestCase):
         sched, clock = make_scheduler(self, history_retention=60)
         sent = []
         store = sched._default_store()
-        real = store.append_run
-        store.append_run = lambda *args: sent.append(args[0]) or real(*args)
+        real = store.append_run_now
+        store.append_run_now = lambda *args: sent.append(args[0]) or real(*args)
         sched.add_job(ok, "date", run_date=after(10), id="once")
         clock.advance(10)
         self.assertEqual(sent, ["once"])

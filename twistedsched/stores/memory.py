@@ -16,10 +16,11 @@ O(k log k) for k jobs, so that a first page stays quick after any change
 whatever the store's size; a listing further than that is sorted once and
 reused while nothing changes.
 
-C{add_job_now}, C{remove_job_now} and C{update_job_now} are C{add_job},
-C{remove_job} and C{update_job} without the Deferred: the scheduler adds jobs
-and writes due jobs back through them (a subclass that changes one of a pair
-changes the other too).
+C{add_job_now}, C{remove_job_now}, C{update_job_now} and C{append_run_now}
+are C{add_job}, C{remove_job}, C{update_job} and C{append_run} without the
+Deferred: the scheduler adds jobs, writes due jobs back and keeps one-shot
+jobs' runs through them (a subclass that changes one of a pair changes the
+other too).
 
 Each job's last runs are a short list of tuples (a deque would cost a 64-slot
 block, tuples take half the memory of dicts), capped and removed with the job;
@@ -69,6 +70,13 @@ def _deferred(func, name=None):
     wrapper.__name__ = name or func.__name__
     wrapper.__doc__ = func.__doc__
     return wrapper
+
+
+def _from_record(append_run_now):
+    """C{append_run_now} taking a record dict (L{append_run <IJobStore.append_run>}'s form)."""
+    def append_run(self, job_id, record, size):
+        return append_run_now(self, job_id, tuple(map(record.get, FIELDS)), size)
+    return append_run
 
 
 @implementer(IJobStore)
@@ -335,8 +343,8 @@ class MemoryJobStore:
             return None
         return held[1]
 
-    @_deferred
-    def append_run(self, job_id, record, size):
+    def append_run_now(self, job_id, run, size):
+        """C{append_run} at once, of a record given as a tuple in L{FIELDS} order."""
         if size <= 0:
             return None
         runs = self._runs.get(job_id)
@@ -349,10 +357,12 @@ class MemoryJobStore:
                 runs = self._kept(job_id) if self._retained else None
                 if runs is None:
                     return None
-        runs.append(tuple(map(record.get, FIELDS)))
+        runs.append(run)
         if len(runs) > size:
             del runs[:len(runs) - size]
         return None
+
+    append_run = _deferred(_from_record(append_run_now), "append_run")
 
     @_deferred
     def get_runs(self, job_id, limit=None):
