@@ -349,14 +349,16 @@ class MemoryJobStore:
             return None
         runs = self._runs.get(job_id)
         if runs is None:
+            held = self._retained.get(job_id) if self._retained else None
             if job_id in self._jobs:
                 # A job added again under the id of an ended one continues its history.
-                held = self._retained.pop(job_id, None) if self._retained else None
+                if held is not None:
+                    del self._retained[job_id]
                 runs = self._runs[job_id] = held[1] if held is not None else []
+            elif held is None:
+                return None
             else:
-                runs = self._kept(job_id) if self._retained else None
-                if runs is None:
-                    return None
+                runs = held[1]      # (if its time is up, unread: see _kept)
         runs.append(run)
         if len(runs) > size:
             del runs[:len(runs) - size]
