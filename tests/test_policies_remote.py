@@ -114,6 +114,37 @@ class ClientTests(ClientTestCase):
         yield self.assertFailure(self.client.modify_job("g", policy_state={}), BadArgument)
 
 
+class CountsInExportsTests(ClientTestCase):
+    """An export keeps a job's counts, so that an import goes on counting."""
+
+    @defer.inlineCallbacks
+    def test_counts_carried_by_an_export(self):
+        from twistedsched.ctl import export_entry, import_entry
+        self.sched.remote_min_interval = 0      # (runs by hand at once)
+        yield self.client.add_job("greet", ("interval", "1h"), id="g", max_runs=3)
+        yield self.client.run_job("g")
+        yield deferLater(reactor, 0, lambda: None)
+        [exported] = [export_entry(job.data) for job in (yield self.client.get_jobs())]
+        self.assertEqual(exported["options"]["policy_state"], {"runs": 1})
+        yield self.client.remove_job("g")
+        [result] = yield self.client.add_jobs([import_entry(exported)])
+        self.assertNotIn("error", result)
+        job = yield self.client.get_job("g")
+        self.assertEqual(job.data["policy_state"]["runs"], 1)
+        yield self.client.run_job("g")
+        yield self.client.run_job("g")
+        yield deferLater(reactor, 0, lambda: None)
+        self.assertIsNone((yield self.client.get_job("g")))     # 3 runs in all: removed
+
+    @defer.inlineCallbacks
+    def test_bad_counts_refused(self):
+        for bad in ({"runs": -1}, {"bogus": 1}, "x", {"runs": True}, {"failures": 1.5}):
+            e = yield self.assertFailure(self.client.add_job(
+                "greet", ("interval", "1h"), policy_state=bad), BadArgument)
+            self.assertIn("policy_state", str(e))
+        self.assertEqual((yield self.client.get_jobs()), [])
+
+
 class ConsolePolicyTests(ConsoleTestCase):
     """The console's next command, and the policies in add, show and jobs."""
 

@@ -21,6 +21,7 @@ from twisted.internet import defer, error
 from twisted.internet.task import react
 
 from twistedsched.client import ControlError, NotAuthorized, connect
+from twistedsched import policies
 from twistedsched.control import MAX_PAGE
 from twistedsched.history import HISTORY_HEADERS, TIME_FIELDS, history_rows, last_result
 from twistedsched.errors import BadArgumentError, SchedulerError
@@ -469,6 +470,9 @@ def export_entry(data):
     """One job of an export, from the daemon's description of it (C{RemoteJob.data})."""
     options = {key: value for key, value in data.get("options", {}).items()
                if key not in _NOT_IMPORTED}
+    counts = policies.exported_counts(data.get("policy_state") or {})
+    if counts:          # (so that max_runs and pause_after_failures go on counting)
+        options["policy_state"] = counts
     return {"id": data["id"], "name": data["name"], "task": data.get("task"),
             "args": data.get("args", []), "kwargs": data.get("kwargs", {}),
             "trigger": data.get("trigger_dict"), "paused": data.get("paused", False),

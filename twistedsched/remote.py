@@ -31,7 +31,7 @@ from twistedsched.triggers.budget import check_dict_tree, run_metered
 #: Job options a remote client may set when adding or modifying a job.
 REMOTE_OPTIONS = ("misfire_grace_time", "coalesce", "max_instances", "jitter", "timeout",
                   "recover", "replace_existing", "executor", "jobstore",
-                  "paused") + policies.OPTIONS
+                  "paused", "policy_state") + policies.OPTIONS
 
 #: The longest job id or name a remote client may give.
 MAX_ID_LENGTH = 200
@@ -358,6 +358,8 @@ def check_remote_options(options):
             raise BadArgumentError("replace_existing: expected true or false, not %r" % (value,))
         elif key in ("executor", "jobstore") and not isinstance(value, str):
             raise BadArgumentError("%s: expected an alias, not %r" % (key, value))
+        elif key == "policy_state":         # counts carried by an export
+            checked[key] = policies.check_counts(value)
         else:
             checked[key] = value
     return checked

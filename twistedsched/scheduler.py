@@ -438,7 +438,7 @@ class Scheduler(service.Service):
     def add_job(self, func, trigger=None, *, args=(), kwargs=None, id=None, name=None,
                 misfire_grace_time=UNSET, coalesce=UNSET, max_instances=UNSET,
                 jitter=UNSET, timeout=UNSET, recover=UNSET, next_run_time=UNSET,
-                replace_existing=False,
+                replace_existing=False, policy_state=None,
                 jobstore="default", executor="default", **trigger_args):
         """
         Schedule C{func}: a callable, a registered task name, or a text
@@ -447,7 +447,8 @@ class Scheduler(service.Service):
         trigger means run once, now.  C{next_run_time=None} adds the job
         paused.  The keywords also take the options of the job policies
         (C{max_runs}, C{pause_after_failures}, C{retries}, C{retry_delay},
-        C{retry_max_delay}: see L{twistedsched.policies}).
+        C{retry_max_delay}: see L{twistedsched.policies}); C{policy_state}
+        the counts it starts with (C{{"runs": 2}}: those of an export).
 
         Wrong arguments raise at once; the returned Deferred fires with the
         L{Job}, or fails with L{ConflictingIdError} when the id is taken.
@@ -478,7 +479,7 @@ class Scheduler(service.Service):
             runner = self._lookup_executor(executor)
         job = Job(self, func, trigger, id=id, name=name, args=args, kwargs=kwargs,
                   task=task, func_ref=func_ref, executor=executor, jobstore=jobstore,
-                  options_checked=True, **options)
+                  options_checked=True, policy_state=policy_state, **options)
         self._check_runnable(job, runner)
         if job.exclude is not None:
             calendars.check_names(job.exclude, self.calendars)

@@ -104,6 +104,33 @@ def check_state(state):
     return dict(state)
 
 
+#: The counts of a job's policy state that an export keeps and an import may give.
+COUNTS = (maxruns.RUNS, pausefailures.FAILURES)
+
+
+def check_counts(counts):
+    """
+    The counts a remote client gives a job (C{policy_state} of an import:
+    C{{"runs": 2, "failures": 0}}), checked (L{BadArgumentError} if wrong).
+    """
+    if not isinstance(counts, dict):
+        raise BadArgumentError("policy_state: expected a JSON object of counts, not %r"
+                               % (counts,))
+    for key, value in counts.items():
+        if key not in COUNTS:
+            raise BadArgumentError("policy_state: unknown count %r (known: %s)" % (
+                key, ", ".join(COUNTS)))
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 10 ** 12:
+            raise BadArgumentError("policy_state: %s: expected a whole number >= 0, not %r"
+                                   % (key, value))
+    return dict(counts)
+
+
+def exported_counts(described):
+    """The counts of a job's described state (L{describe_state}) worth exporting."""
+    return {key: described[key] for key in COUNTS if described.get(key)}
+
+
 def applies(job):
     """Does any policy act after this job's runs?  (Cheap: asked after every run.)"""
     return job.origin is None and (job.max_runs is not None or bool(job.retries)
@@ -206,5 +233,6 @@ def describe_state(job):
             "paused_reason": state.get(pausefailures.REASON) if job.paused else None}
 
 
-__all__ = ["IPolicyStore", "OPTIONS", "DEFAULTS", "check_option", "check_state", "applies", "run_ended",
+__all__ = ["IPolicyStore", "OPTIONS", "DEFAULTS", "COUNTS", "check_option", "check_state",
+           "check_counts", "exported_counts", "applies", "run_ended",
            "run_label", "resumed", "describe_options", "describe_state"]
