@@ -135,26 +135,25 @@ class OneShotHistoryTests(unittest.TestCase):
     (history_retention=0); else its store keeps it for a while.
     """
 
-    def test_no_record_sent_for_a_one_shot_job(self):
-        sched, clock = make_scheduler(self, history_retention=0)
+    def records_sent(self, retention, *jobs):
+        """The ids whose runs were sent to the store when C{jobs} (trigger args) ran."""
+        sched, clock = make_scheduler(self, history_retention=retention)
         sent = []
         store = sched._default_store()
         real = store.append_run_now
         store.append_run_now = lambda *args: sent.append(args[0]) or real(*args)
-        sched.add_job(ok, "date", run_date=after(10), id="once")
-        sched.add_job(ok, "interval", seconds=10, id="every")
+        for job_id, trigger, options in jobs:
+            sched.add_job(ok, trigger, id=job_id, **options)
         clock.advance(10)
-        self.assertEqual(sent, ["every"])
+        return sent
+
+    def test_no_record_sent_for_a_one_shot_job(self):
+        self.assertEqual(self.records_sent(0, ("once", "date", {"run_date": after(10)}),
+                                           ("every", "interval", {"seconds": 10})), ["every"])
 
     def test_record_sent_for_a_one_shot_job_with_retention(self):
-        sched, clock = make_scheduler(self, history_retention=60)
-        sent = []
-        store = sched._default_store()
-        real = store.append_run_now
-        store.append_run_now = lambda *args: sent.append(args[0]) or real(*args)
-        sched.add_job(ok, "date", run_date=after(10), id="once")
-        clock.advance(10)
-        self.assertEqual(sent, ["once"])
+        self.assertEqual(self.records_sent(60, ("once", "date", {"run_date": after(10)})),
+                         ["once"])
 
     def test_one_shot_run_still_told_to_listeners(self):
         from twistedsched import events as ev

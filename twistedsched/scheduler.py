@@ -1485,12 +1485,7 @@ class Scheduler(service.Service):
         if keep:
             store = self._jobstores.get(job.jobstore)
             if store is not None:
-                try:
-                    d = store.append_run(job.id, record, self._history_size)
-                except Exception:
-                    d = defer.fail()
-                if not d.called or isinstance(d.result, Failure):   # (a done write: no more)
-                    d.addErrback(self._history_failed, job.id)
+                self._append_run(store, job.id, record)
         if self._wants(ev.EVENT_JOB_RUN):
             self._dispatch(ev.JobRunEvent(job.id, job.jobstore, job.name, record,
                                           run_time, started, runs))
@@ -1515,13 +1510,17 @@ class Scheduler(service.Service):
             except Exception:
                 self._history_failed(Failure(), job.id)
             return
-        record = make_record(run_time, "ok", self.scheduler_id, started, duration)
+        self._append_run(store, job.id, make_record(run_time, "ok", self.scheduler_id, started,
+                                                    duration))
+
+    def _append_run(self, store, job_id, record):
+        """Send a run's record to its job's store; a failed write is logged."""
         try:
-            d = store.append_run(job.id, record, self._history_size)
+            d = store.append_run(job_id, record, self._history_size)
         except Exception:
             d = defer.fail()
         if not d.called or isinstance(d.result, Failure):   # (a done write: no more)
-            d.addErrback(self._history_failed, job.id)
+            d.addErrback(self._history_failed, job_id)
 
     def _log_run(self, job, run_time, record, failure):
         """One structured log event per run (fields for C{twistd --logger} JSON output)."""
