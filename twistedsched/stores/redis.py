@@ -922,10 +922,9 @@ class RedisJobStore(RedisPolicies):
         run times) has only its run times written, unless its policy state
         changed too.
         """
-        if job.id in self._claimed:
-            due = self._due.get(job.id)
-            if due is not None and due[0] is job and job.next_run_time is not None \
-                    and job.policy_state == due[1]:
+        due = self._write_back(job.id)
+        if due is not None and due[0] is job:
+            if job.next_run_time is not None and job.policy_state == due[1]:
                 fire = job.scheduled_run_time
                 when = score(job.next_run_time)
                 return self._queue_write(job.id, "a", when, "" if fire is None or fire ==
@@ -935,12 +934,25 @@ class RedisJobStore(RedisPolicies):
             except Exception:
                 return defer.fail()
             return self._queue_write(job.id, "u", doc, when)
+        # Any other write is a change, even of a job this store holds: sent
+        # after what is queued, always written, and announced.
         try:
             doc, when = self._encode(job)
         except Exception:
             return defer.fail()
         d = self._script("update", [self.channel, self.node_id, job.id, doc, when, "change"])
         return d.addCallback(self._updated, job.id)
+
+    def _write_back(self, job_id):
+        """
+        The (job, policy state) this store handed out as due for C{job_id}
+        and whose write-back is not queued yet, taken: the first write of
+        a claimed job is its scheduler's write-back; any later one (while
+        that write-back is queued or in flight) is a change.
+        """
+        if job_id not in self._claimed:
+            return None
+        return self._due.pop(job_id, None)
 
     def _updated(self, result, job_id):
         result = int(result)
@@ -1037,7 +1049,7 @@ class RedisJobStore(RedisPolicies):
 
     def remove_job(self, job_id):
         """Remove a job; fail with L{JobLookupError} if there is none."""
-        if job_id in self._claimed:
+        if self._write_back(job_id) is not None:
             return self._queue_write(job_id, "r", "", "")
         d = self._script("remove", [self.channel, self.node_id, job_id, "change"])
         return d.addCallback(lambda removed: None if int(removed) else _raise(

@@ -317,7 +317,9 @@ return table.concat(out)
 #: still holds the claim; 'u' (a whole new document) with the document and
 #: its score ('' = paused), written only if this node still holds the
 #: claim; 'r' (removed: it ended as it ran, so its history is kept as
-#: L{_POLICY_KEYS} says) with '' and ''.  Every claim of the entries is
+#: L{_POLICY_KEYS} says) with '' and '', removed only if this node still
+#: holds the claim (else another changed it, or removed it and added a job
+#: under its id, meanwhile).  Every claim of the entries is
 #: released; nothing is published.  Returns one result per entry: 1 (written), 0 (no such job) or -1 (claim lost:
 #: not written).
 ADVANCE = _PROLOGUE + _POLICY_KEYS + """
@@ -331,7 +333,10 @@ while i <= #ARGV do
   local op, id, a, b = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
   local tokens = tonumber(ARGV[i + 4])
   local result = 1
-  if op == 'r' then
+  if op == 'r' and redis.call('HEXISTS', KEYS[1], id) == 1
+      and redis.call('HGET', KEYS[4], id) ~= node then
+    result = -1     -- changed, or removed and added again, by another meanwhile
+  elseif op == 'r' then
     result = redis.call('HDEL', KEYS[1], id)
     redis.call('ZREM', KEYS[9], id)
     redis.call('ZREM', KEYS[2], id)

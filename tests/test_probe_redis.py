@@ -1,0 +1,132 @@
+"""
+Hostile tests of the Redis store's batched write-backs and of the policies'
+keys in Redis: changes made while a claimed job's write-back is queued or in
+flight, stale write-backs of one-shot jobs, unreadable pending retries.
+Against a real redis-server.
+"""
+
+import datetime as _dt
+import json
+
+from twisted.internet import defer
+from twisted.trial import unittest
+
+from tests.helpers import START, after
+from tests.test_redis_store import RedisTestCase, tasks
+
+NOW = START + _dt.timedelta(seconds=10)
+
+
+class ChangeDuringWriteBackTests(RedisTestCase):
+    """
+    A change made by the scheduler holding a claim, while the claim's
+    write-back is on its way, is a change: it is kept.
+    """
+
+    @defer.inlineCallbacks
+    def claimed(self, store, *job_ids):
+        sched, _ = self.make_scheduler(store=store, start=False)
+        for job_id in job_ids:
+            yield sched.add_job("record", "interval", seconds=10, id=job_id,
+                                jobstore="redis")
+        jobs = yield store.acquire_due_jobs(NOW, 10)
+        self.assertEqual(sorted(job.id for job in jobs), sorted(job_ids))
+        return sched, {job.id: job for job in jobs}
+
+    @defer.inlineCallbacks
+    def test_pause_while_write_back_in_flight(self):
+        """
+        The scheduler writes back a due job (sent, not yet answered); the
+        job is paused meanwhile through the same store: it stays paused.
+        """
+        store = self.make_store(tasks=tasks())
+        sched, jobs = yield self.claimed(store, "j")
+        job = jobs["j"]
+        job.next_run_time = job.scheduled_run_time = after(20)
+        written = store.update_job(job)
+        store._flush_batch()                    # in flight, unanswered
+        paused = job.copy()
+        paused.next_run_time = paused.scheduled_run_time = None
+        yield defer.gatherResults([written, store.update_job(paused)])
+        stored = yield store.lookup_job("j")
+        self.assertIsNone(stored.next_run_time)
+        self.assertEqual(store._claimed, set())
+
+    @defer.inlineCallbacks
+    def test_modify_queued_after_write_back(self):
+        """A change queued after the write-back in the same turn is kept too."""
+        store = self.make_store(tasks=tasks())
+        sched, jobs = yield self.claimed(store, "j")
+        job = jobs["j"]
+        job.next_run_time = job.scheduled_run_time = after(20)
+        written = store.update_job(job)
+        changed = job.copy()
+        changed.name = "changed"
+        yield defer.gatherResults([written, store.update_job(changed)])
+        stored = yield store.lookup_job("j")
+        self.assertEqual((stored.name, stored.next_run_time), ("changed", after(20)))
+
+    @defer.inlineCallbacks
+    def test_removal_while_write_back_in_flight(self):
+        """
+        A user's removal of a job whose write-back is in flight removes it,
+        tells the others (a change) and deletes its history (it did not end).
+        """
+        store = self.make_store(tasks=tasks())
+        sched, jobs = yield self.claimed(store, "j")
+        yield store.append_run("j", {"outcome": "ok"}, 10)
+        yield store.set_retention(3600, 100)
+        job = jobs["j"]
+        job.next_run_time = job.scheduled_run_time = after(20)
+        written = store.update_job(job)
+        store._flush_batch()
+        removed = store.remove_job("j")
+        yield defer.DeferredList([written, removed], consumeErrors=True)
+        yield removed
+        self.assertIsNone((yield store.lookup_job("j")))
+        self.assertEqual((yield store.get_runs("j")), [])
+
+
+class StaleOneShotWriteBackTests(RedisTestCase):
+    """
+    The write-back of a one-shot job (its removal) by a scheduler that lost
+    its claim does not remove what another scheduler made of the job meanwhile.
+    """
+
+    @defer.inlineCallbacks
+    def claim_one_shot(self):
+        mine = self.make_store(tasks=tasks())
+        other, _ = self.make_scheduler(store=self.make_store(tasks=tasks()), start=False)
+        yield other.add_job("record", "date", run_date=after(5), id="once", jobstore="redis")
+        claimed = yield mine.acquire_due_jobs(NOW, 10)
+        self.assertEqual([job.id for job in claimed], ["once"])
+        return mine, other
+
+    @defer.inlineCallbacks
+    def test_rescheduled_meanwhile(self):
+        mine, other = yield self.claim_one_shot()
+        yield other.modify_job("once", "redis", next_run_time=after(3600))
+        yield mine.remove_job("once")           # the scheduler's write-back
+        stored = yield mine.lookup_job("once")
+        self.assertIsNotNone(stored)
+        self.assertEqual(stored.next_run_time, after(3600))
+
+    @defer.inlineCallbacks
+    def test_removed_and_added_again_meanwhile(self):
+        mine, other = yield self.claim_one_shot()
+        yield other.remove_job("once", "redis")
+        yield other.add_job("record", "interval", seconds=60, id="once", args=["new"],
+                            jobstore="redis")
+        yield mine.remove_job("once")
+        stored = yield mine.lookup_job("once")
+        self.assertIsNotNone(stored)
+        self.assertEqual(stored.args, ("new",))
+
+    @defer.inlineCallbacks
+    def test_unchanged_one_shot_is_removed(self):
+        """(The guard's other side: a write-back that holds the claim removes it.)"""
+        mine, other = yield self.claim_one_shot()
+        yield mine.remove_job("once")
+        self.assertIsNone((yield mine.lookup_job("once")))
+        self.assertEqual(mine._claimed, set())
+
