@@ -130,3 +130,40 @@ class StaleOneShotWriteBackTests(RedisTestCase):
         self.assertIsNone((yield mine.lookup_job("once")))
         self.assertEqual(mine._claimed, set())
 
+
+class UnreadableRetryTests(RedisTestCase):
+    """Pending retries in Redis that cannot be read hide no other retry."""
+
+    @defer.inlineCallbacks
+    def test_unreadable_retries_set_aside(self):
+        store = self.make_store(tasks=tasks())
+        sched, _ = self.make_scheduler(store=store, start=False)
+        yield sched.add_job("record", "interval", seconds=10, id="j", jobstore="redis")
+        key = self.namespace + ":retries"
+        for i in range(100):
+            self.server.command("ZADD", key, 0, "garbage %d" % i)
+        self.server.command("ZADD", key, 0, json.dumps(["j", "two", 0]))
+        self.server.command("ZADD", key, 0, json.dumps([["j"], 2, 0]))
+        self.server.command("ZADD", key, 0, "x" * 3000000)
+        member = yield store.add_retry("j", 2, after(0), NOW.timestamp())
+        seen = []
+        for _ in range(3):
+            seen = yield store.pending_retries()
+            if seen:
+                break
+        self.assertEqual([(retry[0], retry[1], retry[2]) for retry in seen], [(member, "j", 2)])
+        self.assertEqual(self.server.command("ZCARD", key + ":unreadable"), b":103\r\n")
+        self.assertEqual(self.server.command("ZCARD", key), b":1\r\n")
+        self.assertTrue((yield store.take_retry(member)))
+        yield store.remove_all_jobs()
+        self.assertEqual(self.server.command("EXISTS", key + ":unreadable"), b":0\r\n")
+
+    @defer.inlineCallbacks
+    def test_carried_job_not_loadable_here_stays(self):
+        """A retry whose carried job this scheduler cannot load stays for another."""
+        store = self.make_store(tasks=tasks(), allowed_modules=[])
+        key = self.namespace + ":retries"
+        doc = json.dumps({"id": "gone", "func": "os:system", "trigger": {"type": "date"}})
+        self.server.command("ZADD", key, 0, json.dumps(["gone", 2, 0, doc]))
+        self.assertEqual((yield store.pending_retries()), [])
+        self.assertEqual(self.server.command("ZCARD", key), b":1\r\n")

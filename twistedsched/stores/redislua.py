@@ -264,7 +264,7 @@ for _, id in ipairs(redis.call('HKEYS', KEYS[1])) do
 end
 for _, id in ipairs(redis.call('ZRANGE', retained, 0, -1)) do redis.call('DEL', history(id)) end
 redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[9], KEYS[10], KEYS[11],
-           retained, ns .. ':retries', scheduled_key())
+           retained, ns .. ':retries', ns .. ':retries:unreadable', scheduled_key())
 redis.call('PUBLISH', ARGV[1], ARGV[2] .. ' cleared *')
 return 1
 """
