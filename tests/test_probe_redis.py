@@ -167,3 +167,28 @@ class UnreadableRetryTests(RedisTestCase):
         self.server.command("ZADD", key, 0, json.dumps(["gone", 2, 0, doc]))
         self.assertEqual((yield store.pending_retries()), [])
         self.assertEqual(self.server.command("ZCARD", key), b":1\r\n")
+
+
+class JobCacheArgumentsTests(RedisTestCase):
+    """A due job kept decoded hands each run arguments of its own."""
+
+    @defer.inlineCallbacks
+    def test_run_that_changes_its_arguments(self):
+        """
+        A run that changes its list and dict arguments in place does not
+        change what the next run of the same document gets (as when it is
+        decoded from JSON, as on any other scheduler).
+        """
+        sched, _ = self.make_scheduler(start=False)
+        yield sched.add_job("record", "interval", seconds=10, id="j", args=[[1, 2]],
+                            kwargs={"seen": {"n": 0}, "log": []}, jobstore="redis")
+        store = self.make_store(tasks=tasks())
+        for when in (10, 20):
+            [job] = yield store.acquire_due_jobs(after(when), 10)
+            self.assertEqual((job.args, job.kwargs),
+                             (([1, 2],), {"seen": {"n": 0}, "log": []}))
+            job.args[0].append(3)
+            job.kwargs["seen"]["n"] += 1
+            job.kwargs["log"].append("ran")
+            job.next_run_time = job.scheduled_run_time = after(when + 10)
+            yield store.update_job(job)

@@ -11,6 +11,7 @@ one scheduler, with a lease; changes are announced on a pub/sub channel so
 that every scheduler re-arms its timer at once.  See C{docs/redis.rst}.
 """
 
+import copy
 import datetime as _dt
 import json
 import os
@@ -792,12 +793,14 @@ class RedisJobStore(RedisPolicies):
         """A copy of the job kept for C{doc}, or the job decoded (and kept)."""
         kept = self._decoded.pop(job_id, None)
         if kept is not None and kept[0] == doc:
-            job = kept[1].copy()
+            job = _copy(kept[1], kept[2])
             if job.task:        # (the registry may have changed meanwhile)
                 job.func = self._task_registry().lookup(job.task)
         else:
             job = self._decode(doc)
-            kept = (doc, job.copy()) if self.job_cache else None
+            if self.job_cache:
+                containers = _containers(job)
+                kept = (doc, _copy(job, containers), containers)
         if kept is not None:
             if len(self._decoded) >= self.job_cache:
                 del self._decoded[next(iter(self._decoded))]      # the least recently due
@@ -1265,6 +1268,21 @@ def _items(reply):
 
 def _text(value):
     return value.decode() if isinstance(value, bytes) else value
+
+
+def _copy(job, containers):
+    """A copy of a job; with C{containers}, its arguments copied through too."""
+    job = job.copy()
+    if containers:      # arguments a run may change in place: its own
+        job.args = copy.deepcopy(job.args)
+        job.kwargs = copy.deepcopy(job.kwargs)
+    return job
+
+
+def _containers(job):
+    """Does a job have list or dict arguments (that a run could change in place)?"""
+    return any(type(value) in (list, dict) for value in job.args) or any(
+        type(value) in (list, dict) for value in job.kwargs.values())
 
 
 
