@@ -145,6 +145,7 @@ class UnreadableRetryTests(RedisTestCase):
         self.server.command("ZADD", key, 0, json.dumps(["j", "two", 0]))
         self.server.command("ZADD", key, 0, json.dumps([["j"], 2, 0]))
         self.server.command("ZADD", key, 0, "x" * 3000000)
+        self.server.command("ZADD", key, 0, json.dumps(["j", 2, 0, "x" * 3000000]))
         member = yield store.add_retry("j", 2, after(0), NOW.timestamp())
         seen = []
         for _ in range(3):
@@ -152,7 +153,7 @@ class UnreadableRetryTests(RedisTestCase):
             if seen:
                 break
         self.assertEqual([(retry[0], retry[1], retry[2]) for retry in seen], [(member, "j", 2)])
-        self.assertEqual(self.server.command("ZCARD", key + ":unreadable"), b":103\r\n")
+        self.assertEqual(self.server.command("ZCARD", key + ":unreadable"), b":104\r\n")
         self.assertEqual(self.server.command("ZCARD", key), b":1\r\n")
         self.assertTrue((yield store.take_retry(member)))
         yield store.remove_all_jobs()
@@ -192,3 +193,26 @@ class JobCacheArgumentsTests(RedisTestCase):
             job.kwargs["log"].append("ran")
             job.next_run_time = job.scheduled_run_time = after(when + 10)
             yield store.update_job(job)
+
+
+class HostileCounterTests(RedisTestCase):
+    """A policy counter in Redis that is not a whole number (edited by hand)."""
+
+    @defer.inlineCallbacks
+    def test_listed_shown_and_counted_again(self):
+        from twistedsched import policies
+        sched, _ = self.make_scheduler()
+        for job_id in ("a", "b", "c"):
+            yield sched.add_job("record", "interval", seconds=1000, id=job_id,
+                                jobstore="redis", max_runs=3)
+        job = yield sched.get_job("b", "redis")
+        yield policies.run_ended(sched, job)
+        self.server.command("HSET", self.namespace + ":policy:b", "runs", "abc")
+        listed = yield sched.get_jobs("redis")
+        self.assertEqual(sorted(job.id for job in listed), ["a", "b", "c"])
+        shown = yield sched.get_job("b", "redis")
+        self.assertNotIn("runs", shown.policy_state)
+        # Its runs count again (from nothing), and it still ends after max_runs.
+        for _ in range(3):
+            yield policies.run_ended(sched, job)
+        self.assertIsNone((yield sched.get_job("b", "redis")))

@@ -43,10 +43,16 @@ log = Logger()
 #: ARGV: id, count a run ('1'/'0'), failed ('1'/'0', '' when failures are not
 #: counted).  KEYS: jobs, the job's counters.  Counts a run's end; returns
 #: {runs, failures}, or {} when the job is not stored.  A job without counters
-#: yet (new, or given counts by modify_job) starts from those of its document.
+#: yet (new, or given counts by modify_job) starts from those of its document;
+#: a counter that is not a whole number (edited by hand) counts again from 0.
 RUN_ENDED = Script("policy_run_ended", """
 local doc = redis.call('HGET', KEYS[1], ARGV[1])
 if not doc then return {} end
+-- A counter that is not a whole number (edited by hand) counts again from 0.
+for _, name in ipairs({'runs', 'failures'}) do
+  local n = redis.call('HGET', KEYS[2], name)
+  if n and not string.match(n, '^%d+$') then redis.call('HSET', KEYS[2], name, 0) end
+end
 if redis.call('EXISTS', KEYS[2]) == 0 then
   local ok, data = pcall(cjson.decode, doc)
   local state = ok and type(data) == 'table' and data['policy_state']
@@ -288,7 +294,8 @@ def _merge_counts(job, counters):
     """
     if not counters:
         return job
-    counters = {_text(name): int(value) for name, value in zip(counters[::2], counters[1::2])}
+    counters = {_text(name): _whole(value, job.id, name)
+                for name, value in zip(counters[::2], counters[1::2])}
     for option, name in COUNTED:
         if getattr(job, option) is None:
             continue
@@ -297,6 +304,17 @@ def _merge_counts(job, counters):
         else:
             job.policy_state.pop(name, None)
     return job
+
+
+def _whole(value, job_id, name):
+    """A counter's value; one that is not a whole number is logged and read as 0."""
+    try:
+        return int(value)
+    except ValueError:
+        log.warn("job {job_id!r}: its policy counter {name!r} in Redis is not a whole "
+                 "number ({value!r}); read as 0 (it counts again from 0)",
+                 job_id=job_id, name=name, value=_text(value)[:100])
+        return 0
 
 
 def _retries(reply, decode):
@@ -310,8 +328,9 @@ def _retries(reply, decode):
         member = _text(member)
         try:
             job_id, attempt, run_time, *carried = json.loads(member)
-            if not isinstance(job_id, str) or len(carried) > 1 \
-                    or not all(isinstance(text, str) for text in carried):
+            if not isinstance(job_id, str) or len(carried) > 1 or not all(
+                    isinstance(text, str) and isinstance(json.loads(text), dict)
+                    for text in carried):
                 raise ValueError("not [job id, attempt, run time, job document]")
             retry = [member, job_id, int(attempt), from_timestamp(run_time), float(due)]
         except Exception as e:
