@@ -216,3 +216,40 @@ class HostileCounterTests(RedisTestCase):
         for _ in range(3):
             yield policies.run_ended(sched, job)
         self.assertIsNone((yield sched.get_job("b", "redis")))
+
+
+class HostileKeysTests(RedisTestCase):
+    """Keys of the namespace edited by hand do not stop the schedule."""
+
+    @defer.inlineCallbacks
+    def test_claim_without_a_lease_holds_nothing(self):
+        """
+        A claim in ns:claims with no lease (no scheduler wrote it) is
+        dropped when the job is due: it was skipped for ever, and every
+        scheduler looked again at once, in a loop.
+        """
+        sched, _ = self.make_scheduler(start=False)
+        yield sched.add_job("record", "interval", seconds=10, id="j", jobstore="redis")
+        self.server.command("HSET", self.namespace + ":claims", "j", "ghost")
+        store = self.make_store(tasks=tasks())
+        self.assertEqual([job.id for job in (yield store.acquire_due_jobs(NOW, 10))], ["j"])
+
+    @defer.inlineCallbacks
+    def test_retention_not_a_number(self):
+        """
+        A retention that is not a number (edited by hand) keeps nothing: a
+        batch with an ended job's removal is written whole (the script
+        failed half-way, leaving the rest of the batch claimed).
+        """
+        sched, _ = self.make_scheduler(start=False)
+        yield sched.add_job("record", "date", run_date=after(5), id="once", jobstore="redis")
+        yield sched.add_job("record", "interval", seconds=10, id="every", jobstore="redis")
+        store = self.make_store(tasks=tasks())
+        self.server.command("HSET", self.namespace + ":retention", "seconds", "abc")
+        self.server.command("HSET", self.namespace + ":retention", "jobs", "100")
+        jobs = {job.id: job for job in (yield store.acquire_due_jobs(NOW, 10))}
+        jobs["every"].next_run_time = jobs["every"].scheduled_run_time = after(20)
+        yield defer.gatherResults([store.remove_job("once"), store.update_job(jobs["every"])])
+        self.assertIsNone((yield store.lookup_job("once")))
+        self.assertEqual((yield store.lookup_job("every")).next_run_time, after(20))
+        self.assertEqual(self.server.command("HLEN", self.namespace + ":claims"), b":0\r\n")

@@ -215,7 +215,7 @@ local retained = ns .. ':retained'
 local function forget(id, ended)
   redis.call('DEL', ns .. ':policy:' .. id, ns .. ':buffered:' .. id)
   local keep = redis.call('HMGET', ns .. ':retention', 'seconds', 'jobs')
-  local seconds, jobs = tonumber(keep[1] or 0), tonumber(keep[2] or 0)
+  local seconds, jobs = tonumber(keep[1]) or 0, tonumber(keep[2]) or 0
   if not ended or seconds <= 0 or jobs <= 0 then
     redis.call('DEL', history(id))
     redis.call('ZREM', retained, id)
@@ -270,8 +270,9 @@ return 1
 """
 
 #: ARGV: node, now (score), limit, lease seconds.
-#: Drops expired claims and dead schedulers' claims, then claims up to
-#: `limit` due jobs that nobody holds, earliest first.  Returns one string
+#: Drops expired claims and dead schedulers' claims (and a claim without a
+#: lease: written by hand), then claims up to `limit` due jobs that nobody
+#: holds, earliest first.  Returns one string
 #: (one bulk reply parses much faster than one per job): for each claimed
 #: job "<length>\n" and that many bytes, "<instances running
 #: elsewhere>\n<id length>\n", the id and the job as C{with_times} gives it.
@@ -290,7 +291,12 @@ local fires = scheduled_key()
 for i = 1, #due, 2 do
   if #out >= limit then break end
   local id = due[i]
-  if redis.call('HEXISTS', KEYS[4], id) == 0 then
+  local claimed = redis.call('HEXISTS', KEYS[4], id) == 1
+  if claimed and not redis.call('ZSCORE', KEYS[5], id) then
+    release(id)     -- a claim without a lease (written by hand): it holds nothing
+    claimed = false
+  end
+  if not claimed then
     local doc = redis.call('HGET', KEYS[1], id)
     if doc then
       redis.call('HSET', KEYS[4], id, ARGV[1])
