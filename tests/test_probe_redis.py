@@ -253,3 +253,21 @@ class HostileKeysTests(RedisTestCase):
         self.assertIsNone((yield store.lookup_job("once")))
         self.assertEqual((yield store.lookup_job("every")).next_run_time, after(20))
         self.assertEqual(self.server.command("HLEN", self.namespace + ":claims"), b":0\r\n")
+
+    @defer.inlineCallbacks
+    def test_unreadable_run_to_recover(self):
+        """
+        An entry of ns:recover that cannot be read is logged; the runs taken
+        with it are still recovered (they were dropped, the heartbeat failing).
+        """
+        store = self.make_store(tasks=tasks(), heartbeat=60, liveness=120)
+        key = self.namespace + ":recover"
+        self.server.command("RPUSH", key, "garbage")
+        self.server.command("RPUSH", key, "%s\nj" % (NOW.timestamp(),))
+        recovered = []
+        original = store._recover
+        self.patch(store, "_recover", lambda run: recovered.append(run) or original(run))
+        yield store._beat()
+        self.assertEqual(recovered, ["garbage", "%s\nj" % (NOW.timestamp(),)])
+        self.assertEqual(len(self.flushLoggedErrors(ValueError)), 1)
+        self.assertEqual(self.server.command("LLEN", key), b":0\r\n")

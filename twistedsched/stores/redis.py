@@ -594,7 +594,11 @@ class RedisJobStore(RedisPolicies):
         self._beating = False
         known, reaped = int(reply[0]), int(reply[1])
         for run in reply[2:]:
-            self._recover(_text(run))
+            try:
+                self._recover(_text(run))
+            except Exception:
+                self.log.failure("a run to recover in Redis namespace {ns!r} cannot be "
+                                 "read: {run!r}", ns=self.namespace, run=run[:200])
         if self._beat_failing:
             self._beat_failing = False
             self.log.info("Redis liveness record of {node} renewed again", node=self.node_id)
