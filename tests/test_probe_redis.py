@@ -11,6 +11,8 @@ import json
 from twisted.internet import defer
 from twisted.trial import unittest
 
+from twistedsched.errors import JobLookupError
+
 from tests.helpers import START, after
 from tests.test_redis_store import RedisTestCase, tasks
 
@@ -129,6 +131,22 @@ class StaleOneShotWriteBackTests(RedisTestCase):
         yield mine.remove_job("once")
         self.assertIsNone((yield mine.lookup_job("once")))
         self.assertEqual(mine._claimed, set())
+
+    @defer.inlineCallbacks
+    def test_retried_removal_keeps_the_kept_history(self):
+        """
+        A one-shot job's write-back sent again (its answer was lost, Redis
+        restarting) finds the job gone: the history kept for it stays.
+        """
+        mine, other = yield self.claim_one_shot()
+        yield mine.set_retention(3600, 100)
+        yield mine.remove_job("once")
+        yield mine.append_run("once", {"outcome": "ok"}, 10)
+        self.assertEqual(len((yield mine.get_runs("once"))), 1)
+        again = defer.Deferred()
+        yield mine._send_batch([("once", "r", "", "", [], again)])
+        yield self.assertFailure(again, JobLookupError)
+        self.assertEqual(len((yield mine.get_runs("once"))), 1)
 
 
 class UnreadableRetryTests(RedisTestCase):

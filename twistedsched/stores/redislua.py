@@ -349,7 +349,9 @@ while i <= #ARGV do
     redis.call('ZREM', KEYS[3], id)
     redis.call('HDEL', fires, id)
     redis.call('DEL', instances(id))
-    forget(id, result == 1)
+    -- (Gone already: whoever removed it forgot it; it may be a retried
+    -- write-back of an ended job, whose kept history stays.)
+    if result == 1 then forget(id, true) end
   elseif redis.call('HEXISTS', KEYS[1], id) == 0 then
     result = 0
   end
