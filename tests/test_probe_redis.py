@@ -289,3 +289,25 @@ class HostileKeysTests(RedisTestCase):
         self.assertEqual(recovered, ["garbage", "%s\nj" % (NOW.timestamp(),)])
         self.assertEqual(len(self.flushLoggedErrors(ValueError)), 1)
         self.assertEqual(self.server.command("LLEN", key), b":0\r\n")
+
+    @defer.inlineCallbacks
+    def test_document_of_another_id(self):
+        """
+        A document stored under an id that is not its own (edited by hand)
+        cannot be loaded: it is taken off the schedule.  (Handed out, it was
+        written back under its own id, which failed, so that its claim held
+        until its lease ran out, and it ran again then, every lease, forever.)
+        """
+        sched, _ = self.make_scheduler(start=False)
+        yield sched.add_job("record", "interval", seconds=10, id="k2", jobstore="redis")
+        ns = self.namespace
+        doc = self.server.command("HGET", ns + ":jobs", "k2").split(b"\r\n")[1]
+        self.server.command("HSET", ns + ":jobs", "k1", doc)
+        self.server.command("ZADD", ns + ":ids", 0, "k1")
+        self.server.command("ZADD", ns + ":run_times", after(5).timestamp(), "k1")
+        store = self.make_store(tasks=tasks())
+        claimed = yield store.acquire_due_jobs(after(5), 10)
+        self.assertEqual([job.id for job in claimed], [])
+        self.assertEqual(len(self.flushLoggedErrors(ValueError)), 1)
+        self.assertEqual(self.server.command("ZSCORE", ns + ":paused", "k1"), b"$1\r\n0\r\n")
+        self.assertEqual(self.server.command("HLEN", ns + ":claims"), b":0\r\n")

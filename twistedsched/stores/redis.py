@@ -1130,6 +1130,8 @@ class RedisJobStore(RedisPolicies):
                 self._elsewhere[job_id] = elsewhere
             try:
                 job = self._decode_item(rest[size:], job_id)
+                if job.id != job_id:
+                    raise ValueError("its document is job %r's" % (job.id[:200],))
             except Exception:
                 yield self._shelve(job_id, Failure())
                 continue
