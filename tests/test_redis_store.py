@@ -408,15 +408,19 @@ class ClaimTests(RedisTestCase):
         crashed = self.make_store(lease=0.3, tasks=tasks())
         other = self.make_store(tasks=tasks())
         now = sched.now() + _dt.timedelta(seconds=10)
-        self.assertEqual(len((yield crashed.acquire_due_jobs(now, 10))), 1)
+        [late] = yield crashed.acquire_due_jobs(now, 10)
         self.assertEqual((yield other.acquire_due_jobs(now, 10)), [])
         yield deferLater(reactor, 0.4, lambda: None)    # leases run on Redis's clock
         self.assertEqual([j.id for j in (yield other.acquire_due_jobs(now, 10))], ["a"])
-        # The crashed store's late write-back does not overwrite the new holder's.
-        late = (yield crashed.lookup_job("a"))
+        # The crashed store's late write-back (of the job it was handed, written
+        # whole as its state changed) does not overwrite the new holder's.
         late.name = "stale"
+        late.policy_state["runs"] = 1
+        late.next_run_time = late.scheduled_run_time = now + _dt.timedelta(seconds=99)
         yield crashed.update_job(late)
-        self.assertNotEqual((yield other.lookup_job("a")).name, "stale")
+        stored = yield other.lookup_job("a")
+        self.assertNotEqual(stored.name, "stale")
+        self.assertEqual(stored.next_run_time, now)
 
 
 class RestartTests(RedisTestCase):

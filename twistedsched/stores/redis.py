@@ -11,6 +11,7 @@ one scheduler, with a lease; changes are announced on a pub/sub channel so
 that every scheduler re-arms its timer at once.  See C{docs/redis.rst}.
 """
 
+import copy
 import datetime as _dt
 import json
 import os
@@ -593,7 +594,11 @@ class RedisJobStore(RedisPolicies):
         self._beating = False
         known, reaped = int(reply[0]), int(reply[1])
         for run in reply[2:]:
-            self._recover(_text(run))
+            try:
+                self._recover(_text(run))
+            except Exception:
+                self.log.failure("a run to recover in Redis namespace {ns!r} cannot be "
+                                 "read: {run!r}", ns=self.namespace, run=run[:200])
         if self._beat_failing:
             self._beat_failing = False
             self.log.info("Redis liveness record of {node} renewed again", node=self.node_id)
@@ -792,12 +797,14 @@ class RedisJobStore(RedisPolicies):
         """A copy of the job kept for C{doc}, or the job decoded (and kept)."""
         kept = self._decoded.pop(job_id, None)
         if kept is not None and kept[0] == doc:
-            job = kept[1].copy()
+            job = _copy(kept[1], kept[2])
             if job.task:        # (the registry may have changed meanwhile)
                 job.func = self._task_registry().lookup(job.task)
         else:
             job = self._decode(doc)
-            kept = (doc, job.copy()) if self.job_cache else None
+            if self.job_cache:
+                containers = _containers(job)
+                kept = (doc, _copy(job, containers), containers)
         if kept is not None:
             if len(self._decoded) >= self.job_cache:
                 del self._decoded[next(iter(self._decoded))]      # the least recently due
@@ -922,10 +929,9 @@ class RedisJobStore(RedisPolicies):
         run times) has only its run times written, unless its policy state
         changed too.
         """
-        if job.id in self._claimed:
-            due = self._due.get(job.id)
-            if due is not None and due[0] is job and job.next_run_time is not None \
-                    and job.policy_state == due[1]:
+        due = self._write_back(job.id)
+        if due is not None and due[0] is job:
+            if job.next_run_time is not None and job.policy_state == due[1]:
                 fire = job.scheduled_run_time
                 when = score(job.next_run_time)
                 return self._queue_write(job.id, "a", when, "" if fire is None or fire ==
@@ -935,12 +941,25 @@ class RedisJobStore(RedisPolicies):
             except Exception:
                 return defer.fail()
             return self._queue_write(job.id, "u", doc, when)
+        # Any other write is a change, even of a job this store holds: sent
+        # after what is queued, always written, and announced.
         try:
             doc, when = self._encode(job)
         except Exception:
             return defer.fail()
         d = self._script("update", [self.channel, self.node_id, job.id, doc, when, "change"])
         return d.addCallback(self._updated, job.id)
+
+    def _write_back(self, job_id):
+        """
+        The (job, policy state) this store handed out as due for C{job_id}
+        and whose write-back is not queued yet, taken: the first write of
+        a claimed job is its scheduler's write-back; any later one (while
+        that write-back is queued or in flight) is a change.
+        """
+        if job_id not in self._claimed:
+            return None
+        return self._due.pop(job_id, None)
 
     def _updated(self, result, job_id):
         result = int(result)
@@ -1037,7 +1056,7 @@ class RedisJobStore(RedisPolicies):
 
     def remove_job(self, job_id):
         """Remove a job; fail with L{JobLookupError} if there is none."""
-        if job_id in self._claimed:
+        if self._write_back(job_id) is not None:
             return self._queue_write(job_id, "r", "", "")
         d = self._script("remove", [self.channel, self.node_id, job_id, "change"])
         return d.addCallback(lambda removed: None if int(removed) else _raise(
@@ -1111,6 +1130,8 @@ class RedisJobStore(RedisPolicies):
                 self._elsewhere[job_id] = elsewhere
             try:
                 job = self._decode_item(rest[size:], job_id)
+                if job.id != job_id:
+                    raise ValueError("its document is job %r's" % (job.id[:200],))
             except Exception:
                 yield self._shelve(job_id, Failure())
                 continue
@@ -1253,6 +1274,21 @@ def _items(reply):
 
 def _text(value):
     return value.decode() if isinstance(value, bytes) else value
+
+
+def _copy(job, containers):
+    """A copy of a job; with C{containers}, its arguments copied through too."""
+    job = job.copy()
+    if containers:      # arguments a run may change in place: its own
+        job.args = copy.deepcopy(job.args)
+        job.kwargs = copy.deepcopy(job.kwargs)
+    return job
+
+
+def _containers(job):
+    """Does a job have list or dict arguments (that a run could change in place)?"""
+    return any(type(value) in (list, dict) for value in job.args) or any(
+        type(value) in (list, dict) for value in job.kwargs.values())
 
 
 

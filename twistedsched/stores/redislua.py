@@ -215,7 +215,7 @@ local retained = ns .. ':retained'
 local function forget(id, ended)
   redis.call('DEL', ns .. ':policy:' .. id, ns .. ':buffered:' .. id)
   local keep = redis.call('HMGET', ns .. ':retention', 'seconds', 'jobs')
-  local seconds, jobs = tonumber(keep[1] or 0), tonumber(keep[2] or 0)
+  local seconds, jobs = tonumber(keep[1]) or 0, tonumber(keep[2]) or 0
   if not ended or seconds <= 0 or jobs <= 0 then
     redis.call('DEL', history(id))
     redis.call('ZREM', retained, id)
@@ -264,14 +264,15 @@ for _, id in ipairs(redis.call('HKEYS', KEYS[1])) do
 end
 for _, id in ipairs(redis.call('ZRANGE', retained, 0, -1)) do redis.call('DEL', history(id)) end
 redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[9], KEYS[10], KEYS[11],
-           retained, ns .. ':retries', scheduled_key())
+           retained, ns .. ':retries', ns .. ':retries:unreadable', scheduled_key())
 redis.call('PUBLISH', ARGV[1], ARGV[2] .. ' cleared *')
 return 1
 """
 
 #: ARGV: node, now (score), limit, lease seconds.
-#: Drops expired claims and dead schedulers' claims, then claims up to
-#: `limit` due jobs that nobody holds, earliest first.  Returns one string
+#: Drops expired claims and dead schedulers' claims (and a claim without a
+#: lease: written by hand), then claims up to `limit` due jobs that nobody
+#: holds, earliest first.  Returns one string
 #: (one bulk reply parses much faster than one per job): for each claimed
 #: job "<length>\n" and that many bytes, "<instances running
 #: elsewhere>\n<id length>\n", the id and the job as C{with_times} gives it.
@@ -290,7 +291,12 @@ local fires = scheduled_key()
 for i = 1, #due, 2 do
   if #out >= limit then break end
   local id = due[i]
-  if redis.call('HEXISTS', KEYS[4], id) == 0 then
+  local claimed = redis.call('HEXISTS', KEYS[4], id) == 1
+  if claimed and not redis.call('ZSCORE', KEYS[5], id) then
+    release(id)     -- a claim without a lease (written by hand): it holds nothing
+    claimed = false
+  end
+  if not claimed then
     local doc = redis.call('HGET', KEYS[1], id)
     if doc then
       redis.call('HSET', KEYS[4], id, ARGV[1])
@@ -317,7 +323,9 @@ return table.concat(out)
 #: still holds the claim; 'u' (a whole new document) with the document and
 #: its score ('' = paused), written only if this node still holds the
 #: claim; 'r' (removed: it ended as it ran, so its history is kept as
-#: L{_POLICY_KEYS} says) with '' and ''.  Every claim of the entries is
+#: L{_POLICY_KEYS} says) with '' and '', removed only if this node still
+#: holds the claim (else another changed it, or removed it and added a job
+#: under its id, meanwhile).  Every claim of the entries is
 #: released; nothing is published.  Returns one result per entry: 1 (written), 0 (no such job) or -1 (claim lost:
 #: not written).
 ADVANCE = _PROLOGUE + _POLICY_KEYS + """
@@ -331,14 +339,19 @@ while i <= #ARGV do
   local op, id, a, b = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
   local tokens = tonumber(ARGV[i + 4])
   local result = 1
-  if op == 'r' then
+  if op == 'r' and redis.call('HEXISTS', KEYS[1], id) == 1
+      and redis.call('HGET', KEYS[4], id) ~= node then
+    result = -1     -- changed, or removed and added again, by another meanwhile
+  elseif op == 'r' then
     result = redis.call('HDEL', KEYS[1], id)
     redis.call('ZREM', KEYS[9], id)
     redis.call('ZREM', KEYS[2], id)
     redis.call('ZREM', KEYS[3], id)
     redis.call('HDEL', fires, id)
     redis.call('DEL', instances(id))
-    forget(id, result == 1)
+    -- (Gone already: whoever removed it forgot it; it may be a retried
+    -- write-back of an ended job, whose kept history stays.)
+    if result == 1 then forget(id, true) end
   elseif redis.call('HEXISTS', KEYS[1], id) == 0 then
     result = 0
   end

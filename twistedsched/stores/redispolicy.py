@@ -18,6 +18,8 @@ Its keys, besides those of L{twistedsched.stores.redislua}:
     attempt, run time]}) by when they are due (the schedulers' clocks); any
     scheduler of the namespace may take one (C{ZREM}: once), so that a retry
     survives the scheduler that set it;
+  - C{<ns>:retries:unreadable} sorted set: pending retries that could not be
+    read (set aside, so that they hide no other);
   - C{<ns>:retention}         hash: C{seconds} and C{jobs}, how long and for
     how many ended jobs the history is kept (L{set_retention}; the REMOVE
     script reads it);
@@ -41,10 +43,16 @@ log = Logger()
 #: ARGV: id, count a run ('1'/'0'), failed ('1'/'0', '' when failures are not
 #: counted).  KEYS: jobs, the job's counters.  Counts a run's end; returns
 #: {runs, failures}, or {} when the job is not stored.  A job without counters
-#: yet (new, or given counts by modify_job) starts from those of its document.
+#: yet (new, or given counts by modify_job) starts from those of its document;
+#: a counter that is not a whole number (edited by hand) counts again from 0.
 RUN_ENDED = Script("policy_run_ended", """
 local doc = redis.call('HGET', KEYS[1], ARGV[1])
 if not doc then return {} end
+-- A counter that is not a whole number (edited by hand) counts again from 0.
+for _, name in ipairs({'runs', 'failures'}) do
+  local n = redis.call('HGET', KEYS[2], name)
+  if n and not string.match(n, '^%d+$') then redis.call('HSET', KEYS[2], name, 0) end
+end
 if redis.call('EXISTS', KEYS[2]) == 0 then
   local ok, data = pcall(cjson.decode, doc)
   local state = ok and type(data) == 'table' and data['policy_state']
@@ -110,6 +118,17 @@ return redis.call('LPOP', KEYS[2])
 
 #: The most pending retries one look at the store sets timers for.
 RETRIES_SEEN = 100
+
+#: ARGV: a pending retry.  KEYS: the pending retries, the unreadable ones.
+#: Moves a pending retry that cannot be read aside (kept, by its due time),
+#: so that it is not read again and does not hide the retries after it.
+SET_ASIDE = Script("policy_retry_aside", """
+local due = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not due then return 0 end
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('ZADD', KEYS[2], due, ARGV[1])
+return 1
+""")
 
 
 class RedisPolicies:
@@ -251,7 +270,21 @@ class RedisPolicies:
         run time, due, the job carried or C{None}).
         """
         d = self._call("zrange", self._policy_key("retries"), 0, limit - 1, True)
-        return d.addCallback(_retries, self._decode)
+        d.addCallback(_retries, self._decode)
+        return d.addCallback(self._set_aside)
+
+    def _set_aside(self, read):
+        """Move the retries that cannot be read to C{<ns>:retries:unreadable}."""
+        found, unreadable = read
+        moves = []
+        for member in unreadable:
+            d = self._policy_script(SET_ASIDE, [self._policy_key("retries"),
+                                                self._policy_key("retries:unreadable")],
+                                    [member])
+            d.addErrback(lambda f: log.warn("setting an unreadable retry aside failed: "
+                                            "{error}", error=f.getErrorMessage()))
+            moves.append(d)
+        return defer.DeferredList(moves).addCallback(lambda _: found)
 
 
 def _merge_counts(job, counters):
@@ -261,7 +294,8 @@ def _merge_counts(job, counters):
     """
     if not counters:
         return job
-    counters = {_text(name): int(value) for name, value in zip(counters[::2], counters[1::2])}
+    counters = {_text(name): _whole(value, job.id, name)
+                for name, value in zip(counters[::2], counters[1::2])}
     for option, name in COUNTED:
         if getattr(job, option) is None:
             continue
@@ -272,20 +306,45 @@ def _merge_counts(job, counters):
     return job
 
 
+def _whole(value, job_id, name):
+    """A counter's value; one that is not a whole number is logged and read as 0."""
+    try:
+        return int(value)
+    except ValueError:
+        log.warn("job {job_id!r}: its policy counter {name!r} in Redis is not a whole "
+                 "number ({value!r}); read as 0 (it counts again from 0)",
+                 job_id=job_id, name=name, value=_text(value)[:100])
+        return 0
+
+
 def _retries(reply, decode):
-    found = []
+    """
+    The pending retries of a reply, and the members that cannot be read (not
+    JSON, or not of a retry's shape).  One whose carried job cannot be
+    loaded here is skipped but stays pending: another scheduler may load it.
+    """
+    found, unreadable = [], []
     for member, due in reply:
         member = _text(member)
         try:
             job_id, attempt, run_time, *carried = json.loads(member)
-            carried = decode(carried[0]) if carried else None
-            found.append((member, job_id, int(attempt), from_timestamp(run_time), float(due),
-                          carried))
+            if not isinstance(job_id, str) or len(carried) > 1 or not all(
+                    isinstance(text, str) and isinstance(json.loads(text), dict)
+                    for text in carried):
+                raise ValueError("not [job id, attempt, run time, job document]")
+            retry = [member, job_id, int(attempt), from_timestamp(run_time), float(due)]
         except Exception as e:
-            log.warn("a pending retry in Redis cannot be read ({error}): {member!r}",
-                     error=e, member=member[:200])
+            log.warn("a pending retry in Redis cannot be read ({error}); it is set aside "
+                     "in <namespace>:retries:unreadable: {member!r}", error=e,
+                     member=member[:200])
+            unreadable.append(member)
             continue
-    return found
+        try:
+            found.append(tuple(retry) + (decode(carried[0]) if carried else None,))
+        except Exception as e:
+            log.warn("job {job_id!r}: the job its pending retry carries cannot be loaded "
+                     "here ({error})", job_id=job_id[:200], error=e)
+    return found, unreadable
 
 
 def _text(value):
