@@ -311,3 +311,23 @@ class HostileKeysTests(RedisTestCase):
         self.assertEqual(len(self.flushLoggedErrors(ValueError)), 1)
         self.assertEqual(self.server.command("ZSCORE", ns + ":paused", "k1"), b"$1\r\n0\r\n")
         self.assertEqual(self.server.command("HLEN", ns + ":claims"), b":0\r\n")
+
+
+class UnloadableJobTests(RedisTestCase):
+    """A job whose document cannot be loaded can still be removed by its id."""
+
+    @defer.inlineCallbacks
+    def test_removed_by_its_id(self):
+        from twistedsched import events as ev
+        from tests.helpers import EventRecorder
+        sched, _ = self.make_scheduler()
+        removed = EventRecorder(sched, ev.EVENT_JOB_REMOVED)
+        yield sched.add_job("record", "interval", seconds=10, id="bad", jobstore="redis")
+        self.server.command("HSET", self.namespace + ":jobs", "bad", "{garbage")
+        yield self.assertFailure(sched.get_job("bad", "redis"), ValueError)
+        yield sched.remove_job("bad")
+        self.assertEqual(self.server.command("HEXISTS", self.namespace + ":jobs", "bad"),
+                         b":0\r\n")
+        self.assertEqual([e.job_id for e in removed.events], ["bad"])
+        yield self.assertFailure(sched.remove_job("bad"), JobLookupError)
+        yield self.assertFailure(sched.remove_job("never-was"), JobLookupError)

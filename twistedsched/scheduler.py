@@ -21,7 +21,7 @@ from twistedsched import events as ev
 from twistedsched import policies
 from twistedsched.errors import (
     BadArgumentError, ConflictingIdError, JobLookupError, JobStoreUnavailable,
-    JobTimedOut, TooManyJobsError, TriggerError, UnknownAliasError)
+    JobTimedOut, TooManyJobsError, TriggerError, UnknownAliasError, describe_error)
 from twistedsched.executors import ReactorExecutor, make_executor
 from twistedsched.history import (
     default_scheduler_id, failure_summary, make_record, summarize, summarize_result,
@@ -731,10 +731,33 @@ class Scheduler(service.Service):
 
     @reactor_thread_only
     def remove_job(self, job_id, jobstore=None):
-        """Remove a job; fails with L{JobLookupError} if there is none."""
+        """
+        Remove a job; fails with L{JobLookupError} if there is none.  A job
+        whose stored form cannot be loaded (edited by hand, or of a task this
+        scheduler lacks) is removed by its id, with a warning.
+        """
         d = self._find_job(job_id, jobstore)
-        d.addCallback(self._remove_finished)
+        d.addCallbacks(self._remove_finished, self._remove_unloadable,
+                       errbackArgs=(job_id, jobstore))
         return d
+
+    @defer.inlineCallbacks
+    def _remove_unloadable(self, failure, job_id, jobstore):
+        if failure.check(JobLookupError, JobStoreUnavailable):
+            return failure
+        for alias in [jobstore] if jobstore is not None else list(self._jobstores):
+            try:
+                yield self._lookup_jobstore(alias).remove_job(job_id)
+            except JobLookupError:
+                continue
+            self.log.warn("job {job_id!r} of job store {alias!r} could not be loaded "
+                          "({error}); removed by its id", job_id=job_id, alias=alias,
+                          error=describe_error(failure))
+            if self._wants(ev.EVENT_JOB_REMOVED):
+                self._dispatch(ev.JobEvent(ev.EVENT_JOB_REMOVED, job_id, alias))
+            self._arm()
+            return None
+        return failure
 
     def _remove_finished(self, job):
         d = self._lookup_jobstore(job.jobstore).remove_job(job.id)
