@@ -267,6 +267,27 @@ class MisfireTests(unittest.TestCase):
         [event] = recorder.events
         self.assertEqual((event.job_id, event.scheduled_run_times), ("late", [after(10)]))
 
+    def test_runs_judged_by_when_the_store_answered(self):
+        """
+        A store that answers late (the process was stopped between its claim
+        and the runs) does not make a run late past its grace time.
+        """
+        from twistedsched.stores import MemoryJobStore
+
+        class Stalling(MemoryJobStore):
+            def acquire_due_jobs(self, now, limit):
+                d = MemoryJobStore.acquire_due_jobs(self, now, limit)
+                clock.advance(5)            # stopped for 5 s meanwhile
+                return d
+        store = Stalling()
+        sched, clock = make_scheduler(self, misfire_grace_time=1,
+                                      jobstores={"default": store})
+        recorder = EventRecorder(sched, ev.EVENT_JOB_MISSED)
+        sched.add_job(record, "date", run_date=after(10), id="stalled")
+        clock.advance(10)
+        self.assertEqual(calls, [])
+        self.assertEqual([e.job_id for e in recorder.events], ["stalled"])
+
     def test_per_job_grace_time_overrides_default(self):
         sched, clock = make_scheduler(self, misfire_grace_time=1)
         sched.add_job(record, "date", run_date=after(10), misfire_grace_time=100)

@@ -1070,13 +1070,16 @@ class Scheduler(service.Service):
         rechecks = 0
         for _ in range(1000):
             jobs = yield store.acquire_due_jobs(now, self.batch_size)
+            # Runs are judged by when they are in hand: a store that answered
+            # late (this process stopped meanwhile) does not make them run late.
+            in_hand = self.now() if jobs else now
             writes = []
             for job in jobs:
                 if not self.running:
                     break
                 job._scheduler = self           # (what _bind does)
                 job.jobstore = alias
-                d = self._handle_due_job(job, store, now)
+                d = self._handle_due_job(job, store, in_hand)
                 if d is not None and (not d.called or d.paused or isinstance(d.result, Failure)):
                     # Still on its way to the store (a called Deferred waiting on a
                     # chained one is paused) or failed; fired ones need no trip.
