@@ -269,6 +269,8 @@ class ClusterOverlapTests(RedisTestCase):
         runner, other = yield self.start("buffer_one")
         yield self.advance(10)
         yield self.until(lambda: self.events[other].of(ev.EVENT_JOB_BUFFERED))
+        ttl = int(self.server.command("TTL", self.namespace + ":buffered:j")[1:].split(b"\r")[0])
+        self.assertTrue(0 < ttl <= 7 * 24 * 3600, ttl)     # never a key left for good
         yield self.advance(10)           # a second run finds no room: skipped
         yield self.until(lambda: self.events[other].of(ev.EVENT_JOB_MAX_INSTANCES))
         self.assertEqual(len(calls), 1)

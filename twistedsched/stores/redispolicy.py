@@ -84,11 +84,12 @@ return out
 #: The counters a policy option keeps (the store's are the true ones).
 COUNTED = (("max_runs", "runs"), ("pause_after_failures", "failures"))
 
-#: ARGV: node, run (JSON), room, channel, cancel ('1'/'0'), id.  KEYS: the
-#: job's instances, its buffered runs.  Holds a run for an instance running on
-#: a scheduler other than `node`: returns 1 (held; with cancel, that instance's
-#: scheduler is asked to cancel it), -1 (no room: skip it) or 0 (none runs
-#: there now: run it).
+#: ARGV: node, run (JSON), room, channel, cancel ('1'/'0'), id, seconds the
+#: held runs are kept.  KEYS: the job's instances, its buffered runs.  Holds a
+#: run for an instance running on a scheduler other than `node`: returns 1
+#: (held; with cancel, that instance's scheduler is asked to cancel it), -1 (no
+#: room: skip it) or 0 (none runs there now: run it).  The held runs expire
+#: (a run held for a job removed at that moment leaves no key for good).
 HOLD = Script("policy_hold", """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
@@ -101,6 +102,7 @@ end
 if elsewhere == 0 then return 0 end
 if redis.call('LLEN', KEYS[2]) >= tonumber(ARGV[3]) then return -1 end
 redis.call('RPUSH', KEYS[2], ARGV[2])
+redis.call('EXPIRE', KEYS[2], ARGV[7])
 if ARGV[5] == '1' then
   redis.call('PUBLISH', ARGV[4], ARGV[1] .. ' cancel ' .. ARGV[6])
 end
@@ -115,6 +117,9 @@ redis.call('ZREM', KEYS[1], ARGV[1])
 redis.call('HDEL', KEYS[3], ARGV[1])
 return redis.call('LPOP', KEYS[2])
 """)
+
+#: Seconds the runs held for a job are kept after the last was held (a week).
+HELD_RUNS_KEPT = 7 * 24 * 3600
 
 #: The most pending retries one look at the store sets timers for.
 RETRIES_SEEN = 100
@@ -218,7 +223,7 @@ class RedisPolicies:
         d = self._policy_script(HOLD, [self._instances_key(job_id),
                                        self._policy_key("buffered", job_id)],
                                 [self.node_id, run, room, self.channel,
-                                 "1" if cancel else "0", job_id])
+                                 "1" if cancel else "0", job_id, HELD_RUNS_KEPT])
         return d.addCallback(int)
 
     def take_held(self, job_id, token):
