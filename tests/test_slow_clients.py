@@ -85,7 +85,9 @@ class SlowWatcherTests(unittest.TestCase):
         for _ in range(5):
             burst()
             yield task.deferLater(reactor, 0, lambda: None)
-        self.assertEqual(buffered(server_transport), size, "nothing more was buffered")
+            # (The kernel may still take some of what is buffered; the buffer stays bounded.)
+            self.assertLessEqual(buffered(server_transport), 2 ** 16 + 1000,
+                                 "more than one event past the transport's 64 KiB")
         dropped = session._dropped_events
         client.transport.resumeProducing()             # the buffer drains: told how many
         line = ("(dropped %d events: the connection did not take them fast enough)\r\n"
