@@ -173,6 +173,19 @@ class StoreTests(RedisTestCase):
         yield self.assertFailure(store.update_job(job), JobLookupError)
 
     @defer.inlineCallbacks
+    def test_commands_go_in_order_on_one_connection(self):
+        """
+        txredisapi sends a command on a pooled connection picked at random,
+        and Redis serves connections in no set order: the store's commands
+        (write-backs, then the changes after them) go on one connection.
+        """
+        store = self.make_store()
+        yield store.count_jobs()
+        ids = yield defer.gatherResults([store._call("execute_command", "CLIENT", "ID")
+                                         for _ in range(20)])
+        self.assertEqual(len(set(ids)), 1, ids)
+
+    @defer.inlineCallbacks
     def test_conflicting_id(self):
         sched, clock = self.make_scheduler()
         yield sched.add_job("record", "interval", seconds=10, id="a", jobstore="redis")
@@ -1010,12 +1023,12 @@ class SetupLostTests(RedisTestCase):
     def test_connection_lost_at_select_is_retried(self):
         proxy = portforward.ProxyFactory("127.0.0.1", self.server.port)
         proxy.protocol = _DropAtSelect
-        proxy.drops = 3                 # the first connection of each: the pool (2), the subscriber
         port = reactor.listenTCP(0, proxy, interface="127.0.0.1")
         self.addCleanup(port.stopListening)
         store = RedisJobStore("redis://127.0.0.1:%d/0" % (port.getHost().port,),
                               namespace=self.namespace, timeout=2)
         self.addCleanup(store.shutdown)
+        proxy.drops = store.poolsize + 1    # the first connection of each: the pool, the subscriber
         sched, clock = self.make_scheduler(store)
         yield sched.add_job("record", "interval", seconds=10, id="a", jobstore="redis")
         self.assertEqual(proxy.drops, 0)

@@ -302,7 +302,7 @@ class RedisJobStore(RedisPolicies):
     log = Logger()
 
     def __init__(self, url="redis://localhost:6379/0", namespace=None, *, lease=30.0,
-                 poll_interval=30.0, timeout=5.0, poolsize=2, allowed_modules=None,
+                 poll_interval=30.0, timeout=5.0, poolsize=1, allowed_modules=None,
                  tls_options=None, tasks=None, node_id=None, heartbeat=1.0, liveness=3.0,
                  job_cache=10000, reactor=None):
         if reactor is None:
