@@ -331,3 +331,16 @@ class UnloadableJobTests(RedisTestCase):
         self.assertEqual([e.job_id for e in removed.events], ["bad"])
         yield self.assertFailure(sched.remove_job("bad"), JobLookupError)
         yield self.assertFailure(sched.remove_job("never-was"), JobLookupError)
+
+
+class ScoreOfNoTimeTests(RedisTestCase):
+    """A run time score that is no time (edited by hand) never stops the timer."""
+
+    @defer.inlineCallbacks
+    def test_infinite_or_too_far_score(self):
+        sched, _ = self.make_scheduler(start=False)
+        yield sched.add_job("record", "interval", seconds=10, id="j", jobstore="redis")
+        store = sched.jobstores["redis"]
+        for score in ("+inf", "1e300", str(400000 * 365 * 86400)):
+            self.server.command("ZADD", self.namespace + ":run_times", score, "j")
+            self.assertIsNone((yield store.get_next_run_time()), score)

@@ -1158,12 +1158,25 @@ class RedisJobStore(RedisPolicies):
         first, wait = yield self._script("next", [])
         first = _text(first)
         wait = _text(wait)
-        when = from_timestamp(float(first)) if first else None
+        when = self._run_time_of_score(first) if first else None
         if wait:
             lease_end = self._now() + _seconds(max(0.0, float(wait)) + 0.001)
             if when is None or lease_end < when:
                 when = lease_end
         return when
+
+    def _run_time_of_score(self, text):
+        """
+        The run time of the earliest score, or C{None} when it is no time
+        (C{+inf}, or past the year 9999: edited by hand) and so never comes.
+        """
+        try:
+            return from_timestamp(float(text))
+        except (ValueError, OverflowError, OSError):
+            self.log.warn("the earliest run time in Redis namespace {ns!r} is {score!r}, "
+                          "which is no time: no job of it is due, ever", ns=self.namespace,
+                          score=text)
+            return None
 
     # -- Run history -------------------------------------------------------------
 
