@@ -344,3 +344,7 @@ class ScoreOfNoTimeTests(RedisTestCase):
         for score in ("+inf", "1e300", str(400000 * 365 * 86400)):
             self.server.command("ZADD", self.namespace + ":run_times", score, "j")
             self.assertIsNone((yield store.get_next_run_time()), score)
+            job = yield sched.get_job("j", "redis")         # shown as paused
+            self.assertIsNone(job.next_run_time)
+        yield sched.resume_job("j", "redis")                # scheduled again
+        self.assertIsNotNone((yield store.get_next_run_time()))

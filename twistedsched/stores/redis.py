@@ -785,7 +785,7 @@ class RedisJobStore(RedisPolicies):
             item = item.encode("utf-8")
         at, fire, doc = item.split(b"\n", 2)
         job = self._decode(doc) if job_id is None else self._cached(job_id, doc)
-        when = from_timestamp(float(at)) if at else None
+        when = self._run_time_of_score(at, job.id) if at else None
         if fire:
             job.scheduled_run_time = from_timestamp(float(fire))
         elif job.next_run_time != when:
@@ -1165,17 +1165,19 @@ class RedisJobStore(RedisPolicies):
                 when = lease_end
         return when
 
-    def _run_time_of_score(self, text):
+    def _run_time_of_score(self, text, job_id=None):
         """
-        The run time of the earliest score, or C{None} when it is no time
-        (C{+inf}, or past the year 9999: edited by hand) and so never comes.
+        The run time of a score, or C{None} when it is no time (C{+inf}, or
+        past the year 9999: edited by hand) and so never comes: the job
+        shows as paused (resuming it schedules it again).
         """
         try:
             return from_timestamp(float(text))
         except (ValueError, OverflowError, OSError):
-            self.log.warn("the earliest run time in Redis namespace {ns!r} is {score!r}, "
-                          "which is no time: no job of it is due, ever", ns=self.namespace,
-                          score=text)
+            self.log.warn("a run time in Redis namespace {ns!r} ({job}) is {score!r}, which "
+                          "is no time: taken as none", ns=self.namespace,
+                          job="job %r" % (job_id,) if job_id else "the earliest",
+                          score=_text(text))
             return None
 
     # -- Run history -------------------------------------------------------------
