@@ -102,6 +102,25 @@ class MaxRunsTests(unittest.TestCase):
         clock.advance(100)
         self.assertEqual(len(calls), 3)
 
+    def test_ended_job_keeps_its_runs(self):
+        for retention, kept in ((3600, 3), (0, 0)):
+            sched, clock = make_scheduler(self, history_retention=retention)
+            self.successResultOf(sched.add_job(record, "interval", seconds=10, id="j",
+                                               max_runs=3))
+            for _ in range(3):
+                clock.advance(10)
+            self.assertIsNone(self.successResultOf(sched.get_job("j")))
+            runs = self.successResultOf(sched.job_history("j"))
+            self.assertEqual([r["scheduled_run_time"] for r in runs],
+                             [after(30), after(20), after(10)][:kept])
+
+    def test_removed_by_hand_keeps_nothing(self):
+        sched, clock = make_scheduler(self, history_retention=3600)
+        self.successResultOf(sched.add_job(record, "interval", seconds=10, id="j", max_runs=3))
+        clock.advance(10)
+        self.successResultOf(sched.remove_job("j"))
+        self.assertEqual(self.successResultOf(sched.job_history("j")), [])
+
     def test_failed_runs_count(self):
         self.addCleanup(self.flushLoggedErrors, ValueError)
         sched, clock = make_scheduler(self)

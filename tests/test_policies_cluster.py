@@ -132,6 +132,24 @@ class RetentionTests(RedisTestCase):
         self.assertEqual((yield conn.exists("%s:jobs" % (self.namespace,))), 0)
 
     @defer.inlineCallbacks
+    def test_job_ended_by_max_runs_keeps_its_history(self):
+        a, _ = self.make_scheduler(history_retention=300)
+        b, _ = self.make_scheduler(history_retention=300)
+        yield a.add_job("record", "interval", seconds=10, id="twice", jobstore="redis",
+                        max_runs=2)
+        for _ in range(2):
+            yield self.advance(10)
+        def ended():        # removed, with both runs in its history
+            d = b.get_job("twice", "redis")
+            d.addCallback(lambda job: [] if job is not None else self.history(b, "twice"))
+            return d.addCallback(lambda runs: len(runs) == 2 and runs)
+        runs = yield self.until(ended)
+        self.assertEqual([r["scheduled_run_time"] for r in runs], [after(20), after(10)])
+        conn = yield self.redis()
+        ttl = yield conn.ttl("%s:history:twice" % (self.namespace,))
+        self.assertTrue(0 < ttl <= 300, ttl)
+
+    @defer.inlineCallbacks
     def test_earlier_runs_kept_and_count_bounded(self):
         a, _ = self.make_scheduler(history_retention=300, history_retained_jobs=2)
         yield a.add_job("record", "interval", seconds=10, end_date=after(20), id="ends",

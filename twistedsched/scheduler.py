@@ -759,6 +759,19 @@ class Scheduler(service.Service):
             return None
         return failure
 
+    def _end_job(self, job):
+        """
+        Remove a job that a policy ended (C{max_runs}): a store that can
+        (C{end_job}) keeps its runs as it keeps those of a job whose trigger
+        ended, for C{history_retention} seconds.
+        """
+        end = getattr(self._lookup_jobstore(job.jobstore), "end_job", None)
+        if end is None:
+            return self.remove_job(job.id, job.jobstore)
+        d = end(job.id)
+        d.addCallback(lambda _: self._job_changed(ev.EVENT_JOB_REMOVED, job))
+        return d
+
     def _remove_finished(self, job):
         d = self._lookup_jobstore(job.jobstore).remove_job(job.id)
         d.addCallback(lambda _: self._job_changed(ev.EVENT_JOB_REMOVED, job))

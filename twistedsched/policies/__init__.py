@@ -174,7 +174,7 @@ def _apply_counts(counts, scheduler, job, failure):
         return []                   # removed meanwhile
     runs, failures = counts
     if maxruns.reached(job, runs):
-        return scheduler.remove_job(job.id, job.jobstore).addCallback(lambda _: [])
+        return scheduler._end_job(job).addCallback(lambda _: [])
     reason = pausefailures.reason(job, failures, failure)
     if reason is None:
         return []
@@ -193,7 +193,7 @@ def _apply(job, scheduler, failure):
         return []
     state = dict(job.policy_state)
     if maxruns.after_run(job, state):
-        return scheduler.remove_job(job.id, job.jobstore).addCallback(lambda _: [])
+        return scheduler._end_job(job).addCallback(lambda _: [])
     reason = pausefailures.after_run(job, state, failure)
     changes = {"policy_state": state}
     if reason is not None:

@@ -197,8 +197,12 @@ class MemoryJobStore:
 
     update_job = _deferred(update_job_now, "update_job")
 
-    def remove_job_now(self, job_id):
-        """L{remove_job}, done at once: returns C{None} or raises (for the scheduler's due jobs)."""
+    def remove_job_now(self, job_id, ended=False):
+        """
+        L{remove_job}, done at once: returns C{None} or raises (for the
+        scheduler's due jobs).  A job that C{ended} (or was handed out as
+        due: its trigger ended as it ran) keeps its runs for a while.
+        """
         if self._jobs.pop(job_id, None) is None:
             raise JobLookupError(job_id)
         self._listing = self._ids = None
@@ -208,8 +212,8 @@ class MemoryJobStore:
             self._paused.pop(job_id, None)
         runs = self._runs.pop(job_id, None) if self._runs else None
         self._current.pop(job_id, None)
-        if self._taken.pop(job_id, None) is not None and self.retention:
-            self._retain(job_id, runs)      # removed as it runs: its trigger ended
+        if (self._taken.pop(job_id, None) is not None or ended) and self.retention:
+            self._retain(job_id, runs)      # removed as it runs (its trigger ended), or ended
         elif self._retained:
             self._retained.pop(job_id, None)
         if len(self._heap) > 2 * len(self._current) + 64:
@@ -217,6 +221,10 @@ class MemoryJobStore:
         return None
 
     remove_job = _deferred(remove_job_now, "remove_job")
+
+    def end_job(self, job_id):
+        """Remove a job a policy ended (C{max_runs}): its runs are kept as an ended job's."""
+        return self.remove_job(job_id, ended=True)
 
     @_deferred
     def remove_all_jobs(self):

@@ -1056,9 +1056,16 @@ class RedisJobStore(RedisPolicies):
 
     def remove_job(self, job_id):
         """Remove a job; fail with L{JobLookupError} if there is none."""
+        return self._remove(job_id, "change")
+
+    def end_job(self, job_id):
+        """Remove a job a policy ended (C{max_runs}): its history is kept as an ended job's."""
+        return self._remove(job_id, "ended")
+
+    def _remove(self, job_id, mode):
         if self._write_back(job_id) is not None:
             return self._queue_write(job_id, "r", "", "")
-        d = self._script("remove", [self.channel, self.node_id, job_id, "change"])
+        d = self._script("remove", [self.channel, self.node_id, job_id, mode])
         return d.addCallback(lambda removed: None if int(removed) else _raise(
             JobLookupError(job_id)))
 

@@ -236,9 +236,10 @@ local function forget(id, ended)
 end
 """
 
-#: ARGV: channel, node, id, mode ('writeback' or 'change').  Returns 1 or 0.
-#: A job removed by its write-back (it ended as it ran) keeps its history for
-#: a while (see L{_POLICY_KEYS}).
+#: ARGV: channel, node, id, mode ('writeback', 'ended' or 'change').  Returns
+#: 1 or 0.  A job removed by its write-back (it ended as it ran) or that a
+#: policy ended ('ended': max_runs) keeps its history for a while (see
+#: L{_POLICY_KEYS}).
 REMOVE = _PROLOGUE + _POLICY_KEYS + """
 local id = ARGV[3]
 local removed = redis.call('HDEL', KEYS[1], id)
@@ -248,7 +249,7 @@ redis.call('ZREM', KEYS[3], id)
 redis.call('HDEL', scheduled_key(), id)
 release(id)
 redis.call('DEL', instances(id))
-forget(id, removed == 1 and ARGV[4] == 'writeback')
+forget(id, removed == 1 and (ARGV[4] == 'writeback' or ARGV[4] == 'ended'))
 if removed == 1 and ARGV[4] ~= 'writeback' then
   redis.call('PUBLISH', ARGV[1], ARGV[2] .. ' removed ' .. id)
 end
