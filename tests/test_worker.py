@@ -113,11 +113,16 @@ class QueueExecutorTests(WorkerTierTestCase):
         self.assertEqual(self.executor.pending("reports"), 0)
         # The operator's view: the worker, and the queue it emptied.
         yield wait_until(lambda: self.executor.stats.get("reports", {}).get("depth") == 0)
+
+        def listed():       # (the registry shows the worker's heartbeat after the run)
+            found = [w for w in overview(sched)["workers"] if w["name"] == worker.worker_name]
+            return found and found[0]["counters"].get("ok") == 1 and found[0]
+        yield wait_until(listed, what="the worker's record after its run")
         data = overview(sched)
         queue = [q for q in data["queues"] if q["queue"] == "reports"][0]
         self.assertEqual((queue["in_flight"], queue["consumers"], queue["runs"],
                           queue["oldest_age"], queue["unconsumed"]), (0, 1, 1, None, False))
-        listed = [w for w in data["workers"] if w["name"] == worker.worker_name][0]
+        listed = listed()
         self.assertEqual((listed["queues"], listed["running"], listed["counters"].get("ok")),
                          (["reports"], [], 1))
         self.assertIn("wt.add", listed["tasks"])
