@@ -69,6 +69,16 @@ def parse_hash(stored):
     return None if salt is None or key is None else (salt, key)
 
 
+def password_file_entries(path):
+    """The (name, stored text) pairs of a password file: its lines but blank ones and comments."""
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            line = line.strip()
+            if line and not line.startswith("#"):
+                name, _, stored = line.partition(":")
+                yield name, stored
+
+
 def verify_password(password, stored):
     """
     True if C{password} matches C{stored}, a hash from L{hash_password}.
@@ -98,14 +108,9 @@ class HashedPasswordFile:
             raise ValueError("password file %r does not exist" % (path,))
 
     def _lookup(self, username):
-        with open(self.path, encoding="utf-8") as f:
-            for line in f:
-                line = line.strip()
-                if not line or line.startswith("#"):
-                    continue
-                user, _, stored = line.partition(":")
-                if user == username:
-                    return stored
+        for user, stored in password_file_entries(self.path):
+            if user == username:
+                return stored
         return None
 
     def check(self, username, password):

@@ -16,6 +16,8 @@ import hmac
 import os
 import sys
 
+from twistedsched.auth import password_file_entries
+
 #: What every token starts with (so that a leaked one is easy to grep for).
 TOKEN_PREFIX = "tsk_"
 HASH_PREFIX = "sha256$"
@@ -56,15 +58,8 @@ class TokenFile:
         stamp = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
         if stamp == self._stamp:
             return
-        hashes = []
-        with open(self.path, encoding="utf-8") as f:
-            for line in f:
-                line = line.strip()
-                if not line or line.startswith("#"):
-                    continue
-                name, _, stored = line.partition(":")
-                if stored.startswith(HASH_PREFIX):
-                    hashes.append((name, stored))
+        hashes = [(name, stored) for name, stored in password_file_entries(self.path)
+                  if stored.startswith(HASH_PREFIX)]
         self._hashes, self._stamp = hashes, stamp
 
     def check(self, token):
