@@ -120,6 +120,35 @@ class NodeTestCase(unittest.TestCase):
         with open(out) as f:
             return [json.loads(line) for line in f if line.endswith("\n")]
 
+    @defer.inlineCallbacks
+    def node_holding_claims(self, start, lease):
+        """
+        Ten jobs due at C{start} without a grace limit ("late-") and ten with
+        0.5 s ("strict-"), claimed by a node that then stalls: (its process,
+        its claim record).
+        """
+        yield self.add_jobs(10, start, prefix="late", seconds=60, misfire_grace_time=None)
+        yield self.add_jobs(10, start, prefix="strict", seconds=60, misfire_grace_time=0.5)
+        holder, holder_out = self.start_node("--stall", "--lease", str(lease))
+        yield wait_for(lambda: any("claimed" in r for r in self.read(holder_out)), 20)
+        [claim] = [r for r in self.read(holder_out) if "claimed" in r]
+        self.assertEqual(len(claim["claimed"]), 20)
+        return holder, claim
+
+    @defer.inlineCallbacks
+    def taken_over(self, out, start):
+        """
+        Wait for node C{out} to handle the twenty claimed jobs' runs due at
+        C{start}: the late ones run, the strict ones missed.  Fire with the records.
+        """
+        yield wait_for(lambda: len(self.runs_of(out)) >= 20, 20)
+        records = self.runs_of(out)
+        self.assertEqual(sorted((r["job"], r["kind"]) for r in records),
+                         sorted([("late-%03d" % i, "submitted") for i in range(10)]
+                                + [("strict-%03d" % i, "missed") for i in range(10)]))
+        self.assertEqual({r["run"] for r in records}, {from_timestamp(start).isoformat()})
+        return records
+
     def wait_ready(self, outs, timeout=20):
         return wait_for(lambda: all(any("ready" in r for r in self.read(out)) for out in outs),
                         timeout)
@@ -187,23 +216,12 @@ class CrashTests(NodeTestCase):
     def test_sigkill_with_claims(self):
         lease = 1.0
         start = whole_second(2.5)
-        yield self.add_jobs(10, start, prefix="late", seconds=60, misfire_grace_time=None)
-        yield self.add_jobs(10, start, prefix="strict", seconds=60, misfire_grace_time=0.5)
-        crashing, crashing_out = self.start_node("--stall", "--lease", str(lease))
-        yield wait_for(lambda: any("claimed" in r for r in self.read(crashing_out)), 20)
-        [claim] = [r for r in self.read(crashing_out) if "claimed" in r]
-        self.assertEqual(len(claim["claimed"]), 20)
+        crashing, claim = yield self.node_holding_claims(start, lease)
         crashing.send_signal(signal.SIGKILL)
         crashing.wait(10)
         # A survivor that would poll only every 30 s.
         survivor, out = self.start_node("--lease", str(lease), "--poll", "30")
-        yield wait_for(lambda: len(self.runs_of(out)) >= 20, 20)
-        records = self.runs_of(out)
-        first = from_timestamp(start).isoformat()
-        self.assertEqual(sorted((r["job"], r["kind"]) for r in records),
-                         sorted([("late-%03d" % i, "submitted") for i in range(10)]
-                                + [("strict-%03d" % i, "missed") for i in range(10)]))
-        self.assertEqual({r["run"] for r in records}, {first})
+        records = yield self.taken_over(out, start)
         # Handled when the lease ran out, long before the 30-second safety net.
         handled = max(r["at"] for r in records)
         self.assertLess(handled - (claim["at"] + lease), 5)
@@ -295,25 +313,14 @@ class LivenessTests(NodeTestCase):
     @defer.inlineCallbacks
     def check_take_over(self, sig):
         start = whole_second(2.5)
-        yield self.add_jobs(10, start, prefix="late", seconds=60, misfire_grace_time=None)
-        yield self.add_jobs(10, start, prefix="strict", seconds=60, misfire_grace_time=0.5)
-        stalled, stalled_out = self.start_node("--stall", "--lease", "30")
-        yield wait_for(lambda: any("claimed" in r for r in self.read(stalled_out)), 20)
-        [claim] = [r for r in self.read(stalled_out) if "claimed" in r]
-        self.assertEqual(len(claim["claimed"]), 20)
+        stalled, _ = yield self.node_holding_claims(start, 30)
         survivor, out = self.start_node("--lease", "30", "--poll", "30")
         yield self.wait_ready([out])
         yield sleep(1.0)
         self.assertEqual(self.runs_of(out), [])     # the claims hold while the holder lives
         signalled = time.time()
         stalled.send_signal(sig)
-        yield wait_for(lambda: len(self.runs_of(out)) >= 20, 20)
-        records = self.runs_of(out)
-        first = from_timestamp(start).isoformat()
-        self.assertEqual(sorted((r["job"], r["kind"]) for r in records),
-                         sorted([("late-%03d" % i, "submitted") for i in range(10)]
-                                + [("strict-%03d" % i, "missed") for i in range(10)]))
-        self.assertEqual({r["run"] for r in records}, {first})
+        records = yield self.taken_over(out, start)
         self.assertLess(max(r["at"] for r in records) - signalled, 5.0)
         return stalled
 
