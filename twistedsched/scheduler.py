@@ -1408,10 +1408,9 @@ class Scheduler(service.Service):
         quiet = not self._wanted & _OK_RUN_EVENTS and not details
         if quiet and (not self._history_size or (
                 job in self._ended and not self.history_retention)):
-            # The usual run: no record, no event, at most a line in the burst's log
-            # (what _log_ok does, inline: it is most of the cost of a run).
+            # The usual run: no record, no event, at most a line in the burst's log.
             if self.log_runs:
-                self._log_ok_inline(job, run_time, started, duration)
+                self._log_ok(job, run_time, started, duration)
         elif quiet and result is None and not job.retries and job.origin is None:
             self._keep_ok(job, run_time, started, duration)
         else:
@@ -1503,7 +1502,7 @@ class Scheduler(service.Service):
         if outcome == "ok" and not (keep or self._wants(ev.EVENT_JOB_RUN)):
             # Nobody reads a record: at most a line in the burst's log event.
             if self.log_runs:
-                self._log_ok(job, run_time, started, round(duration, 6))
+                self._log_ok(job, run_time, started, duration)
             return
         if failure is None and not (self.log_runs or keep or self._wants(ev.EVENT_JOB_RUN)):
             return      # nobody would read the record
@@ -1535,7 +1534,7 @@ class Scheduler(service.Service):
         is kept for its history only (no listener, no policy label): the
         usual run of a one-shot job its store retains.
         """
-        duration = self._log_ok_inline(job, run_time, started, duration) if self.log_runs \
+        duration = self._log_ok(job, run_time, started, duration) if self.log_runs \
             else round(duration * 1e6) / 1e6
         store = self._jobstores.get(job.jobstore)
         if store is None:
@@ -1581,10 +1580,12 @@ class Scheduler(service.Service):
             self._emit(LogLevel.warn, _RUN_NOT_STARTED if record["error"] is None
                        else _RUN_NOT_STARTED_BECAUSE, fields)
 
-    def _log_ok_inline(self, job, run_time, started, duration):
+    def _log_ok(self, job, run_time, started, duration):
         """
-        L{_log_ok} for the usual run, made cheap (it is most of the cost of a
-        run): the scheduled time's text reused, the duration rounded to the
+        Log a run that went well: a line of the burst's event while due jobs
+        are processed (see L{twistedsched.runlog}), else an event of its own.
+        Made cheap (it is most of the cost of the usual run): the scheduled
+        time's text reused (L{_iso}'s, inline), the duration rounded to the
         microsecond at a third of C{round(duration, 6)}'s cost; returns it.
         """
         duration = round(duration * 1e6) / 1e6
@@ -1595,16 +1596,6 @@ class Scheduler(service.Service):
         if not self._processing:
             self._run_log.flush()
         return duration
-
-    def _log_ok(self, job, run_time, started, duration):
-        """
-        Log a run that went well: a line of the burst's event while due jobs
-        are processed (see L{twistedsched.runlog}), else an event of its own.
-        """
-        self._run_log.went_well(job.id, job.name, job.target, started,
-                                self._iso(run_time), duration)
-        if not self._processing:
-            self._run_log.flush()
 
     def _emit(self, level, format, event):
         """
