@@ -116,6 +116,16 @@ def make_record(scheduled_run_time, outcome, scheduler_id, started=None, duratio
     return record
 
 
+def ok_run(scheduled_run_time, scheduler_id, started, duration):
+    """
+    The record of a run that went well and returned nothing, as a tuple in
+    L{FIELDS} order (what L{make_record} gives, for a store that keeps tuples:
+    no dict is built).  C{duration} is rounded already.
+    """
+    return (scheduled_run_time.timestamp(), started, round(started + duration, 6), duration,
+            "ok", None, scheduler_id, None, None, None)
+
+
 def _convert(record, convert):
     record = dict(record)
     for key in TIME_FIELDS:

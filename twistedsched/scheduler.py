@@ -24,7 +24,7 @@ from twistedsched.errors import (
     JobTimedOut, TooManyJobsError, TriggerError, UnknownAliasError, describe_error)
 from twistedsched.executors import ReactorExecutor, make_executor
 from twistedsched.history import (
-    default_scheduler_id, failure_summary, make_record, summarize, summarize_result,
+    default_scheduler_id, failure_summary, make_record, ok_run, summarize, summarize_result,
     with_datetimes)
 from twistedsched.interfaces import (
     IClusterStore, IImmediateExecutor, IJobChecker, IRunExecutor, ITrigger)
@@ -1137,10 +1137,7 @@ class Scheduler(service.Service):
                 elif d is not _GONE:
                     d.addCallback(removed)
             if run_times:
-                # Its store holds it no more: its runs' records are not kept.
-                self._ended.add(job)
-                if self._submit(job, run_times, now) is None:
-                    self._ended.discard(job)
+                self._submit_ended(job, run_times, now)
         else:
             if run_times:
                 self._submit(job, run_times, now)
@@ -1435,12 +1432,24 @@ class Scheduler(service.Service):
         if policies.applies(job):
             self._run_ended(job, run_time, failure)
 
+    def _submit_ended(self, job, run_times, now=None, force=False):
+        """
+        L{_submit} for a job that has left its store (its trigger ended): it
+        is in C{_ended} while it runs, so that its records go to its store's
+        kept history and a retry of it carries it.
+        """
+        self._ended.add(job)
+        d = self._submit(job, run_times, now, force)
+        if d is None:                   # (ended at once)
+            self._ended.discard(job)
+        return d
+
     def _retry(self, job, run_time, ended):
         """Run a retry of C{job} (one that C{ended}, having left its store, is carried)."""
         if ended:
-            self._ended.add(job)
-        if self._submit(job, [run_time], force=True) is None and ended:
-            self._ended.discard(job)
+            self._submit_ended(job, [run_time], force=True)
+        else:
+            self._submit(job, [run_time], force=True)
 
     def _run_ended(self, job, run_time, failure):
         """
@@ -1540,10 +1549,9 @@ class Scheduler(service.Service):
         if store is None:
             return
         at_once = getattr(store, "append_run_now", None)
-        if at_once is not None:         # the memory store: a tuple in FIELDS order
+        if at_once is not None:         # the memory store: a tuple
             try:
-                at_once(job.id, (run_time.timestamp(), started, round(started + duration, 6),
-                                 duration, "ok", None, self.scheduler_id, None, None, None),
+                at_once(job.id, ok_run(run_time, self.scheduler_id, started, duration),
                         self._history_size)
             except Exception:
                 self._history_failed(Failure(), job.id)
