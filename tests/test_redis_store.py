@@ -422,9 +422,15 @@ class ClaimTests(RedisTestCase):
         other = self.make_store(tasks=tasks())
         now = sched.now() + _dt.timedelta(seconds=10)
         [late] = yield crashed.acquire_due_jobs(now, 10)
+        claimed = time.time()
         self.assertEqual((yield other.acquire_due_jobs(now, 10)), [])
-        yield deferLater(reactor, 0.4, lambda: None)    # leases run on Redis's clock
-        self.assertEqual([j.id for j in (yield other.acquire_due_jobs(now, 10))], ["a"])
+        # Leases run on Redis's clock, and end on its next whole second.
+        taken = []
+        while not taken and time.time() - claimed < 3:
+            yield deferLater(reactor, 0.05, lambda: None)
+            taken = yield other.acquire_due_jobs(now, 10)
+        self.assertEqual([j.id for j in taken], ["a"])
+        self.assertLess(time.time() - claimed, 0.3 + 1 + 0.5)
         # The crashed store's late write-back (of the job it was handed, written
         # whole as its state changed) does not overwrite the new holder's.
         late.name = "stale"
@@ -435,6 +441,40 @@ class ClaimTests(RedisTestCase):
         self.assertNotEqual(stored.name, "stale")
         self.assertEqual(stored.next_run_time, now)
 
+    @defer.inlineCallbacks
+    def test_write_backs_of_one_batch_each_get_their_outcome(self):
+        """
+        The advances of one reactor turn go in one script call, written
+        together: each gets its own outcome (written; removed meanwhile:
+        JobLookupError; changed by another meanwhile: not written).
+        """
+        sched, clock = self.make_scheduler(start=False)
+        for name in ("kept", "removed", "changed"):
+            yield sched.add_job("record", "interval", seconds=10, id=name, jobstore="redis")
+        mine, other = sched.jobstores["redis"], self.make_store(tasks=tasks())
+        now = sched.now() + _dt.timedelta(seconds=10)
+        jobs = {job.id: job for job in (yield mine.acquire_due_jobs(now, 10))}
+        yield other.remove_job("removed")
+        changed = yield other.lookup_job("changed")
+        changed.name = "theirs"
+        yield other.update_job(changed)
+        later = now + _dt.timedelta(seconds=10)
+        writes = []
+        for job in jobs.values():
+            job.next_run_time = job.scheduled_run_time = later
+            writes.append(mine.update_job(job))
+        kept, removed, changed = yield defer.DeferredList(
+            [writes[list(jobs).index(name)] for name in ("kept", "removed", "changed")],
+            consumeErrors=True)
+        self.assertEqual((kept[0], changed[0]), (True, True))
+        self.assertFalse(removed[0])
+        removed[1].trap(JobLookupError)
+        self.assertEqual((yield other.lookup_job("kept")).next_run_time, later)
+        theirs = yield other.lookup_job("changed")
+        self.assertEqual((theirs.name, theirs.next_run_time), ("theirs", now))
+        # Every claim was given back: another store may take them at once.
+        self.assertEqual(sorted(j.id for j in (yield other.acquire_due_jobs(later, 10))),
+                         ["changed", "kept"])
 
 class RestartTests(RedisTestCase):
     """Jobs outlive the scheduler; missed runs follow misfire and coalesce."""

@@ -277,7 +277,8 @@ class RedisJobStore(RedisPolicies):
     @param namespace: prefix of every key and of the pub/sub channel.
     @param lease: seconds a claim on due jobs lasts if its holder never
         writes them back while it stays alive (a stuck job store call);
-        then other schedulers take them.
+        then other schedulers take them.  (The claim ends on the whole
+        second of the Redis server's clock after that.)
     @param heartbeat: seconds between renewals of this scheduler's liveness
         record (and of the leases of the instances it runs).
     @param liveness: seconds a liveness record lasts unrenewed: when a
@@ -1014,7 +1015,7 @@ class RedisJobStore(RedisPolicies):
         return d
 
     def _batch_written(self, results, entries):
-        for (job_id, op, _, _, _, d), result in zip(entries, results):
+        for (job_id, op, _, _, _, d), result in zip(entries, _text(results).split(",")):
             self._written(job_id)
             try:
                 if int(result) == 0:

@@ -72,6 +72,25 @@ local function release(id)
   redis.call('HDEL', KEYS[4], id)
   redis.call('ZREM', KEYS[5], id)
 end
+-- One variadic command (HMGET, HSET, ZADD, HDEL, ZREM...) on `key` with
+-- the values of `args` instead of a call per value: at most 1000 values a
+-- call (Lua's unpack has a stack limit; pairs stay whole).  Returns the
+-- replies of list-answering commands, concatenated.
+local function call_many(command, key, args)
+  local out = {}
+  for first = 1, #args, 1000 do
+    local reply = redis.call(command, key, unpack(args, first, math.min(#args, first + 999)))
+    if type(reply) == 'table' then
+      for _, value in ipairs(reply) do out[#out + 1] = value end
+    end
+  end
+  return out
+end
+-- Release the claims on `ids` (a list) at once.
+local function release_many(ids)
+  call_many('HDEL', KEYS[4], ids)
+  call_many('ZREM', KEYS[5], ids)
+end
 local function history(id)
   return KEYS[6] .. ':' .. id
 end
@@ -279,38 +298,64 @@ return 1
 #: elsewhere>\n<id length>\n", the id and the job as C{with_times} gives it.
 ACQUIRE = _PROLOGUE + """
 local now = server_time()
-local expired = redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', now)
-for _, id in ipairs(expired) do release(id) end
+release_many(redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', now))    -- expired claims
 reap(now)
+local node = ARGV[1]
 local limit = tonumber(ARGV[3])
 local held = redis.call('ZCARD', KEYS[5])
 local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[2], 'WITHSCORES',
                        'LIMIT', 0, limit + held)
-local out = {}
-local lease_end = now + tonumber(ARGV[4])
-local fires = scheduled_key()
-for i = 1, #due, 2 do
-  if #out >= limit then break end
-  local id = due[i]
-  local claimed = redis.call('HEXISTS', KEYS[4], id) == 1
-  if claimed and not redis.call('ZSCORE', KEYS[5], id) then
+local ids = {}
+for i = 1, #due, 2 do ids[#ids + 1] = due[i] end
+-- (Each step reads or writes the whole batch in one command.)
+local holders = #ids > 0 and call_many('HMGET', KEYS[4], ids) or {}
+local free, scores = {}, {}
+for j, id in ipairs(ids) do
+  if #free >= limit then break end
+  local holder = holders[j]
+  if holder and not redis.call('ZSCORE', KEYS[5], id) then
     release(id)     -- a claim without a lease (written by hand): it holds nothing
-    claimed = false
+    holder = false
   end
-  if not claimed then
-    local doc = redis.call('HGET', KEYS[1], id)
-    if doc then
-      redis.call('HSET', KEYS[4], id, ARGV[1])
-      redis.call('ZADD', KEYS[5], lease_end, id)
-      local fire = redis.call('HGET', fires, id) or ''
-      local item = running_elsewhere(id, ARGV[1], now) .. '\\n' .. #id .. '\\n' .. id
-        .. due[i + 1] .. '\\n' .. fire .. '\\n' .. doc
-      out[#out + 1] = #item .. '\\n' .. item
-    else
-      redis.call('ZREM', KEYS[2], id)
-    end
+  if not holder then
+    free[#free + 1] = id
+    scores[#free] = due[2 * j]
   end
 end
+if #free == 0 then return '' end
+local docs = call_many('HMGET', KEYS[1], free)
+local fires = call_many('HMGET', scheduled_key(), free)
+local keys = {}
+for j, id in ipairs(free) do keys[j] = instances(id) end
+local counted = 0
+for first = 1, #keys, 1000 do
+  counted = counted + redis.call('EXISTS', unpack(keys, first, math.min(#keys, first + 999)))
+end
+-- A lease ends on a whole second: whole scores keep a small sorted set
+-- (a listpack) cheap to insert into, where fractions are parsed again at
+-- every comparison.
+local lease_end = math.ceil(now + tonumber(ARGV[4]))
+local claims, leases, gone, out = {}, {}, {}, {}
+for j, id in ipairs(free) do
+  local doc = docs[j]
+  if doc then
+    claims[#claims + 1] = id
+    claims[#claims + 1] = node
+    leases[#leases + 1] = lease_end
+    leases[#leases + 1] = id
+    local elsewhere = counted > 0 and running_elsewhere(id, node, now) or 0
+    local head = elsewhere .. '\\n' .. #id .. '\\n' .. id
+      .. scores[j] .. '\\n' .. (fires[j] or '') .. '\\n'
+    out[#out + 1] = (#head + #doc) .. '\\n' .. head .. doc     -- (one copy of the document)
+  else
+    gone[#gone + 1] = id
+  end
+end
+if #claims > 0 then
+  call_many('HSET', KEYS[4], claims)
+  call_many('ZADD', KEYS[5], leases)
+end
+if #gone > 0 then call_many('ZREM', KEYS[2], gone) end
 return table.concat(out)
 """
 
@@ -327,17 +372,29 @@ return table.concat(out)
 #: L{_POLICY_KEYS} says) with '' and '', removed only if this node still
 #: holds the claim (else another changed it, or removed it and added a job
 #: under its id, meanwhile).  Every claim of the entries is
-#: released; nothing is published.  Returns one result per entry: 1 (written), 0 (no such job) or -1 (claim lost:
-#: not written).
+#: released; nothing is published.  Returns the entries' results, one string
+#: joined by commas (one string parses much faster than a list): 1
+#: (written), 0 (no such job) or -1 (claim lost: not written).
 ADVANCE = _PROLOGUE + _POLICY_KEYS + """
 local node = ARGV[1]
 local lease = tonumber(ARGV[2])
 local fires = scheduled_key()
 local now = nil
 local out = {}
+-- The advances ('a', the usual write-back) are checked one by one and
+-- written together: run times, fire times, claims released.
+local advanced = {}
 local i = 3
 while i <= #ARGV do
-  local op, id, a, b = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+  if ARGV[i] == 'a' then advanced[#advanced + 1] = ARGV[i + 1] end
+  i = i + 5 + tonumber(ARGV[i + 4])
+end
+local holders = #advanced > 0 and call_many('HMGET', KEYS[4], advanced) or {}
+local run_times, fired, unfired, released = {}, {}, {}, {}
+local a = 0
+i = 3
+while i <= #ARGV do
+  local op, id, value, b = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
   local tokens = tonumber(ARGV[i + 4])
   local result = 1
   if op == 'r' and redis.call('HEXISTS', KEYS[1], id) == 1
@@ -360,22 +417,40 @@ while i <= #ARGV do
     now = now or server_time()
     for t = i + 5, i + 4 + tokens do add_instance(id, ARGV[t], now, lease) end
   end
-  if op ~= 'r' and result == 1 then
-    if redis.call('HGET', KEYS[4], id) ~= node then
+  if op == 'a' then
+    a = a + 1
+    if result == 1 and holders[a] ~= node then
       result = -1
-    elseif op == 'a' then
-      redis.call('ZADD', KEYS[2], a, id)
-      if b == '' then redis.call('HDEL', fires, id) else redis.call('HSET', fires, id, b) end
-    else
-      redis.call('HSET', KEYS[1], id, a)
-      schedule(id, b)
+    elseif result == 1 then
+      run_times[#run_times + 1] = value
+      run_times[#run_times + 1] = id
+      if b == '' then
+        unfired[#unfired + 1] = id
+      else
+        fired[#fired + 1] = id
+        fired[#fired + 1] = b
+      end
     end
+    if result ~= -1 then released[#released + 1] = id end
+  else
+    if op ~= 'r' and result == 1 then
+      if redis.call('HGET', KEYS[4], id) ~= node then
+        result = -1
+      else
+        redis.call('HSET', KEYS[1], id, value)
+        schedule(id, b)
+      end
+    end
+    if result ~= -1 then release(id) end
   end
-  if result ~= -1 then release(id) end
   out[#out + 1] = result
   i = i + 5 + tokens
 end
-return out
+if #run_times > 0 then call_many('ZADD', KEYS[2], run_times) end
+if #unfired > 0 then call_many('HDEL', fires, unfired) end
+if #fired > 0 then call_many('HSET', fires, fired) end
+if #released > 0 then release_many(released) end
+return table.concat(out, ',')
 """
 
 #: No ARGV.  Returns {earliest run time of an unclaimed job or '',
@@ -495,11 +570,14 @@ return 0
 APPEND_RUNS = _PROLOGUE + _POLICY_KEYS + """
 local kept = 0
 local now = nil
+local any_retained = redis.call('EXISTS', retained) == 1
 for i = 1, #ARGV, 3 do
   local key = history(ARGV[i])
   local ends = nil
   if redis.call('HEXISTS', KEYS[1], ARGV[i]) == 1 then
-    if redis.call('ZREM', retained, ARGV[i]) == 1 then redis.call('PERSIST', key) end
+    if any_retained and redis.call('ZREM', retained, ARGV[i]) == 1 then
+      redis.call('PERSIST', key)
+    end
   else
     ends = tonumber(redis.call('ZSCORE', retained, ARGV[i]) or 0)
     now = now or server_time()
