@@ -80,6 +80,29 @@ class OptionTests(unittest.TestCase):
         del data["recover"]
         self.assertFalse(Job.from_dict(None, data).recover)
 
+    def test_options_found_good_before_are_told_apart_by_type(self):
+        """
+        Option sets found good are not checked again; an equal set of other
+        types (True == 1 == 1.0) still is, and a bad set never becomes good.
+        """
+        good = {"max_instances": 1, "coalesce": True, "jitter": 0}
+        for _ in range(2):
+            self.assertEqual(check_options(good), good)
+        for key, bad in (("max_instances", True), ("max_instances", 1.0),
+                         ("coalesce", 1), ("jitter", False)):
+            for _ in range(2):
+                self.assertRaises(BadArgumentError, check_options, dict(good, **{key: bad}))
+        # What it answers is the caller's own (the scheduler pops from it).
+        check_options(good).clear()
+        self.assertEqual(check_options(good), good)
+
+    def test_options_with_lists_are_checked_each_time(self):
+        dates = ["2026-12-25"]
+        checked = check_options({"exclude": dates})
+        dates.append("not a date")
+        self.assertRaises(BadArgumentError, check_options, {"exclude": dates})
+        self.assertEqual(checked, check_options({"exclude": ["2026-12-25"]}))
+
 
 class TaskRegistryTests(unittest.TestCase):
 

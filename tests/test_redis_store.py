@@ -394,7 +394,7 @@ class ClaimTests(RedisTestCase):
 
     @defer.inlineCallbacks
     def test_claim_excludes_others_until_written_back(self):
-        sched, clock = self.make_scheduler(start=False)
+        sched, clock = self.make_scheduler(store=self.make_store(read_ahead=False), start=False)
         for i in range(5):
             yield sched.add_job("record", "interval", seconds=10, id="j%d" % i,
                                 jobstore="redis")
@@ -440,6 +440,92 @@ class ClaimTests(RedisTestCase):
         stored = yield other.lookup_job("a")
         self.assertNotEqual(stored.name, "stale")
         self.assertEqual(stored.next_run_time, now)
+
+    @defer.inlineCallbacks
+    def due_in_batches(self, count=5, limit=2):
+        """
+        C{count} jobs due (ids j0, j1...), a scheduler's store holding the
+        first C{limit} as due and the next C{limit} read ahead, another store.
+        """
+        sched, clock = self.make_scheduler(start=False)
+        for i in range(count):
+            yield sched.add_job("record", "interval", seconds=10, id="j%d" % i,
+                                jobstore="redis")
+        mine, other = sched.jobstores["redis"], self.make_store(tasks=tasks())
+        now = sched.now() + _dt.timedelta(seconds=10)
+        first = yield mine.acquire_due_jobs(now, limit)
+        self.assertEqual([j.id for j in first], ["j0", "j1"][:limit])
+        return sched, mine, other, now
+
+    @defer.inlineCallbacks
+    def test_next_batch_claimed_while_one_runs(self):
+        sched, mine, other, now = yield self.due_in_batches()
+        self.assertEqual([j.id for j in (yield other.acquire_due_jobs(now, 10))], ["j4"])
+        self.assertEqual([j.id for j in (yield mine.acquire_due_jobs(now, 2))], ["j2", "j3"])
+        # A batch not full reads nothing ahead.
+        self.assertEqual((yield mine.acquire_due_jobs(now, 2)), [])
+
+    @defer.inlineCallbacks
+    def test_job_changed_here_while_read_ahead_is_not_handed_out(self):
+        sched, mine, other, now = yield self.due_in_batches()
+        yield sched.pause_job("j2", "redis")
+        self.assertEqual([j.id for j in (yield mine.acquire_due_jobs(now, 2))], ["j3"])
+        # Its change gave back the claim: resumed, another store takes it.
+        job = yield other.lookup_job("j2")
+        job.next_run_time = now
+        yield other.update_job(job)
+        self.assertIn("j2", [j.id for j in (yield other.acquire_due_jobs(now, 10))])
+
+    @defer.inlineCallbacks
+    def test_job_changed_by_another_while_read_ahead_is_read_again(self):
+        sched, mine, other, now = yield self.due_in_batches()
+        changed = yield other.lookup_job("j3")
+        changed.name = "theirs"
+        heard = mine.notifications
+        yield other.update_job(changed)
+        yield wait_for(lambda: mine.notifications > heard)
+        self.assertEqual([j.id for j in (yield mine.acquire_due_jobs(now, 2))], ["j2"])
+        again = yield mine.acquire_due_jobs(now, 10)
+        self.assertEqual(sorted((j.id, j.name) for j in again),
+                         [("j3", "theirs"), ("j4", "record")])
+
+    @defer.inlineCallbacks
+    def test_batch_read_ahead_long_ago_is_given_back(self):
+        sched, mine, other, now = yield self.due_in_batches()
+        asked, d = mine._ahead
+        mine._ahead = (asked - mine.lease, d)
+        self.assertEqual((yield mine.acquire_due_jobs(now, 2)), [])
+        self.assertEqual(sorted(j.id for j in (yield other.acquire_due_jobs(now, 10))),
+                         ["j2", "j3", "j4"])
+
+    @defer.inlineCallbacks
+    def test_claims_read_ahead_given_back_on_shutdown(self):
+        sched, mine, other, now = yield self.due_in_batches()
+        yield mine.shutdown()
+        self.assertEqual(sorted(j.id for j in (yield other.acquire_due_jobs(now, 10))),
+                         ["j0", "j1", "j2", "j3", "j4"])
+
+    @defer.inlineCallbacks
+    def test_job_paused_by_a_run_while_read_ahead_does_not_run(self):
+        """
+        Batches of two: while j0 and j1 run, j2 and j3 are claimed ahead;
+        j0 pauses j2, which then does not run.
+        """
+        registry = tasks()
+        sched, clock = self.make_scheduler(tasks=registry, batch_size=2, start=False)
+        registry.register("pause_j2", lambda: sched.pause_job("j2", "redis"))
+        for i in range(5):
+            yield sched.add_job("pause_j2" if i == 0 else "record", "interval", seconds=10,
+                                id="j%d" % i, args=() if i == 0 else ("j%d" % i,),
+                                jobstore="redis")
+        sched.startService()
+        self.addCleanup(sched.shutdown, False)
+        clock.advance(10)
+        yield drive(clock, lambda: len(calls) >= 3)
+        store = sched.jobstores["redis"]
+        yield wait_for(lambda: store._ahead is None and not sched._processing)
+        self.assertEqual(sorted(args[0] for args, _ in calls), ["j1", "j3", "j4"])
+        self.assertIsNone((yield store.lookup_job("j2")).next_run_time)
 
     @defer.inlineCallbacks
     def test_write_backs_of_one_batch_each_get_their_outcome(self):

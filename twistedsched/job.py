@@ -57,8 +57,31 @@ def _short_repr(value):
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+#: Option sets found good, by their values and the types of those (C{1},
+#: C{1.0} and C{True} are equal but not the same option): the jobs of a
+#: store share a few, and loading one need not check them again.  Only sets
+#: of plain values (text, numbers, None) are kept; at most L{_KNOWN_MAX}.
+_KNOWN_OPTIONS = {}
+_KNOWN_MAX = 256
+_PLAIN = frozenset((type(None), bool, int, float, str))
+
+
 def check_options(options):
-    """Validate job options; return them normalized."""
+    """Validate job options; return them normalized (a new dict)."""
+    values = tuple(options.values())
+    if not _PLAIN.issuperset(map(type, values)):
+        return _check_options(options)
+    key = (tuple(options), values, tuple(map(type, values)))
+    known = _KNOWN_OPTIONS.get(key)
+    if known is None:
+        known = _check_options(options)
+        if len(_KNOWN_OPTIONS) >= _KNOWN_MAX:
+            _KNOWN_OPTIONS.clear()
+        _KNOWN_OPTIONS[key] = known
+    return dict(known)
+
+
+def _check_options(options):
     checked = {}
     for key, value in options.items():
         if key in ("misfire_grace_time", "timeout"):
@@ -336,17 +359,18 @@ class Job:
             func = tasks.lookup(task)
         else:
             func = resolve_reference(func_ref)
+        # The options a document has are checked together (a set seen before
+        # at once); those it lacks (stored before they existed) take their
+        # defaults, but for misfire_grace_time: none.
+        options = check_options({key: data[key] for key in OPTION_NAMES if key in data})
+        options.setdefault("misfire_grace_time", None)
         return cls(
             scheduler, func, trigger_from_dict(data["trigger"]), id=data["id"],
             name=data.get("name"), args=data.get("args", ()), kwargs=data.get("kwargs"),
             task=task, func_ref=func_ref, executor=data.get("executor", "default"),
-            jobstore=jobstore, misfire_grace_time=data.get("misfire_grace_time"),
-            coalesce=data.get("coalesce", True), max_instances=data.get("max_instances", 1),
-            jitter=data.get("jitter"), timeout=data.get("timeout"),
-            recover=data.get("recover", False), next_run_time=from_iso(data.get("next_run_time")),
+            jobstore=jobstore, next_run_time=from_iso(data.get("next_run_time")),
             scheduled_run_time=from_iso(data.get("scheduled_run_time")),
-            policy_state=data.get("policy_state"),
-            **{key: data[key] for key in policies.OPTIONS if key in data})
+            policy_state=data.get("policy_state"), options_checked=True, **options)
 
     # Shortcuts to the scheduler.
 

@@ -298,6 +298,11 @@ class RedisJobStore(RedisPolicies):
         id and document: a job due again whose document did not change (its
         run times live outside it) is copied rather than decoded again.
         0: none.
+    @param read_ahead: after handing out a full batch of due jobs, claim
+        the next batch at once, so that Redis does it while the scheduler
+        runs this one.  A job of that batch changed or removed meanwhile
+        (here, or by another scheduler as its message tells) is given back
+        and claimed again as it now is.
     """
 
     log = Logger()
@@ -305,7 +310,7 @@ class RedisJobStore(RedisPolicies):
     def __init__(self, url="redis://localhost:6379/0", namespace=None, *, lease=30.0,
                  poll_interval=30.0, timeout=5.0, poolsize=1, allowed_modules=None,
                  tls_options=None, tasks=None, node_id=None, heartbeat=1.0, liveness=3.0,
-                 job_cache=10000, reactor=None):
+                 job_cache=10000, read_ahead=True, reactor=None):
         if reactor is None:
             from twisted.internet import reactor
         self.reactor = reactor
@@ -321,6 +326,7 @@ class RedisJobStore(RedisPolicies):
             raise BadArgumentError("job_cache: expected a number of jobs >= 0, not %r"
                                    % (job_cache,))
         self.job_cache = job_cache
+        self.read_ahead = read_ahead
         if liveness <= heartbeat:
             raise BadArgumentError("liveness (%r s) must be longer than heartbeat (%r s)"
                                    % (liveness, heartbeat))
@@ -369,6 +375,8 @@ class RedisJobStore(RedisPolicies):
         self._unregistered = {}     # id -> tokens started while claimed, not yet sent
         self._writing = set()       # ids whose write-back is on its way
         self._instance_count = 0
+        self._ahead = None          # (when asked, Deferred) of the batch read ahead
+        self._announced = None      # ids others changed since it was asked for ('*': all)
         self.subscribed = False
         self.notifications = 0      # messages from other schedulers
         self.reaped = 0             # dead schedulers this one found
@@ -477,6 +485,9 @@ class RedisJobStore(RedisPolicies):
         self.notifications += 1
         if rest.startswith("cancel "):
             self._policy_message(rest.split(" ", 1))
+        kind, _, job_id = rest.partition(" ")
+        if self._announced is not None and kind in ("modified", "removed", "cleared"):
+            self._announced.add(job_id)
         if self._scheduler is not None and self._scheduler.running:
             self._scheduler.wakeup()
 
@@ -719,6 +730,9 @@ class RedisJobStore(RedisPolicies):
         if self._pool is None or self._stopped:
             self._stopped = True
             return
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None:       # (its claims are given back below)
+            yield ahead[1].addErrback(lambda _: None)
         if self._pending:
             yield defer.DeferredList(list(self._pending), consumeErrors=True)
         try:
@@ -1018,7 +1032,9 @@ class RedisJobStore(RedisPolicies):
         for (job_id, op, _, _, _, d), result in zip(entries, _text(results).split(",")):
             self._written(job_id)
             try:
-                if int(result) == 0:
+                if op == "g":       # given back: held or not, nothing to tell
+                    pass
+                elif int(result) == 0:
                     raise JobLookupError(job_id)
                 self._updated(result, job_id)
             except Exception:
@@ -1123,8 +1139,45 @@ class RedisJobStore(RedisPolicies):
     def acquire_due_jobs(self, now, limit):
         """
         Claim (for C{lease} seconds) and fire with at most C{limit} due jobs
-        that no other scheduler holds, earliest first.
+        that no other scheduler holds, earliest first.  After a full batch
+        the next is claimed at once (C{read_ahead}).
         """
+        ahead, self._ahead = self._ahead, None
+        if ahead is None:
+            jobs = yield self._acquire(now, limit)
+        else:
+            jobs = self._still_due((yield ahead[1]), ahead[0])
+        if self.read_ahead and len(jobs) >= limit > 0 and not self._stopped:
+            self._announced = set()
+            self._ahead = (self.reactor.seconds(), self._acquire(now, limit))
+        return jobs
+
+    def _still_due(self, jobs, asked):
+        """
+        The jobs of a batch read ahead that were not changed meanwhile.  A
+        job changed here is dropped (its change released the claim); one
+        another scheduler changed, or all if the batch waited for half a
+        lease, are given back (claimed again as they now are).
+        """
+        announced, self._announced = self._announced or set(), None
+        stale = "*" in announced or self.reactor.seconds() - asked > self.lease / 2
+        kept = []
+        for job in jobs:
+            due = self._due.get(job.id)
+            if due is None or due[0] is not job:
+                self._claimed.discard(job.id)
+                self._elsewhere.pop(job.id, None)
+            elif stale or job.id in announced:
+                self._due.pop(job.id)
+                self._queue_write(job.id, "g", "", "")
+            else:
+                kept.append(job)
+        return kept
+
+    @defer.inlineCallbacks
+    def _acquire(self, now, limit):
+        """Claim and decode at most C{limit} due jobs (see L{acquire_due_jobs})."""
+        self._flush_batch()         # (write-backs queued, such as claims given back, go first)
         yield self._flush_unsaved()
         reply = yield self._script("acquire", [self.node_id, score(now), limit, self.lease])
         jobs = []

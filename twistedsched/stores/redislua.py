@@ -371,7 +371,8 @@ return table.concat(out)
 #: claim; 'r' (removed: it ended as it ran, so its history is kept as
 #: L{_POLICY_KEYS} says) with '' and '', removed only if this node still
 #: holds the claim (else another changed it, or removed it and added a job
-#: under its id, meanwhile).  Every claim of the entries is
+#: under its id, meanwhile); 'g' (given back unrun) with '' and '': nothing
+#: written, its claim released if this node holds it.  Every claim of the entries is
 #: released; nothing is published.  Returns the entries' results, one string
 #: joined by commas (one string parses much faster than a list): 1
 #: (written), 0 (no such job) or -1 (claim lost: not written).
@@ -436,7 +437,7 @@ while i <= #ARGV do
     if op ~= 'r' and result == 1 then
       if redis.call('HGET', KEYS[4], id) ~= node then
         result = -1
-      else
+      elseif op == 'u' then
         redis.call('HSET', KEYS[1], id, value)
         schedule(id, b)
       end
