@@ -585,8 +585,10 @@ for i = 1, #ARGV, 3 do
     if ends <= now then ends = false end
   end
   if ends ~= false then
-    redis.call('LPUSH', key, ARGV[i + 2])
-    redis.call('LTRIM', key, 0, tonumber(ARGV[i + 1]) - 1)
+    local size = tonumber(ARGV[i + 1])
+    if redis.call('LPUSH', key, ARGV[i + 2]) > size then
+      redis.call('LTRIM', key, 0, size - 1)
+    end
     if ends then redis.call('EXPIRE', key, math.max(1, math.ceil(ends - now))) end
     kept = kept + 1
   end
