@@ -562,6 +562,46 @@ class ClaimTests(RedisTestCase):
         self.assertEqual(sorted(j.id for j in (yield other.acquire_due_jobs(later, 10))),
                          ["changed", "kept"])
 
+class AddedJobCacheTests(RedisTestCase):
+    """A job added here is kept decoded: its first run is not decoded again."""
+
+    @defer.inlineCallbacks
+    def test_first_run_of_a_job_added_here_is_not_decoded(self):
+        sched, clock = self.make_scheduler(start=False)
+        job = yield sched.add_job("record", "interval", seconds=10, id="j", args=[[1]],
+                                  jobstore="redis")
+        job.args[0].append("changed after the add")
+        store = sched.jobstores["redis"]
+        store._decode = lambda doc: self.fail("decoded again")
+        [due] = yield store.acquire_due_jobs(after(10), 10)
+        self.assertEqual((due.id, due.args, due.next_run_time), ("j", ([1],), after(10)))
+
+    @defer.inlineCallbacks
+    def test_document_changed_since_is_decoded(self):
+        sched, clock = self.make_scheduler(start=False)
+        yield sched.add_job("record", "interval", seconds=10, id="j", jobstore="redis")
+        other = self.make_store(tasks=tasks())
+        changed = yield other.lookup_job("j")
+        changed.name = "theirs"
+        yield other.update_job(changed)
+        [due] = yield sched.jobstores["redis"].acquire_due_jobs(after(10), 10)
+        self.assertEqual(due.name, "theirs")
+
+    @defer.inlineCallbacks
+    def test_jobs_added_in_a_batch_are_kept_too(self):
+        sched, clock = self.make_scheduler(start=False)
+        store = sched.jobstores["redis"]
+        from twistedsched.job import Job
+        from twistedsched.triggers import IntervalTrigger
+        yield store.add_jobs([
+            Job(sched, record, IntervalTrigger(seconds=10, start_date=after(10)),
+                id="b%d" % i, task="record", jobstore="redis", next_run_time=after(10))
+            for i in range(3)])
+        store._decode = lambda doc: self.fail("decoded again")
+        due = yield store.acquire_due_jobs(after(10), 10)
+        self.assertEqual(sorted(job.id for job in due), ["b0", "b1", "b2"])
+
+
 class RestartTests(RedisTestCase):
     """Jobs outlive the scheduler; missed runs follow misfire and coalesce."""
 

@@ -294,10 +294,10 @@ class RedisJobStore(RedisPolicies):
         allows registered task names only.
     @param tasks: a task registry to resolve task names before the store is
         started by a scheduler (which then lends its own).
-    @param job_cache: how many jobs handed out as due are kept decoded, by
-        id and document: a job due again whose document did not change (its
-        run times live outside it) is copied rather than decoded again.
-        0: none.
+    @param job_cache: how many jobs added here or handed out as due are
+        kept decoded, by id and document: a job due whose document did not
+        change (its run times live outside it) is copied rather than
+        decoded again.  0: none.
     @param read_ahead: after handing out a full batch of due jobs, claim
         the next batch at once, so that Redis does it while the scheduler
         runs this one.  A job of that batch changed or removed meanwhile
@@ -810,21 +810,34 @@ class RedisJobStore(RedisPolicies):
 
     def _cached(self, job_id, doc):
         """A copy of the job kept for C{doc}, or the job decoded (and kept)."""
-        kept = self._decoded.pop(job_id, None)
+        kept = self._decoded.get(job_id)
         if kept is not None and kept[0] == doc:
             job = _copy(kept[1], kept[2])
             if job.task:        # (the registry may have changed meanwhile)
                 job.func = self._task_registry().lookup(job.task)
+            self._decoded[job_id] = self._decoded.pop(job_id)     # (now the most recent)
         else:
             job = self._decode(doc)
-            if self.job_cache:
-                containers = _containers(job)
-                kept = (doc, _copy(job, containers), containers)
-        if kept is not None:
-            if len(self._decoded) >= self.job_cache:
-                del self._decoded[next(iter(self._decoded))]      # the least recently due
-            self._decoded[job_id] = kept
+            self._keep(job_id, doc, job)
         return job
+
+    def _keep(self, job_id, doc, job, copy=True):
+        """
+        Keep C{job} decoded for its document C{doc} (bytes, as Redis answers
+        it), the least recently due or added going first: a copy, or with
+        C{copy} false the job itself if no run can change its arguments in
+        place (a job added here: only the scheduler changes it, and never
+        in place).
+        """
+        if not self.job_cache:
+            return
+        self._decoded.pop(job_id, None)
+        if len(self._decoded) >= self.job_cache:
+            del self._decoded[next(iter(self._decoded))]
+        containers = _containers(job)
+        if copy or containers:
+            job = _copy(job, containers)
+        self._decoded[job_id] = (doc, job, containers)
 
     def _task_registry(self):
         scheduler = self._scheduler
@@ -853,6 +866,7 @@ class RedisJobStore(RedisPolicies):
             doc, when = self._encode(job)
         except Exception:
             return defer.fail()
+        self._keep(job.id, doc.encode("utf-8"), job, copy=False)  # (its first run: no decoding)
         d = defer.Deferred()
         self._adds.append((job.id, doc, when, d))
         if len(self._adds) >= ADDS_BATCH:
@@ -900,6 +914,7 @@ class RedisJobStore(RedisPolicies):
             for job in jobs:
                 doc, when = self._encode(job)
                 entries.append((job.id, doc, when))
+                self._keep(job.id, doc.encode("utf-8"), job, copy=False)
         except Exception:
             return defer.fail()
         return self._add(entries)
