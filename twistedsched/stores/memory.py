@@ -39,7 +39,7 @@ from twisted.internet.defer import fail, succeed
 from zope.interface import implementer
 
 from twistedsched.errors import ArgumentBytesExceeded, ConflictingIdError, JobLookupError
-from twistedsched.history import FIELDS
+from twistedsched.history import FIELDS, stored_record
 from twistedsched.interfaces import IJobStore
 from twistedsched.job import argument_bytes, same_job_data
 from twistedsched.timeutil import to_timestamp
@@ -352,7 +352,10 @@ class MemoryJobStore:
         return held[1]
 
     def append_run_now(self, job_id, run, size):
-        """C{append_run} at once, of a record given as a tuple in L{FIELDS} order."""
+        """
+        C{append_run} at once, of a record given as a tuple in L{FIELDS}
+        order, or in short (L{twistedsched.history.ok_run}).
+        """
         if size <= 0:
             return None
         runs = self._runs.get(job_id)
@@ -379,7 +382,7 @@ class MemoryJobStore:
         runs = self._runs.get(job_id)
         if runs is None:
             runs = (self._kept(job_id) if self._retained else None) or ()
-        newest = [dict(zip(FIELDS, run)) for run in reversed(runs)]
+        newest = [stored_record(run) for run in reversed(runs)]
         return newest if limit is None else newest[:limit]
 
     def __len__(self):
