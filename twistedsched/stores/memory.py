@@ -307,19 +307,19 @@ class MemoryJobStore:
         self._release()
         deadline = to_timestamp(now)
         due = []
-        heap = self._heap
-        taken = self._taken
-        current = self._current
+        heap, taken, current, jobs = self._heap, self._taken, self._current, self._jobs
+        pop = heapq.heappop
         while heap and len(due) < limit:
             entry = heap[0]
-            if current.get(entry[2]) != entry[1]:
-                heapq.heappop(heap)         # stale
+            job_id = entry[2]
+            if current.get(job_id) != entry[1]:
+                pop(heap)                   # stale
                 continue
             if entry[0] > deadline:
                 break
-            heapq.heappop(heap)
-            taken[entry[2]] = entry         # until the scheduler writes it back
-            due.append(self._jobs[entry[2]])
+            pop(heap)
+            taken[job_id] = entry           # until the scheduler writes it back
+            due.append(jobs[job_id])
         return due
 
     @_deferred
