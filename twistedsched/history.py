@@ -2,8 +2,9 @@
 Run history: one record per run of a job, kept by the job store.
 
 A record is a small JSON-serializable dict (the memory store keeps it as a
-tuple of L{FIELDS}, the Redis store as JSON text), with times as POSIX seconds so that
-making one costs little on the fire path:
+tuple of L{FIELDS}, or as L{ok_run}'s shorter tuple for a run that went well, read
+back by L{stored_record}; the Redis store as JSON text), with times as POSIX seconds
+so that making one costs little on the fire path:
 
   - C{scheduled_run_time}: when the run was due
   - C{started}, C{ended}: when it ran, or C{None} if it never started

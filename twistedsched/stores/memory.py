@@ -102,7 +102,7 @@ class MemoryJobStore:
         self._listing = None   # jobs in listing order, until the next change
         self._ids = None       # the ids in order, until one is added or removed
         self._paused = {}      # ids of paused jobs, in the order they were paused
-        self._runs = {}        # id -> list of run records as tuples of FIELDS, newest last
+        self._runs = {}        # id -> list of runs as tuples (see stored_record), newest last
         # Ended jobs' runs, oldest first: id -> (when they go, list as in _runs).
         self._retained = collections.OrderedDict()
         self.retention = 0              # seconds (0: not kept); set by start()
