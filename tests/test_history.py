@@ -19,7 +19,8 @@ from twistedsched import events as ev
 from twistedsched import jsonlog
 from twistedsched.errors import BadArgumentError
 from twistedsched.history import (
-    ERROR_LIMIT, from_text, history_rows, make_record, summarize, to_text, with_datetimes)
+    ERROR_LIMIT, FIELDS, from_text, history_rows, make_record, ok_run, stored_record,
+    summarize, to_text, with_datetimes)
 from twistedsched.scheduler import Scheduler
 from twistedsched.stores import MemoryJobStore
 
@@ -48,6 +49,16 @@ class RecordTests(unittest.TestCase):
         missed = make_record(after(1), "missed", "s")
         self.assertEqual((missed["started"], missed["ended"], missed["duration"]),
                          (None, None, None))
+
+    def test_short_ok_run_reads_as_its_full_record(self):
+        """ok_run's short tuple reads back as make_record's record (ended rounded then)."""
+        for started, duration in ((after(11).timestamp() + 0.1234567, 0.000123),
+                                  (1764000000.4999996, 0.0), (0.25, 1.5)):
+            full = dict.fromkeys(FIELDS)
+            full.update(make_record(after(10), "ok", "host:1", started, duration))
+            self.assertEqual(stored_record(ok_run(after(10), "host:1", started, duration)),
+                             full)
+        self.assertEqual(stored_record(tuple(full[key] for key in FIELDS)), full)
 
     def test_datetimes_and_text(self):
         record = make_record(after(10), "ok", "s", started=after(12).timestamp(), duration=1)

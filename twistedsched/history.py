@@ -2,8 +2,9 @@
 Run history: one record per run of a job, kept by the job store.
 
 A record is a small JSON-serializable dict (the memory store keeps it as a
-tuple of L{FIELDS}, the Redis store as JSON text), with times as POSIX seconds so that
-making one costs little on the fire path:
+tuple of L{FIELDS}, or as L{ok_run}'s shorter tuple for a run that went well, read
+back by L{stored_record}; the Redis store as JSON text), with times as POSIX seconds
+so that making one costs little on the fire path:
 
   - C{scheduled_run_time}: when the run was due
   - C{started}, C{ended}: when it ran, or C{None} if it never started
@@ -118,12 +119,26 @@ def make_record(scheduled_run_time, outcome, scheduler_id, started=None, duratio
 
 def ok_run(scheduled_run_time, scheduler_id, started, duration):
     """
-    The record of a run that went well and returned nothing, as a tuple in
-    L{FIELDS} order (what L{make_record} gives, for a store that keeps tuples:
-    no dict is built).  C{duration} is rounded already.
+    The record of a run that went well and returned nothing, in short, for
+    a store that keeps tuples: (scheduled_run_time, started, duration,
+    scheduler_id), with the datetime as it is (no dict, no float made, no
+    rounding of C{ended}: L{stored_record} does that when it is read).
+    C{duration} is rounded already.
     """
-    return (scheduled_run_time.timestamp(), started, round(started + duration, 6), duration,
-            "ok", None, scheduler_id, None, None, None)
+    return (scheduled_run_time, started, duration, scheduler_id)
+
+
+def stored_record(run):
+    """
+    The record of a run kept as a tuple (in L{FIELDS} order, or in short
+    from L{ok_run}) as a dict of L{FIELDS}.
+    """
+    if len(run) == len(FIELDS):
+        return dict(zip(FIELDS, run))
+    scheduled_run_time, started, duration, scheduler_id = run
+    return dict(zip(FIELDS, (scheduled_run_time.timestamp(), started,
+                             round(started + duration, 6), duration, "ok", None,
+                             scheduler_id, None, None, None)))
 
 
 def _convert(record, convert):

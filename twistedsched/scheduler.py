@@ -1128,7 +1128,7 @@ class Scheduler(service.Service):
         if following is None:
             # Removed before it runs, so that it may add a job under its own id
             # (a timer that sets itself again), and its store keeps no history.
-            d = _write_due(getattr(store, "remove_job_now", None), store.remove_job, job.id)
+            d = _write_due(store, "remove_job_now", "remove_job", job.id)
             if self._wanted & ev.EVENT_JOB_REMOVED:
                 removed = lambda _=None: self._dispatch(
                     ev.JobEvent(ev.EVENT_JOB_REMOVED, job.id, job.jobstore))
@@ -1142,7 +1142,7 @@ class Scheduler(service.Service):
             if run_times:
                 self._submit(job, run_times, now)
             self._schedule(job, following)
-            d = _write_due(getattr(store, "update_job_now", None), store.update_job, job)
+            d = _write_due(store, "update_job_now", "update_job", job)
         if d is None or d is _GONE:
             return None
         if not d.called or d.paused or isinstance(d.result, Failure):
@@ -1687,18 +1687,20 @@ _OK_RUN_EVENTS = ev.EVENT_JOB_RUN | ev.EVENT_JOB_EXECUTED
 _GONE = object()
 
 
-def _write_due(at_once, deferred, argument):
+def _write_due(store, at_once, deferred, argument):
     """
-    Write a due job back to its store: C{at_once(argument)} if the store
-    has such a method (C{remove_job_now}, C{update_job_now}: the memory
-    store), then C{None}, or L{_GONE} for a job that is gone; else the
-    Deferred of C{deferred(argument)} (C{remove_job}, C{update_job}), or
-    the Deferred C{at_once} returned (a proxy of a store may).
+    Write a due job back to its store: by its method C{at_once}
+    (C{remove_job_now}, C{update_job_now}: the memory store) if it has one,
+    then C{None}, or L{_GONE} for a job that is gone; else the Deferred of
+    its method C{deferred} (C{remove_job}, C{update_job}), or the Deferred
+    the C{at_once} method returned (a proxy of a store may).  (Methods by
+    name: the one not called is not looked up.)
     """
-    if at_once is None:
-        return deferred(argument)
+    write = getattr(store, at_once, None)
+    if write is None:
+        return getattr(store, deferred)(argument)
     try:
-        return at_once(argument)
+        return write(argument)
     except JobLookupError:
         return _GONE
     except Exception:

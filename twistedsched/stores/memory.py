@@ -39,7 +39,7 @@ from twisted.internet.defer import fail, succeed
 from zope.interface import implementer
 
 from twistedsched.errors import ArgumentBytesExceeded, ConflictingIdError, JobLookupError
-from twistedsched.history import FIELDS
+from twistedsched.history import FIELDS, stored_record
 from twistedsched.interfaces import IJobStore
 from twistedsched.job import argument_bytes, same_job_data
 from twistedsched.timeutil import to_timestamp
@@ -102,7 +102,7 @@ class MemoryJobStore:
         self._listing = None   # jobs in listing order, until the next change
         self._ids = None       # the ids in order, until one is added or removed
         self._paused = {}      # ids of paused jobs, in the order they were paused
-        self._runs = {}        # id -> list of run records as tuples of FIELDS, newest last
+        self._runs = {}        # id -> list of runs as tuples (see stored_record), newest last
         # Ended jobs' runs, oldest first: id -> (when they go, list as in _runs).
         self._retained = collections.OrderedDict()
         self.retention = 0              # seconds (0: not kept); set by start()
@@ -307,19 +307,19 @@ class MemoryJobStore:
         self._release()
         deadline = to_timestamp(now)
         due = []
-        heap = self._heap
-        taken = self._taken
-        current = self._current
+        heap, taken, current, jobs = self._heap, self._taken, self._current, self._jobs
+        pop = heapq.heappop
         while heap and len(due) < limit:
             entry = heap[0]
-            if current.get(entry[2]) != entry[1]:
-                heapq.heappop(heap)         # stale
+            job_id = entry[2]
+            if current.get(job_id) != entry[1]:
+                pop(heap)                   # stale
                 continue
             if entry[0] > deadline:
                 break
-            heapq.heappop(heap)
-            taken[entry[2]] = entry         # until the scheduler writes it back
-            due.append(self._jobs[entry[2]])
+            pop(heap)
+            taken[job_id] = entry           # until the scheduler writes it back
+            due.append(jobs[job_id])
         return due
 
     @_deferred
@@ -352,7 +352,10 @@ class MemoryJobStore:
         return held[1]
 
     def append_run_now(self, job_id, run, size):
-        """C{append_run} at once, of a record given as a tuple in L{FIELDS} order."""
+        """
+        C{append_run} at once, of a record given as a tuple in L{FIELDS}
+        order, or in short (L{twistedsched.history.ok_run}).
+        """
         if size <= 0:
             return None
         runs = self._runs.get(job_id)
@@ -379,7 +382,7 @@ class MemoryJobStore:
         runs = self._runs.get(job_id)
         if runs is None:
             runs = (self._kept(job_id) if self._retained else None) or ()
-        newest = [dict(zip(FIELDS, run)) for run in reversed(runs)]
+        newest = [stored_record(run) for run in reversed(runs)]
         return newest if limit is None else newest[:limit]
 
     def __len__(self):
