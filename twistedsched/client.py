@@ -164,7 +164,7 @@ class RefusedByServer(error.ConnectionLost):
 
 
 @implementer(interfaces.IHandshakeListener)
-class ClientProtocol(amp.AMP):
+class ClientProtocol(C.WholeBoxReader, amp.AMP):
     """The client side: passes pushed events to C{on_event(dict)}."""
 
     def __init__(self, on_event=None):

@@ -49,6 +49,8 @@ MIN_INTERVAL = 1.0
 INTERVAL_SAMPLES = 4
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)([wdhms])")
+_DURATION = re.compile(r"(?:\d+(?:\.\d+)?[wdhms])+")
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
 _DURATION_UNITS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
 
 
@@ -150,9 +152,9 @@ def parse_duration(text):
         seconds = text
     elif isinstance(text, str):
         cleaned = text.strip().lower().replace(" ", "")
-        if re.fullmatch(r"\d+(?:\.\d+)?", cleaned):
+        if _NUMBER.fullmatch(cleaned):
             seconds = float(cleaned)
-        elif cleaned and _DURATION_PART.sub("", cleaned) == "":
+        elif _DURATION.fullmatch(cleaned):
             seconds = sum(float(number) * _DURATION_UNITS[unit]
                           for number, unit in _DURATION_PART.findall(cleaned))
         else:
