@@ -527,6 +527,22 @@ def _batch_error(failure):
     return {"error": ERRORS[ServerError].decode("ascii"), "message": "internal error"}
 
 
+def _batch_results(answers):
+    """
+    The results of a batch's jobs (each a result, or a Deferred of one still
+    to come), once those to come are in.
+    """
+    waiting = [(index, d) for index, d in enumerate(answers) if isinstance(d, defer.Deferred)]
+    if not waiting:
+        return answers
+
+    def place(results):
+        for (index, _), result in zip(waiting, results):
+            answers[index] = result
+        return answers
+    return defer.gatherResults([d for _, d in waiting]).addCallback(place)
+
+
 def task_info(registry, name):
     doc = (getattr(registry.lookup(name), "__doc__", None) or "").strip()
     return {"name": name, "doc": doc.splitlines()[0] if doc else ""}
@@ -820,7 +836,7 @@ class ControlProtocol(WholeBoxReader, amp.AMP):
         answers = []
         done = defer.Deferred()
         self._add_batch(jobs, triggers, answers, done)
-        done.addCallback(lambda _: defer.gatherResults(answers))
+        done.addCallback(lambda _: _batch_results(answers))
         return done.addCallback(lambda results: {"results": results})
 
     def _add_batch(self, jobs, triggers, answers, done):
@@ -866,7 +882,7 @@ class ControlProtocol(WholeBoxReader, amp.AMP):
         except Exception:
             d = defer.fail()
         d.addCallbacks(_batch_result, _batch_error)
-        return d
+        return d.result if d.called and not d.paused else d    # (most are added at once)
 
     @ModifyJob.responder
     def modify_job(self, id, changes):
