@@ -46,6 +46,7 @@ LOGIN_TIMEOUT = 30
 MAX_BATCH = 1000
 #: The fields of a job in an AddJobs batch.
 BATCH_FIELDS = ("task", "trigger_kind", "trigger", "args", "kwargs", "id", "name", "options")
+_BATCH_FIELD_SET = frozenset(BATCH_FIELDS)
 #: The most keys in one AMP box (the largest command has ten); more closes
 #: the connection, so that a box cannot grow without end.
 MAX_BOX_KEYS = 32
@@ -855,15 +856,14 @@ class ControlProtocol(WholeBoxReader, amp.AMP):
         done.callback(None)
 
     def _add_one(self, index, spec, triggers):
-        """Add one job of a batch: a Deferred of its result (never failing)."""
+        """Add one job of a batch: its result, or a Deferred of it (never failing)."""
         try:
             if not isinstance(spec, dict):
                 raise E.BadArgumentError("jobs[%d]: expected a JSON object, not %s" % (
                     index, type(spec).__name__))
-            unknown = sorted(set(spec) - set(BATCH_FIELDS))
-            if unknown:
+            if not spec.keys() <= _BATCH_FIELD_SET:
                 raise E.BadArgumentError("jobs[%d]: unknown field %r (known: %s)" % (
-                    index, unknown[0], ", ".join(BATCH_FIELDS)))
+                    index, sorted(spec.keys() - _BATCH_FIELD_SET)[0], ", ".join(BATCH_FIELDS)))
             options = spec.get("options")
             if isinstance(options, str):
                 options = _parse_options(options)
@@ -881,8 +881,10 @@ class ControlProtocol(WholeBoxReader, amp.AMP):
                 name=spec.get("name"), options=options, decoded=True)
         except Exception:
             d = defer.fail()
+        if d.called and not d.paused and not isinstance(d.result, Failure):
+            return _batch_result(d.result)          # added at once (most are)
         d.addCallbacks(_batch_result, _batch_error)
-        return d.result if d.called and not d.paused else d    # (most are added at once)
+        return d.result if d.called and not d.paused else d
 
     @ModifyJob.responder
     def modify_job(self, id, changes):
