@@ -5,6 +5,14 @@ same jobs in AddJobs batches; then paging through every job with ListJobs.
 
     .venv/bin/python -m benchmarks.control [--calls 5000] [--in-flight 50]
                                            [--batch 50000] [--tls] [--profile SORT]
+    .venv/bin/python -m benchmarks.control --cpu [--calls 20000] [--profile SORT]
+
+With --cpu it measures instead, in this one process and without sockets,
+the CPU time each side spends on an AddJob: the daemon's (question boxes
+fed to a ControlProtocol over a StringTransport) and the client's
+(ControlClient.add_job, its answer box fed back); the least of 5 rounds.
+The loopback figures depend much on how the two processes are woken on a
+shared machine; these do not.
 
 With --tls the control port is an ssl: endpoint (a throwaway CA and server
 certificate from tests/certs.py) and the client checks it as twistedsched-ctl
@@ -69,6 +77,80 @@ def serve(pki=None):
         endpoint = TCP4ServerEndpoint(reactor, 0, interface="127.0.0.1")
     endpoint.listen(ControlFactory(sched)).addCallback(listening)
     reactor.run()
+
+
+#: The answer the client side of --cpu is fed (a job as the daemon describes it).
+ANSWERED_JOB = (
+    b'{"id":"x","name":"noop","task":"noop","target":"noop","args":[1],"kwargs":{},'
+    b'"trigger":"interval[1:00:00]","trigger_dict":{"type":"interval","seconds":3600.0,'
+    b'"timezone":"UTC","start_date":"2026-12-02T05:00:00+00:00","end_date":null,'
+    b'"jitter":null},"next_run_time":"2026-12-02T05:00:00+00:00",'
+    b'"next_run":"2026-12-02 05:00:00+00:00","paused":false,"options":{}}')
+
+
+def cpu_daemon(calls):
+    """CPU seconds of a ControlProtocol answering C{calls} AddJob questions."""
+    from twisted.internet import reactor
+    from twisted.internet.testing import StringTransport
+    from twisted.protocols import amp
+
+    from twistedsched import Scheduler
+    from twistedsched.control import ControlFactory
+
+    sched = Scheduler(reactor=reactor)
+    sched.task("noop")(lambda *args, **kwargs: None)
+    sched.startService()
+    server = ControlFactory(sched).buildProtocol(None)
+    transport = StringTransport()
+    server.makeConnection(transport)
+    questions = [amp.AmpBox({
+        b"_command": b"AddJob", b"_ask": b"%x" % (i,), b"task": b"noop",
+        b"trigger_kind": b"interval", b"trigger": b"1h", b"id": b"cpu-%d" % (i,),
+        b"args": b"[%d]" % (i,), b"kwargs": b"{}"}).serialize() for i in range(calls)]
+    start = time.process_time()
+    for question in questions:
+        server.dataReceived(question)
+        transport.clear()
+    return time.process_time() - start
+
+
+def cpu_client(calls):
+    """CPU seconds of C{calls} ControlClient.add_job calls, each answer fed back."""
+    from twisted.internet.testing import StringTransport
+    from twisted.protocols import amp
+
+    from twistedsched.client import ClientProtocol, ControlClient
+
+    protocol = ClientProtocol()
+    transport = StringTransport()
+    protocol.makeConnection(transport)
+    client = ControlClient(protocol)
+    answers = [amp.AmpBox({b"_answer": b"%x" % (i + 1,), b"job": ANSWERED_JOB}).serialize()
+               for i in range(calls)]
+    trigger = ("interval", "1h")
+    failed = []
+    start = time.process_time()
+    for i in range(calls):
+        d = client.add_job("noop", trigger, id="cpu-%d" % (i,), args=[i])
+        protocol.dataReceived(answers[i])
+        transport.clear()
+        d.addErrback(failed.append)
+    spent = time.process_time() - start
+    if failed:
+        raise SystemExit("add_job failed: %s" % (failed[0].getErrorMessage(),))
+    return spent
+
+
+def measure_cpu(calls, sort=None):
+    """Print the least CPU per AddJob of 5 rounds on each side (or profile one round)."""
+    print("CPU per AddJob in one process (no sockets), %d calls, least of 5 rounds" % (calls,))
+    for side, run in (("daemon", cpu_daemon), ("client", cpu_client)):
+        if sort:
+            sys.stderr.write("-- the %s:\n" % (side,))
+            profiled(lambda: run(calls), sort)
+            continue
+        best = min(run(calls) for _ in range(5))
+        print("  %s: %6.1f us" % (side, 1e6 * best / calls))
 
 
 def percentile(values, fraction):
@@ -145,9 +227,13 @@ def main():
     parser.add_argument("--tls", action="store_true", help="an ssl: control port")
     parser.add_argument("--profile", metavar="SORT",
                         help="cProfile the daemon and the client (stderr), sorted by SORT")
+    parser.add_argument("--cpu", action="store_true",
+                        help="CPU per AddJob of each side in one process, without sockets")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--pki", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.cpu:
+        return measure_cpu(args.calls, args.profile)
     if args.serve:
         if args.profile:
             return profiled(lambda: serve(args.pki), args.profile)

@@ -18,9 +18,9 @@ from twisted.trial import unittest
 from twistedsched import Scheduler
 from twistedsched.client import ClientProtocol, ControlClient, RemoteJob
 from twistedsched.control import (
-    MAX_IN_FLIGHT,
-    PAGE_BYTES, BadArgument, ControlFactory, GetJob, InvalidTrigger, JobIdTaken, ListJobs,
-    NoSuchJob, NotAuthorized, ServerError, UnknownTask)
+    MAX_BOX_KEYS, MAX_IN_FLIGHT,
+    PAGE_BYTES, AddJob, BadArgument, Box, ControlFactory, Encoded, GetJob, InvalidTrigger,
+    JobIdTaken, ListJobs, NoSuchJob, NotAuthorized, ServerError, UnknownTask, read_box)
 from twistedsched.triggers import IntervalTrigger
 
 START = 1_700_000_000  # 2023-11-14 22:13:20 UTC
@@ -451,6 +451,102 @@ class BackPressureTests(unittest.TestCase):
         for d in self.pending:
             d.callback(None)
         self.assertEqual(len(self.looked_up), MAX_IN_FLIGHT)
+
+
+def question(ask, extra=()):
+    """The bytes of a ListTasks question tagged C{ask}, with C{extra} keys and values."""
+    box = amp.Box({b"_command": b"ListTasks", b"_ask": ask})
+    box.update(extra)
+    return box.serialize()
+
+
+def long_key_question(ask):
+    """A ListTasks question with a 256-byte key (more than AMP allows)."""
+    return question(ask)[:-2] + b"\x01\x00" + b"k" * 256 + b"\x00\x01v\x00\x00"
+
+
+class WireTests(unittest.TestCase):
+    """
+    The server reads whole boxes in one loop, and boxes are written in
+    fewer steps: what goes over the wire, and every limit, stays AMP's.
+    """
+
+    def setUp(self):
+        self.server = Harness().factory.buildProtocol(None)
+        self.transport = StringTransport()
+        self.server.makeConnection(self.transport)
+
+    def answered(self):
+        return [box[b"_answer"] for box in amp.parseString(self.transport.value())]
+
+    def test_read_box(self):
+        data = b"junk" + question(b"1")
+        self.assertEqual(read_box(data, 4),
+                         ({b"_command": b"ListTasks", b"_ask": b"1"}, len(data)))
+        for cut in range(4, len(data)):
+            self.assertEqual(read_box(data[:cut], 4), (None, 4))
+        self.assertEqual(read_box(b"\x00\x00", 0), ({}, 2))
+
+    def test_read_box_limits(self):
+        self.assertEqual(read_box(long_key_question(b"1"), 0), (None, 0))
+        keys = {b"k%d" % n: b"v" for n in range(MAX_BOX_KEYS)}
+        self.assertEqual(len(read_box(amp.Box(keys).serialize(), 0)[0]), MAX_BOX_KEYS)
+        keys[b"one more"] = b"v"
+        self.assertEqual(read_box(amp.Box(keys).serialize(), 0), (None, 0))
+
+    def test_questions_cut_anywhere(self):
+        data = question(b"1") + question(b"2") + question(b"3")
+        for cut in range(len(data) + 1):
+            self.setUp()
+            self.server.dataReceived(data[:cut])
+            self.server.dataReceived(data[cut:])
+            self.assertEqual(self.answered(), [b"1", b"2", b"3"], "cut at %d" % (cut,))
+        for size in range(1, 8):
+            self.setUp()
+            for start in range(0, len(data), size):
+                self.server.dataReceived(data[start:start + size])
+            self.assertEqual(self.answered(), [b"1", b"2", b"3"], "reads of %d" % (size,))
+
+    def test_limits_after_a_whole_question(self):
+        self.server.dataReceived(question(b"1") + long_key_question(b"2") + question(b"3"))
+        self.assertEqual(self.answered(), [b"1"])
+        self.assertTrue(self.transport.disconnecting)
+        self.setUp()
+        too_many = {b"k%d" % n: b"v" for n in range(MAX_BOX_KEYS)}
+        self.server.dataReceived(question(b"1") + question(b"2", too_many) + question(b"3"))
+        self.assertEqual(self.answered(), [b"1"])
+        self.assertTrue(self.transport.disconnecting)
+
+    def test_responders_kept_for_known_commands_only(self):
+        self.server.dataReceived(b"".join(
+            amp.Box({b"_command": b"Nope%d" % n, b"_ask": b"%d" % n}).serialize()
+            for n in range(100)) + question(b"x") + question(b"y"))
+        self.assertEqual(len(amp.parseString(self.transport.value())), 102)
+        self.assertEqual(list(self.server._responders), [b"ListTasks"])
+
+    def test_box_serializes_as_amp_does(self):
+        for items in ({}, {b"_answer": b"1", b"job": Encoded(b'{"id":"x"}')},
+                      {b"b": b"", b"a": b"x" * amp.MAX_VALUE_LENGTH, b"k" * 255: b"v"}):
+            self.assertEqual(Box(items).serialize(), amp.AmpBox(items).serialize())
+        for items, error in (({b"key": "v"}, TypeError),
+                             ({b"k" * 256: b"v"}, amp.TooLong),
+                             ({b"k": b"v" * (amp.MAX_VALUE_LENGTH + 1)}, amp.TooLong)):
+            self.assertRaises(error, Box(items).serialize)
+
+    def test_command_keywords_checked_as_amp_does(self):
+        with self.assertRaises(amp.InvalidSignature) as caught:
+            AddJob(task="t")
+        self.assertEqual(str(caught.exception), "forgot trigger_kind, trigger for b'AddJob'")
+        with self.assertRaises(amp.InvalidSignature) as caught:
+            AddJob.makeArguments({"task": "t", "trigger_kind": "k", "trigger": "s",
+                                  "bogus": 1}, None)
+        self.assertEqual(str(caught.exception), "bogus is not a valid argument")
+        box = AddJob.makeArguments({"task": "t", "trigger_kind": "k", "trigger": "s",
+                                    "id": None}, None)
+        self.assertEqual(box, {b"task": b"t", b"trigger_kind": b"k", b"trigger": b"s"})
+        self.assertEqual(AddJob.parseArguments(box, None), {
+            "task": "t", "trigger_kind": "k", "trigger": "s", "args": None, "kwargs": None,
+            "id": None, "name": None, "options": None})
 
 
 class AuthTests(unittest.TestCase):

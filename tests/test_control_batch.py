@@ -48,6 +48,28 @@ class AddJobsTests(ControlTestCase):
         self.h.clock.advance(30)
         self.assertIn((("x",), {}), self.h.calls)
 
+    def test_jobs_added_later_answered_in_their_place(self):
+        held = {}
+        add_job = self.h.sched.add_job
+
+        def slow_add(*args, **kwargs):
+            if kwargs.get("id") not in ("b", "d"):
+                return add_job(*args, **kwargs)
+            held[kwargs["id"]] = defer.Deferred()
+            return held[kwargs["id"]].addCallback(lambda _: add_job(*args, **kwargs))
+        self.patch(self.h.sched, "add_job", slow_add)
+        jobs = [{"task": "greet", "trigger": ("interval", "30s"), "id": job_id}
+                for job_id in "abcd"] + [{"task": "nope", "trigger": ("interval", "30s")}]
+        d = self.client.add_jobs(jobs)
+        self.h.pump.flush()
+        held["d"].callback(None)
+        self.h.pump.flush()
+        self.assertNoResult(d)
+        held["b"].callback(None)
+        results = self.ok(d)
+        self.assertEqual([r.get("id", r.get("error")) for r in results],
+                         ["a", "b", "c", "d", "UNKNOWN_TASK"])
+
     def test_trigger_built_once_per_batch_hashed_fields_per_job(self):
         jobs = [{"task": "greet", "trigger": ("interval", "30s"), "id": "i1"},
                 {"task": "greet", "trigger": ("interval", "30s"), "id": "i2"},

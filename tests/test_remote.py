@@ -109,6 +109,8 @@ class AddRemoteJobTests(unittest.TestCase):
             (TriggerError, dict(trigger=("interval", "often"))),
             (BadArgumentError, dict(args='{"a": 1}')),
             (BadArgumentError, dict(kwargs="[1]")),
+            (BadArgumentError, dict(args="{}")),
+            (BadArgumentError, dict(kwargs="[]")),
             (BadArgumentError, dict(args="[1,")),
             (BadArgumentError, dict(id="x" * 500)),
             (BadArgumentError, dict(id="a\nb")),

@@ -164,7 +164,7 @@ class RefusedByServer(error.ConnectionLost):
 
 
 @implementer(interfaces.IHandshakeListener)
-class ClientProtocol(amp.AMP):
+class ClientProtocol(C.WholeBoxReader, amp.AMP):
     """The client side: passes pushed events to C{on_event(dict)}."""
 
     def __init__(self, on_event=None):
@@ -282,7 +282,8 @@ class ControlClient:
             kind, spec = trigger_to_wire(trigger, trigger_args)
             return self._job(C.AddJob, task=task, trigger_kind=kind, trigger=spec,
                              args=_dumps(list(args), "args"),
-                             kwargs=_dumps(kwargs or {}, "kwargs"), id=id, name=name,
+                             kwargs=_dumps(kwargs, "kwargs") if kwargs else "{}",
+                             id=id, name=name,
                              options=_dumps(options, "options") if options else None)
         except BadArgument:
             return defer.fail()

@@ -12,6 +12,7 @@ Remote clients schedule registered tasks only (see L{twistedsched.remote}).
 
 import collections
 import json
+import struct
 
 from twisted.internet import defer
 from twisted.internet.protocol import ServerFactory
@@ -45,6 +46,7 @@ LOGIN_TIMEOUT = 30
 MAX_BATCH = 1000
 #: The fields of a job in an AddJobs batch.
 BATCH_FIELDS = ("task", "trigger_kind", "trigger", "args", "kwargs", "id", "name", "options")
+_BATCH_FIELD_SET = frozenset(BATCH_FIELDS)
 #: The most keys in one AMP box (the largest command has ten); more closes
 #: the connection, so that a box cannot grow without end.
 MAX_BOX_KEYS = 32
@@ -146,7 +148,49 @@ class Encoded(bytes):
     """A JSON value already encoded (L{JSON} sends it as it is)."""
 
 
-class JSON(amp.Argument):
+#: Wire names of arguments and the keywords they stand for.
+_KEYWORDS = {}
+
+
+def _keyword(wire_name):
+    """The keyword of an argument's wire name, as AMP names it (worked out once)."""
+    keyword = _KEYWORDS.get(wire_name)
+    if keyword is None:
+        keyword = _KEYWORDS[wire_name] = amp._wireNameToPythonIdentifier(wire_name)
+    return keyword
+
+
+class _Keyworded:
+    """
+    An AMP argument type that reads and writes its keyword as
+    C{amp.Argument} does, but without working it out from the wire name at
+    each call (a tenth of a control command's cost, on both sides).
+    """
+
+    def fromBox(self, name, strings, objects, proto):
+        value = self.retrieve(strings, name, proto)
+        objects[_keyword(name)] = None if self.optional and value is None \
+            else self.fromStringProto(value, proto)
+
+    def toBox(self, name, strings, objects, proto):
+        value = self.retrieve(objects, _keyword(name), proto)
+        if not (self.optional and value is None):
+            strings[name] = self.toStringProto(value, proto)
+
+
+class Text(_Keyworded, amp.Unicode):
+    """C{amp.Unicode}."""
+
+
+class Integer(_Keyworded, amp.Integer):
+    """C{amp.Integer}."""
+
+
+class Boolean(_Keyworded, amp.Boolean):
+    """C{amp.Boolean}."""
+
+
+class JSON(_Keyworded, amp.Argument):
     """A JSON value (sent by the server; the server reads clients' JSON as text)."""
 
     def toString(self, value):
@@ -159,11 +203,64 @@ class JSON(amp.Argument):
 
 
 def _text(optional=True):
-    return amp.Unicode(optional=optional)
+    return Text(optional=optional)
+
+
+_LENGTH = struct.Struct("!H").pack
+
+
+class Box(amp.AmpBox):
+    """An C{AmpBox} that serializes in fewer steps (the commands' and answers' boxes)."""
+
+    def serialize(self):
+        parts = []
+        for key, value in sorted(self.items()):
+            if not (isinstance(key, bytes) and isinstance(value, bytes)) \
+                    or len(key) > amp.MAX_KEY_LENGTH or len(value) > amp.MAX_VALUE_LENGTH:
+                return amp.AmpBox.serialize(self)       # (which says what is wrong)
+            parts += (_LENGTH(len(key)), key, _LENGTH(len(value)), value)
+        parts.append(b"\0\0")
+        return b"".join(parts)
 
 
 class _Command(amp.Command):
+    """
+    A control command.  Checks its keywords as C{amp.Command} does, with
+    the keywords of its arguments worked out once per command.
+    """
     errors = ERRORS
+    commandType = Box
+    responseType = Box
+
+    def __init__(self, **kw):
+        forgotten = [keyword for keyword, optional in self._keywords()
+                     if keyword not in kw and not optional]
+        if forgotten:
+            raise amp.InvalidSignature("forgot %s for %s" % (
+                ", ".join(forgotten), self.commandName))
+        self.structured = kw
+
+    @classmethod
+    def makeArguments(cls, objects, proto):
+        keywords = {keyword for keyword, _ in cls._keywords()}
+        for keyword in objects:
+            if keyword not in keywords:
+                raise amp.InvalidSignature("%s is not a valid argument" % (keyword,))
+        box = cls.commandType()
+        objects = dict(objects)
+        for name, argument in cls.arguments:
+            argument.toBox(name, box, objects, proto)
+        return box
+
+    @classmethod
+    def _keywords(cls):
+        """C{(keyword, optional)} of each argument."""
+        keywords = cls.__dict__.get("_keyword_list")
+        if keywords is None:
+            keywords = tuple((_keyword(name), argument.optional)
+                             for name, argument in cls.arguments)
+            cls._keyword_list = keywords
+        return keywords
 
 
 class Login(_Command):
@@ -223,7 +320,7 @@ class GetJob(_Command):
     The job, and its last runs (newest first, as many as fit in one AMP
     value) unless C{history} is false.
     """
-    arguments = [(b"id", _text(False)), (b"history", amp.Boolean(optional=True))]
+    arguments = [(b"id", _text(False)), (b"history", Boolean(optional=True))]
     response = [(b"job", JSON()), (b"history", JSON(optional=True))]
 
 
@@ -233,7 +330,7 @@ class JobHistory(_Command):
     also of a job that is gone but whose history is kept (a one-shot job
     that ran: see C{history_retention}); empty if there are none.
     """
-    arguments = [(b"id", _text(False)), (b"limit", amp.Integer(optional=True))]
+    arguments = [(b"id", _text(False)), (b"limit", Integer(optional=True))]
     response = [(b"history", JSON())]
 
 
@@ -246,9 +343,9 @@ class ListJobs(_Command):
     job exactly once however jobs fire meanwhile (offsets in run order
     move when they do).
     """
-    arguments = [(b"offset", amp.Integer(optional=True)), (b"limit", amp.Integer(optional=True)),
+    arguments = [(b"offset", Integer(optional=True)), (b"limit", Integer(optional=True)),
                  (b"jobstore", _text()), (b"after", _text())]
-    response = [(b"jobs", JSON()), (b"next_offset", amp.Integer(optional=True)),
+    response = [(b"jobs", JSON()), (b"next_offset", Integer(optional=True)),
                 (b"next_after", _text())]
 
 
@@ -260,7 +357,7 @@ class RunJob(_Command):
 class CancelRunning(_Command):
     """Cancel the running instances of a job in this daemon; answers how many."""
     arguments = [(b"id", _text(False))]
-    response = [(b"cancelled", amp.Integer())]
+    response = [(b"cancelled", Integer())]
 
 
 class Backfill(_Command):
@@ -278,7 +375,7 @@ class NextFireTimes(_Command):
     (C{id}) or of a trigger not added (C{trigger_kind} and C{trigger}).
     """
     arguments = [(b"id", _text()), (b"trigger_kind", _text()), (b"trigger", _text()),
-                 (b"count", amp.Integer(optional=True))]
+                 (b"count", Integer(optional=True))]
     response = [(b"times", JSON())]
 
 
@@ -289,12 +386,12 @@ class ListTasks(_Command):
 
 class PauseScheduler(_Command):
     arguments = []
-    response = [(b"paused", amp.Boolean())]
+    response = [(b"paused", Boolean())]
 
 
 class ResumeScheduler(_Command):
     arguments = []
-    response = [(b"paused", amp.Boolean())]
+    response = [(b"paused", Boolean())]
 
 
 class Stats(_Command):
@@ -305,7 +402,7 @@ class Stats(_Command):
 class Workers(_Command):
     """The live workers and the queues of the worker tier (L{twistedsched.workerinfo})."""
     arguments = []
-    response = [(b"workers", JSON()), (b"queues", JSON()), (b"truncated", amp.Boolean())]
+    response = [(b"workers", JSON()), (b"queues", JSON()), (b"truncated", Boolean())]
 
 
 class Subscribe(_Command):
@@ -431,12 +528,56 @@ def _batch_error(failure):
     return {"error": ERRORS[ServerError].decode("ascii"), "message": "internal error"}
 
 
+def _batch_results(answers):
+    """
+    The results of a batch's jobs (each a result, or a Deferred of one still
+    to come), once those to come are in.
+    """
+    waiting = [(index, d) for index, d in enumerate(answers) if isinstance(d, defer.Deferred)]
+    if not waiting:
+        return answers
+
+    def place(results):
+        for (index, _), result in zip(waiting, results):
+            answers[index] = result
+        return answers
+    return defer.gatherResults([d for _, d in waiting]).addCallback(place)
+
+
 def task_info(registry, name):
     doc = (getattr(registry.lookup(name), "__doc__", None) or "").strip()
     return {"name": name, "doc": doc.splitlines()[0] if doc else ""}
 
 
 # -- The server ------------------------------------------------------------------
+
+def read_box(data, start):
+    """
+    C{(box, end)}: the AMP box at C{start} in C{data} and where it ends, if
+    it is whole and within the limits (keys of at most 255 bytes, at most
+    L{MAX_BOX_KEYS} of them); else C{(None, start)}.
+    """
+    box = amp.AmpBox()
+    end = len(data)
+    offset = start
+    while offset + 2 <= end:
+        length = data[offset] << 8 | data[offset + 1]
+        offset += 2
+        if not length:
+            return box, offset
+        key_end = offset + length
+        value_start = key_end + 2
+        if length > amp.MAX_KEY_LENGTH or value_start > end:
+            break
+        value_end = value_start + (data[key_end] << 8 | data[key_end + 1])
+        if value_end > end:
+            break
+        box[data[offset:key_end]] = data[value_start:value_end]
+        if len(box) > MAX_BOX_KEYS:
+            break
+        offset = value_end
+    return None, start
+
 
 def _shorten_error(failure):
     """Cut an error's text so that the answer fits in one AMP value."""
@@ -448,7 +589,31 @@ def _shorten_error(failure):
     return failure
 
 
-class ControlProtocol(amp.AMP):
+class WholeBoxReader:
+    """
+    Mixed into an C{amp.AMP}: reads the whole boxes at the head of each read
+    in one loop (AMP's parser calls two methods per key and per value); the
+    rest, a box cut short or past a limit, goes to AMP's parser, which keeps
+    or refuses it as before.
+    """
+
+    def dataReceived(self, data):
+        if self.state == "init" and not self._unprocessed and self.innerProtocol is None \
+                and not self._justStartedTLS:
+            start = 0
+            while start < len(data) and not self.paused:
+                box, start_next = read_box(data, start)
+                if box is None:
+                    break
+                start = start_next
+                self.boxReceiver.ampBoxReceived(box)
+            if start == len(data):
+                return
+            data = data[start:]
+        super().dataReceived(data)
+
+
+class ControlProtocol(WholeBoxReader, amp.AMP):
     """
     One control connection.  With an C{authenticator} (an
     L{twistedsched.auth.Authenticator}), every command but L{Login} answers
@@ -476,17 +641,23 @@ class ControlProtocol(amp.AMP):
         self._held = collections.deque()  # boxes read while paused or past MAX_IN_FLIGHT
         self._reading_paused = False
         self._draining = False
+        self._responders = {}         # known command name -> its guarded responder
 
     # Every command passes here: authorization, and malformed boxes.
     def locateResponder(self, name):
-        responder = None
-        if name.isascii() and name != amp.StartTLS.commandName:   # TLS: ssl: ports
-            responder = amp.AMP.locateResponder(self, name)
-        if responder is None:
-            return lambda box: defer.fail(amp.RemoteAmpError(
-                amp.UNHANDLED_ERROR_CODE, "unknown command %r" % (name[:100],)))
-        name = nativeString(name)
+        guarded = self._responders.get(name)
+        if guarded is None:
+            responder = None
+            if name.isascii() and name != amp.StartTLS.commandName:   # TLS: ssl: ports
+                responder = amp.AMP.locateResponder(self, name)
+            if responder is None:
+                return lambda box: defer.fail(amp.RemoteAmpError(
+                    amp.UNHANDLED_ERROR_CODE, "unknown command %r" % (name[:100],)))
+            guarded = self._responders[name] = self._guard(nativeString(name), responder)
+        return guarded
 
+    def _guard(self, name, responder):
+        """C{responder} (of the command C{name}) behind the checks every command passes."""
         def guarded(box):
             if self.user is None and name != "Login":
                 return defer.fail(amp.RemoteAmpError(
@@ -496,6 +667,8 @@ class ControlProtocol(amp.AMP):
             except Exception as e:
                 d = defer.fail(amp.RemoteAmpError(
                     ERRORS[BadArgument], "malformed %s command: %s" % (name, e)))
+            if d.called and not d.paused and not isinstance(d.result, Failure):
+                return d        # answered at once: it took no room, has no error to cut
             self.in_flight += 1
             d.addBoth(self._answered)
             return d.addErrback(_shorten_error)
@@ -664,7 +837,7 @@ class ControlProtocol(amp.AMP):
         answers = []
         done = defer.Deferred()
         self._add_batch(jobs, triggers, answers, done)
-        done.addCallback(lambda _: defer.gatherResults(answers))
+        done.addCallback(lambda _: _batch_results(answers))
         return done.addCallback(lambda results: {"results": results})
 
     def _add_batch(self, jobs, triggers, answers, done):
@@ -683,15 +856,14 @@ class ControlProtocol(amp.AMP):
         done.callback(None)
 
     def _add_one(self, index, spec, triggers):
-        """Add one job of a batch: a Deferred of its result (never failing)."""
+        """Add one job of a batch: its result, or a Deferred of it (never failing)."""
         try:
             if not isinstance(spec, dict):
                 raise E.BadArgumentError("jobs[%d]: expected a JSON object, not %s" % (
                     index, type(spec).__name__))
-            unknown = sorted(set(spec) - set(BATCH_FIELDS))
-            if unknown:
+            if not spec.keys() <= _BATCH_FIELD_SET:
                 raise E.BadArgumentError("jobs[%d]: unknown field %r (known: %s)" % (
-                    index, unknown[0], ", ".join(BATCH_FIELDS)))
+                    index, sorted(spec.keys() - _BATCH_FIELD_SET)[0], ", ".join(BATCH_FIELDS)))
             options = spec.get("options")
             if isinstance(options, str):
                 options = _parse_options(options)
@@ -709,8 +881,10 @@ class ControlProtocol(amp.AMP):
                 name=spec.get("name"), options=options, decoded=True)
         except Exception:
             d = defer.fail()
+        if d.called and not d.paused and not isinstance(d.result, Failure):
+            return _batch_result(d.result)          # added at once (most are)
         d.addCallbacks(_batch_result, _batch_error)
-        return d
+        return d.result if d.called and not d.paused else d
 
     @ModifyJob.responder
     def modify_job(self, id, changes):

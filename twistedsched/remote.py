@@ -49,6 +49,8 @@ MIN_INTERVAL = 1.0
 INTERVAL_SAMPLES = 4
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)([wdhms])")
+_DURATION = re.compile(r"(?:\d+(?:\.\d+)?[wdhms])+")
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
 _DURATION_UNITS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
 
 
@@ -91,8 +93,8 @@ def check_args(value, decoded=False):
     C{value} as a tuple if it is a list of JSON values (text is decoded
     first; C{decoded}: the value was read from JSON text already).
     """
-    if value is None:
-        return ()
+    if value is None or value == "[]" or (isinstance(value, list) and not value):
+        return ()       # (no arguments: nothing to check)
     decoded = decoded or isinstance(value, str)
     if isinstance(value, str):
         value = parse_json_value(value, "args")
@@ -104,8 +106,8 @@ def check_args(value, decoded=False):
 
 def check_kwargs(value, decoded=False):
     """C{value} as a dict if it is a JSON object (as L{check_args} for C{decoded})."""
-    if value is None:
-        return {}
+    if value is None or value == "{}" or (isinstance(value, dict) and not value):
+        return {}       # (no keyword arguments, as clients send them: nothing to check)
     decoded = decoded or isinstance(value, str)
     if isinstance(value, str):
         value = parse_json_value(value, "kwargs")
@@ -150,9 +152,9 @@ def parse_duration(text):
         seconds = text
     elif isinstance(text, str):
         cleaned = text.strip().lower().replace(" ", "")
-        if re.fullmatch(r"\d+(?:\.\d+)?", cleaned):
+        if _NUMBER.fullmatch(cleaned):
             seconds = float(cleaned)
-        elif cleaned and _DURATION_PART.sub("", cleaned) == "":
+        elif _DURATION.fullmatch(cleaned):
             seconds = sum(float(number) * _DURATION_UNITS[unit]
                           for number, unit in _DURATION_PART.findall(cleaned))
         else:
@@ -533,6 +535,8 @@ def _trigger_dict(trigger):
 def job_to_wire(job, tz):
     """A JSON-able dict describing C{job}, with times in C{tz}."""
     next_run = job.next_run_time
+    if next_run is not None:
+        next_run = next_run.astimezone(tz)
     return {
         "id": job.id,
         "name": job.name,
@@ -542,8 +546,8 @@ def job_to_wire(job, tz):
         "kwargs": {str(k): _jsonable(v) for k, v in job.kwargs.items()},
         "trigger": str(job.trigger),
         "trigger_dict": _trigger_dict(job.trigger),
-        "next_run_time": None if next_run is None else next_run.astimezone(tz).isoformat(),
-        "next_run": format_run_time(next_run, tz),
+        "next_run_time": None if next_run is None else next_run.isoformat(),
+        "next_run": format_run_time(next_run, None),
         "paused": next_run is None,
         "options": {
             "misfire_grace_time": job.misfire_grace_time,
