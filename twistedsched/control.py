@@ -598,8 +598,11 @@ class WholeBoxReader:
     """
 
     def dataReceived(self, data):
-        if self.state == "init" and not self._unprocessed and self.innerProtocol is None \
-                and not self._justStartedTLS:
+        # (AMP's own attributes, read with defaults that turn this off should
+        # a Twisted release rename them: then AMP's parser reads everything.)
+        if getattr(self, "state", None) == "init" and getattr(self, "_unprocessed", b"?") == b"" \
+                and getattr(self, "innerProtocol", True) is None \
+                and getattr(self, "_justStartedTLS", True) is False:
             start = 0
             while start < len(data) and not self.paused:
                 box, start_next = read_box(data, start)
