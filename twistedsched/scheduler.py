@@ -1081,37 +1081,56 @@ class Scheduler(service.Service):
             return None
         now = self.now()
         rechecks = 0
-        for _ in range(1000):
-            jobs = yield store.acquire_due_jobs(now, self.batch_size)
-            # Runs are judged by when they are in hand: a store that answered
-            # late (this process stopped meanwhile) does not make them run late.
-            in_hand = self.now() if jobs else now
-            writes = []
-            for job in jobs:
-                if not self.running:
-                    break
-                job._scheduler = self           # (what _bind does)
-                job.jobstore = alias
-                d = self._handle_due_job(job, store, in_hand)
-                if d is not None and (not d.called or d.paused or isinstance(d.result, Failure)):
-                    # Still on its way to the store (a called Deferred waiting on a
-                    # chained one is paused) or failed; fired ones need no trip.
-                    writes.append(d)
-            if writes:
-                yield gather(writes)      # a batch's write-backs travel together
-            if not self.running or not jobs:
-                return now
-            if len(jobs) < self.batch_size:
-                # All that was due ran.  Jobs that came due meanwhile run now
-                # (a few rounds at most), rather than after a trip through the
-                # reactor and the timer: many jobs due a few microseconds apart
-                # would otherwise take a wakeup each for a few jobs.
-                later = self.now()
-                if later == now or rechecks >= RECHECKS:
-                    return now
-                rechecks += 1
-                now = later
-        return now
+        writing = None      # the write-backs of the last full batch, on their way
+        try:
+            for _ in range(1000):
+                jobs = yield store.acquire_due_jobs(now, self.batch_size)
+                # Runs are judged by when they are in hand: a store that answered
+                # late (this process stopped meanwhile) does not make them run late.
+                in_hand = self.now() if jobs else now
+                writes = []
+                for job in jobs:
+                    if not self.running:
+                        break
+                    job._scheduler = self           # (what _bind does)
+                    job.jobstore = alias
+                    d = self._handle_due_job(job, store, in_hand)
+                    if d is not None and (not d.called or d.paused
+                                          or isinstance(d.result, Failure)):
+                        # Still on its way to the store (a called Deferred waiting on
+                        # a chained one is paused) or failed; fired ones need no trip.
+                        writes.append(d)
+                # A batch's write-backs travel together.  After a full batch they
+                # are waited for once the next batch ran, so that the store
+                # writes one batch while the next runs; else at once.
+                if writing is not None:
+                    yield writing
+                writing = gather(writes) if writes else None
+                if not self.running or len(jobs) < self.batch_size:
+                    if writing is not None:
+                        yield writing
+                        writing = None
+                    if not self.running or not jobs:
+                        return now
+                    # All that was due ran.  Jobs that came due meanwhile run
+                    # now (a few rounds at most), rather than after a trip through
+                    # the reactor and the timer: many jobs due a few microseconds
+                    # apart would otherwise take a wakeup each for a few jobs.
+                    later = self.now()
+                    if later == now or rechecks >= RECHECKS:
+                        return now
+                    rechecks += 1
+                    now = later
+            if writing is not None:
+                yield writing
+                writing = None
+            return now
+        finally:
+            if writing is not None:
+                # Not waited for: an error left the loop (the store's failure is
+                # reported once, as that error; a Redis store retries the
+                # write-backs it could not make before its next claim).
+                writing.addErrback(lambda _: None)
 
     def _handle_due_job(self, job, store, now):
         """

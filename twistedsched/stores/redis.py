@@ -453,6 +453,14 @@ class RedisJobStore(RedisPolicies):
             self._subscriber = self._factory(sub, 1, None)
 
     def _connected(self):
+        # Every script is loaded first on a new connection: one that Redis
+        # forgot (it restarted) would otherwise be sent again, as EVAL, after
+        # its NOSCRIPT answer, behind the commands sent after it.
+        handler = self._pool.handler
+        for script in SCRIPTS.values():
+            handler.execute_command("SCRIPT", "LOAD", script.source).addErrback(
+                lambda failure: self.log.warn("loading a script failed ({error}); it is sent "
+                                              "whole when used", error=describe_error(failure)))
         waiting, self._waiting = self._waiting, []
         for d in waiting:
             if not d.called:
@@ -1161,7 +1169,13 @@ class RedisJobStore(RedisPolicies):
         if ahead is None:
             jobs = yield self._acquire(now, limit)
         else:
-            jobs = self._still_due((yield ahead[1]), ahead[0])
+            claimed = yield ahead[1]
+            jobs = self._still_due(claimed, ahead[0])
+            if len(claimed) >= limit > len(jobs):
+                # Some changed meanwhile: the batch is made whole again (with
+                # them as they now are, if still due), as a full batch says
+                # that more may be due.
+                jobs += yield self._acquire(now, limit - len(jobs))
         if self.read_ahead and len(jobs) >= limit > 0 and not self._stopped:
             self._announced = set()
             self._ahead = (self.reactor.seconds(), self._acquire(now, limit))
@@ -1192,7 +1206,6 @@ class RedisJobStore(RedisPolicies):
     @defer.inlineCallbacks
     def _acquire(self, now, limit):
         """Claim and decode at most C{limit} due jobs (see L{acquire_due_jobs})."""
-        self._flush_batch()         # (write-backs queued, such as claims given back, go first)
         yield self._flush_unsaved()
         reply = yield self._script("acquire", [self.node_id, score(now), limit, self.lease])
         jobs = []
