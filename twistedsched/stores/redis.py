@@ -11,6 +11,7 @@ one scheduler, with a lease; changes are announced on a pub/sub channel so
 that every scheduler re-arms its timer at once.  See C{docs/redis.rst}.
 """
 
+import collections
 import copy
 import datetime as _dt
 import json
@@ -356,7 +357,10 @@ class RedisJobStore(RedisPolicies):
         self._claimed = set()       # ids this node claimed and not yet wrote back
         self._unsaved = {}          # id -> (op, a, b, tokens) of a write-back that failed
         self._due = {}              # id -> (the claimed job this store handed out, its state)
-        self._decoded = {}          # id -> (document, job): due jobs kept decoded
+        # id -> (document, job, containers): jobs kept decoded, the least
+        # recently due or added first (an OrderedDict: a dict's first item
+        # is found past the holes its removals left, ever slower)
+        self._decoded = collections.OrderedDict()
         self._batch = []            # write-backs waiting to go: (id, op, a, b, tokens, d)
         self._batch_flush = None    # the delayed call that sends them
         self._adds = []             # single adds waiting to go: (id, doc, score, d)
@@ -823,7 +827,7 @@ class RedisJobStore(RedisPolicies):
             job = _copy(kept[1], kept[2])
             if job.task:        # (the registry may have changed meanwhile)
                 job.func = self._task_registry().lookup(job.task)
-            self._decoded[job_id] = self._decoded.pop(job_id)     # (now the most recent)
+            self._decoded.move_to_end(job_id)       # (now the most recent)
         else:
             job = self._decode(doc)
             self._keep(job_id, doc, job)
@@ -841,7 +845,7 @@ class RedisJobStore(RedisPolicies):
             return
         self._decoded.pop(job_id, None)
         if len(self._decoded) >= self.job_cache:
-            del self._decoded[next(iter(self._decoded))]
+            self._decoded.popitem(last=False)
         containers = _containers(job)
         if copy or containers:
             job = _copy(job, containers)
