@@ -240,20 +240,20 @@ class RedisRestartTests(unittest.TestCase):
         self.addCleanup(self.server.cleanup)
 
     @defer.inlineCallbacks
-    def run_through_restart(self, coalesce):
+    def run_through_restart(self, coalesce, jobs=20, batch_size=100):
         """
-        20 jobs every second; Redis killed for 1.5 s.  Fires with the
+        C{jobs} jobs every second; Redis killed for 1.5 s.  Fires with the
         counts of (job, run time) submitted and missed, by kind.
         """
         store = RedisJobStore(self.server.url(), namespace="restart", timeout=0.5,
                               poll_interval=5, lease=5)
-        sched = Scheduler(tasks=registry())
+        sched = Scheduler(tasks=registry(), batch_size=batch_size)
         sched.add_jobstore(store, alias="redis")
         start = whole_second(1.5)
         yield defer.gatherResults([
-            sched.add_job("noop", "interval", seconds=1, id="job-%02d" % i, jobstore="redis",
+            sched.add_job("noop", "interval", seconds=1, id="job-%03d" % i, jobstore="redis",
                           start_date=from_timestamp(start), misfire_grace_time=None,
-                          coalesce=coalesce) for i in range(20)])
+                          coalesce=coalesce) for i in range(jobs)])
         runs = collections.Counter()
         missed = collections.Counter()
         errors = []
@@ -280,10 +280,10 @@ class RedisRestartTests(unittest.TestCase):
         self.assertEqual([key for key, n in (runs + missed).items() if n > 1], [])
         checker = RedisJobStore(self.server.url(), namespace="restart", tasks=registry())
         self.addCleanup(checker.shutdown)
-        self.assertEqual((yield checker.count_jobs()), 20)
+        self.assertEqual((yield checker.count_jobs()), jobs)
         first = from_timestamp(start)
-        for i in range(20):
-            job_id = "job-%02d" % i
+        for i in range(jobs):
+            job_id = "job-%03d" % i
             # Every run time up to the last is accounted for: it ran or was missed.
             fired = sorted(t for (j, t) in runs + missed if j == job_id)
             self.assertEqual(fired, [first + k * SECOND for k in range(len(fired))], job_id)
@@ -300,7 +300,16 @@ class RedisRestartTests(unittest.TestCase):
     @defer.inlineCallbacks
     def test_runs_folded_while_redis_was_down_are_on_the_record(self):
         runs, missed = yield self.run_through_restart(coalesce=True)
-        self.assertEqual({job for job, _ in missed}, {"job-%02d" % i for i in range(20)})
+        self.assertEqual({job for job, _ in missed}, {"job-%03d" % i for i in range(20)})
+
+    @defer.inlineCallbacks
+    def test_redis_killed_while_batches_are_read_ahead(self):
+        """
+        300 jobs every second in batches of 50: the store claims each next
+        batch while one runs, and Redis is killed meanwhile.
+        """
+        runs, missed = yield self.run_through_restart(coalesce=False, jobs=300, batch_size=50)
+        self.assertEqual(missed, {})
 
 
 class LivenessTests(NodeTestCase):
