@@ -282,7 +282,9 @@ class QueueExecutorTests(WorkerTierTestCase):
         for n in range(1, 3):           # taken over by dead workers twice: 3 deliveries
             yield broker.reclaim(["default"], "dead-%d" % (n,), 0, 1)
         worker = yield self.start_worker(max_deliveries=3, reclaim_after=0.2)
-        yield wait_until(lambda: worker.counters["too many deliveries"] == 1)
+        # (The executor reads the outcome the worker reported a beat later.)
+        yield wait_until(lambda: worker.counters["too many deliveries"] == 1
+                         and self.executor.counters[("-", "unclaimed outcomes")] == 1)
         self.assertFalse(os.path.exists(path))
         self.assertEqual((yield broker.settled("poison")), "finished")
         results = yield broker.results("test-sched", 0.1)
