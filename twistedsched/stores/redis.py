@@ -1198,8 +1198,7 @@ class RedisJobStore(RedisPolicies):
         for job in jobs:
             due = self._due.get(job.id)
             if due is None or due[0] is not job:
-                self._claimed.discard(job.id)
-                self._elsewhere.pop(job.id, None)
+                self._written(job.id)       # (nothing to write: forget the claim)
             elif stale or job.id in announced:
                 self._due.pop(job.id)
                 self._queue_write(job.id, "g", "", "")
